@@ -1,0 +1,185 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One settings list for every Swift target (see STYLE.md, point 3).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "aperture",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "aperture", targets: ["Supervisor"]),
+        .executable(name: "aperture-camera", targets: ["CameraProc"]),
+        .executable(name: "aperture-processor", targets: ["ProcessorProc"]),
+        .executable(name: "aperture-gateway", targets: ["GatewayProc"]),
+        .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
+        .library(name: "Bus", targets: ["Bus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // MARK: C libraries, each behind one door.
+        .systemLibrary(
+            name: "CNNG",
+            providers: [.apt(["libnng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CFITSIO",
+            pkgConfig: "cfitsio",
+            providers: [.apt(["libcfitsio-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(
+            name: "CProcessSupport",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
+        // MARK: Libraries.
+        .target(
+            name: "Bus",
+            dependencies: [
+                "CNNG",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ApertureConfig",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ApertureLogging",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ProcessSupport",
+            dependencies: [
+                "CProcessSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ChildRuntime",
+            dependencies: [
+                "Bus", "ApertureConfig", "ApertureLogging", "ProcessSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Supervision",
+            dependencies: [
+                "Bus", "ApertureConfig", "ApertureLogging", "ProcessSupport", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CameraService",
+            dependencies: [
+                "Bus", "ChildRuntime", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ProcessorService",
+            dependencies: [
+                "Bus", "ChildRuntime", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "GatewayService",
+            dependencies: [
+                "Bus", "ChildRuntime", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables: argument parsing and wiring only.
+        .executableTarget(
+            name: "Supervisor",
+            dependencies: [
+                "Supervision", "ApertureConfig", "ApertureLogging", "Bus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CameraProc",
+            dependencies: ["CameraService", "ChildRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ProcessorProc",
+            dependencies: ["ProcessorService", "ChildRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "GatewayProc",
+            dependencies: ["GatewayService", "ChildRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "BusBenchmark",
+            dependencies: ["Bus", "CNNG"],
+            path: "Benchmarks/BusBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests.
+        .testTarget(
+            name: "BusTests",
+            dependencies: ["Bus"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ApertureConfigTests",
+            dependencies: ["ApertureConfig"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SupervisionTests",
+            dependencies: ["Supervision", "ProcessSupport", "Bus"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Bus"],
+            resources: [.copy("Python")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,191 @@
+import Foundation
+
+/// Aperture's configuration: one file of `key = value` lines, every key optional, each
+/// overridable by an environment variable (`APERTURE_` and the key in upper case with dots
+/// as underscores: `gateway.listen` is `APERTURE_GATEWAY_LISTEN`).
+///
+/// The defaults run everything on one machine with the simulated camera. Every key is listed,
+/// with its default and meaning, in `config/aperture.conf` and docs/configuration.md.
+public struct ApertureConfiguration: Sendable, Equatable {
+    /// `runtime.directory`: where the bus's ipc sockets live. Under systemd the default is
+    /// `$RUNTIME_DIRECTORY`; elsewhere `./run`.
+    public var runtimeDirectory: String = "./run"
+    /// `data.root`: where FITS files are written (`DATA_ROOT/YYYYMMDD/PREFIX-NNNN.fits`).
+    public var dataRoot: String = "./data"
+    /// `data.prefix`: the file name prefix.
+    public var filePrefix: String = "image"
+    /// `log.level`: trace, debug, info, notice, warning, error or critical.
+    public var logLevel: String = "info"
+    /// `camera.driver`: `simulator` or `andor`.
+    public var cameraDriver: String = "simulator"
+    /// `gateway.listen`: the HTTP listen address, `HOST:PORT` (port 0 picks a free one).
+    public var gatewayHost: String = "127.0.0.1"
+    /// See ``gatewayHost``.
+    public var gatewayPort: Int = 8000
+    /// `supervisor.ping_interval`: seconds between heartbeat pings to each child.
+    public var pingInterval: Double = 1.0
+    /// `supervisor.ping_timeout`: seconds a child has to answer one ping.
+    public var pingTimeout: Double = 0.5
+    /// `supervisor.stop_grace`: seconds a child has to exit after SIGTERM before SIGKILL.
+    public var stopGracePeriod: Double = 5.0
+    /// `supervisor.start_timeout`: seconds a child has to answer its first ping.
+    public var startTimeout: Double = 30.0
+
+    /// The defaults.
+    public init() {}
+
+    /// Every key, its default and its meaning, in file order (for documentation and errors).
+    public static let keys: [(key: String, defaultValue: String, meaning: String)] = [
+        ("runtime.directory", "./run ($RUNTIME_DIRECTORY under systemd)", "directory of the bus's ipc sockets, created 0700"),
+        ("data.root", "./data", "where FITS files go: DATA_ROOT/YYYYMMDD/PREFIX-NNNN.fits"),
+        ("data.prefix", "image", "file name prefix"),
+        ("log.level", "info", "trace, debug, info, notice, warning, error, critical"),
+        ("camera.driver", "simulator", "simulator or andor"),
+        ("gateway.listen", "127.0.0.1:8000", "HTTP listen address HOST:PORT; port 0 picks a free port"),
+        ("supervisor.ping_interval", "1.0", "seconds between heartbeat pings to each child"),
+        ("supervisor.ping_timeout", "0.5", "seconds a child has to answer a ping"),
+        ("supervisor.stop_grace", "5.0", "seconds a child has to exit after SIGTERM before SIGKILL"),
+        ("supervisor.start_timeout", "30.0", "seconds a child has to answer its first ping"),
+    ]
+}
+
+/// A configuration that cannot be used; the message names the file, line, key and reason.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, naming the key (and file and line when it came from the file).
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension ApertureConfiguration {
+    /// The environment variable that overrides a key.
+    /// - Parameter key: a dotted key such as `gateway.listen`.
+    public static func environmentName(of key: String) -> String {
+        "APERTURE_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// Loads the configuration: defaults, then the file (if any), then the environment.
+    /// - Parameters:
+    ///   - path: the configuration file; nil means `$APERTURE_CONFIG` if set, else defaults only.
+    ///   - environment: the process environment.
+    /// - Returns: the validated configuration.
+    /// - Throws: ``ConfigurationError`` naming the file, line and key for a missing file, a
+    ///   malformed line, an unknown key or an invalid value.
+    public static func load(
+        path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> ApertureConfiguration {
+        var configuration = ApertureConfiguration()
+        if let systemdRuntime = environment["RUNTIME_DIRECTORY"], !systemdRuntime.isEmpty {
+            // systemd may list several directories separated by colons; the first is ours.
+            configuration.runtimeDirectory = String(systemdRuntime.split(separator: ":").first ?? "")
+        }
+        if let file = path ?? environment["APERTURE_CONFIG"] {
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                let reason = FileManager.default.fileExists(atPath: file)
+                    ? "it cannot be read as UTF-8 text" : "no such file"
+                throw ConfigurationError("configuration file \(file): \(reason)")
+            }
+            try configuration.apply(text: text, source: file)
+        }
+        for (key, _, _) in keys {
+            if let value = environment[environmentName(of: key)] {
+                try configuration.set(key, value, source: "environment variable \(environmentName(of: key))")
+            }
+        }
+        return configuration
+    }
+
+    /// Applies the `key = value` lines of a configuration text.
+    /// - Parameters:
+    ///   - text: the file's contents; `#` starts a comment, blank lines are ignored.
+    ///   - source: the file's name, for error messages.
+    /// - Throws: ``ConfigurationError`` naming the line and key.
+    public mutating func apply(text: String, source: String) throws(ConfigurationError) {
+        var seen: [String: Int] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = index + 1
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else {
+                throw ConfigurationError("\(source):\(lineNumber): expected 'key = value', found '\(trimmed)'")
+            }
+            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
+            if let first = seen[key] {
+                throw ConfigurationError("\(source):\(lineNumber): key '\(key)' is already set on line \(first)")
+            }
+            seen[key] = lineNumber
+            try set(key, value, source: "\(source):\(lineNumber)")
+        }
+    }
+
+    /// Sets one key from its text form.
+    /// - Parameters:
+    ///   - key: a dotted key.
+    ///   - value: its value as written.
+    ///   - source: where it came from, for error messages.
+    /// - Throws: ``ConfigurationError`` for an unknown key or an invalid value.
+    public mutating func set(_ key: String, _ value: String, source: String) throws(ConfigurationError) {
+        func fail(_ reason: String) -> ConfigurationError {
+            ConfigurationError("\(source): \(key) = '\(value)': \(reason)")
+        }
+        func seconds(min: Double, max: Double) throws(ConfigurationError) -> Double {
+            guard let number = Double(value), number.isFinite else { throw fail("must be a number of seconds") }
+            guard number >= min, number <= max else { throw fail("must be between \(min) and \(max) seconds") }
+            return number
+        }
+        switch key {
+        case "runtime.directory":
+            guard !value.isEmpty else { throw fail("must not be empty") }
+            guard value.utf8.count + "/processor.events".utf8.count < 108 else {
+                throw fail("is too long for unix socket paths (at most \(107 - "/processor.events".utf8.count) bytes)")
+            }
+            runtimeDirectory = value
+        case "data.root":
+            guard !value.isEmpty else { throw fail("must not be empty") }
+            dataRoot = value
+        case "data.prefix":
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
+            guard !value.isEmpty, value.unicodeScalars.allSatisfy(allowed.contains), !value.hasPrefix(".") else {
+                throw fail("must be letters, digits, '-', '_' or '.', not starting with '.'")
+            }
+            filePrefix = value
+        case "log.level":
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            guard levels.contains(value) else { throw fail("must be one of \(levels.joined(separator: ", "))") }
+            logLevel = value
+        case "camera.driver":
+            guard ["simulator", "andor"].contains(value) else { throw fail("must be simulator or andor") }
+            cameraDriver = value
+        case "gateway.listen":
+            guard let colon = value.lastIndex(of: ":"),
+                  let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
+                throw fail("must be HOST:PORT with a port from 0 to 65535")
+            }
+            var host = String(value[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw fail("must name a host") }
+            gatewayHost = host
+            gatewayPort = port
+        case "supervisor.ping_interval":
+            pingInterval = try seconds(min: 0.05, max: 60)
+        case "supervisor.ping_timeout":
+            pingTimeout = try seconds(min: 0.01, max: 60)
+        case "supervisor.stop_grace":
+            stopGracePeriod = try seconds(min: 0, max: 300)
+        case "supervisor.start_timeout":
+            startTimeout = try seconds(min: 0.1, max: 600)
+        default:
+            let known = Self.keys.map(\.key).joined(separator: ", ")
+            throw ConfigurationError("\(source): unknown key '\(key)'; known keys: \(known)")
+        }
+    }
+}

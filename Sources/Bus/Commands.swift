@@ -1,0 +1,129 @@
+/// Commands and events shared between Aperture's processes (see docs/protocol.md).
+
+// MARK: - supervisor.ctl
+
+/// `status` on `supervisor.ctl`: the supervisor and each child.
+public enum SupervisorStatusCommand: BusCommand {
+    public static let name = "status"
+    public typealias Result = SupervisorStatus
+}
+
+/// `stop` on `supervisor.ctl`: stop every child in reverse order, then the supervisor.
+public enum SupervisorStopCommand: BusCommand {
+    public static let name = "stop"
+    public typealias Result = Acknowledgement
+}
+
+/// A reply that carries only a confirmation and a message.
+public struct Acknowledgement: Codable, Sendable, Hashable {
+    /// Always true in a result (failures are error replies).
+    public var accepted: Bool
+    /// What happens next, for humans.
+    public var message: String
+
+    public init(accepted: Bool = true, message: String) {
+        self.accepted = accepted
+        self.message = message
+    }
+}
+
+/// The reply to ``SupervisorStatusCommand``.
+public struct SupervisorStatus: Codable, Sendable, Hashable {
+    /// The supervisor's pid.
+    public var pid: Int32
+    /// Seconds since the supervisor started.
+    public var uptime: Double
+    /// Whether every child has reported ready at least once since start.
+    public var ready: Bool
+    /// Whether the supervisor is stopping.
+    public var stopping: Bool
+    /// Seconds between heartbeat pings.
+    public var pingInterval: Double
+    /// The children, in start order (camera, processor, gateway).
+    public var children: [ChildStatus]
+
+    public init(pid: Int32, uptime: Double, ready: Bool, stopping: Bool, pingInterval: Double, children: [ChildStatus]) {
+        self.pid = pid
+        self.uptime = uptime
+        self.ready = ready
+        self.stopping = stopping
+        self.pingInterval = pingInterval
+        self.children = children
+    }
+}
+
+/// One supervised child as the supervisor sees it.
+public struct ChildStatus: Codable, Sendable, Hashable {
+    /// `camera`, `processor` or `gateway`.
+    public var name: String
+    /// starting, running, backoff, stopping, exited or fatal.
+    public var state: String
+    /// The pid while a process exists.
+    public var pid: Int32?
+    /// Seconds since the current process started.
+    public var uptime: Double?
+    /// How many times it was restarted after an unexpected exit.
+    public var restarts: Int
+    /// How the previous process ended, e.g. "killed by signal 9 (SIGKILL)".
+    public var lastExit: String?
+    /// Whether it answered a ping within the last ping interval.
+    public var responding: Bool
+    /// Seconds since it last answered a ping, if it ever did.
+    public var lastPingAge: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case name, state, pid, uptime, restarts, responding
+        case lastExit = "last_exit"
+        case lastPingAge = "last_ping_age"
+    }
+
+    public init(name: String, state: String, pid: Int32?, uptime: Double?, restarts: Int,
+                lastExit: String?, responding: Bool, lastPingAge: Double?) {
+        self.name = name
+        self.state = state
+        self.pid = pid
+        self.uptime = uptime
+        self.restarts = restarts
+        self.lastExit = lastExit
+        self.responding = responding
+        self.lastPingAge = lastPingAge
+    }
+}
+
+/// `child.*` events on `supervisor.events`: a child started, exited, is backing off or FATAL.
+public struct ChildLifecycleEvent: Codable, Sendable, Hashable {
+    /// The child's name.
+    public var child: String
+    /// started, exited, restarting, fatal, unresponsive.
+    public var event: String
+    /// The pid concerned.
+    public var pid: Int32?
+    /// How it ended, for `exited`.
+    public var reason: String?
+    /// Restarts so far.
+    public var restarts: Int
+
+    public init(child: String, event: String, pid: Int32?, reason: String?, restarts: Int) {
+        self.child = child
+        self.event = event
+        self.pid = pid
+        self.reason = reason
+        self.restarts = restarts
+    }
+}
+
+// MARK: - gateway.ctl
+
+/// `status` on `gateway.ctl`: where the HTTP server listens.
+public enum GatewayStatusCommand: BusCommand {
+    public static let name = "status"
+    public typealias Result = GatewayStatus
+}
+
+/// The reply to ``GatewayStatusCommand``.
+public struct GatewayStatus: Codable, Sendable, Hashable {
+    /// The bound HTTP address, `HOST:PORT`, once listening.
+    public var http: String?
+
+    public init(http: String?) { self.http = http }
+}

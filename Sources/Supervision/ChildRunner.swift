@@ -1,0 +1,280 @@
+import Bus
+import Foundation
+import Logging
+import ProcessSupport
+
+/// What the supervisor starts: a name and an executable with its control socket.
+public struct ChildSpec: Sendable, Hashable {
+    /// `camera`, `processor` or `gateway`.
+    public var name: String
+    /// The executable's absolute path.
+    public var executable: String
+    /// Arguments after the program name.
+    public var arguments: [String]
+    /// The control socket's name in the runtime directory.
+    public var controlSocket: String
+
+    public init(name: String, executable: String, arguments: [String], controlSocket: String) {
+        self.name = name
+        self.executable = executable
+        self.arguments = arguments
+        self.controlSocket = controlSocket
+    }
+}
+
+/// The supervisor's timings, from the configuration.
+public struct SupervisionSettings: Sendable {
+    /// Time between pings.
+    public var pingInterval: Duration
+    /// Time a child has to answer a ping.
+    public var pingTimeout: Duration
+    /// Consecutive missed pings after which a running child is killed.
+    public var maxMissedPings: Int
+    /// Time a new process has to answer its first ping.
+    public var startTimeout: Duration
+    /// Time a child has to exit after SIGTERM before SIGKILL.
+    public var stopGracePeriod: Duration
+    /// When to restart and when to give up.
+    public var restartPolicy: RestartPolicy
+
+    public init(pingInterval: Duration = .seconds(1), pingTimeout: Duration = .milliseconds(500),
+                maxMissedPings: Int = 3, startTimeout: Duration = .seconds(30),
+                stopGracePeriod: Duration = .seconds(5), restartPolicy: RestartPolicy = RestartPolicy()) {
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.maxMissedPings = maxMissedPings
+        self.startTimeout = startTimeout
+        self.stopGracePeriod = stopGracePeriod
+        self.restartPolicy = restartPolicy
+    }
+}
+
+/// The state of one supervised child, as supervisord names them.
+public enum ChildState: String, Sendable {
+    case stopped, starting, running, backoff, stopping, exited, fatal
+}
+
+/// Runs one child: spawns it, notices its exit at once (a thread blocked in `waitpid`), pings
+/// it, kills it when it stops answering, restarts it by its ``RestartPolicy``, and stops it
+/// with SIGTERM, a grace period, then SIGKILL.
+actor ChildRunner {
+    nonisolated let spec: ChildSpec
+    private let spawner: ChildSpawner
+    private let settings: SupervisionSettings
+    private let environment: [String: String]
+    private let control: RequestClient
+    private let events: Publisher?
+    private var logger: Logger
+
+    private var policy: RestartPolicy
+    private(set) var state: ChildState = .stopped
+    private var process: SpawnedProcess?
+    private var startedAt: ContinuousClock.Instant?
+    private var lastPong: ContinuousClock.Instant?
+    private var answeredSinceStart = false
+    private var restarts = 0
+    private var lastExit: String?
+    private var stopRequested = false
+    private var backoffWake: CheckedContinuation<Void, Never>?
+    /// Whether the child has answered a ping saying it is ready, at least once.
+    private(set) var hasBeenReady = false
+
+    init(spec: ChildSpec, runtime: RuntimeDirectory, spawner: ChildSpawner, settings: SupervisionSettings,
+         environment: [String: String], events: Publisher?, logger: Logger) throws(BusError) {
+        self.spec = spec
+        self.spawner = spawner
+        self.settings = settings
+        self.environment = environment
+        self.events = events
+        self.policy = settings.restartPolicy
+        self.control = try RequestClient(dialing: runtime.endpoint(spec.controlSocket))
+        var logger = logger
+        logger[metadataKey: "child"] = "\(spec.name)"
+        self.logger = logger
+    }
+
+    /// Starts the child and keeps it running until ``stop(grace:)`` or FATAL.
+    func run() async {
+        while !stopRequested {
+            state = .starting
+            answeredSinceStart = false
+            lastPong = nil
+            let spawned: SpawnedProcess
+            do {
+                spawned = try await spawner.spawn(executable: spec.executable, arguments: spec.arguments,
+                                                  environment: environment)
+            } catch {
+                lastExit = "\(error)"
+                logger.error("cannot start \(spec.name): \(error)")
+                if await backOff(uptime: 0) { continue } else { return }
+            }
+            process = spawned
+            startedAt = .now
+            logger.info("\(spec.name) started", metadata: ["child.pid": "\(spawned.pid)"])
+            publish("started", pid: spawned.pid, reason: nil)
+
+            let heartbeat = Task { await self.heartbeat(pid: spawned.pid) }
+            let status = await ExitWatcher.waitForExit(of: spawned.pid)
+            heartbeat.cancel()
+            ChildSpawner.closeLifeline(of: spawned)
+            // Anything the child left in its process group goes with it: no orphans.
+            kill(-spawned.pid, SIGKILL)
+            process = nil
+            lastExit = status.description
+            let uptime = startedAt.map { (ContinuousClock.now - $0).seconds } ?? 0
+            publish("exited", pid: spawned.pid, reason: status.description)
+
+            if stopRequested {
+                state = .exited
+                logger.info("\(spec.name) stopped: \(status)", metadata: ["child.pid": "\(spawned.pid)"])
+                return
+            }
+            logger.error("\(spec.name) \(status) after \(String(format: "%.1f", uptime)) s",
+                         metadata: ["child.pid": "\(spawned.pid)"])
+            if await !backOff(uptime: uptime) { return }
+        }
+        state = .exited
+    }
+
+    /// Applies the restart policy; returns false when the child is FATAL or stopping.
+    private func backOff(uptime: Double) async -> Bool {
+        let now = ContinuousClock.now.uptimeSeconds
+        switch policy.childFailed(at: now, uptime: uptime) {
+        case .giveUp:
+            state = .fatal
+            logger.critical("\(spec.name) failed too often (more than \(policy.intensity) times in \(policy.period) s); it stays down")
+            publish("fatal", pid: nil, reason: lastExit)
+            return false
+        case .restart(let delay):
+            state = .backoff
+            restarts += 1
+            publish("restarting", pid: nil, reason: lastExit)
+            if delay > 0 {
+                logger.notice("restarting \(spec.name) in \(delay) s")
+                await sleepInterruptibly(seconds: delay)
+            }
+            return !stopRequested
+        }
+    }
+
+    private func sleepInterruptibly(seconds: Double) async {
+        await withCheckedContinuation { continuation in
+            backoffWake = continuation
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                self.wakeFromBackoff()
+            }
+        }
+    }
+
+    private func wakeFromBackoff() {
+        backoffWake?.resume()
+        backoffWake = nil
+    }
+
+    /// Pings the child every interval; kills a process that stops answering (a wedged SDK
+    /// call, a SIGSTOP) so that it is restarted.
+    private func heartbeat(pid: Int32) async {
+        var missed = 0
+        while !Task.isCancelled {
+            let began = ContinuousClock.now
+            do {
+                let reply = try await control.call(Ping.self, timeout: settings.pingTimeout)
+                if reply.pid == pid {
+                    recordPong(ready: reply.ready)
+                    missed = 0
+                }
+            } catch {
+                if Task.isCancelled { return }
+                if answeredSinceStart {
+                    missed += 1
+                    if missed >= settings.maxMissedPings {
+                        logger.error("\(spec.name) missed \(missed) pings in a row; killing it",
+                                     metadata: ["child.pid": "\(pid)"])
+                        publish("unresponsive", pid: pid, reason: error.message)
+                        kill(pid, SIGKILL)
+                        return
+                    }
+                } else if let startedAt, ContinuousClock.now - startedAt > settings.startTimeout {
+                    logger.error("\(spec.name) did not answer a ping within \(settings.startTimeout) of starting; killing it",
+                                 metadata: ["child.pid": "\(pid)"])
+                    publish("unresponsive", pid: pid, reason: error.message)
+                    kill(pid, SIGKILL)
+                    return
+                }
+            }
+            // Until the new process first answers, ask often so that readiness shows at once.
+            let pause = answeredSinceStart ? settings.pingInterval : .milliseconds(20)
+            try? await Task.sleep(until: began + pause, clock: .continuous)
+        }
+    }
+
+    private func recordPong(ready: Bool) {
+        lastPong = .now
+        answeredSinceStart = true
+        if ready {
+            hasBeenReady = true
+            if state == .starting { state = .running }
+        }
+    }
+
+    /// Stops the child: SIGTERM, up to `grace` to exit, then SIGKILL; no restart follows.
+    /// - Parameter grace: the time allowed between SIGTERM and SIGKILL.
+    func stop(grace: Duration) async {
+        stopRequested = true
+        wakeFromBackoff()
+        guard let process else {
+            if state != .fatal { state = .exited }
+            return
+        }
+        state = .stopping
+        logger.info("stopping \(spec.name)", metadata: ["child.pid": "\(process.pid)"])
+        kill(process.pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while self.process == process, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if self.process == process {
+            logger.warning("\(spec.name) did not exit within \(grace) of SIGTERM; sending SIGKILL",
+                           metadata: ["child.pid": "\(process.pid)"])
+            kill(-process.pid, SIGKILL)
+            kill(process.pid, SIGKILL)
+            while self.process == process {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// The child as `status` reports it.
+    func status() -> ChildStatus {
+        let now = ContinuousClock.now
+        let pongAge = lastPong.map { (now - $0).seconds }
+        let window = (settings.pingInterval + settings.pingTimeout).seconds
+        return ChildStatus(
+            name: spec.name, state: state.rawValue, pid: process?.pid,
+            uptime: process == nil ? nil : startedAt.map { (now - $0).seconds },
+            restarts: restarts, lastExit: lastExit,
+            responding: process != nil && (pongAge.map { $0 <= window } ?? false),
+            lastPingAge: pongAge)
+    }
+
+    private func publish(_ event: String, pid: Int32?, reason: String?) {
+        try? events?.publish("child.\(event)", ChildLifecycleEvent(
+            child: spec.name, event: event, pid: pid, reason: reason, restarts: restarts))
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
+
+extension ContinuousClock.Instant {
+    /// Seconds on the continuous clock, for ``RestartPolicy``.
+    var uptimeSeconds: Double {
+        (self - ContinuousClock.Instant.processStart).seconds
+    }
+    static let processStart = ContinuousClock.now
+}

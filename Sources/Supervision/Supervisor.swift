@@ -1,0 +1,192 @@
+import ApertureConfig
+import Bus
+import Foundation
+import Logging
+import ProcessSupport
+import ServiceLifecycle
+import Synchronization
+
+/// The children Aperture runs, in start order; they stop in reverse.
+public enum ApertureChildren {
+    /// The specs for the executables found in `directory`.
+    /// - Parameters:
+    ///   - directory: the directory holding `aperture-camera` and its siblings.
+    ///   - arguments: arguments every child gets (`--config`, `--runtime-dir`).
+    public static func specs(in directory: String, arguments: [String]) -> [ChildSpec] {
+        [
+            ChildSpec(name: "camera", executable: directory + "/aperture-camera", arguments: arguments,
+                      controlSocket: EndpointName.cameraControl),
+            ChildSpec(name: "processor", executable: directory + "/aperture-processor", arguments: arguments,
+                      controlSocket: EndpointName.processorControl),
+            ChildSpec(name: "gateway", executable: directory + "/aperture-gateway", arguments: arguments,
+                      controlSocket: EndpointName.gatewayControl),
+        ]
+    }
+}
+
+/// A failure that stops the supervisor at start-up; the message names the path or key.
+public struct SupervisorStartError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// `aperture` itself: starts the children, keeps them alive, answers `supervisor.ctl`,
+/// publishes lifecycle events on `supervisor.events`, tells systemd READY/STATUS/STOPPING, and
+/// on graceful shutdown stops the children in reverse order.
+public final class Supervisor: Service {
+    private let runners: [ChildRunner]
+    private let settings: SupervisionSettings
+    private let control: ReplyServer
+    private let events: Publisher
+    private let notifier = SystemdNotifier()
+    private let logger: Logger
+    private let startTime = ContinuousClock.now
+    private let stopRequests: AsyncStream<Void>
+    private let stopContinuation: AsyncStream<Void>.Continuation
+    private let flags = SupervisorFlags()
+
+    /// Prepares the supervisor: binds its sockets (so a second instance on the same runtime
+    /// directory fails here, clearly) and creates one runner per child. Nothing is spawned yet.
+    /// - Parameters:
+    ///   - children: what to run, in start order.
+    ///   - runtime: the prepared runtime directory.
+    ///   - settings: timings and restart policy.
+    ///   - logger: the supervisor's logger.
+    /// - Throws: ``SupervisorStartError`` naming the socket and the reason.
+    public init(children: [ChildSpec], runtime: RuntimeDirectory, settings: SupervisionSettings,
+                logger: Logger) throws(SupervisorStartError) {
+        self.settings = settings
+        self.logger = logger
+        (stopRequests, stopContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        do {
+            events = try Publisher(listening: runtime.endpoint(EndpointName.supervisorEvents))
+        } catch {
+            throw SupervisorStartError("\(error.message) (is another aperture running with runtime directory \(runtime.path)?)")
+        }
+        var environment = ProcessInfo.processInfo.environment
+        // systemd talks to the supervisor only (NotifyAccess=main); children must not inherit
+        // the notify socket, the watchdog or socket activation.
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+            environment.removeValue(forKey: key)
+        }
+        let spawner = ChildSpawner()
+        var runners: [ChildRunner] = []
+        for spec in children {
+            guard FileManager.default.isExecutableFile(atPath: spec.executable) else {
+                throw SupervisorStartError("cannot run \(spec.name): \(spec.executable) is missing or not executable")
+            }
+            do {
+                runners.append(try ChildRunner(spec: spec, runtime: runtime, spawner: spawner, settings: settings,
+                                               environment: environment, events: events, logger: logger))
+            } catch {
+                throw SupervisorStartError("cannot create the control client of \(spec.name): \(error.message)")
+            }
+        }
+        self.runners = runners
+
+        var router = CommandRouter()
+        let pid = getpid()
+        let startTime = self.startTime
+        let readiness = flags
+        router.register(Ping.self) { _ in
+            PingReply(process: "aperture", pid: pid, uptime: (ContinuousClock.now - startTime).seconds,
+                      ready: readiness.state.withLock { $0.ready })
+        }
+        let continuation = stopContinuation
+        router.register(SupervisorStopCommand.self) { _ in
+            continuation.yield()
+            return Acknowledgement(message: "stopping: gateway, processor, then camera")
+        }
+        router.register(SupervisorStatusCommand.self) { [runners, settings] _ in
+            var children: [ChildStatus] = []
+            for runner in runners { children.append(await runner.status()) }
+            let flags = readiness.state.withLock { $0 }
+            return SupervisorStatus(pid: pid, uptime: (ContinuousClock.now - startTime).seconds,
+                                    ready: flags.ready, stopping: flags.stopping,
+                                    pingInterval: settings.pingInterval.seconds, children: children)
+        }
+        do {
+            control = try ReplyServer(listening: runtime.endpoint(EndpointName.supervisorControl),
+                                      router: router, logger: logger)
+        } catch {
+            throw SupervisorStartError("\(error.message) (is another aperture running with runtime directory \(runtime.path)?)")
+        }
+    }
+
+    /// Runs until graceful shutdown (SIGTERM, SIGINT) or a `stop` request, then stops the
+    /// children in reverse order, each with the grace period, then SIGKILL.
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.control.run() }
+            for runner in runners {
+                group.addTask { await runner.run() }
+            }
+            group.addTask { await self.reportStatus() }
+
+            await waitForStopRequest()
+            flags.state.withLock { $0.stopping = true }
+            notifier.notify("STOPPING=1\nSTATUS=stopping children")
+            logger.info("stopping children: \(runners.reversed().map(\.spec.name).joined(separator: ", "))")
+            for runner in runners.reversed() {
+                await runner.stop(grace: settings.stopGracePeriod)
+            }
+            logger.info("all children stopped")
+            control.close()
+            events.close()
+            group.cancelAll()
+        }
+    }
+
+    /// Waits for the first of graceful shutdown and a `stop` command.
+    private func waitForStopRequest() async {
+        let requests = stopRequests
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await gracefulShutdown() }
+            group.addTask {
+                for await _ in requests { return }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Tells systemd READY=1 once every child is ready, and keeps STATUS= current.
+    private func reportStatus() async {
+        var lastLine = ""
+        while !Task.isCancelled {
+            var parts: [String] = []
+            var allReady = true
+            var restarts = 0
+            for runner in runners {
+                let status = await runner.status()
+                restarts += status.restarts
+                let word: String
+                switch status.state {
+                case "running": word = status.responding ? "ok" : "not answering"
+                default: word = status.state
+                }
+                parts.append("\(status.name) \(word)")
+                if !(await runner.hasBeenReady) { allReady = false }
+            }
+            let line = parts.joined(separator: ", ") + "; \(restarts) restart\(restarts == 1 ? "" : "s")"
+            let becameReady = allReady && flags.state.withLock { flags -> Bool in
+                defer { flags.ready = true }
+                return !flags.ready
+            }
+            if becameReady {
+                logger.info("all children ready")
+                notifier.notify("READY=1\nSTATUS=\(line)")
+            } else if line != lastLine {
+                notifier.notify("STATUS=\(line)")
+            }
+            lastLine = line
+            try? await Task.sleep(for: allReady ? .seconds(1) : .milliseconds(50))
+        }
+    }
+}
+
+/// Whether every child became ready, and whether the supervisor is stopping.
+private final class SupervisorFlags: Sendable {
+    let state = Mutex<(ready: Bool, stopping: Bool)>((false, false))
+}
