@@ -1,1 +1,575 @@
-print("stub")
+// aperture-bench-bus: what the Bus costs over raw NNG, on loopback ipc.
+//
+//   swift run -c release --scratch-path .build-bench aperture-bench-bus [--iterations N] [--seconds S]
+//
+// 1. req/rep round trip, 100-byte payload: raw C NNG (a rep0 socket echoing on its own thread
+//    with blocking nng_recv/nng_send; a req0 socket on the calling thread) against the Bus
+//    (ReplyServer + CommandRouter with an `echo` command; RequestClient.call in a loop).
+//    Every round trip is timed on its own; p50, p90, p99, mean in microseconds.
+// 2. pub/sub throughput, 100-byte payload: a Bus Publisher publishing as fast as it can for S
+//    seconds while a Bus Subscriber (bufferSize 1024) receives in another task; and raw
+//    pub0/sub0 with messages of the same size. Published/s, received/s, dropped.
+//
+// Everything runs in a fresh directory from mkdtemp under /tmp, removed at the end. The
+// figures are printed, never checked: the goal (Bus p50 and p99 at most 1.5 x raw) is reported.
+
+import Bus
+import CNNG
+import Foundation
+import Logging
+import Synchronization
+
+// MARK: - Options
+
+struct Options {
+    var iterations = 20_000
+    var warmup = 1_000
+    var seconds = 2.0
+    var workers = 8
+    var subscriberBuffer = 1024
+
+    static let usage = """
+        usage: aperture-bench-bus [--iterations N] [--warmup N] [--seconds S] [--workers N] [--buffer N]
+          --iterations N  timed req/rep round trips per case (default 20000)
+          --warmup N      untimed round trips before them (default 1000)
+          --seconds S     how long each pub/sub case publishes (default 2)
+          --workers N     ReplyServer workers, i.e. NNG contexts (default 8, the server's default)
+          --buffer N      subscriber receive buffer in messages (default 1024)
+        """
+
+    static func parse(_ arguments: [String]) -> Options {
+        var options = Options()
+        var index = 0
+        func value(_ name: String) -> String {
+            index += 1
+            guard index < arguments.count else { fail("\(name) needs a value\n\(usage)") }
+            return arguments[index]
+        }
+        func positiveInt(_ name: String) -> Int {
+            let text = value(name)
+            guard let n = Int(text), n > 0 else { fail("\(name) must be a positive integer, not '\(text)'") }
+            return n
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--iterations": options.iterations = positiveInt("--iterations")
+            case "--warmup":
+                let text = value("--warmup")
+                guard let n = Int(text), n >= 0 else { fail("--warmup must be an integer >= 0, not '\(text)'") }
+                options.warmup = n
+            case "--seconds":
+                let text = value("--seconds")
+                guard let s = Double(text), s > 0, s.isFinite else { fail("--seconds must be a positive number, not '\(text)'") }
+                options.seconds = s
+            case "--workers": options.workers = positiveInt("--workers")
+            case "--buffer": options.subscriberBuffer = positiveInt("--buffer")
+            case "-h", "--help":
+                print(usage)
+                exit(0)
+            default:
+                fail("unknown argument '\(arguments[index])'\n\(usage)")
+            }
+            index += 1
+        }
+        return options
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("aperture-bench-bus: \(message)\n".utf8))
+    exit(2)
+}
+
+/// A benchmark failure (a socket that will not open, a reply that does not match).
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Throws when an NNG call failed, naming the call and NNG's text for the status.
+func check(_ status: Int32, _ what: String) throws {
+    if status != 0 {
+        throw BenchmarkError("\(what): \(String(cString: nng_strerror(status))) (\(status))")
+    }
+}
+
+let nngClosed = Int32(NNG_ECLOSED.rawValue)
+
+// MARK: - Time and statistics
+
+/// CLOCK_MONOTONIC in nanoseconds.
+@inline(__always)
+func nowNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+}
+
+/// Percentiles of a set of round-trip times.
+struct LatencySummary {
+    var count: Int
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var mean: Double
+    var max: Double
+
+    /// - Parameter samples: durations in nanoseconds; summarised in microseconds.
+    init(_ samples: [UInt64]) {
+        let sorted = samples.sorted()
+        func percentile(_ p: Double) -> Double {
+            // Nearest rank: the smallest sample with at least p of the samples at or below it.
+            let rank = Swift.max(1, Int((p * Double(sorted.count)).rounded(.up)))
+            return Double(sorted[rank - 1]) / 1_000
+        }
+        count = sorted.count
+        p50 = percentile(0.50)
+        p90 = percentile(0.90)
+        p99 = percentile(0.99)
+        mean = Double(sorted.reduce(0, &+)) / Double(sorted.count) / 1_000
+        max = Double(sorted.last!) / 1_000
+    }
+}
+
+/// What one pub/sub case measured.
+struct ThroughputSummary {
+    var messageBytes: Int
+    var published: Int
+    var received: Int
+    /// Gaps in the sequence numbers the subscriber saw.
+    var dropped: Int
+    var publishSeconds: Double
+    /// From the start of publishing to the last message received.
+    var receiveSeconds: Double
+
+    var publishedPerSecond: Double { Double(published) / publishSeconds }
+    var receivedPerSecond: Double { receiveSeconds > 0 ? Double(received) / receiveSeconds : 0 }
+    /// Published but never received: gaps plus the tail lost after the last message seen.
+    var lost: Int { published - received }
+}
+
+// MARK: - Table printing
+
+func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
+    let count = text.count
+    if count >= width { return text }
+    let padding = String(repeating: " ", count: width - count)
+    return right ? padding + text : text + padding
+}
+
+func fixed(_ value: Double, _ decimals: Int = 1) -> String {
+    String(format: "%.\(decimals)f", value)
+}
+
+func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var result = ""
+    for (offset, character) in digits.enumerated() {
+        if offset > 0, (digits.count - offset) % 3 == 0 { result.append(",") }
+        result.append(character)
+    }
+    return value < 0 ? "-" + result : result
+}
+
+func printTable(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows {
+        for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
+    }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { column, cell in pad(cell, widths[column], right: column > 0) }
+            .joined(separator: "  ")
+    }
+    print("  " + line(header))
+    print("  " + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+    for row in rows { print("  " + line(row)) }
+}
+
+// MARK: - Payloads and the echo command
+
+let payloadBytes = 100
+/// 100 ASCII bytes, so that JSON carries them unescaped.
+let payloadText = String(repeating: "0123456789", count: payloadBytes / 10)
+
+struct EchoPayload: Codable, Sendable, Equatable {
+    var payload: String
+}
+
+enum EchoCommand: BusCommand {
+    static let name = "echo"
+    typealias Arguments = EchoPayload
+    typealias Result = EchoPayload
+}
+
+struct EventPayload: Codable, Sendable {
+    var payload: String
+}
+
+/// The Bus event wire format (topic, newline, envelope), rebuilt here only to size the raw case.
+struct EventEnvelopeMirror: Encodable {
+    var v = 1
+    var seq: UInt64
+    var time: Double
+    var data: EventPayload
+}
+
+// MARK: - 1. Raw NNG req/rep
+
+/// Echoes every request on `socket` with blocking calls until the socket is closed.
+final class RawEchoServer: Sendable {
+    let socket: nng_socket
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(listening url: String) throws {
+        var s = aperture_nng_socket_unset()
+        try check(nng_rep0_open(&s), "nng_rep0_open")
+        socket = s
+        try check(nng_listen(s, url, nil, 0), "nng_listen \(url)")
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: 65_536, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                var size = 65_536
+                let received = nng_recv(socket, buffer, &size, 0)
+                if received == nngClosed { break }
+                if received != 0 { continue }
+                if nng_send(socket, buffer, size, 0) == nngClosed { break }
+            }
+            finished.signal()
+        }
+        thread.name = "raw-rep"
+        thread.start()
+    }
+
+    /// Closes the socket and waits for the thread to leave.
+    func stop() {
+        _ = nng_close(socket)
+        finished.wait()
+    }
+}
+
+func rawRequestReply(url: String, options: Options) throws -> LatencySummary {
+    let server = try RawEchoServer(listening: url)
+    server.start()
+    defer { server.stop() }
+
+    var request = aperture_nng_socket_unset()
+    try check(nng_req0_open(&request), "nng_req0_open")
+    defer { _ = nng_close(request) }
+    try check(nng_socket_set_ms(request, NNG_OPT_RECVTIMEO, 5_000), "NNG_OPT_RECVTIMEO")
+    try check(nng_socket_set_ms(request, NNG_OPT_SENDTIMEO, 5_000), "NNG_OPT_SENDTIMEO")
+    try check(nng_dial(request, url, nil, 0), "nng_dial \(url)")
+
+    var payload = Array(payloadText.utf8)
+    var reply = [UInt8](repeating: 0, count: 4_096)
+    var samples = [UInt64](repeating: 0, count: options.iterations)
+    try payload.withUnsafeMutableBytes { out in
+        try reply.withUnsafeMutableBytes { back in
+            for index in -options.warmup..<options.iterations {
+                let start = nowNanoseconds()
+                try check(nng_send(request, out.baseAddress, out.count, 0), "nng_send")
+                var size = back.count
+                try check(nng_recv(request, back.baseAddress, &size, 0), "nng_recv")
+                let end = nowNanoseconds()
+                if index >= 0 { samples[index] = end - start }
+                if size != out.count { throw BenchmarkError("raw echo returned \(size) bytes, not \(out.count)") }
+            }
+        }
+    }
+    if reply.prefix(payload.count).elementsEqual(payload) == false {
+        throw BenchmarkError("raw echo returned different bytes")
+    }
+    return LatencySummary(samples)
+}
+
+// MARK: - 2. Bus req/rep
+
+func busRequestReply(endpoint: Endpoint, options: Options) async throws -> LatencySummary {
+    var logger = Logger(label: "aperture-bench-bus")
+    logger.logLevel = .error
+    var router = CommandRouter()
+    router.register(EchoCommand.self) { arguments in arguments }
+    let server = try ReplyServer(listening: endpoint, router: router, workers: options.workers, logger: logger)
+    let serving = Task.detached { await server.run() }
+    let client = try RequestClient(dialing: endpoint)
+    defer {
+        client.close()
+        server.close()
+    }
+
+    let arguments = EchoPayload(payload: payloadText)
+    let iterations = options.iterations
+    let warmup = options.warmup
+    // The loop runs in one task on the cooperative pool, one call after the other.
+    let samples = try await Task.detached { () async throws -> [UInt64] in
+        var samples = [UInt64](repeating: 0, count: iterations)
+        // The client dials in the background: the first call may wait for the connection.
+        let first = try await client.call(EchoCommand.self, arguments, timeout: .seconds(10))
+        guard first == arguments else { throw BenchmarkError("echo returned a different payload") }
+        for index in -warmup..<iterations {
+            let start = nowNanoseconds()
+            let result = try await client.call(EchoCommand.self, arguments)
+            let end = nowNanoseconds()
+            if index >= 0 { samples[index] = end - start }
+            if result.payload.utf8.count != payloadBytes { throw BenchmarkError("echo returned a different payload") }
+        }
+        return samples
+    }.value
+    server.close()
+    await serving.value
+    return LatencySummary(samples)
+}
+
+// MARK: - 3. Pub/sub throughput
+
+/// Counters a receiving thread or task shares with the publisher.
+final class ReceiveCounters: Sendable {
+    let received = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
+    let warmups = Atomic<Int>(0)
+    let lastNanoseconds = Atomic<UInt64>(0)
+}
+
+let eventTopic = "bench.event"
+let warmupTopic = "bench.warmx"   // same length as eventTopic
+let subscribedPrefix = "bench."
+
+/// The size of one Bus event on the wire, for the raw case to match.
+func busEventBytes() throws -> Int {
+    let envelope = EventEnvelopeMirror(seq: 1_000_000, time: Date().timeIntervalSince1970,
+                                       data: EventPayload(payload: payloadText))
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    return eventTopic.utf8.count + 1 + (try encoder.encode(envelope)).count
+}
+
+/// Publishes on `topic` every few milliseconds until `arrived()` says one arrived.
+func waitForSubscription(timeout: Double, publish: () throws -> Void, arrived: () -> Bool) throws {
+    let deadline = nowNanoseconds() + UInt64(timeout * 1e9)
+    while !arrived() {
+        if nowNanoseconds() > deadline { throw BenchmarkError("the subscriber did not connect within \(timeout) s") }
+        try publish()
+        usleep(5_000)
+    }
+}
+
+/// Runs `publish` in a tight loop for `seconds`; returns how many it sent and how long it took.
+func publishFlat(seconds: Double, _ publish: () throws -> Void) rethrows -> (count: Int, seconds: Double) {
+    let start = nowNanoseconds()
+    let end = start + UInt64(seconds * 1e9)
+    var count = 0
+    var now = start
+    while now < end {
+        for _ in 0..<64 { try publish() }
+        count += 64
+        now = nowNanoseconds()
+    }
+    return (count, Double(now - start) / 1e9)
+}
+
+func busPublishSubscribe(endpoint: Endpoint, options: Options) async throws -> ThroughputSummary {
+    let publisher = try Publisher(listening: endpoint)
+    defer { publisher.close() }
+    let subscriber = try Subscriber(dialing: endpoint, topics: [subscribedPrefix], bufferSize: options.subscriberBuffer)
+    let counters = ReceiveCounters()
+    let receiving = Task.detached {
+        while true {
+            let event: BusEvent
+            do { event = try await subscriber.next() } catch { return }
+            if event.topic == eventTopic {
+                counters.received.add(1, ordering: .relaxed)
+                counters.lastNanoseconds.store(nowNanoseconds(), ordering: .relaxed)
+            } else {
+                counters.warmups.add(1, ordering: .relaxed)
+            }
+        }
+    }
+    let payload = EventPayload(payload: payloadText)
+    try waitForSubscription(timeout: 10, publish: { try publisher.publish(warmupTopic, payload) },
+                            arrived: { counters.warmups.load(ordering: .relaxed) > 0 })
+    try await Task.sleep(for: .milliseconds(50))
+    let droppedBefore = subscriber.dropped
+
+    let publishStart = nowNanoseconds()
+    let (published, seconds) = try publishFlat(seconds: options.seconds) {
+        try publisher.publish(eventTopic, payload)
+    }
+    // Let the subscriber drain what is queued, then stop it.
+    try await Task.sleep(for: .milliseconds(500))
+    subscriber.close()
+    await receiving.value
+
+    let last = counters.lastNanoseconds.load(ordering: .relaxed)
+    return ThroughputSummary(
+        messageBytes: try busEventBytes(),
+        published: published,
+        received: counters.received.load(ordering: .relaxed),
+        dropped: subscriber.dropped - droppedBefore,
+        publishSeconds: seconds,
+        receiveSeconds: last > publishStart ? Double(last - publishStart) / 1e9 : 0)
+}
+
+/// Raw pub0/sub0 with the Bus's settings (publisher send buffer 16; subscriber receive buffer
+/// as given, preferring new messages). Each message is the topic, a newline, an 8-byte
+/// sequence number, then filler up to `messageBytes`; the receiver counts sequence gaps.
+func rawPublishSubscribe(url: String, messageBytes: Int, options: Options) throws -> ThroughputSummary {
+    var publisher = aperture_nng_socket_unset()
+    try check(nng_pub0_open(&publisher), "nng_pub0_open")
+    defer { _ = nng_close(publisher) }
+    try check(nng_socket_set_int(publisher, NNG_OPT_SENDBUF, 16), "NNG_OPT_SENDBUF")
+    try check(nng_listen(publisher, url, nil, 0), "nng_listen \(url)")
+
+    var subscriber = aperture_nng_socket_unset()
+    try check(nng_sub0_open(&subscriber), "nng_sub0_open")
+    var subscriberClosed = false
+    defer { if !subscriberClosed { _ = nng_close(subscriber) } }
+    try check(nng_socket_set_int(subscriber, NNG_OPT_RECVBUF, Int32(min(options.subscriberBuffer, 8192))), "NNG_OPT_RECVBUF")
+    try check(nng_socket_set_bool(subscriber, NNG_OPT_SUB_PREFNEW, true), "NNG_OPT_SUB_PREFNEW")
+    try check(subscribedPrefix.utf8CString.withUnsafeBufferPointer { prefix in
+        aperture_nng_subscribe(subscriber, prefix.baseAddress, prefix.count - 1)
+    }, "subscribe")
+    try check(nng_dial(subscriber, url, nil, 0), "nng_dial \(url)")
+
+    let counters = ReceiveCounters()
+    let finished = DispatchSemaphore(value: 0)
+    let topicLength = eventTopic.utf8.count + 1
+    let eventPrefix = Array((eventTopic + "\n").utf8)
+    let receiveSocket = subscriber
+    let thread = Thread {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { buffer.deallocate() }
+        var lastSequence: UInt64 = 0
+        while true {
+            var size = 65_536
+            let status = nng_recv(receiveSocket, buffer, &size, 0)
+            if status == nngClosed { break }
+            if status != 0 || size < topicLength + 8 { continue }
+            let isEvent = eventPrefix.withUnsafeBytes { memcmp(buffer, $0.baseAddress!, topicLength) == 0 }
+            guard isEvent else {
+                counters.warmups.add(1, ordering: .relaxed)
+                continue
+            }
+            let sequence = buffer.loadUnaligned(fromByteOffset: topicLength, as: UInt64.self)
+            if lastSequence != 0, sequence > lastSequence + 1 {
+                counters.dropped.add(Int(sequence - lastSequence - 1), ordering: .relaxed)
+            }
+            lastSequence = sequence
+            counters.received.add(1, ordering: .relaxed)
+            counters.lastNanoseconds.store(nowNanoseconds(), ordering: .relaxed)
+        }
+        finished.signal()
+    }
+    thread.name = "raw-sub"
+    thread.start()
+
+    var message = [UInt8](repeating: UInt8(ascii: "x"), count: max(messageBytes, topicLength + 8))
+    func send(topic: String, sequence: UInt64) throws {
+        try message.withUnsafeMutableBytes { bytes in
+            var offset = 0
+            for byte in topic.utf8 { bytes[offset] = byte; offset += 1 }
+            bytes[offset] = 0x0A
+            bytes.storeBytes(of: sequence, toByteOffset: offset + 1, as: UInt64.self)
+            try check(nng_send(publisher, bytes.baseAddress, bytes.count, Int32(NNG_FLAG_NONBLOCK)), "nng_send")
+        }
+    }
+    try waitForSubscription(timeout: 10, publish: { try send(topic: warmupTopic, sequence: 0) },
+                            arrived: { counters.warmups.load(ordering: .relaxed) > 0 })
+    usleep(50_000)
+
+    var sequence: UInt64 = 0
+    let publishStart = nowNanoseconds()
+    let (published, seconds) = try publishFlat(seconds: options.seconds) {
+        sequence += 1
+        try send(topic: eventTopic, sequence: sequence)
+    }
+    usleep(500_000)
+    _ = nng_close(subscriber)
+    subscriberClosed = true
+    finished.wait()
+
+    let last = counters.lastNanoseconds.load(ordering: .relaxed)
+    return ThroughputSummary(
+        messageBytes: message.count,
+        published: published,
+        received: counters.received.load(ordering: .relaxed),
+        dropped: counters.dropped.load(ordering: .relaxed),
+        publishSeconds: seconds,
+        receiveSeconds: last > publishStart ? Double(last - publishStart) / 1e9 : 0)
+}
+
+// MARK: - Main
+
+func makeTemporaryDirectory() throws -> String {
+    var template = Array("/tmp/aperture-bench-XXXXXX".utf8CString)
+    guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw BenchmarkError("mkdtemp: \(String(cString: strerror(errno)))")
+    }
+    return String(cString: path)
+}
+
+func kernelRelease() -> String {
+    var name = utsname()
+    uname(&name)
+    return withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+}
+
+func nngVersion() -> String { String(cString: nng_version()) }
+
+func run(_ options: Options) async throws {
+    let directory = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+
+    print("aperture-bench-bus: Bus over NNG vs raw NNG, loopback ipc in \(directory)")
+    print("  libnng \(nngVersion()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(kernelRelease())")
+    print("  req/rep: \(grouped(options.iterations)) round trips timed after \(grouped(options.warmup)) warm-up, payload \(payloadBytes) bytes, ReplyServer workers \(options.workers)")
+    print("  pub/sub: \(fixed(options.seconds, 1)) s of publishing, payload \(payloadBytes) bytes, subscriber buffer \(options.subscriberBuffer)")
+    print("")
+
+    let raw = try rawRequestReply(url: "ipc://\(directory)/raw.ctl", options: options)
+    let bus = try await busRequestReply(endpoint: .ipc(directory + "/bus.ctl"), options: options)
+
+    print("Request/reply round trip (microseconds)")
+    func latencyRow(_ name: String, _ s: LatencySummary) -> [String] {
+        [name, fixed(s.p50), fixed(s.p90), fixed(s.p99), fixed(s.mean), fixed(s.max), grouped(Int(1e6 / s.mean))]
+    }
+    let ratioP50 = bus.p50 / raw.p50
+    let ratioP99 = bus.p99 / raw.p99
+    printTable(["case", "p50", "p90", "p99", "mean", "max", "calls/s"], [
+        latencyRow("raw NNG req0/rep0 (blocking)", raw),
+        latencyRow("Bus RequestClient/ReplyServer", bus),
+        ["Bus / raw", fixed(ratioP50, 2) + "x", fixed(bus.p90 / raw.p90, 2) + "x", fixed(ratioP99, 2) + "x",
+         fixed(bus.mean / raw.mean, 2) + "x", "", ""],
+    ])
+    let met = ratioP50 <= 1.5 && ratioP99 <= 1.5
+    print("  goal (issue 2): Bus adds at most 50% over raw NNG, p50 and p99 ratio <= 1.50: "
+          + (met ? "MET" : "NOT MET")
+          + " (p50 \(fixed(ratioP50, 2))x, p99 \(fixed(ratioP99, 2))x)")
+    print("")
+
+    let busPubSub = try await busPublishSubscribe(endpoint: .ipc(directory + "/bus.events"), options: options)
+    let rawPubSub = try rawPublishSubscribe(url: "ipc://\(directory)/raw.events",
+                                            messageBytes: busPubSub.messageBytes, options: options)
+
+    print("Publish/subscribe throughput (one publisher, one subscriber)")
+    func throughputRow(_ name: String, _ s: ThroughputSummary) -> [String] {
+        [name, "\(s.messageBytes)", grouped(s.published), grouped(Int(s.publishedPerSecond)),
+         grouped(s.received), grouped(Int(s.receivedPerSecond)), grouped(s.dropped), grouped(s.lost)]
+    }
+    printTable(["case", "bytes", "published", "published/s", "received", "received/s", "dropped", "lost"], [
+        throughputRow("raw NNG pub0/sub0", rawPubSub),
+        throughputRow("Bus Publisher/Subscriber", busPubSub),
+    ])
+    print("  bytes: message on the wire (topic, newline, envelope); dropped: gaps in sequence numbers")
+    print("  seen by the subscriber (Subscriber.dropped for the Bus); lost: published - received.")
+    print("  received/s: received / time from the first publish to the last message received.")
+}
+
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+do {
+    try await run(options)
+} catch {
+    fail("\(error)")
+}

@@ -46,7 +46,7 @@ public struct CommandRouter: Sendable {
                     arguments = try BusJSON.decoder().decode(C.Arguments.self, from: Data("{}".utf8))
                 }
             } catch {
-                let detail = BusJSON.describe(error, prefix: "args")
+                let detail = BusJSON.describe(error)
                 throw BusError(.badRequest, "invalid arguments for '\(C.name)': \(detail)")
             }
             let result = try await handler(arguments)

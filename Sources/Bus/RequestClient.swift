@@ -14,6 +14,7 @@ public final class RequestClient: Sendable {
     public let endpoint: Endpoint
     private let socket: NNGSocket
     private let counter = Atomic<UInt64>(0)
+    private let isClosed = Atomic<Bool>(false)
     private let idPrefix: String
 
     /// Dials `endpoint` in the background; the peer need not be up yet.
@@ -65,7 +66,7 @@ public final class RequestClient: Sendable {
         do {
             return try BusJSON.decoder().decode(ReplyResult<C.Result>.self, from: reply).result
         } catch {
-            throw BusError(.transport, "malformed result of '\(C.name)' from \(endpoint): \(BusJSON.describe(error, prefix: "result"))")
+            throw BusError(.transport, "malformed result of '\(C.name)' from \(endpoint): \(BusJSON.describe(error))")
         }
     }
 
@@ -120,9 +121,16 @@ public final class RequestClient: Sendable {
     }
 
     /// Closes the socket; calls in flight fail with `closed`. Idempotent.
-    public func close() { socket.close() }
+    public func close() {
+        isClosed.store(true, ordering: .releasing)
+        socket.close()
+    }
 
     private func failure(_ status: Int32, command: String, timeout: Duration, phase: String) -> BusError {
+        if isClosed.load(ordering: .acquiring) {
+            // Closing drops the connection first, so NNG may report a reset rather than ECLOSED.
+            return BusError(.closed, "'\(command)' to \(endpoint) ended: the client was closed", nngStatus: status)
+        }
         switch UInt32(status) {
         case NNG_ETIMEDOUT.rawValue:
             return BusError(.timeout, "\(phase) to '\(command)' from \(endpoint) within \(timeout)", nngStatus: status)

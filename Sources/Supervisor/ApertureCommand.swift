@@ -84,7 +84,8 @@ struct Run: AsyncParsableCommand {
         }
         logger.info("starting", metadata: ["runtime.directory": "\(runtime.path)"])
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: supervisor)],
+            // A `stop` request ends the supervisor's run(): that is a clean shutdown, not a failure.
+            services: [.init(service: supervisor, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

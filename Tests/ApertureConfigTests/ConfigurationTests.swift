@@ -1,0 +1,99 @@
+import ApertureConfig
+import Foundation
+import Testing
+
+@Suite struct ConfigurationTests {
+    func writeFile(_ text: String) throws -> String {
+        let path = "/tmp/aperture-config-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).conf"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaultsRunEverythingLocallyWithTheSimulator() throws {
+        let configuration = try ApertureConfiguration.load(path: nil, environment: [:])
+        #expect(configuration.runtimeDirectory == "./run")
+        #expect(configuration.dataRoot == "./data")
+        #expect(configuration.cameraDriver == "simulator")
+        #expect(configuration.gatewayHost == "127.0.0.1")
+        #expect(configuration.gatewayPort == 8000)
+    }
+
+    @Test func fileValuesThenEnvironmentOverrides() throws {
+        let path = try writeFile("""
+            # a comment
+            gateway.listen = 0.0.0.0:9000   # trailing comment
+            data.root = "/srv/aperture data"
+            supervisor.stop_grace = 2.5
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try ApertureConfiguration.load(
+            path: path, environment: ["APERTURE_GATEWAY_LISTEN": "[::1]:8100", "RUNTIME_DIRECTORY": "/run/aperture"])
+        #expect(configuration.gatewayHost == "::1")
+        #expect(configuration.gatewayPort == 8100)
+        #expect(configuration.dataRoot == "/srv/aperture data")
+        #expect(configuration.stopGracePeriod == 2.5)
+        #expect(configuration.runtimeDirectory == "/run/aperture")
+    }
+
+    @Test func unknownKeyNamesFileLineAndKey() throws {
+        let path = try writeFile("log.level = info\ngateway.lisen = 1.2.3.4:5\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let error = #expect(throws: ConfigurationError.self) { try ApertureConfiguration.load(path: path, environment: [:]) }
+        #expect(error?.message.contains("\(path):2") == true)
+        #expect(error?.message.contains("'gateway.lisen'") == true)
+    }
+
+    @Test func invalidValuesNameTheKeyAndTheRule() throws {
+        let cases: [(String, String)] = [
+            ("gateway.listen = localhost", "HOST:PORT"),
+            ("gateway.listen = 127.0.0.1:70000", "0 to 65535"),
+            ("camera.driver = qhy", "simulator or andor"),
+            ("supervisor.ping_interval = soon", "number of seconds"),
+            ("supervisor.ping_interval = 0", "between"),
+            ("data.prefix = ../evil", "letters"),
+            ("log.level = loud", "one of"),
+            ("just some words", "expected 'key = value'"),
+        ]
+        for (line, expected) in cases {
+            var configuration = ApertureConfiguration()
+            let error = #expect(throws: ConfigurationError.self, "\(line)") {
+                try configuration.apply(text: line, source: "test.conf")
+            }
+            #expect(error?.message.contains(expected) == true, "\(line): \(error?.message ?? "")")
+            #expect(error?.message.contains("test.conf:1") == true)
+        }
+    }
+
+    @Test func duplicateKeyIsAnError() {
+        var configuration = ApertureConfiguration()
+        let error = #expect(throws: ConfigurationError.self) {
+            try configuration.apply(text: "data.prefix = a\ndata.prefix = b\n", source: "c")
+        }
+        #expect(error?.message.contains("already set on line 1") == true)
+    }
+
+    @Test func badEnvironmentValueNamesTheVariable() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try ApertureConfiguration.load(path: nil, environment: ["APERTURE_CAMERA_DRIVER": "none"])
+        }
+        #expect(error?.message.contains("APERTURE_CAMERA_DRIVER") == true)
+    }
+
+    @Test func missingFileIsNamed() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try ApertureConfiguration.load(path: "/nonexistent/aperture.conf", environment: [:])
+        }
+        #expect(error?.message.contains("/nonexistent/aperture.conf: no such file") == true)
+    }
+
+    @Test func shippedExampleFileIsValidAndDocumentsEveryKey() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let path = root.appendingPathComponent("config/aperture.conf").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        _ = try ApertureConfiguration.load(path: path, environment: [:])
+        for (key, _, _) in ApertureConfiguration.keys {
+            #expect(text.contains(key), "config/aperture.conf does not mention \(key)")
+        }
+    }
+}

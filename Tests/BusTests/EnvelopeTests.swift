@@ -1,0 +1,109 @@
+import Bus
+import Foundation
+import Testing
+
+/// The envelope rules, through `CommandRouter.reply(to:)` without sockets.
+@Suite struct EnvelopeTests {
+    struct Reply: Decodable {
+        struct ErrorBody: Decodable {
+            var code: String
+            var message: String
+        }
+        var v: Int
+        var id: String?
+        var error: ErrorBody?
+    }
+
+    func reply(_ text: String, router: CommandRouter = echoRouter()) async throws -> Reply {
+        let data = await router.reply(to: Data(text.utf8))
+        return try JSONDecoder().decode(Reply.self, from: data)
+    }
+
+    @Test func wellFormedRequestGetsItsResultAndId() async throws {
+        let data = await echoRouter().reply(to: Data(#"{"v":1,"id":"a1","command":"echo","args":{"text":"hi"}}"#.utf8))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["id"] as? String == "a1")
+        #expect(object["v"] as? Int == 1)
+        #expect((object["result"] as? [String: Any])?["text"] as? String == "hi")
+        #expect(object["error"] == nil)
+    }
+
+    @Test func argsAndVersionMayBeOmitted() async throws {
+        let data = await echoRouter().reply(to: Data(#"{"id":"p","command":"ping"}"#.utf8))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect((object["result"] as? [String: Any])?["process"] as? String == "test")
+    }
+
+    @Test func notJSONIsBadRequestWithNullId() async throws {
+        let reply = try await reply("this is not json")
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("not valid JSON") == true)
+        #expect(reply.id == nil)
+    }
+
+    @Test func missingCommandIsBadRequestNamingTheField() async throws {
+        let reply = try await reply(#"{"v":1,"id":"x"}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("'command'") == true)
+        #expect(reply.id == "x")
+    }
+
+    @Test func idOfTheWrongTypeIsBadRequest() async throws {
+        let reply = try await reply(#"{"v":1,"id":7,"command":"ping"}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("'id'") == true)
+    }
+
+    @Test func unknownCommandNamesItAndTheKnownOnes() async throws {
+        let reply = try await reply(#"{"v":1,"id":"u","command":"explode"}"#)
+        #expect(reply.error?.code == "unknown_command")
+        #expect(reply.error?.message.contains("'explode'") == true)
+        #expect(reply.error?.message.contains("echo, ping") == true)
+        #expect(reply.id == "u")
+    }
+
+    @Test func wrongArgumentTypeNamesTheField() async throws {
+        let reply = try await reply(#"{"v":1,"id":"t","command":"echo","args":{"text":5}}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("'args.text'") == true)
+    }
+
+    @Test func missingArgumentNamesTheField() async throws {
+        let reply = try await reply(#"{"v":1,"id":"t","command":"echo","args":{}}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("missing field 'args.text'") == true)
+    }
+
+    @Test func otherProtocolVersionIsRefused() async throws {
+        let reply = try await reply(#"{"v":2,"id":"t","command":"ping"}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("version 2") == true)
+    }
+
+    @Test func oversizedMessageIsBadRequest() async throws {
+        let big = #"{"v":1,"id":"b","command":"echo","args":{"text":""# + String(repeating: "x", count: 2 << 20) + #""}}"#
+        let reply = try await reply(big)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("exceeds the limit") == true)
+    }
+
+    @Test func handlerErrorsKeepTheirCodeOrBecomeInternal() async throws {
+        enum Fails: BusCommand {
+            static let name = "fails"
+            struct Arguments: Codable, Sendable { var busy: Bool }
+            typealias Result = NoArguments
+        }
+        struct Boom: Error {}
+        var router = CommandRouter()
+        router.register(Fails.self) { arguments in
+            if arguments.busy { throw BusError(.busy, "an exposure is running") }
+            throw Boom()
+        }
+        let busy = try await reply(#"{"id":"1","command":"fails","args":{"busy":true}}"#, router: router)
+        #expect(busy.error?.code == "busy")
+        #expect(busy.error?.message == "an exposure is running")
+        let other = try await reply(#"{"id":"2","command":"fails","args":{"busy":false}}"#, router: router)
+        #expect(other.error?.code == "internal")
+        #expect(other.error?.message.contains("fails") == true)
+    }
+}

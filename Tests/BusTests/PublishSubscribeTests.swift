@@ -1,0 +1,85 @@
+import Bus
+import Foundation
+import Testing
+
+/// Publish/subscribe over real NNG sockets.
+@Suite struct PublishSubscribeTests {
+    struct Telemetry: Codable, Sendable, Equatable {
+        var temperature: Double
+    }
+
+    /// Publishes `warm-up` events until the subscriber sees one (the connection is up).
+    func connect(_ publisher: Publisher, _ subscriber: Subscriber, topic: String) async throws {
+        try await withDeadline(10, "subscriber connection") {
+            while true {
+                try publisher.publish(topic, Telemetry(temperature: -1))
+                if (try? await subscriber.next(timeout: .milliseconds(50))) != nil { return }
+            }
+        }
+    }
+
+    @Test func subscribersGetOnlyTheirTopicPrefixes() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let publisher = try Publisher(listening: runtime.endpoint("t.events"))
+        defer { publisher.close() }
+        let subscriber = try Subscriber(dialing: runtime.endpoint("t.events"), topics: ["camera."], bufferSize: 64)
+        defer { subscriber.close() }
+        try await connect(publisher, subscriber, topic: "camera.warmup")
+
+        try publisher.publish("processor.result", Telemetry(temperature: 99))
+        try publisher.publish("camera.telemetry", Telemetry(temperature: -20.5))
+        let event = try await subscriber.next(timeout: .seconds(5))
+        #expect(event.topic == "camera.telemetry")
+        #expect(try event.decode(Telemetry.self) == Telemetry(temperature: -20.5))
+        #expect(event.sequence == 1)
+        #expect(abs(event.time - Date().timeIntervalSince1970) < 60)
+    }
+
+    @Test func slowSubscriberSeesTheNewestAndCountsWhatItMissed() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let publisher = try Publisher(listening: runtime.endpoint("d.events"))
+        defer { publisher.close() }
+        let subscriber = try Subscriber(dialing: runtime.endpoint("d.events"), topics: ["camera."], bufferSize: 2)
+        defer { subscriber.close() }
+        try await connect(publisher, subscriber, topic: "camera.telemetry")
+
+        for index in 0..<500 {
+            try publisher.publish("camera.telemetry", Telemetry(temperature: Double(index)))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        var last = -1.0
+        while let event = try? await subscriber.next(timeout: .milliseconds(300)) {
+            last = try event.decode(Telemetry.self).temperature
+        }
+        #expect(last == 499)
+        #expect(subscriber.dropped > 0)
+        // Nothing vanishes unaccounted: every published event was either received or counted.
+        #expect(subscriber.dropped + subscriber.received >= 500)
+    }
+
+    @Test func malformedTopicIsRefused() throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let publisher = try Publisher(listening: runtime.endpoint("m.events"))
+        defer { publisher.close() }
+        #expect(throws: BusError.self) { try publisher.publish("bad\ntopic", Telemetry(temperature: 0)) }
+        #expect(throws: BusError.self) { try publisher.publish("", Telemetry(temperature: 0)) }
+    }
+
+    @Test func closingASubscriberEndsAPendingWait() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let subscriber = try Subscriber(dialing: runtime.endpoint("x.events"), topics: [""])
+        let waiting = Task { try await subscriber.next() }
+        try await Task.sleep(for: .milliseconds(100))
+        subscriber.close()
+        let outcome = try await withDeadline(5, "pending next() after close") { await waiting.result }
+        if case .failure(let error as BusError) = outcome {
+            #expect(error.code == .closed)
+        } else {
+            Issue.record("next() on a closed subscriber returned an event")
+        }
+    }
+}

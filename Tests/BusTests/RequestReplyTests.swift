@@ -1,0 +1,232 @@
+import Bus
+import Foundation
+import Testing
+
+/// Request/reply over real NNG sockets.
+@Suite struct RequestReplyTests {
+    @Test func roundTripOverIPCWithTypedPayloads() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let server = try ReplyServer(listening: runtime.endpoint("t.ctl"), router: echoRouter(), logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: runtime.endpoint("t.ctl"))
+        defer { client.close() }
+
+        let result = try await client.call(Echo.self, .init(text: "hello"), timeout: .seconds(5))
+        #expect(result == Echo.Result(text: "hello"))
+        let ping = try await client.call(Ping.self, timeout: .seconds(5))
+        #expect(ping.ready)
+    }
+
+    @Test func roundTripOverTCP() async throws {
+        let port = 20000 + Int(getpid() % 20000)
+        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: port)
+        let server = try ReplyServer(listening: endpoint, router: echoRouter(), logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: endpoint)
+        defer { client.close() }
+        let result = try await client.call(Echo.self, .init(text: "tcp"), timeout: .seconds(5))
+        #expect(result.text == "tcp")
+    }
+
+    @Test func socketsAreOwnerOnlyInAnOwnerOnlyDirectory() throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let server = try ReplyServer(listening: runtime.endpoint("perm.ctl"), router: echoRouter(), logger: testLogger)
+        defer { server.close() }
+        var info = stat()
+        #expect(stat(runtime.directory.path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o700)
+        #expect(stat(runtime.directory.path + "/perm.ctl", &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+    }
+
+    @Test func runtimeDirectoryThatCannotBeCreatedNamesPathAndReason() throws {
+        let file = "/tmp/aperture-not-a-dir-\(getpid())"
+        FileManager.default.createFile(atPath: file, contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = #expect(throws: BusError.self) { try RuntimeDirectory.prepare(file + "/run") }
+        #expect(error?.message.contains(file) == true)
+        #expect(error?.message.contains("Not a directory") == true)
+    }
+
+    @Test func existingDirectoryIsTightenedTo0700() throws {
+        let path = "/tmp/aperture-loose-\(getpid())"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try RuntimeDirectory.prepare(path)
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o700)
+    }
+
+    @Test func requestToAbsentPeerTimesOutInBoundedTime() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let client = try RequestClient(dialing: runtime.endpoint("nobody.ctl"))
+        defer { client.close() }
+        let started = ContinuousClock.now
+        let error = try await withDeadline(5, "request to an absent peer") {
+            do {
+                _ = try await client.call(Ping.self, timeout: .milliseconds(300))
+                return BusError(.internal, "no error")
+            } catch {
+                return (error as? BusError) ?? BusError(.internal, "\(error)")
+            }
+        }
+        #expect(error.code == .timeout)
+        #expect(error.message.contains("nobody.ctl"))
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
+    @Test func requestToWedgedPeerTimesOutAndIsNotResent() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let counter = Counter()
+        let server = try ReplyServer(listening: runtime.endpoint("slow.ctl"), router: echoRouter(counter: counter),
+                                     logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: runtime.endpoint("slow.ctl"))
+        defer { client.close() }
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+
+        let error = await #expect(throws: BusError.self) {
+            _ = try await client.call(Echo.self, .init(text: "slow", delayMilliseconds: 3_000), timeout: .milliseconds(300))
+        }
+        #expect(error?.code == .timeout)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(counter.value == 1)
+    }
+
+    /// NNG's req socket resends a pending request on another connection when the peer's
+    /// connection drops; a camera restarted mid-command would then run the command twice. The
+    /// bus fails the request instead.
+    @Test func requestIsNotResentToARestartedPeer() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let first = Counter()
+        let endpoint = runtime.endpoint("restart.ctl")
+        let server = try ReplyServer(listening: endpoint, router: echoRouter(counter: first), logger: testLogger)
+        let serving = Task { await server.run() }
+        let client = try RequestClient(dialing: endpoint)
+        defer { client.close() }
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+
+        let pending = Task {
+            try await client.call(Echo.self, .init(text: "once", delayMilliseconds: 2_000), timeout: .seconds(4))
+        }
+        while first.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        server.close()
+        serving.cancel()
+        _ = await serving.value
+
+        let second = Counter()
+        let replacement = try ReplyServer(listening: endpoint, router: echoRouter(counter: second), logger: testLogger)
+        let replacementServing = Task { await replacement.run() }
+        defer { replacement.close(); replacementServing.cancel() }
+
+        let outcome = await pending.result
+        #expect(throws: BusError.self) { try outcome.get() }
+        #expect(second.value == 0)
+    }
+
+    @Test func cancellingTheTaskCancelsTheRequest() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let server = try ReplyServer(listening: runtime.endpoint("c.ctl"), router: echoRouter(), logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: runtime.endpoint("c.ctl"))
+        defer { client.close() }
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+
+        let started = ContinuousClock.now
+        let call = Task {
+            try await client.call(Echo.self, .init(text: "x", delayMilliseconds: 10_000), timeout: .seconds(30))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        call.cancel()
+        let outcome = try await withDeadline(5, "cancelled request") { await call.result }
+        #expect(throws: BusError.self) { try outcome.get() }
+        if case .failure(let error as BusError) = outcome { #expect(error.code == .cancelled) }
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
+    @Test func alreadyCancelledTaskFailsAtOnce() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let client = try RequestClient(dialing: runtime.endpoint("never.ctl"))
+        defer { client.close() }
+        let call = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await client.call(Ping.self, timeout: .seconds(30))
+        }
+        let outcome = try await withDeadline(5, "request from a cancelled task") { await call.result }
+        #expect(throws: BusError.self) { try outcome.get() }
+    }
+
+    @Test func closingTheClientWithRequestsInFlightNeverDeadlocks() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let server = try ReplyServer(listening: runtime.endpoint("busy.ctl"), router: echoRouter(), logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: runtime.endpoint("busy.ctl"))
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+
+        let calls = (0..<6).map { index in
+            Task {
+                try await client.call(Echo.self, .init(text: "\(index)", delayMilliseconds: 5_000), timeout: .seconds(30))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        client.close()
+        for call in calls {
+            let outcome = try await withDeadline(5, "request on a closed client") { await call.result }
+            if case .failure(let error as BusError) = outcome {
+                #expect(error.code == .closed)
+            } else {
+                Issue.record("a request on a closed client succeeded")
+            }
+        }
+    }
+
+    @Test func closingTheServerWithHandlersRunningNeverDeadlocks() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let server = try ReplyServer(listening: runtime.endpoint("closing.ctl"), router: echoRouter(), logger: testLogger)
+        let serving = Task { await server.run() }
+        let client = try RequestClient(dialing: runtime.endpoint("closing.ctl"))
+        defer { client.close() }
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let pending = Task {
+            try await client.call(Echo.self, .init(text: "late", delayMilliseconds: 500), timeout: .seconds(2))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        server.close()
+        try await withDeadline(5, "server run() after close") { await serving.value }
+        _ = await pending.result
+    }
+
+    @Test func concurrentCallsDoNotQueueBehindASlowOne() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let server = try ReplyServer(listening: runtime.endpoint("par.ctl"), router: echoRouter(), logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: runtime.endpoint("par.ctl"))
+        defer { client.close() }
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let slow = Task {
+            try await client.call(Echo.self, .init(text: "slow", delayMilliseconds: 3_000), timeout: .seconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // A ping while the slow command runs is answered well before the slow one finishes.
+        _ = try await client.call(Ping.self, timeout: .seconds(1))
+        slow.cancel()
+    }
+}

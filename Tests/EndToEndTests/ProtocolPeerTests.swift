@@ -1,0 +1,33 @@
+import Bus
+import Foundation
+import Testing
+
+/// docs/protocol.md is enough for another language: a Python client using pynng talks to a
+/// running aperture-camera.
+@Suite struct ProtocolPeerTests {
+    @Test func pythonPynngClientGetsValidAndErrorReplies() async throws {
+        let camera = try ServiceHarness("aperture-camera")
+        defer { camera.cleanup() }
+        let endpoint = camera.runtime.endpoint(EndpointName.cameraControl)
+        let client = try RequestClient(dialing: endpoint)
+        defer { client.close() }
+        let deadline = Date().addingTimeInterval(30)
+        while (try? await client.call(Ping.self, timeout: .milliseconds(500))) == nil, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        let script = try #require(Bundle.module.path(forResource: "protocol_client", ofType: "py", inDirectory: "Python"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, endpoint.url]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "python client failed:\n\(output)")
+        #expect(output.contains("ok ping"), "\(output)")
+        #expect(camera.process.isRunning, "aperture-camera did not survive malformed input")
+    }
+}

@@ -1,0 +1,132 @@
+import Bus
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Runs the real executables built beside this test bundle, in a private runtime and data
+/// directory, and stops whatever it started.
+final class ServiceHarness: @unchecked Sendable {
+    let root: String
+    let runtime: RuntimeDirectory
+    let process = Process()
+    let stderrPath: String
+
+    /// The directory holding the built executables (the test bundle's own directory).
+    static let buildDirectory: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+    }()
+
+    /// Starts `executable` (e.g. `aperture`) with `arguments`; the runtime directory is added.
+    init(_ executable: String, arguments: [String] = [], runtimeDirectory: String? = nil,
+         environment: [String: String] = [:]) throws {
+        root = "/tmp/aperture-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        runtime = RuntimeDirectory(existing: runtimeDirectory ?? root + "/run")
+        stderrPath = root + "/stderr.log"
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/" + executable)
+        process.arguments = arguments + ["--runtime-dir", runtime.path]
+        var env = ProcessInfo.processInfo.environment
+        env["APERTURE_GATEWAY_LISTEN"] = "127.0.0.1:0"
+        env["APERTURE_DATA_ROOT"] = root + "/data"
+        env["APERTURE_SUPERVISOR_PING_INTERVAL"] = "0.2"
+        for (key, value) in environment { env[key] = value }
+        for key in ["NOTIFY_SOCKET", "JOURNAL_STREAM", "APERTURE_SUPERVISOR_PID", "APERTURE_LIFELINE_FD"]
+            where environment[key] == nil {
+            env.removeValue(forKey: key)
+        }
+        process.environment = env
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardOutput = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// What the process wrote to stderr and stdout.
+    var output: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Waits for the process to exit; returns its status, or nil on timeout.
+    func waitForExit(timeout: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// Stops the process (and, by SIGKILL, anything left) and removes the directories.
+    func cleanup() {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        for pid in Self.processes(mentioning: runtime.path) { kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Pids of live processes whose command line mentions `text` (a `pgrep -f` without procps).
+    static func processes(mentioning text: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8) else { return nil }
+            // Zombies (state Z) are dead; they only wait to be reaped.
+            if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return nil }
+            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return commandLine.contains(text) ? pid : nil
+        }
+    }
+
+    /// Whether a process exists (and is not a zombie).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
+    }
+
+    /// Waits until the gateway reports its HTTP address on gateway.ctl.
+    func gatewayAddress(timeout: Double = 60) async throws -> String {
+        let client = try RequestClient(dialing: runtime.endpoint(EndpointName.gatewayControl))
+        defer { client.close() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let status = try? await client.call(GatewayStatusCommand.self, timeout: .milliseconds(500)),
+               let address = status.http {
+                return address
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the gateway did not report an HTTP address within \(timeout) s; output:\n\(output)")
+        throw CancellationError()
+    }
+
+    /// GETs a path from the gateway; returns the status code and the body.
+    static func get(_ address: String, _ path: String) async throws -> (Int, Data) {
+        let url = URL(string: "http://\(address)\(path)")!
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 5
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+}
+
+/// The `/healthz` reply, as a user's monitoring script reads it.
+struct Health: Decodable {
+    struct Child: Decodable {
+        var name: String
+        var pid: Int32?
+        var state: String
+        var responding: Bool
+        var restarts: Int
+        var last_exit: String?
+    }
+    var status: String
+    var message: String?
+    var children: [Child]
+}
