@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Aperture needs to build (and, with --test, to run its tests) when it is
+# missing: Debian's -dev packages through apt-get, Python test peers through pip.
+# Safe to run again: it only installs what is absent.
+set -euo pipefail
+
+want_tests=0
+[[ "${1:-}" == "--test" ]] && want_tests=1
+
+packages=(libnng-dev libcfitsio-dev libsystemd-dev pkg-config)
+if (( want_tests )); then
+    # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers.
+    packages+=(fitsverify nng-utils nginx python3)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if (( ${#missing[@]} )); then
+    echo "install-deps: installing ${missing[*]}" >&2
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if (( want_tests )); then
+    python_packages=()
+    python3 -c "import pynng" 2>/dev/null || python_packages+=(pynng)
+    if (( ${#python_packages[@]} )); then
+        echo "install-deps: pip installing ${python_packages[*]}" >&2
+        python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \
+            || python3 -m pip install --quiet --break-system-packages "${python_packages[@]}"
+    fi
+fi
