@@ -83,16 +83,10 @@ import Testing
     }
 
     @Test func requestToWedgedPeerTimesOutAndIsNotResent() async throws {
-        let runtime = try TemporaryRuntime()
-        defer { runtime.cleanup() }
-        let counter = Counter()
-        let server = try ReplyServer(listening: runtime.endpoint("slow.ctl"), router: echoRouter(counter: counter),
-                                     logger: testLogger)
-        let serving = Task { await server.run() }
-        defer { server.close(); serving.cancel() }
-        let client = try RequestClient(dialing: runtime.endpoint("slow.ctl"))
-        defer { client.close() }
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let peer = try await EchoPeer()
+        defer { peer.close() }
+        let client = peer.client
+        let counter = peer.counter
 
         let error = await #expect(throws: BusError.self) {
             _ = try await client.call(Echo.self, .init(text: "slow", delayMilliseconds: 3_000), timeout: .milliseconds(300))
@@ -135,14 +129,9 @@ import Testing
     }
 
     @Test func cancellingTheTaskCancelsTheRequest() async throws {
-        let runtime = try TemporaryRuntime()
-        defer { runtime.cleanup() }
-        let server = try ReplyServer(listening: runtime.endpoint("c.ctl"), router: echoRouter(), logger: testLogger)
-        let serving = Task { await server.run() }
-        defer { server.close(); serving.cancel() }
-        let client = try RequestClient(dialing: runtime.endpoint("c.ctl"))
-        defer { client.close() }
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let peer = try await EchoPeer()
+        defer { peer.close() }
+        let client = peer.client
 
         let started = ContinuousClock.now
         let call = Task {
@@ -170,13 +159,9 @@ import Testing
     }
 
     @Test func closingTheClientWithRequestsInFlightNeverDeadlocks() async throws {
-        let runtime = try TemporaryRuntime()
-        defer { runtime.cleanup() }
-        let server = try ReplyServer(listening: runtime.endpoint("busy.ctl"), router: echoRouter(), logger: testLogger)
-        let serving = Task { await server.run() }
-        defer { server.close(); serving.cancel() }
-        let client = try RequestClient(dialing: runtime.endpoint("busy.ctl"))
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let peer = try await EchoPeer()
+        defer { peer.close() }
+        let client = peer.client
 
         let calls = (0..<6).map { index in
             Task {
@@ -196,31 +181,22 @@ import Testing
     }
 
     @Test func closingTheServerWithHandlersRunningNeverDeadlocks() async throws {
-        let runtime = try TemporaryRuntime()
-        defer { runtime.cleanup() }
-        let server = try ReplyServer(listening: runtime.endpoint("closing.ctl"), router: echoRouter(), logger: testLogger)
-        let serving = Task { await server.run() }
-        let client = try RequestClient(dialing: runtime.endpoint("closing.ctl"))
-        defer { client.close() }
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let peer = try await EchoPeer()
+        defer { peer.close() }
+        let client = peer.client
         let pending = Task {
             try await client.call(Echo.self, .init(text: "late", delayMilliseconds: 500), timeout: .seconds(2))
         }
         try await Task.sleep(for: .milliseconds(100))
-        server.close()
-        try await withDeadline(5, "server run() after close") { await serving.value }
+        peer.server.close()
+        try await withDeadline(5, "server run() after close") { await peer.serving.value }
         _ = await pending.result
     }
 
     @Test func concurrentCallsDoNotQueueBehindASlowOne() async throws {
-        let runtime = try TemporaryRuntime()
-        defer { runtime.cleanup() }
-        let server = try ReplyServer(listening: runtime.endpoint("par.ctl"), router: echoRouter(), logger: testLogger)
-        let serving = Task { await server.run() }
-        defer { server.close(); serving.cancel() }
-        let client = try RequestClient(dialing: runtime.endpoint("par.ctl"))
-        defer { client.close() }
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let peer = try await EchoPeer()
+        defer { peer.close() }
+        let client = peer.client
         let slow = Task {
             try await client.call(Echo.self, .init(text: "slow", delayMilliseconds: 3_000), timeout: .seconds(10))
         }

@@ -73,3 +73,29 @@ func echoRouter(counter: Counter = Counter()) -> CommandRouter {
     router.register(Ping.self) { _ in PingReply(process: "test", pid: getpid(), uptime: 0, ready: true) }
     return router
 }
+
+/// An echo server and a client already connected to it, on a fresh runtime directory.
+final class EchoPeer: Sendable {
+    let runtime: TemporaryRuntime
+    let counter = Counter()
+    let server: ReplyServer
+    let serving: Task<Void, Never>
+    let client: RequestClient
+
+    init(_ name: String = "echo.ctl") async throws {
+        runtime = try TemporaryRuntime()
+        let server = try ReplyServer(listening: runtime.endpoint(name), router: echoRouter(counter: counter),
+                                     logger: testLogger)
+        self.server = server
+        serving = Task { await server.run() }
+        client = try RequestClient(dialing: runtime.endpoint(name))
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+    }
+
+    func close() {
+        client.close()
+        server.close()
+        serving.cancel()
+        runtime.cleanup()
+    }
+}
