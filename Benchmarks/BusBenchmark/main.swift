@@ -215,7 +215,7 @@ struct EventEnvelopeMirror: Encodable {
 
 // MARK: - 1. Raw NNG req/rep
 
-/// Echoes every request on `socket` with blocking calls until the socket is closed.
+/// Echoes every request on a rep0 socket with blocking calls, on its own thread, until closed.
 final class RawEchoServer: Sendable {
     let socket: nng_socket
     private let finished = DispatchSemaphore(value: 0)
@@ -225,10 +225,7 @@ final class RawEchoServer: Sendable {
         try check(nng_rep0_open(&s), "nng_rep0_open")
         socket = s
         try check(nng_listen(s, url, nil, 0), "nng_listen \(url)")
-    }
-
-    func start() {
-        let thread = Thread { [self] in
+        let thread = Thread { [socket, finished] in
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: 65_536, alignment: 16)
             defer { buffer.deallocate() }
             while true {
@@ -251,76 +248,124 @@ final class RawEchoServer: Sendable {
     }
 }
 
-func rawRequestReply(url: String, options: Options) throws -> LatencySummary {
-    let server = try RawEchoServer(listening: url)
-    server.start()
-    defer { server.stop() }
+/// A req0 socket used with blocking nng_send/nng_recv on the calling thread.
+final class RawRequestReply {
+    private let server: RawEchoServer
+    private let socket: nng_socket
+    private var payload = Array(payloadText.utf8)
+    private var reply = [UInt8](repeating: 0, count: 4_096)
 
-    var request = aperture_nng_socket_unset()
-    try check(nng_req0_open(&request), "nng_req0_open")
-    defer { _ = nng_close(request) }
-    try check(nng_socket_set_ms(request, NNG_OPT_RECVTIMEO, 5_000), "NNG_OPT_RECVTIMEO")
-    try check(nng_socket_set_ms(request, NNG_OPT_SENDTIMEO, 5_000), "NNG_OPT_SENDTIMEO")
-    try check(nng_dial(request, url, nil, 0), "nng_dial \(url)")
+    init(url: String) throws {
+        server = try RawEchoServer(listening: url)
+        var s = aperture_nng_socket_unset()
+        try check(nng_req0_open(&s), "nng_req0_open")
+        socket = s
+        try check(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5_000), "NNG_OPT_RECVTIMEO")
+        try check(nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5_000), "NNG_OPT_SENDTIMEO")
+        try check(nng_dial(s, url, nil, 0), "nng_dial \(url)")   // blocking: connected on return
+    }
 
-    var payload = Array(payloadText.utf8)
-    var reply = [UInt8](repeating: 0, count: 4_096)
-    var samples = [UInt64](repeating: 0, count: options.iterations)
-    try payload.withUnsafeMutableBytes { out in
-        try reply.withUnsafeMutableBytes { back in
-            for index in -options.warmup..<options.iterations {
-                let start = nowNanoseconds()
-                try check(nng_send(request, out.baseAddress, out.count, 0), "nng_send")
-                var size = back.count
-                try check(nng_recv(request, back.baseAddress, &size, 0), "nng_recv")
-                let end = nowNanoseconds()
-                if index >= 0 { samples[index] = end - start }
-                if size != out.count { throw BenchmarkError("raw echo returned \(size) bytes, not \(out.count)") }
+    /// Makes `count` round trips, each timed; returns the durations in nanoseconds.
+    func measure(_ count: Int) throws -> [UInt64] {
+        var samples = [UInt64](repeating: 0, count: count)
+        let socket = self.socket
+        try payload.withUnsafeMutableBytes { out in
+            try reply.withUnsafeMutableBytes { back in
+                for index in 0..<count {
+                    let start = nowNanoseconds()
+                    try check(nng_send(socket, out.baseAddress, out.count, 0), "nng_send")
+                    var size = back.count
+                    try check(nng_recv(socket, back.baseAddress, &size, 0), "nng_recv")
+                    samples[index] = nowNanoseconds() - start
+                    if size != out.count || memcmp(out.baseAddress!, back.baseAddress!, size) != 0 {
+                        throw BenchmarkError("raw echo returned different bytes")
+                    }
+                }
             }
         }
+        return samples
     }
-    if reply.prefix(payload.count).elementsEqual(payload) == false {
-        throw BenchmarkError("raw echo returned different bytes")
+
+    func close() {
+        _ = nng_close(socket)
+        server.stop()
     }
-    return LatencySummary(samples)
 }
 
 // MARK: - 2. Bus req/rep
 
-func busRequestReply(endpoint: Endpoint, options: Options) async throws -> LatencySummary {
-    var logger = Logger(label: "aperture-bench-bus")
-    logger.logLevel = .error
-    var router = CommandRouter()
-    router.register(EchoCommand.self) { arguments in arguments }
-    let server = try ReplyServer(listening: endpoint, router: router, workers: options.workers, logger: logger)
-    let serving = Task.detached { await server.run() }
-    let client = try RequestClient(dialing: endpoint)
-    defer {
-        client.close()
-        server.close()
+/// A ReplyServer answering `echo` and a RequestClient calling it.
+final class BusRequestReply: Sendable {
+    private let server: ReplyServer
+    private let serving: Task<Void, Never>
+    private let client: RequestClient
+
+    init(endpoint: Endpoint, workers: Int) async throws {
+        var logger = Logger(label: "aperture-bench-bus")
+        logger.logLevel = .error
+        var router = CommandRouter()
+        router.register(EchoCommand.self) { arguments in arguments }
+        let server = try ReplyServer(listening: endpoint, router: router, workers: workers, logger: logger)
+        self.server = server
+        serving = Task.detached { await server.run() }
+        client = try RequestClient(dialing: endpoint)
+        // The client dials in the background: the first call may wait for the connection.
+        let arguments = EchoPayload(payload: payloadText)
+        guard try await client.call(EchoCommand.self, arguments, timeout: .seconds(10)) == arguments else {
+            throw BenchmarkError("echo returned a different payload")
+        }
     }
 
-    let arguments = EchoPayload(payload: payloadText)
-    let iterations = options.iterations
-    let warmup = options.warmup
-    // The loop runs in one task on the cooperative pool, one call after the other.
-    let samples = try await Task.detached { () async throws -> [UInt64] in
-        var samples = [UInt64](repeating: 0, count: iterations)
-        // The client dials in the background: the first call may wait for the connection.
-        let first = try await client.call(EchoCommand.self, arguments, timeout: .seconds(10))
-        guard first == arguments else { throw BenchmarkError("echo returned a different payload") }
-        for index in -warmup..<iterations {
-            let start = nowNanoseconds()
-            let result = try await client.call(EchoCommand.self, arguments)
-            let end = nowNanoseconds()
-            if index >= 0 { samples[index] = end - start }
-            if result.payload.utf8.count != payloadBytes { throw BenchmarkError("echo returned a different payload") }
+    /// Makes `count` calls one after the other in a task on the cooperative pool, each timed;
+    /// returns the durations in nanoseconds.
+    func measure(_ count: Int) async throws -> [UInt64] {
+        let client = self.client
+        return try await Task.detached { () async throws -> [UInt64] in
+            let arguments = EchoPayload(payload: payloadText)
+            var samples = [UInt64](repeating: 0, count: count)
+            for index in 0..<count {
+                let start = nowNanoseconds()
+                let result = try await client.call(EchoCommand.self, arguments)
+                samples[index] = nowNanoseconds() - start
+                if result.payload.utf8.count != payloadBytes { throw BenchmarkError("echo returned a different payload") }
+            }
+            return samples
+        }.value
+    }
+
+    func close() async {
+        client.close()
+        server.close()
+        await serving.value
+    }
+}
+
+/// Measures both cases in alternating rounds (raw first in even rounds, Bus first in odd
+/// ones), so that a background load that comes and goes weighs on both alike. The raw client
+/// blocks the main thread, never a thread of the cooperative pool.
+@MainActor
+func requestReply(directory: String, options: Options, rounds: Int)
+    async throws -> (raw: LatencySummary, bus: LatencySummary)
+{
+    let raw = try RawRequestReply(url: "ipc://\(directory)/raw.ctl")
+    defer { raw.close() }
+    let bus = try await BusRequestReply(endpoint: .ipc(directory + "/bus.ctl"), workers: options.workers)
+    _ = try raw.measure(options.warmup)
+    _ = try await bus.measure(options.warmup)
+    var rawSamples: [UInt64] = []
+    var busSamples: [UInt64] = []
+    for round in 0..<rounds {
+        let count = options.iterations / rounds + (round < options.iterations % rounds ? 1 : 0)
+        if round % 2 == 0 {
+            rawSamples += try raw.measure(count)
+            busSamples += try await bus.measure(count)
+        } else {
+            busSamples += try await bus.measure(count)
+            rawSamples += try raw.measure(count)
         }
-        return samples
-    }.value
-    server.close()
-    await serving.value
-    return LatencySummary(samples)
+    }
+    await bus.close()
+    return (LatencySummary(rawSamples), LatencySummary(busSamples))
 }
 
 // MARK: - 3. Pub/sub throughput
@@ -524,12 +569,12 @@ func run(_ options: Options) async throws {
 
     print("aperture-bench-bus: Bus over NNG vs raw NNG, loopback ipc in \(directory)")
     print("  libnng \(nngVersion()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(kernelRelease())")
-    print("  req/rep: \(grouped(options.iterations)) round trips timed after \(grouped(options.warmup)) warm-up, payload \(payloadBytes) bytes, ReplyServer workers \(options.workers)")
+    print("  req/rep: \(grouped(options.iterations)) round trips per case after \(grouped(options.warmup)) warm-up, in \(min(10, options.iterations)) alternating rounds, payload \(payloadBytes) bytes, ReplyServer workers \(options.workers)")
     print("  pub/sub: \(fixed(options.seconds, 1)) s of publishing, payload \(payloadBytes) bytes, subscriber buffer \(options.subscriberBuffer)")
     print("")
 
-    let raw = try rawRequestReply(url: "ipc://\(directory)/raw.ctl", options: options)
-    let bus = try await busRequestReply(endpoint: .ipc(directory + "/bus.ctl"), options: options)
+    let rounds = min(10, options.iterations)
+    let (raw, bus) = try await requestReply(directory: directory, options: options, rounds: rounds)
 
     print("Request/reply round trip (microseconds)")
     func latencyRow(_ name: String, _ s: LatencySummary) -> [String] {

@@ -42,6 +42,11 @@ public struct SupervisorStatus: Codable, Sendable, Hashable {
     /// The children, in start order (camera, processor, gateway).
     public var children: [ChildStatus]
 
+    enum CodingKeys: String, CodingKey {
+        case pid, uptime, ready, stopping, children
+        case pingInterval = "ping_interval"
+    }
+
     public init(pid: Int32, uptime: Double, ready: Bool, stopping: Bool, pingInterval: Double, children: [ChildStatus]) {
         self.pid = pid
         self.uptime = uptime
@@ -56,7 +61,7 @@ public struct SupervisorStatus: Codable, Sendable, Hashable {
 public struct ChildStatus: Codable, Sendable, Hashable {
     /// `camera`, `processor` or `gateway`.
     public var name: String
-    /// starting, running, backoff, stopping, exited or fatal.
+    /// stopped, starting, running, backoff, stopping, exited or fatal.
     public var state: String
     /// The pid while a process exists.
     public var pid: Int32?

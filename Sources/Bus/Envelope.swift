@@ -30,6 +30,22 @@ public protocol BusCommand: Sendable {
 /// The arguments of a command that takes none; encoded as `{}`.
 public struct NoArguments: Codable, Sendable, Hashable {
     public init() {}
+
+    /// Accepts any JSON object (extra members are ignored); anything else is refused.
+    public init(from decoder: any Decoder) throws {
+        _ = try decoder.container(keyedBy: AnyKey.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: AnyKey.self)
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
 }
 
 /// `ping`: answered by every process on its control socket; the supervisor's heartbeat.
@@ -99,6 +115,17 @@ struct ReplyEnvelope<Result: Encodable>: Encodable {
     var id: String?
     var result: Result?
     var error: ReplyErrorBody?
+
+    enum CodingKeys: String, CodingKey { case v, id, result, error }
+
+    /// `id` is always present (null when the request's id could not be read).
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(v, forKey: .v)
+        try container.encode(id, forKey: .id)
+        try container.encodeIfPresent(result, forKey: .result)
+        try container.encodeIfPresent(error, forKey: .error)
+    }
 }
 
 /// The part of a reply every command shares.
@@ -132,6 +159,9 @@ enum BusJSON {
                     if part.hasPrefix("[") || result.isEmpty { result += part } else { result += "." + part }
                 }
             return prefix.isEmpty ? joined : (joined.isEmpty ? prefix : prefix + "." + joined)
+        }
+        if case .typeMismatch(_, let context) = decodingError, context.codingPath.isEmpty {
+            return "the message must be a JSON object"
         }
         switch decodingError {
         case .keyNotFound(let key, let context):

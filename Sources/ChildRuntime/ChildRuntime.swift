@@ -110,7 +110,14 @@ public enum ChildProcessRuntime {
             FileHandle.standardError.write(Data("\(process): \(error)\n".utf8))
             return 78
         }
-        if let runtime = options.runtimeDirectory { configuration.runtimeDirectory = runtime }
+        if let runtime = options.runtimeDirectory {
+            do {
+                try configuration.set("runtime.directory", runtime, source: "option --runtime-dir")
+            } catch {
+                FileHandle.standardError.write(Data("\(process): \(error)\n".utf8))
+                return 78
+            }
+        }
 
         LoggingSetup.bootstrap(identifier: process, level: configuration.logLevel)
         let logger = Logger(label: process)

@@ -36,7 +36,9 @@ struct CommonOptions: ParsableArguments {
     func loadConfiguration() throws -> ApertureConfiguration {
         do {
             var configuration = try ApertureConfiguration.load(path: config)
-            if let runtimeDirectory { configuration.runtimeDirectory = runtimeDirectory }
+            if let runtimeDirectory {
+                try configuration.set("runtime.directory", runtimeDirectory, source: "option --runtime-dir")
+            }
             return configuration
         } catch {
             FileHandle.standardError.write(Data("aperture: \(error)\n".utf8))

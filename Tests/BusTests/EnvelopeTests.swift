@@ -41,6 +41,19 @@ import Testing
         #expect(reply.id == nil)
     }
 
+    @Test func unreadableIdIsSentAsNull() async throws {
+        let data = await echoRouter().reply(to: Data("[1,2]".utf8))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["id"] is NSNull)
+        #expect((object["error"] as? [String: Any])?["message"] as? String == "the message must be a JSON object")
+    }
+
+    @Test func argumentsOfACommandWithoutArgumentsMustStillBeAnObject() async throws {
+        let reply = try await reply(#"{"id":"n","command":"ping","args":[1]}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("'ping'") == true)
+    }
+
     @Test func missingCommandIsBadRequestNamingTheField() async throws {
         let reply = try await reply(#"{"v":1,"id":"x"}"#)
         #expect(reply.error?.code == "bad_request")
