@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "aperture-processor", targets: ["ProcessorProc"]),
         .executable(name: "aperture-gateway", targets: ["GatewayProc"]),
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
+        .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -54,6 +55,18 @@ let package = Package(
                 "CNNG",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CameraCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FITSStorage",
+            dependencies: ["CFITSIO"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -99,7 +112,7 @@ let package = Package(
         .target(
             name: "CameraService",
             dependencies: [
-                "Bus", "ChildRuntime", "ApertureConfig",
+                "Bus", "ChildRuntime", "ApertureConfig", "CameraCore", "FITSStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -159,7 +172,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "FrameSaveBenchmark",
+            dependencies: ["FITSStorage"],
+            path: "Benchmarks/FrameSaveBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests.
+        .testTarget(
+            name: "CameraCoreTests",
+            dependencies: ["CameraCore"],
+            resources: [.copy("StandIn")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FITSStorageTests",
+            dependencies: ["FITSStorage"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BusTests",
             dependencies: ["Bus"],
