@@ -60,6 +60,7 @@ let package = Package(
         .target(
             name: "CameraCore",
             dependencies: [
+                "Bus",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -142,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Supervision", "ApertureConfig", "ApertureLogging", "Bus",
+                "Supervision", "ApertureConfig", "ApertureLogging", "Bus", "CameraCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -182,7 +183,7 @@ let package = Package(
         // MARK: Tests.
         .testTarget(
             name: "CameraCoreTests",
-            dependencies: ["CameraCore"],
+            dependencies: ["CameraCore", "Bus"],
             resources: [.copy("StandIn")],
             swiftSettings: swiftSettings
         ),

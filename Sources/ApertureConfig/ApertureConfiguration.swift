@@ -31,6 +31,38 @@ public struct ApertureConfiguration: Sendable, Equatable {
     /// `supervisor.start_timeout`: seconds a child has to answer its first ping.
     public var startTimeout: Double = 30.0
 
+    /// `camera.width` / `camera.height`: the simulated sensor's size.
+    public var simulatorWidth: Int = 1024
+    public var simulatorHeight: Int = 1024
+    /// `camera.seed`: the simulator's random seed (same seed, same frames).
+    public var simulatorSeed: UInt64 = 1
+    /// `camera.time_scale`: real seconds per simulated second (0.01 makes a 10 s exposure last 0.1 s).
+    public var simulatorTimeScale: Double = 1.0
+    /// `camera.max_exposure`: the longest exposure accepted, in seconds.
+    public var maximumExposure: Double = 3600
+    /// `camera.instrument`, `camera.telescope`, `camera.observer`: FITS INSTRUME, TELESCOP, OBSERVER.
+    public var instrument: String = "Aperture camera"
+    public var telescope: String = ""
+    public var observer: String = ""
+    /// `camera.warmup_temperature`: the sensor is warmed to at least this (C) before the camera is released.
+    public var warmupTemperature: Double = -10
+    /// `camera.warmup_timeout`: the longest wait for the warm-up at shutdown, in seconds.
+    public var warmupTimeout: Double = 120
+    /// `camera.sdk_call_timeout`: an SDK call running longer than this marks the camera wedged (pings fail).
+    public var sdkCallTimeout: Double = 30
+    /// `camera.telemetry_interval`: seconds between telemetry events.
+    public var telemetryInterval: Double = 1
+    /// `andor.library`: the Andor SDK2 shared library, loaded with dlopen.
+    public var andorLibrary: String = "libandor.so"
+    /// `andor.config_dir`: the directory passed to Andor's Initialize.
+    public var andorConfigDirectory: String = "/usr/local/etc/andor"
+    /// `filterwheel.driver`: `simulator` or `evora` (the evora TCP line protocol).
+    public var filterWheelDriver: String = "simulator"
+    /// `filterwheel.address`: HOST:PORT of an evora filter wheel server.
+    public var filterWheelAddress: String = "127.0.0.1:5503"
+    /// `filterwheel.filters`: filter names by slot, comma separated.
+    public var filterNames: [String] = ["Ha", "B", "V", "g", "r", "i"]
+
     /// The defaults.
     public init() {}
 
@@ -46,6 +78,23 @@ public struct ApertureConfiguration: Sendable, Equatable {
         ("supervisor.ping_timeout", "0.5", "seconds a child has to answer a ping"),
         ("supervisor.stop_grace", "5.0", "seconds a child has to exit after SIGTERM before SIGKILL"),
         ("supervisor.start_timeout", "30.0", "seconds a child has to answer its first ping"),
+        ("camera.width", "1024", "simulated sensor width in pixels"),
+        ("camera.height", "1024", "simulated sensor height in pixels"),
+        ("camera.seed", "1", "simulator random seed: the same seed gives the same frames"),
+        ("camera.time_scale", "1.0", "simulator: real seconds per simulated second (0.01 = 100x faster)"),
+        ("camera.max_exposure", "3600", "longest exposure accepted, in seconds"),
+        ("camera.instrument", "Aperture camera", "FITS INSTRUME"),
+        ("camera.telescope", "(empty)", "FITS TELESCOP"),
+        ("camera.observer", "(empty)", "FITS OBSERVER when a request names none"),
+        ("camera.warmup_temperature", "-10", "warm the sensor to at least this (C) before releasing the camera"),
+        ("camera.warmup_timeout", "120", "longest wait for the warm-up at shutdown, in seconds"),
+        ("camera.sdk_call_timeout", "30", "an SDK call running longer than this (s) marks the camera wedged"),
+        ("camera.telemetry_interval", "1.0", "seconds between telemetry events"),
+        ("andor.library", "libandor.so", "the Andor SDK2 library (dlopen path)"),
+        ("andor.config_dir", "/usr/local/etc/andor", "directory passed to the SDK's Initialize"),
+        ("filterwheel.driver", "simulator", "simulator or evora (TCP line protocol)"),
+        ("filterwheel.address", "127.0.0.1:5503", "HOST:PORT of the evora filter wheel server"),
+        ("filterwheel.filters", "Ha,B,V,g,r,i", "filter names by slot, comma separated"),
     ]
 }
 
@@ -183,6 +232,56 @@ extension ApertureConfiguration {
             stopGracePeriod = try seconds(min: 0, max: 300)
         case "supervisor.start_timeout":
             startTimeout = try seconds(min: 0.1, max: 600)
+        case "camera.width", "camera.height":
+            guard let number = Int(value), (16...16384).contains(number) else { throw fail("must be an integer from 16 to 16384") }
+            if key == "camera.width" { simulatorWidth = number } else { simulatorHeight = number }
+        case "camera.seed":
+            guard let number = UInt64(value) else { throw fail("must be a non-negative integer") }
+            simulatorSeed = number
+        case "camera.time_scale":
+            guard let number = Double(value), number > 0, number <= 100 else { throw fail("must be a number above 0 and at most 100") }
+            simulatorTimeScale = number
+        case "camera.max_exposure":
+            maximumExposure = try seconds(min: 0.001, max: 86400)
+        case "camera.instrument", "camera.telescope", "camera.observer":
+            guard value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }), value.count <= 68 else {
+                throw fail("must be printable ASCII of at most 68 characters (a FITS string)")
+            }
+            switch key {
+            case "camera.instrument": instrument = value
+            case "camera.telescope": telescope = value
+            default: observer = value
+            }
+        case "camera.warmup_temperature":
+            guard let number = Double(value), (-120...40).contains(number) else { throw fail("must be degrees Celsius from -120 to 40") }
+            warmupTemperature = number
+        case "camera.warmup_timeout":
+            warmupTimeout = try seconds(min: 0, max: 3600)
+        case "camera.sdk_call_timeout":
+            sdkCallTimeout = try seconds(min: 0.5, max: 3600)
+        case "camera.telemetry_interval":
+            telemetryInterval = try seconds(min: 0.05, max: 60)
+        case "andor.library":
+            guard !value.isEmpty else { throw fail("must name a library") }
+            andorLibrary = value
+        case "andor.config_dir":
+            guard !value.isEmpty else { throw fail("must name a directory") }
+            andorConfigDirectory = value
+        case "filterwheel.driver":
+            guard ["simulator", "evora"].contains(value) else { throw fail("must be simulator or evora") }
+            filterWheelDriver = value
+        case "filterwheel.address":
+            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+                  (1...65535).contains(port), colon != value.startIndex else {
+                throw fail("must be HOST:PORT with a port from 1 to 65535")
+            }
+            filterWheelAddress = value
+        case "filterwheel.filters":
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.count <= 32 }), Set(names).count == names.count else {
+                throw fail("must be distinct, non-empty names separated by commas")
+            }
+            filterNames = names
         default:
             let known = Self.keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError("\(source): unknown key '\(key)'; known keys: \(known)")

@@ -70,6 +70,22 @@ public struct CameraInfo: Sendable, Hashable, Codable {
     /// Electrons per ADU at the default gain.
     public var electronsPerADU: Double
 
+    enum CodingKeys: String, CodingKey {
+        case model, serial, width, height, gains
+        case pixelWidth = "pixel_width"
+        case pixelHeight = "pixel_height"
+        case minimumSetpoint = "minimum_setpoint"
+        case maximumSetpoint = "maximum_setpoint"
+        case maximumBinX = "maximum_bin_x"
+        case maximumBinY = "maximum_bin_y"
+        case readoutModes = "readout_modes"
+        case hasShutter = "has_shutter"
+        case minimumExposure = "minimum_exposure"
+        case maximumExposure = "maximum_exposure"
+        case maximumADU = "maximum_adu"
+        case electronsPerADU = "electrons_per_adu"
+    }
+
     public init(model: String, serial: String? = nil, width: Int, height: Int, pixelWidth: Double, pixelHeight: Double,
                 minimumSetpoint: Int, maximumSetpoint: Int, maximumBinX: Int, maximumBinY: Int,
                 readoutModes: [String], gains: [String], hasShutter: Bool, minimumExposure: Double,
@@ -202,6 +218,12 @@ public struct TemperatureStatus: Sendable, Hashable, Codable {
     public var state: TemperatureState
     /// Cooler power from 0 to 100 percent, when the driver knows it.
     public var coolerPower: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case celsius, setpoint, state
+        case coolerOn = "cooler_on"
+        case coolerPower = "cooler_power"
+    }
 
     public init(celsius: Double, setpoint: Int, coolerOn: Bool, state: TemperatureState, coolerPower: Double?) {
         self.celsius = celsius

@@ -1,21 +1,120 @@
 import ApertureConfig
 import Bus
+import CameraCore
 import ChildRuntime
+import Foundation
 import Logging
 import ServiceLifecycle
 
-/// The camera process: the one owner of the camera. This issue's part is the walking
-/// skeleton: it answers `ping` on `camera.ctl` and reports ready; exposures, cooling and FITS
-/// files arrive with issue 3.
+/// The camera process: the one owner of the camera. Answers camera.ctl, publishes
+/// camera.events, writes FITS files.
 public enum CameraApplication {
     /// Builds the camera process's commands and services.
     /// - Parameters:
     ///   - context: the child's context.
     ///   - commands: the control socket's router (`ping` is already there).
     /// - Returns: the services to run.
+    /// - Throws: ``BusError`` when camera.events cannot listen; ``CameraError`` for a filter
+    ///   wheel address that cannot be used.
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
-        context.logger.info("camera driver: \(context.configuration.cameraDriver)")
-        context.readiness.set(true)
-        return []
+        let configuration = context.configuration
+        let events = try Publisher(listening: context.runtime.endpoint(EndpointName.cameraEvents))
+        let driver = makeDriver(configuration, logger: context.logger)
+        let wheel: any FilterWheel = configuration.filterWheelDriver == "evora"
+            ? try EvoraFilterWheel(address: configuration.filterWheelAddress, slots: configuration.filterNames.count)
+            : SimulatedFilterWheel(slots: configuration.filterNames.count)
+        let controller = CameraController(configuration: configuration, driverName: configuration.cameraDriver,
+                                          driver: driver, wheel: wheel, events: events, logger: context.logger)
+        context.health.install {
+            controller.wedgedCall.map { "camera SDK call \($0.name) has not returned for \(Int($0.seconds)) s" }
+        }
+        register(&commands, controller)
+        return [CameraLifecycleService(controller: controller, readiness: context.readiness, events: events,
+                                       logger: context.logger)]
+    }
+
+    static func makeDriver(_ configuration: ApertureConfiguration, logger: Logger) -> any CameraDriver {
+        switch configuration.cameraDriver {
+        case "andor":
+            return AndorSDK2Camera(libraryPath: configuration.andorLibrary,
+                                   configDirectory: configuration.andorConfigDirectory, logger: logger)
+        default:
+            var simulator = SimulatedCamera.Configuration()
+            simulator.width = configuration.simulatorWidth
+            simulator.height = configuration.simulatorHeight
+            simulator.seed = configuration.simulatorSeed
+            simulator.timeScale = configuration.simulatorTimeScale
+            return SimulatedCamera(configuration: simulator)
+        }
+    }
+
+    static func register(_ commands: inout CommandRouter, _ controller: CameraController) {
+        commands.register(CameraStatusCommand.self) { _ in await controller.status() }
+        commands.register(ExposeCommand.self) { request in
+            try await mapped { () async throws(CameraError) in try await controller.expose(request) }
+        }
+        commands.register(AbortCommand.self) { _ in await controller.abort() }
+        commands.register(ExposureQueryCommand.self) { arguments in
+            try await mapped { () async throws(CameraError) in try controller.record(id: arguments.id) }
+        }
+        commands.register(ExposureListCommand.self) { _ in .init(exposures: controller.records()) }
+        commands.register(CoolCommand.self) { arguments in
+            try await mapped { () async throws(CameraError) in
+                try await controller.cool(setpoint: arguments.setpoint, cooler: arguments.cooler)
+            }
+        }
+        commands.register(TemperatureCommand.self) { _ in
+            try await mapped { () async throws(CameraError) in try await controller.readTemperature() }
+        }
+        commands.register(FilterCommand.self) { arguments in
+            try await mapped { () async throws(CameraError) in
+                try await controller.moveFilter(name: arguments.name, slot: arguments.slot, home: arguments.home ?? false)
+            }
+        }
+        commands.register(LatestFrameCommand.self) { arguments in
+            try await mapped { () async throws(CameraError) in try controller.latestFrame(includePixels: arguments.pixels ?? false) }
+        }
+        commands.register(InitializeCommand.self) { _ in
+            if !controller.isConnected {
+                try await mapped { () async throws(CameraError) in try await controller.connect() }
+            }
+            return await controller.status()
+        }
+        commands.register(ShutdownCommand.self) { _ in
+            await controller.shutdown(reason: "the camera was shut down by request; send initialize to reconnect")
+            return Acknowledgement(message: "cooler off, sensor warmed, camera released")
+        }
+    }
+
+    /// Runs a camera operation, turning its ``CameraError`` into a bus error with the same code.
+    static func mapped<T>(_ body: () async throws(CameraError) -> T) async throws(BusError) -> T {
+        do throws(CameraError) {
+            return try await body()
+        } catch {
+            throw BusError(BusError.Code(error.code.rawValue), error.message)
+        }
+    }
+}
+
+/// Connects the camera at start, publishes telemetry, and at shutdown warms the sensor up and
+/// releases the camera.
+struct CameraLifecycleService: Service {
+    let controller: CameraController
+    let readiness: Readiness
+    let events: Publisher
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await controller.connect()
+        } catch {
+            logger.error("the camera is not usable until `initialize` succeeds: \(error)")
+        }
+        readiness.set(true)
+        let telemetry = Task { await controller.publishTelemetry() }
+        try? await gracefulShutdown()
+        telemetry.cancel()
+        await controller.shutdown(reason: "the camera process is stopping")
+        events.close()
     }
 }

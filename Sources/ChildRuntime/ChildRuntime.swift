@@ -20,6 +20,20 @@ public struct ChildContext: Sendable {
     public let logger: Logger
     /// Set once the process is ready; reported by `ping`.
     public let readiness: Readiness
+    /// A check run by every `ping`: a process whose work is wedged stops answering pings.
+    public let health: HealthCheck
+}
+
+/// A check `ping` runs: when it returns a reason, the ping fails with `internal` and the
+/// reason, so the supervisor counts it as missed and eventually restarts the process (a camera
+/// SDK call that never returns leaves the bus thread alive; this makes the hang visible).
+public final class HealthCheck: Sendable {
+    private let check = Mutex<(@Sendable () -> String?)?>(nil)
+    public init() {}
+    /// Installs the check.
+    public func install(_ body: @escaping @Sendable () -> String?) { check.withLock { $0 = body } }
+    /// The reason the process is unhealthy, or nil.
+    public var problem: String? { check.withLock { $0 }?() }
 }
 
 /// A flag a child raises once it can do its job (reported in `ping` replies).
@@ -131,12 +145,14 @@ public enum ChildProcessRuntime {
         }
 
         let readiness = Readiness()
+        let health = HealthCheck()
         let context = ChildContext(process: process, configuration: configuration, runtime: runtime,
-                                   logger: logger, readiness: readiness)
+                                   logger: logger, readiness: readiness, health: health)
         var router = CommandRouter()
         let pid = getpid()
         router.register(Ping.self) { _ in
-            PingReply(process: process, pid: pid,
+            if let problem = health.problem { throw BusError(.internal, problem) }
+            return PingReply(process: process, pid: pid,
                       uptime: (ContinuousClock.now - startTime).seconds, ready: readiness.isReady)
         }
 

@@ -13,12 +13,17 @@ public struct ChildSpec: Sendable, Hashable {
     public var arguments: [String]
     /// The control socket's name in the runtime directory.
     public var controlSocket: String
+    /// Time this child has to exit after SIGTERM, when it needs more than the default (the
+    /// camera warms its sensor up before releasing it).
+    public var stopGracePeriod: Duration?
 
-    public init(name: String, executable: String, arguments: [String], controlSocket: String) {
+    public init(name: String, executable: String, arguments: [String], controlSocket: String,
+                stopGracePeriod: Duration? = nil) {
         self.name = name
         self.executable = executable
         self.arguments = arguments
         self.controlSocket = controlSocket
+        self.stopGracePeriod = stopGracePeriod
     }
 }
 

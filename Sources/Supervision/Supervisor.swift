@@ -12,10 +12,11 @@ public enum ApertureChildren {
     /// - Parameters:
     ///   - directory: the directory holding `aperture-camera` and its siblings.
     ///   - arguments: arguments every child gets (`--config`, `--runtime-dir`).
-    public static func specs(in directory: String, arguments: [String]) -> [ChildSpec] {
+    ///   - cameraStopGrace: the camera's time to stop (it may warm its sensor up first).
+    public static func specs(in directory: String, arguments: [String], cameraStopGrace: Duration? = nil) -> [ChildSpec] {
         [
             ChildSpec(name: "camera", executable: directory + "/aperture-camera", arguments: arguments,
-                      controlSocket: EndpointName.cameraControl),
+                      controlSocket: EndpointName.cameraControl, stopGracePeriod: cameraStopGrace),
             ChildSpec(name: "processor", executable: directory + "/aperture-processor", arguments: arguments,
                       controlSocket: EndpointName.processorControl),
             ChildSpec(name: "gateway", executable: directory + "/aperture-gateway", arguments: arguments,
@@ -129,7 +130,7 @@ public final class Supervisor: Service {
             notifier.notify("STOPPING=1\nSTATUS=stopping children")
             logger.info("stopping children: \(runners.reversed().map(\.spec.name).joined(separator: ", "))")
             for runner in runners.reversed() {
-                await runner.stop(grace: settings.stopGracePeriod)
+                await runner.stop(grace: runner.spec.stopGracePeriod ?? settings.stopGracePeriod)
             }
             logger.info("all children stopped")
             control.close()

@@ -20,7 +20,7 @@ struct ApertureCommand: AsyncParsableCommand {
             talk to a running service over its runtime directory's supervisor.ctl socket.
             Logs: `journalctl -u aperture` under systemd (`-t aperture-camera` for one child).
             """,
-        subcommands: [Run.self, Status.self, Stop.self],
+        subcommands: [Run.self, Status.self, Stop.self, CameraCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -78,7 +78,9 @@ struct Run: AsyncParsableCommand {
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(
-                children: ApertureChildren.specs(in: Self.executableDirectory(), arguments: childArguments),
+                children: ApertureChildren.specs(
+                    in: Self.executableDirectory(), arguments: childArguments,
+                    cameraStopGrace: .seconds(max(configuration.stopGracePeriod, configuration.warmupTimeout + 5))),
                 runtime: runtime, settings: settings, logger: logger)
         } catch {
             logger.critical("\(error.message)")

@@ -1,0 +1,221 @@
+import Foundation
+
+/// How a request's frames are taken.
+public enum ExposureMode: String, Sendable, Hashable, Codable {
+    /// One frame, saved.
+    case single
+    /// `count` frames, each saved to its own file.
+    case series
+    /// Frames published for live viewing, not saved, until aborted (or `count` frames).
+    case preview
+}
+
+/// A user-supplied FITS keyword value.
+public enum KeywordValue: Sendable, Hashable, Codable {
+    case string(String)
+    case integer(Int)
+    case double(Double)
+    case logical(Bool)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) {
+            self = .logical(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else {
+            throw DecodingError.typeMismatch(KeywordValue.self, .init(
+                codingPath: container.codingPath, debugDescription: "a keyword value must be a string, number or boolean"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .logical(let value): try container.encode(value)
+        }
+    }
+}
+
+/// An exposure request as clients send it (`expose` on camera.ctl, the CLI, the HTTP APIs).
+public struct ExposureRequest: Sendable, Hashable, Codable {
+    /// bias, dark, flat or object.
+    public var type: ImageType
+    /// Exposure time in seconds (ignored for a bias, which is a zero-length exposure).
+    public var time: Double
+    /// Number of frames (default 1; more than 1 means a series).
+    public var count: Int?
+    /// single, series or preview (default: single for one frame, series for more).
+    public var mode: ExposureMode?
+    /// Filter name to move the wheel to first (default: leave the wheel where it is).
+    public var filter: String?
+    /// Free text, written as FITS COMMENT; `focus: N` in it also sets FOCUS (as evora did).
+    public var comment: String?
+    /// FITS OBJECT.
+    public var object: String?
+    /// FITS OBSERVER (default: the configuration's camera.observer).
+    public var observer: String?
+    /// The region to read out, in unbinned pixels (default: the whole sensor).
+    public var subframe: Subframe?
+    /// Binning factors (default 1).
+    public var binX: Int?
+    public var binY: Int?
+    /// Readout mode index (default 0).
+    public var readoutMode: Int?
+    /// Gain index (default 0).
+    public var gain: Int?
+    /// Extra FITS keywords (at most 8 characters, A-Z 0-9 - _).
+    public var keywords: [String: KeywordValue]?
+
+    enum CodingKeys: String, CodingKey {
+        case type, time, count, mode, filter, comment, object, observer, subframe, gain, keywords
+        case binX = "bin_x"
+        case binY = "bin_y"
+        case readoutMode = "readout_mode"
+    }
+
+    public init(type: ImageType, time: Double, count: Int? = nil, mode: ExposureMode? = nil, filter: String? = nil,
+                comment: String? = nil, object: String? = nil, observer: String? = nil, subframe: Subframe? = nil,
+                binX: Int? = nil, binY: Int? = nil, readoutMode: Int? = nil, gain: Int? = nil,
+                keywords: [String: KeywordValue]? = nil) {
+        self.type = type
+        self.time = time
+        self.count = count
+        self.mode = mode
+        self.filter = filter
+        self.comment = comment
+        self.object = object
+        self.observer = observer
+        self.subframe = subframe
+        self.binX = binX
+        self.binY = binY
+        self.readoutMode = readoutMode
+        self.gain = gain
+        self.keywords = keywords
+    }
+
+    /// The focus position in a comment such as `focus: 1250` (case-insensitive), as evora read it.
+    public var focusFromComment: Double? {
+        guard let comment, let range = comment.range(of: #"focus\s*[:=]\s*-?[0-9]+(\.[0-9]+)?"#,
+                                                    options: [.regularExpression, .caseInsensitive]) else { return nil }
+        let text = comment[range]
+        guard let separator = text.firstIndex(where: { $0 == ":" || $0 == "=" }) else { return nil }
+        return Double(text[text.index(after: separator)...].trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// A validated request, ready for the driver loop.
+public struct ExposurePlan: Sendable, Hashable {
+    public var request: ExposureRequest
+    public var mode: ExposureMode
+    /// Frames to take; nil for a preview that runs until aborted.
+    public var count: Int?
+    public var settings: AcquisitionSettings
+    /// The filter's canonical name, when the request names one.
+    public var filter: String?
+}
+
+extension ExposureRequest {
+    /// The longest text accepted in `comment`.
+    public static let maximumCommentLength = 2000
+    /// The most frames in one series.
+    public static let maximumCount = 100_000
+
+    /// Validates the request against the camera and the configuration.
+    /// - Parameters:
+    ///   - info: what the camera can do.
+    ///   - maximumExposure: the configured longest exposure, in seconds.
+    ///   - filters: the filter names by slot.
+    /// - Returns: the plan.
+    /// - Throws: ``CameraError`` `invalid_argument` whose message names the field and the rule.
+    public func plan(info: CameraInfo, maximumExposure: Double, filters: [String]) throws(CameraError) -> ExposurePlan {
+        func invalid(_ message: String) -> CameraError { CameraError(.invalidArgument, message) }
+        guard time.isFinite else { throw invalid("time: must be a finite number of seconds") }
+        guard time >= 0 else { throw invalid("time: must not be negative (got \(time) s)") }
+        let exposure = type == .bias ? 0 : time
+        if type != .bias && time == 0 {
+            throw invalid("time: a \(type.rawValue) frame needs an exposure time above 0 s (only a bias is 0 s)")
+        }
+        let limit = min(maximumExposure, info.maximumExposure)
+        guard exposure <= limit else { throw invalid("time: \(time) s is above the maximum of \(limit) s") }
+        if type != .bias && exposure < info.minimumExposure {
+            throw invalid("time: \(time) s is below the camera's minimum of \(info.minimumExposure) s")
+        }
+
+        let mode = self.mode ?? ((count ?? 1) > 1 ? .series : .single)
+        let frames: Int?
+        switch mode {
+        case .single:
+            guard count == nil || count == 1 else { throw invalid("count: a single exposure takes 1 frame; use mode series for \(count!)") }
+            frames = 1
+        case .series:
+            let n = count ?? 1
+            guard (1...Self.maximumCount).contains(n) else { throw invalid("count: must be from 1 to \(Self.maximumCount) (got \(n))") }
+            frames = n
+        case .preview:
+            if let count, !(1...Self.maximumCount).contains(count) {
+                throw invalid("count: must be from 1 to \(Self.maximumCount) (got \(count))")
+            }
+            frames = count
+        }
+
+        let binX = self.binX ?? 1
+        let binY = self.binY ?? 1
+        guard (1...info.maximumBinX).contains(binX) else {
+            throw invalid("bin_x: \(binX) is not supported; the camera bins 1 to \(info.maximumBinX)")
+        }
+        guard (1...info.maximumBinY).contains(binY) else {
+            throw invalid("bin_y: \(binY) is not supported; the camera bins 1 to \(info.maximumBinY)")
+        }
+        let region = subframe ?? Subframe(x: 0, y: 0, width: info.width - info.width % binX, height: info.height - info.height % binY)
+        guard region.x >= 0, region.y >= 0 else { throw invalid("subframe: x and y must be >= 0 (got \(region.x), \(region.y))") }
+        guard region.width >= 1, region.height >= 1 else {
+            throw invalid("subframe: width and height must be >= 1 (got \(region.width)x\(region.height))")
+        }
+        guard region.x + region.width <= info.width, region.y + region.height <= info.height else {
+            throw invalid("subframe: \(region.width)x\(region.height) at (\(region.x), \(region.y)) lies outside the \(info.width)x\(info.height) sensor")
+        }
+        guard region.width % binX == 0, region.height % binY == 0 else {
+            throw invalid("subframe: width \(region.width) and height \(region.height) must be multiples of the binning \(binX)x\(binY)")
+        }
+        let readoutMode = self.readoutMode ?? 0
+        guard info.readoutModes.indices.contains(readoutMode) else {
+            throw invalid("readout_mode: \(readoutMode) is not one of 0...\(info.readoutModes.count - 1) (\(info.readoutModes.joined(separator: ", ")))")
+        }
+        let gain = self.gain ?? 0
+        guard info.gains.indices.contains(gain) else {
+            throw invalid("gain: \(gain) is not one of 0...\(info.gains.count - 1) (\(info.gains.joined(separator: ", ")))")
+        }
+        var filterName: String?
+        if let filter {
+            guard let match = filters.first(where: { $0.caseInsensitiveCompare(filter) == .orderedSame }) else {
+                throw invalid("filter: unknown filter '\(filter)'; the wheel holds \(filters.joined(separator: ", "))")
+            }
+            filterName = match
+        }
+        if let comment {
+            guard comment.count <= Self.maximumCommentLength else {
+                throw invalid("comment: at most \(Self.maximumCommentLength) characters")
+            }
+            guard comment.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {
+                throw invalid("comment: must be printable ASCII (FITS headers allow nothing else)")
+            }
+        }
+        for (field, value) in [("object", object), ("observer", observer)] {
+            if let value, !(value.count <= 68 && value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F })) {
+                throw invalid("\(field): must be printable ASCII of at most 68 characters")
+            }
+        }
+        let settings = AcquisitionSettings(
+            exposureTime: exposure, shutter: type.shutter, subframe: region, binX: binX, binY: binY,
+            readoutMode: readoutMode, gain: gain, imageType: type)
+        return ExposurePlan(request: self, mode: mode, count: frames, settings: settings, filter: filterName)
+    }
+}

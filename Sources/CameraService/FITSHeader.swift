@@ -1,0 +1,125 @@
+import CameraCore
+import FITSStorage
+import Foundation
+
+/// Builds the FITS header of a saved frame (issue 3's keyword list; REFERENCE.md: evora, INDI).
+enum FITSHeader {
+    /// What the header describes.
+    struct Context {
+        var request: ExposureRequest
+        var settings: AcquisitionSettings
+        var info: CameraInfo
+        /// The exposure's start.
+        var start: Date
+        /// The temperature read just before the exposure.
+        var temperature: TemperatureStatus?
+        /// The filter at the wheel's actual position.
+        var filter: String?
+        var instrument: String
+        var telescope: String
+        var observer: String
+        var exposureId: String
+        var frame: Int
+        var count: Int?
+    }
+
+    /// `yyyy-MM-ddTHH:mm:ss.SSS` in UTC.
+    static func isoDate(_ date: Date) -> String {
+        var seconds = time_t(floor(date.timeIntervalSince1970))
+        var milliseconds = Int(((date.timeIntervalSince1970 - floor(date.timeIntervalSince1970)) * 1000).rounded(.down))
+        if milliseconds > 999 { milliseconds = 999 }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03d", parts.tm_year + 1900, parts.tm_mon + 1,
+                      parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, milliseconds)
+    }
+
+    /// The cards after the mandatory ones, and the COMMENT lines.
+    static func cards(_ context: Context) -> (cards: [FITSCard], comments: [String]) {
+        let request = context.request
+        let settings = context.settings
+        var cards: [FITSCard] = [
+            FITSCard(keyword: "DATE-OBS", value: .string(isoDate(context.start)), comment: "UTC start of exposure"),
+            FITSCard(keyword: "EXPTIME", value: .double(settings.exposureTime), comment: "[s] exposure time"),
+            FITSCard(keyword: "DARKTIME", value: .double(settings.exposureTime), comment: "[s] dark current integration time"),
+            FITSCard(keyword: "IMAGETYP", value: .string(request.type.fitsName), comment: "frame type"),
+        ]
+        if let temperature = context.temperature {
+            cards.append(FITSCard(keyword: "CCD-TEMP", value: .double((temperature.celsius * 100).rounded() / 100),
+                                  comment: "[C] sensor temperature at start"))
+            cards.append(FITSCard(keyword: "SET-TEMP", value: .double(Double(temperature.setpoint)),
+                                  comment: "[C] cooler set-point"))
+            cards.append(FITSCard(keyword: "COOLERON", value: .logical(temperature.coolerOn), comment: "cooler on"))
+        }
+        cards += [
+            FITSCard(keyword: "XBINNING", value: .integer(settings.binX), comment: "binning factor in x"),
+            FITSCard(keyword: "YBINNING", value: .integer(settings.binY), comment: "binning factor in y"),
+            FITSCard(keyword: "XORGSUBF", value: .integer(settings.subframe.x), comment: "subframe origin x (unbinned)"),
+            FITSCard(keyword: "YORGSUBF", value: .integer(settings.subframe.y), comment: "subframe origin y (unbinned)"),
+            FITSCard(keyword: "XPIXSZ", value: .double(context.info.pixelWidth * Double(settings.binX)),
+                     comment: "[um] pixel width including binning"),
+            FITSCard(keyword: "YPIXSZ", value: .double(context.info.pixelHeight * Double(settings.binY)),
+                     comment: "[um] pixel height including binning"),
+            FITSCard(keyword: "INSTRUME", value: .string(context.instrument), comment: "instrument"),
+            FITSCard(keyword: "DETECTOR", value: .string(context.info.model), comment: "camera model"),
+            FITSCard(keyword: "TELESCOP", value: .string(context.telescope), comment: "telescope"),
+            FITSCard(keyword: "OBSERVER", value: .string(request.observer ?? context.observer), comment: "observer"),
+            FITSCard(keyword: "OBJECT", value: .string(request.object ?? ""), comment: "object"),
+            FITSCard(keyword: "FILTER", value: .string(context.filter ?? "none"), comment: "filter at the wheel's position"),
+            FITSCard(keyword: "GAIN", value: .string(context.info.gains[settings.gain]), comment: "gain setting"),
+            FITSCard(keyword: "READOUTM", value: .string(context.info.readoutModes[settings.readoutMode]), comment: "readout mode"),
+        ]
+        if let focus = request.focusFromComment {
+            cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
+        }
+        cards += [
+            FITSCard(keyword: "ROWORDER", value: .string("TOP-DOWN"), comment: "first row is the top of the image"),
+            FITSCard(keyword: "SWCREATE", value: .string("Aperture \(ApertureVersion.string)"), comment: "software"),
+            FITSCard(keyword: "EXPID", value: .string(context.exposureId), comment: "Aperture exposure id"),
+            FITSCard(keyword: "FRAMENUM", value: .integer(context.frame), comment: "frame number within the exposure"),
+        ]
+        for (keyword, value) in (request.keywords ?? [:]).sorted(by: { $0.key < $1.key }) {
+            cards.append(FITSCard(keyword: keyword.uppercased(), value: value.fitsValue, comment: nil))
+        }
+        let comments = request.comment.map { [$0] } ?? []
+        return (cards, comments)
+    }
+
+    /// Keywords a user may not set: the ones this header or FITS itself owns.
+    static let reservedKeywords: Set<String> = [
+        "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO", "BSCALE", "END", "CHECKSUM", "DATASUM",
+        "DATE-OBS", "EXPTIME", "DARKTIME", "IMAGETYP", "CCD-TEMP", "SET-TEMP", "COOLERON", "XBINNING", "YBINNING",
+        "XORGSUBF", "YORGSUBF", "XPIXSZ", "YPIXSZ", "INSTRUME", "DETECTOR", "TELESCOP", "OBSERVER", "OBJECT",
+        "FILTER", "GAIN", "READOUTM", "FOCUS", "ROWORDER", "SWCREATE", "EXPID", "FRAMENUM", "COMMENT", "HISTORY",
+    ]
+
+    /// Checks user keywords; returns the reason the first bad one is refused.
+    static func validateKeywords(_ keywords: [String: KeywordValue]?) -> String? {
+        for (keyword, value) in (keywords ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let name = keyword.uppercased()
+            if reservedKeywords.contains(name) {
+                return "keywords: \(keyword) is written by Aperture itself and cannot be set"
+            }
+            if let reason = FITSFile.validate(FITSCard(keyword: name, value: value.fitsValue, comment: nil)) {
+                return "keywords: \(keyword): \(reason)"
+            }
+        }
+        return nil
+    }
+}
+
+extension KeywordValue {
+    var fitsValue: FITSValue {
+        switch self {
+        case .string(let value): return .string(value)
+        case .integer(let value): return .integer(value)
+        case .double(let value): return .double(value)
+        case .logical(let value): return .logical(value)
+        }
+    }
+}
+
+/// The software version written as SWCREATE.
+enum ApertureVersion {
+    static let string = "0.1.0"
+}
