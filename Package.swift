@@ -209,7 +209,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Bus"],
+            dependencies: ["Bus", "CameraCore", "FITSStorage"],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings
         ),

@@ -149,6 +149,9 @@ extension ExposureRequest {
             throw invalid("time: \(time) s is below the camera's minimum of \(info.minimumExposure) s")
         }
 
+        if let count, !(1...Self.maximumCount).contains(count) {
+            throw invalid("count: must be from 1 to \(Self.maximumCount) (got \(count))")
+        }
         let mode = self.mode ?? ((count ?? 1) > 1 ? .series : .single)
         let frames: Int?
         switch mode {

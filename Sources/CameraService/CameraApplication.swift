@@ -18,6 +18,8 @@ public enum CameraApplication {
     ///   wheel address that cannot be used.
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
         let configuration = context.configuration
+        // A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG -> storage_error), not kill the camera.
+        signal(SIGXFSZ, SIG_IGN)
         let events = try Publisher(listening: context.runtime.endpoint(EndpointName.cameraEvents))
         let driver = makeDriver(configuration, logger: context.logger)
         let wheel: any FilterWheel = configuration.filterWheelDriver == "evora"

@@ -47,7 +47,11 @@ final class CameraController: Sendable {
         self.wheelThread = SDKThread(name: "aperture-wheel")
         self.wheel = DriverHandle(wheel)
         self.events = events
-        self.store = FrameStore(root: configuration.dataRoot, prefix: configuration.filePrefix)
+        // Records and events carry absolute paths, whatever directory the process started in.
+        let root = configuration.dataRoot.hasPrefix("/")
+            ? configuration.dataRoot
+            : FileManager.default.currentDirectoryPath + "/" + configuration.dataRoot
+        self.store = FrameStore(root: URL(fileURLWithPath: root).standardizedFileURL.path, prefix: configuration.filePrefix)
         self.logger = logger
     }
 

@@ -163,9 +163,13 @@ struct CameraCommand: AsyncParsableCommand {
     struct Cool: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set the cooler's set-point (degrees C), or switch it off.")
         @OptionGroup var options: CommonOptions
-        @Argument(help: "A set-point in degrees Celsius, or 'off'.") var setpoint: String
+        @Argument(parsing: .allUnrecognized, help: "A set-point in degrees Celsius (negative numbers welcome), 'on' or 'off'.")
+        var values: [String] = []
 
         func run() async throws {
+            guard values.count == 1, let setpoint = values.first else {
+                throw ValidationError("give exactly one SETPOINT (degrees Celsius), 'on' or 'off'")
+            }
             let arguments: CoolCommand.Arguments
             if setpoint.lowercased() == "off" {
                 arguments = .init(cooler: false)

@@ -1,0 +1,283 @@
+import Bus
+import CameraCore
+import FITSStorage
+import Foundation
+import Testing
+
+/// The real aperture-camera (and the aperture command line) with the simulated camera.
+@Suite(.serialized) struct CameraEndToEndTests {
+    /// A fast, small simulated camera: 1 simulated second lasts 20 ms.
+    static let fastCamera = [
+        "APERTURE_CAMERA_TIME_SCALE": "0.02",
+        "APERTURE_CAMERA_WIDTH": "256",
+        "APERTURE_CAMERA_HEIGHT": "256",
+    ]
+
+    /// Starts aperture-camera alone and waits until it answers and is connected.
+    func startCamera(_ environment: [String: String] = fastCamera) async throws -> (ServiceHarness, RequestClient) {
+        let camera = try ServiceHarness("aperture-camera", environment: environment)
+        let client = try RequestClient(dialing: camera.runtime.endpoint(EndpointName.cameraControl))
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let ping = try? await client.call(Ping.self, timeout: .milliseconds(500)), ping.ready { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return (camera, client)
+    }
+
+    func waitUntilFinished(_ client: RequestClient, _ id: String, timeout: Double = 60) async throws -> ExposureRecord {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let record = try await client.call(ExposureQueryCommand.self, .init(id: id))
+            if record.status != .running { return record }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("exposure \(id) did not finish within \(timeout) s")
+        throw CancellationError()
+    }
+
+    func fitsFiles(under root: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        var files: [String] = []
+        while let item = enumerator?.nextObject() as? String {
+            if item.hasSuffix(".fits") || item.contains(".tmp") { files.append(root + "/" + item) }
+        }
+        return files.sorted()
+    }
+
+    func run(_ executable: String, _ arguments: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    @Test func aSeriesOfThreeFromTheCommandLineLandsAsValidFITS() async throws {
+        let (camera, client) = try await startCamera()
+        defer { client.close(); camera.cleanup() }
+        let cli = try run(ServiceHarness.buildDirectory + "/aperture", [
+            "camera", "expose", "--type", "object", "--time", "2", "--count", "3", "--filter", "V",
+            "--comment", "focus: 1234", "--object", "M42", "--keyword", "AIRMASS=1.25", "--wait",
+            "--runtime-dir", camera.runtime.path])
+        #expect(cli.code == 0, "aperture camera expose failed: \(cli.stderr)")
+        let lines = cli.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(cli.stdout)")
+        let paths = Array(lines.dropFirst())
+        #expect(paths.map { URL(fileURLWithPath: $0).lastPathComponent } == ["image-0001.fits", "image-0002.fits", "image-0003.fits"])
+        #expect(fitsFiles(under: camera.root + "/data").count == 3, "stray or missing files")
+
+        for path in paths {
+            let verify = try run("/usr/bin/fitsverify", [path])
+            #expect(verify.stdout.contains("found 0 warning(s) and 0 error(s)"), "fitsverify \(path):\n\(verify.stdout)")
+        }
+        let file = try FITSFile.read(path: paths[2])
+        #expect(file.width == 256 && file.height == 256)
+        for keyword in ["DATE-OBS", "EXPTIME", "DARKTIME", "IMAGETYP", "CCD-TEMP", "SET-TEMP", "XBINNING", "YBINNING",
+                        "XORGSUBF", "YORGSUBF", "XPIXSZ", "YPIXSZ", "INSTRUME", "TELESCOP", "OBSERVER", "OBJECT",
+                        "FILTER", "GAIN", "READOUTM", "FOCUS", "ROWORDER", "SWCREATE", "CHECKSUM", "DATASUM", "BZERO"] {
+            #expect(file.header[keyword] != nil, "\(keyword) missing")
+        }
+        #expect(file.header["IMAGETYP"]?.contains("Light Frame") == true)
+        #expect(file.header["FILTER"]?.contains("V") == true)
+        #expect(file.header["OBJECT"]?.contains("M42") == true)
+        #expect(file.header["FOCUS"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } == 1234)
+        #expect(file.header["AIRMASS"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } == 1.25)
+
+        // The latest frame's pixels over the bus are the pixels of the last file.
+        let latest = try await client.call(LatestFrameCommand.self, .init(pixels: true))
+        #expect(latest.path == paths[2])
+        let data = try #require(Data(base64Encoded: latest.pixels ?? ""))
+        let pixels = data.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)).map { UInt16(littleEndian: $0) } }
+        #expect(pixels == file.pixels)
+
+        // astropy reads every keyword back and the checksums verify.
+        let script = """
+            import sys, json
+            from astropy.io import fits
+            with fits.open(sys.argv[1], checksum=True) as hdul:
+                hdul.verify('exception')
+                h = hdul[0].header
+                print(json.dumps({"checksum": hdul[0].verify_checksum(), "datasum": hdul[0].verify_datasum(),
+                                  "keys": [k for k in h.keys()], "imagetyp": h["IMAGETYP"], "exptime": h["EXPTIME"],
+                                  "sum": int(hdul[0].data.astype("int64").sum())}))
+            """
+        let astropy = try run("/usr/bin/env", ["python3", "-c", script, paths[2]])
+        #expect(astropy.code == 0, "astropy: \(astropy.stderr)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(astropy.stdout.utf8)) as? [String: Any]
+        #expect(parsed?["checksum"] as? Int == 1)
+        #expect(parsed?["datasum"] as? Int == 1)
+        #expect(parsed?["imagetyp"] as? String == "Light Frame")
+        #expect(parsed?["exptime"] as? Double == 2)
+        #expect((parsed?["sum"] as? Int) == file.pixels.reduce(0) { $0 + Int($1) })
+    }
+
+    @Test func abortDuringALongExposureReturnsToIdleAndWritesNothing() async throws {
+        var environment = Self.fastCamera
+        environment["APERTURE_CAMERA_TIME_SCALE"] = "1"
+        let (camera, client) = try await startCamera(environment)
+        defer { client.close(); camera.cleanup() }
+        let events = try Subscriber(dialing: camera.runtime.endpoint(EndpointName.cameraEvents), topics: ["camera."], bufferSize: 256)
+        defer { events.close() }
+
+        let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .object, time: 60, count: 3))
+        let deadline = Date().addingTimeInterval(10)
+        while try await client.call(CameraStatusCommand.self).state != .exposing, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // Temperature is still answered during the exposure.
+        let temperature = try await client.call(TemperatureCommand.self, timeout: .seconds(2))
+        #expect(temperature.celsius > -100)
+        try await Task.sleep(for: .milliseconds(500))
+
+        let reply = try await client.call(AbortCommand.self, timeout: .seconds(5))
+        #expect(reply.aborted)
+        #expect(reply.state == .idle)
+        #expect(reply.milliseconds < 100, "abort took \(reply.milliseconds) ms")
+        let finished = try await waitUntilFinished(client, record.id)
+        #expect(finished.status == .aborted)
+        #expect(finished.files.isEmpty)
+        #expect(fitsFiles(under: camera.root + "/data").isEmpty)
+
+        // The state events showed exposing, then aborting, then idle.
+        var states: [CameraState] = []
+        while let event = try? await events.next(timeout: .milliseconds(200)) {
+            if event.topic == CameraTopic.state { states.append(try event.decode(CameraStateEvent.self).state) }
+        }
+        #expect(states.contains(.exposing))
+        #expect(states.last == .idle)
+
+        // The camera is usable at once.
+        let next = try await client.call(ExposeCommand.self, ExposureRequest(type: .bias, time: 0))
+        #expect(try await waitUntilFinished(client, next.id).status == .completed)
+    }
+
+    @Test func badRequestsAreRefusedWithCodesAndChangeNothing() async throws {
+        var environment = Self.fastCamera
+        environment["APERTURE_CAMERA_MAX_EXPOSURE"] = "600"
+        environment["APERTURE_CAMERA_TIME_SCALE"] = "1"
+        let (camera, client) = try await startCamera(environment)
+        defer { client.close(); camera.cleanup() }
+
+        func refusal(_ request: ExposureRequest) async -> BusError? {
+            do {
+                _ = try await client.call(ExposeCommand.self, request)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let cases: [(ExposureRequest, String, String)] = [
+            (ExposureRequest(type: .object, time: -1), "invalid_argument", "time"),
+            (ExposureRequest(type: .dark, time: 0), "invalid_argument", "time"),
+            (ExposureRequest(type: .object, time: 601), "invalid_argument", "600"),
+            (ExposureRequest(type: .object, time: 1, subframe: Subframe(x: 200, y: 0, width: 100, height: 10)), "invalid_argument", "subframe"),
+            (ExposureRequest(type: .object, time: 1, binX: 99), "invalid_argument", "bin_x"),
+            (ExposureRequest(type: .object, time: 1, filter: "Q"), "invalid_argument", "filter"),
+            (ExposureRequest(type: .object, time: 1, keywords: ["NAXIS1": .integer(3)]), "invalid_argument", "keywords"),
+        ]
+        for (request, code, field) in cases {
+            let error = await refusal(request)
+            #expect(error?.code.rawValue == code, "\(request)")
+            #expect(error?.message.contains(field) == true, "\(error?.message ?? "no error") should name \(field)")
+        }
+        #expect(try await client.call(CameraStatusCommand.self).state == .idle)
+
+        let setpoint = await #expect(throws: BusError.self) {
+            _ = try await client.call(CoolCommand.self, .init(setpoint: -200))
+        }
+        #expect(setpoint?.code.rawValue == "invalid_argument")
+        #expect(setpoint?.message.contains("-200") == true)
+
+        let running = try await client.call(ExposeCommand.self, ExposureRequest(type: .dark, time: 30))
+        let busy = await refusal(ExposureRequest(type: .bias, time: 0))
+        #expect(busy?.code == .busy)
+        let status = try await client.call(CameraStatusCommand.self)
+        #expect(status.exposure?.id == running.id)
+        _ = try await client.call(AbortCommand.self)
+    }
+
+    @Test func aFullDiskFailsThatExposureLeavesNoPartialFileAndTheCameraStaysUsable() async throws {
+        let mountPoint = "/tmp/aperture-full-\(getpid())"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: mountPoint) }
+        let mount = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
+        try #require(mount.code == 0, "this test needs to mount a 1 MiB tmpfs (root): \(mount.stderr)")
+        defer { _ = try? run("/bin/umount", ["-l", mountPoint]) }
+
+        var environment = Self.fastCamera
+        environment["APERTURE_CAMERA_WIDTH"] = "512"
+        environment["APERTURE_CAMERA_HEIGHT"] = "512"
+        environment["APERTURE_DATA_ROOT"] = mountPoint + "/data"
+        let (camera, client) = try await startCamera(environment)
+        defer { client.close(); camera.cleanup() }
+
+        // Each 512x512 frame is 512 KiB: the first fits, the second cannot.
+        let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .flat, time: 1, count: 3))
+        let finished = try await waitUntilFinished(client, record.id)
+        #expect(finished.status == .failed)
+        #expect(finished.error?.code == "storage_error")
+        #expect(finished.error?.message.contains("No space left") == true, "\(finished.error?.message ?? "")")
+        #expect(finished.files.count == 1)
+        let files = fitsFiles(under: mountPoint + "/data")
+        #expect(files.count == 1, "\(files)")
+        #expect(files.allSatisfy { !$0.contains(".tmp") })
+        let verify = try run("/usr/bin/fitsverify", [files[0]])
+        #expect(verify.stdout.contains("found 0 warning(s) and 0 error(s)"))
+
+        #expect(try await client.call(CameraStatusCommand.self).state == .idle)
+        try FileManager.default.removeItem(atPath: files[0])
+        let retry = try await client.call(ExposeCommand.self, ExposureRequest(type: .bias, time: 0))
+        #expect(try await waitUntilFinished(client, retry.id).status == .completed)
+    }
+
+    @Test func anUnwritableDataFolderIsAStorageError() async throws {
+        let blocker = "/tmp/aperture-datafile-\(getpid())"
+        FileManager.default.createFile(atPath: blocker, contents: Data("not a folder".utf8))
+        defer { try? FileManager.default.removeItem(atPath: blocker) }
+        var environment = Self.fastCamera
+        environment["APERTURE_DATA_ROOT"] = blocker + "/data"
+        let (camera, client) = try await startCamera(environment)
+        defer { client.close(); camera.cleanup() }
+        let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .bias, time: 0))
+        let finished = try await waitUntilFinished(client, record.id)
+        #expect(finished.status == .failed)
+        #expect(finished.error?.code == "storage_error")
+        #expect(finished.error?.message.contains(blocker) == true, "\(finished.error?.message ?? "")")
+        #expect(try await client.call(CameraStatusCommand.self).state == .idle)
+        #expect(try String(contentsOfFile: blocker, encoding: .utf8) == "not a folder")
+    }
+
+    @Test func telemetryComesEverySecondAndCoolingIsReportedDuringExposures() async throws {
+        var environment = Self.fastCamera
+        environment["APERTURE_CAMERA_TELEMETRY_INTERVAL"] = "0.5"
+        let (camera, client) = try await startCamera(environment)
+        defer { client.close(); camera.cleanup() }
+        let events = try Subscriber(dialing: camera.runtime.endpoint(EndpointName.cameraEvents), topics: ["camera.telemetry"], bufferSize: 64)
+        defer { events.close() }
+        let cooled = try await client.call(CoolCommand.self, .init(setpoint: -30))
+        #expect(cooled.coolerOn)
+        #expect(cooled.setpoint == -30)
+
+        var readings: [TelemetryEvent] = []
+        let deadline = Date().addingTimeInterval(4)
+        while Date() < deadline {
+            if let event = try? await events.next(timeout: .milliseconds(500)) {
+                readings.append(try event.decode(TelemetryEvent.self))
+            }
+        }
+        #expect(readings.count >= 4, "only \(readings.count) telemetry events in 4 s")
+        #expect(readings.last?.temperature?.coolerOn == true)
+        #expect(readings.last?.temperature?.setpoint == -30)
+        // With time running 50x faster, the sensor has cooled visibly.
+        let first = try #require(readings.first?.temperature?.celsius)
+        let last = try #require(readings.last?.temperature?.celsius)
+        #expect(last < first)
+    }
+}
