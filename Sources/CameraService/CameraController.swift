@@ -532,7 +532,13 @@ final class CameraController: Sendable {
         let target = configuration.warmupTemperature
         let timeout = configuration.warmupTimeout
         let logger = self.logger
-        let final = try? await sdk.perform("shutdown") { () throws(CameraError) -> Double? in
+        if let wedged = wedgedCall {
+            logger.error("not warming up: the SDK call \(wedged.name) has not returned for \(Int(wedged.seconds)) s")
+            transition(.connectionChanged(connected: false, reason: reason))
+            return
+        }
+        let final = try? await withTimeout(.seconds(timeout + 10), "shutdown") { () async throws(CameraError) -> Double? in
+          try await sdk.perform("shutdown") { () throws(CameraError) -> Double? in
             try? sdk.call("CoolerOFF") { () throws(CameraError) in try driver.driver.setCooler(on: false) }
             let deadline = Date().addingTimeInterval(timeout)
             var reading = try? sdk.call("GetTemperatureF") { () throws(CameraError) in try driver.driver.temperature() }
@@ -546,6 +552,7 @@ final class CameraController: Sendable {
             }
             try sdk.call("ShutDown") { () throws(CameraError) in try driver.driver.disconnect() }
             return reading?.celsius
+          }
         }
         transition(.connectionChanged(connected: false, reason: reason))
         if let final {
