@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "aperture-gateway", targets: ["GatewayProc"]),
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
+        .executable(name: "aperture-bench-camera", targets: ["CameraBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -143,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Supervision", "ApertureConfig", "ApertureLogging", "Bus", "CameraCore",
+                "Supervision", "ApertureConfig", "ApertureLogging", "Bus", "CameraCore", "ProcessSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,6 +174,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "CameraBenchmark",
+            dependencies: ["Bus", "CameraCore"],
+            path: "Benchmarks/CameraBenchmark",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "FrameSaveBenchmark",
             dependencies: ["FITSStorage"],

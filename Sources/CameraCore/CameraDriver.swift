@@ -26,7 +26,7 @@ public struct CameraError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
-    /// The vendor SDK's return code, when the SDK caused the error (e.g. 20013 DRV_ACQUIRING).
+    /// The vendor SDK's return code, when the SDK caused the error (e.g. 20072 DRV_ACQUIRING).
     public var sdkStatus: UInt32?
 
     public init(_ code: Code, _ message: String, sdkStatus: UInt32? = nil) {
@@ -69,6 +69,9 @@ public struct CameraInfo: Sendable, Hashable, Codable {
     public var maximumADU: Int
     /// Electrons per ADU at the default gain.
     public var electronsPerADU: Double
+    /// Whether the first row ``CameraDriver/readImage(into:)`` delivers is the top of the image
+    /// (FITS `ROWORDER = 'TOP-DOWN'`); Andor's SDK delivers the bottom row first (`BOTTOM-UP`).
+    public var firstRowIsTop: Bool
 
     enum CodingKeys: String, CodingKey {
         case model, serial, width, height, gains
@@ -84,12 +87,14 @@ public struct CameraInfo: Sendable, Hashable, Codable {
         case maximumExposure = "maximum_exposure"
         case maximumADU = "maximum_adu"
         case electronsPerADU = "electrons_per_adu"
+        case firstRowIsTop = "first_row_is_top"
     }
 
     public init(model: String, serial: String? = nil, width: Int, height: Int, pixelWidth: Double, pixelHeight: Double,
                 minimumSetpoint: Int, maximumSetpoint: Int, maximumBinX: Int, maximumBinY: Int,
                 readoutModes: [String], gains: [String], hasShutter: Bool, minimumExposure: Double,
-                maximumExposure: Double, maximumADU: Int = 65535, electronsPerADU: Double) {
+                maximumExposure: Double, maximumADU: Int = 65535, electronsPerADU: Double, firstRowIsTop: Bool = true) {
+        self.firstRowIsTop = firstRowIsTop
         self.model = model
         self.serial = serial
         self.width = width

@@ -115,6 +115,7 @@ public enum ChildProcessRuntime {
         build: @Sendable (ChildContext, inout CommandRouter) async throws -> [any Service]
     ) async -> Int32 {
         let startTime = ContinuousClock.now
+        SignalMask.unblockTerminationSignals()
         let options: ChildOptions
         var configuration: ApertureConfiguration
         do {

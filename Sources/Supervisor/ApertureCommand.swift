@@ -4,6 +4,7 @@ import ArgumentParser
 import Bus
 import Foundation
 import Logging
+import ProcessSupport
 import ServiceLifecycle
 import Supervision
 import UnixSignals
@@ -53,6 +54,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
+        SignalMask.unblockTerminationSignals()
         let configuration = try options.loadConfiguration()
         LoggingSetup.bootstrap(identifier: "aperture", level: configuration.logLevel)
         let logger = Logger(label: "aperture")

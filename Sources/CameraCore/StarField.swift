@@ -1,0 +1,109 @@
+import Foundation
+
+/// One star of the simulated sky.
+///
+/// Coordinates are in unbinned sensor pixels, 0-based, with pixel `(i, j)` centred on
+/// `(x, y) = (i, j)`: a star at `(10, 20)` is centred on column 10, row 20 (top row first).
+public struct SimulatedStar: Sendable, Hashable, Codable {
+    /// Column of the star's centre, in pixels.
+    public var x: Double
+    /// Row of the star's centre, in pixels (row 0 is the first row read out).
+    public var y: Double
+    /// Total flux in electrons per second, all of the PSF (before vignetting).
+    public var flux: Double
+
+    /// - Parameters:
+    ///   - x: column of the centre, in pixels.
+    ///   - y: row of the centre, in pixels.
+    ///   - flux: total flux in e-/s.
+    public init(x: Double, y: Double, flux: Double) {
+        self.x = x
+        self.y = y
+        self.flux = flux
+    }
+}
+
+/// The star field: the catalogue drawn from the seed, and each frame's PSF stamps.
+enum StarField {
+    /// The catalogue fixed by `configuration.seed`: `starCount` stars placed uniformly over the
+    /// sensor, fluxes from a power law (N(>F) ~ F^-slope) within `starFluxRange`, brightest first.
+    static func catalog(for configuration: SimulatedCamera.Configuration) -> [SimulatedStar] {
+        guard configuration.starCount > 0, configuration.width > 0, configuration.height > 0 else { return [] }
+        var random = SimulatedRandom(seed: simulatedMix64(configuration.seed ^ 0x5354_4152_5345_4544))  // "STARSEED"
+        let lower = max(configuration.starFluxRange.lowerBound, .leastNormalMagnitude)
+        let upper = max(configuration.starFluxRange.upperBound, lower)
+        let slope = configuration.starCountSlope > 0 ? configuration.starCountSlope : 1
+        let span = 1 - pow(lower / upper, slope)
+        var stars: [SimulatedStar] = []
+        stars.reserveCapacity(configuration.starCount)
+        for _ in 0..<configuration.starCount {
+            let x = random.nextUnit() * Double(configuration.width) - 0.5
+            let y = random.nextUnit() * Double(configuration.height) - 0.5
+            // Inverse of the truncated power law's cumulative distribution.
+            let flux = lower * pow(1 - random.nextUnit() * span, -1 / slope)
+            stars.append(SimulatedStar(x: x, y: y, flux: min(flux, upper)))
+        }
+        stars.sort { $0.flux > $1.flux }
+        return stars
+    }
+
+    /// One star's light on the pixels of one frame: the Gaussian integrated over each pixel is
+    /// separable, `flux * wx[i] * wy[j]`, where `wx[i]` is the fraction of the 1-D Gaussian
+    /// falling in column i. Only pixels within 5 sigma of the centre (and inside the region read)
+    /// are kept.
+    struct Stamp {
+        var x0: Int, x1: Int, y0: Int, y1: Int
+        /// Electrons per second.
+        var flux: Double
+        /// The star's index in the catalogue: stars are summed in this order on every pixel, so a
+        /// pixel's value does not depend on the region read.
+        var order: Int
+        /// Offsets of `wx` and `wy` in ``Stamps/weights``.
+        var xOffset: Int, yOffset: Int
+    }
+
+    /// The stamps of every star touching a region, sorted by first row, with their weights in one
+    /// array (one allocation per frame, none per pixel).
+    struct Stamps {
+        var stamps: [Stamp] = []
+        var weights: [Double] = []
+    }
+
+    /// The stamps of `stars` for a Gaussian of `sigma` pixels, clipped to the region
+    /// `[regionX0, regionX1] x [regionY0, regionY1]` (inclusive, unbinned pixels).
+    static func stamps(of stars: [SimulatedStar], sigma: Double, regionX0: Int, regionX1: Int,
+                       regionY0: Int, regionY1: Int) -> Stamps {
+        var result = Stamps()
+        guard sigma > 0, sigma.isFinite else { return result }
+        let reach = 5 * sigma
+        let scale = 1 / (sigma * 2.0.squareRoot())
+        for (order, star) in stars.enumerated() where star.flux > 0 && star.x.isFinite && star.y.isFinite {
+            let x0 = max(regionX0, Int((star.x - reach + 0.5).rounded(.down)))
+            let x1 = min(regionX1, Int((star.x + reach + 0.5).rounded(.down)))
+            let y0 = max(regionY0, Int((star.y - reach + 0.5).rounded(.down)))
+            let y1 = min(regionY1, Int((star.y + reach + 0.5).rounded(.down)))
+            guard x0 <= x1, y0 <= y1 else { continue }
+            let xOffset = result.weights.count
+            appendWeights(from: x0, to: x1, centre: star.x, scale: scale, into: &result.weights)
+            let yOffset = result.weights.count
+            appendWeights(from: y0, to: y1, centre: star.y, scale: scale, into: &result.weights)
+            result.stamps.append(Stamp(x0: x0, x1: x1, y0: y0, y1: y1, flux: star.flux, order: order,
+                                       xOffset: xOffset, yOffset: yOffset))
+        }
+        result.stamps.sort { $0.y0 < $1.y0 }
+        return result
+    }
+
+    /// The fraction of a 1-D Gaussian in each pixel `first...last`:
+    /// `Phi((i + 0.5 - centre) / sigma) - Phi((i - 0.5 - centre) / sigma)`, through erfc so the
+    /// tails keep their precision.
+    private static func appendWeights(from first: Int, to last: Int, centre: Double, scale: Double,
+                                      into weights: inout [Double]) {
+        var lowerTail = 0.5 * erfc((Double(first) - 0.5 - centre) * scale)  // P(X > lower edge)
+        for i in first...last {
+            let upperTail = 0.5 * erfc((Double(i) + 0.5 - centre) * scale)
+            weights.append(lowerTail - upperTail)
+            lowerTail = upperTail
+        }
+    }
+}

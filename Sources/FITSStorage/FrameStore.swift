@@ -1,0 +1,202 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where saved frames go: `ROOT/YYYYMMDD/PREFIX-NNNN.fits`, durably, never overwriting.
+///
+/// - The folder is the UTC date of the frame (it rolls over at midnight UTC).
+/// - `NNNN` continues from the highest number already in that folder: at least 4 digits, more
+///   when needed (`PREFIX-10000.fits`). Files named by hand (`image-0007.fits`) count too.
+/// - A frame is written under a hidden temporary name in the same folder
+///   (`.PREFIX-NNNN.fits.tmp-<pid>-<random>`), fsynced, then renamed to its final name without
+///   replacing anything (`renameat2(RENAME_NOREPLACE)`, or `link`), and the folder is fsynced. If
+///   the name was taken meanwhile (another `FrameStore`, another process), the next number is
+///   tried. A crash leaves at most a hidden temporary file, never a partial file under a final name.
+///
+/// `save` blocks on disk I/O: call it from a thread of its own, not from the cooperative pool.
+public struct FrameStore: Sendable {
+    /// The data root, e.g. `./data`.
+    public let root: String
+    /// The file-name prefix, e.g. `image`.
+    public let prefix: String
+
+    /// Makes a store. Nothing is created until the first save.
+    ///
+    /// - Parameters:
+    ///   - root: The data root; created (mode 0755, with missing parents) on the first save.
+    ///   - prefix: The file-name prefix: not empty, no `/`, not starting with `.`; checked by
+    ///     ``save(pixels:width:height:cards:comments:date:)``.
+    public init(root: String, prefix: String) {
+        var trimmed = root
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        self.root = trimmed.isEmpty ? "." : trimmed
+        self.prefix = prefix
+    }
+
+    /// The folder for a date: `ROOT/YYYYMMDD`, the UTC day.
+    ///
+    /// - Parameter date: Usually the start of the exposure.
+    /// - Returns: The folder's path.
+    public func folder(for date: Date) -> String {
+        (root == "/" ? "" : root) + "/" + FITSTime.dayFolderName(date)
+    }
+
+    /// Saves one frame as `ROOT/YYYYMMDD/PREFIX-NNNN.fits` (see ``FrameStore``).
+    ///
+    /// - Parameters:
+    ///   - pixels: `width * height` pixels, row after row; `pixels[0..<width]` is FITS row 1.
+    ///   - width: Pixels per row (NAXIS1).
+    ///   - height: Rows (NAXIS2).
+    ///   - cards: Header cards after the mandatory ones (each must pass ``FITSFile/validate(_:)``).
+    ///   - comments: COMMENT texts (each must pass ``FITSFile/validate(comment:)``).
+    ///   - date: Chooses the folder (its UTC day); usually the start of the exposure.
+    /// - Returns: The final path and the file's size in bytes.
+    /// - Throws: ``StorageError`` naming the folder or file and the reason (an invalid card or
+    ///   prefix, a folder that cannot be created, "No space left on device", "Read-only file
+    ///   system", "Permission denied", "File too large"...). Nothing from this call is left
+    ///   behind: no partial file under any name, no temporary file.
+    public func save(
+        pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
+        cards: [FITSCard], comments: [String], date: Date
+    ) throws(StorageError) -> SavedFile {
+        try save(pixels: pixels, width: width, height: height, cards: cards, comments: comments, date: date, firstNumber: nil)
+    }
+
+    /// ``save(pixels:width:height:cards:comments:date:)`` with the first number to try given
+    /// (tests: it makes a name collision deterministic); `nil` scans the folder.
+    func save(
+        pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
+        cards: [FITSCard], comments: [String], date: Date, firstNumber: Int?
+    ) throws(StorageError) -> SavedFile {
+        let folder = folder(for: date)
+        if let problem = Self.prefixProblem(prefix) {
+            throw StorageError(message: "cannot save a frame in \(folder): \(problem)")
+        }
+        let firstName = folder + "/" + fileName(1)
+        try FITSFile.checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, path: firstName)
+        let header = try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: firstName)
+
+        let created = try POSIXFile.makeDirectories(folder)
+        // A new folder's name lives in its parent: make that durable too.
+        for newFolder in created {
+            try POSIXFile.syncDirectory(POSIXFile.parent(of: newFolder))
+        }
+        var number: Int
+        if let firstNumber {
+            number = firstNumber
+        } else {
+            number = try highestNumber(in: folder) + 1
+        }
+
+        let temporary = folder + "/." + fileName(number) + ".tmp-\(getpid())-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        let descriptor = try POSIXFile.createExclusive(temporary)
+        let bytes: Int
+        do {
+            bytes = try FITSFile.writeFrame(pixels, header: header, to: descriptor, path: temporary)
+            try POSIXFile.sync(descriptor, path: temporary)
+        } catch {
+            _ = POSIXFile.closeIgnoringErrors(descriptor)
+            _ = unlink(temporary)
+            throw error
+        }
+        do {
+            try POSIXFile.close(descriptor, path: temporary)
+        } catch {
+            _ = unlink(temporary)
+            throw error
+        }
+
+        var attempts = 0
+        while true {
+            let final = folder + "/" + fileName(number)
+            let result = POSIXFile.renameWithoutReplacing(temporary, final)
+            if result == 0 {
+                do {
+                    try POSIXFile.syncDirectory(folder)
+                } catch {
+                    // The caller is told the save failed: leave nothing behind.
+                    _ = unlink(final)
+                    throw error
+                }
+                return SavedFile(path: final, bytes: bytes)
+            }
+            guard result == EEXIST else {
+                _ = unlink(temporary)
+                throw StorageError.posix("cannot rename \(temporary) to", final, errno: result)
+            }
+            // Taken meanwhile by another writer: try the next number; after many collisions,
+            // look at the folder again in case another writer has run far ahead.
+            attempts += 1
+            if attempts > 10_000 {
+                _ = unlink(temporary)
+                throw StorageError(message: "cannot save a frame in \(folder): no free name after \(attempts) attempts")
+            }
+            number += 1
+            if attempts % 16 == 0, let highest = try? highestNumber(in: folder) {
+                number = max(number, highest + 1)
+            }
+        }
+    }
+
+    /// `PREFIX-NNNN.fits`, at least 4 digits.
+    func fileName(_ number: Int) -> String {
+        "\(prefix)-\(FITSTime.pad(number, 4)).fits"
+    }
+
+    /// Why a prefix cannot be used, or `nil`.
+    static func prefixProblem(_ prefix: String) -> String? {
+        if prefix.isEmpty { return "the file-name prefix is empty" }
+        if prefix.hasPrefix(".") { return "the file-name prefix '\(prefix)' starts with '.' (hidden files are temporary)" }
+        if prefix.contains("/") || prefix.utf8.contains(0) {
+            return "the file-name prefix '\(prefix)' contains '/' or NUL"
+        }
+        return nil
+    }
+
+    /// The highest `NNNN` among `PREFIX-NNNN.fits` in `folder` (any number of digits), or 0.
+    func highestNumber(in folder: String) throws(StorageError) -> Int {
+        guard let directory = opendir(folder) else {
+            throw .posix("cannot list folder", folder, errno: errno)
+        }
+        defer { closedir(directory) }
+        let head = Array((prefix + "-").utf8)
+        let tail = Array(".fits".utf8)
+        var highest = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                Array(raw.prefix { $0 != 0 })
+            }
+            guard name.count > head.count + tail.count,
+                name.starts(with: head), name.suffix(tail.count).elementsEqual(tail)
+            else { continue }
+            let digits = name[head.count..<(name.count - tail.count)]
+            guard digits.count <= 18, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                continue
+            }
+            let number = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            highest = max(highest, number)
+        }
+        return highest
+    }
+}
+
+/// A frame saved by ``FrameStore``.
+public struct SavedFile: Sendable, Hashable {
+    /// The final path, e.g. `./data/20261121/image-0008.fits`.
+    public var path: String
+    /// The file's size in bytes (header and data unit, in 2880-byte blocks).
+    public var bytes: Int
+
+    /// Makes a value.
+    ///
+    /// - Parameters:
+    ///   - path: The final path.
+    ///   - bytes: The file's size in bytes.
+    public init(path: String, bytes: Int) {
+        self.path = path
+        self.bytes = bytes
+    }
+}
