@@ -31,6 +31,22 @@ public struct ApertureConfiguration: Sendable, Equatable {
     /// `supervisor.start_timeout`: seconds a child has to answer its first ping.
     public var startTimeout: Double = 30.0
 
+    /// `supervisor.max_missed_pings`: consecutive missed pings after which a child is killed and restarted.
+    public var maxMissedPings: Int = 3
+    /// `supervisor.restart_intensity` / `supervisor.restart_period`: more than this many
+    /// failures within the period and a child goes FATAL (OTP-style).
+    public var restartIntensity: Int = 5
+    public var restartPeriod: Double = 60
+    /// `supervisor.backoff_initial` / `supervisor.backoff_max`: the delay before the second
+    /// consecutive restart, doubling up to the maximum (the first restart is immediate).
+    public var backoffInitial: Double = 0.1
+    public var backoffMaximum: Double = 10
+    /// `supervisor.stable_period`: a run this long forgets earlier failures.
+    public var stablePeriod: Double = 60
+    /// `camera.executable`, `processor.executable`, `gateway.executable`: the children's
+    /// programs (default: beside `aperture`).
+    public var childExecutables: [String: String] = [:]
+
     /// `camera.width` / `camera.height`: the simulated sensor's size.
     public var simulatorWidth: Int = 1024
     public var simulatorHeight: Int = 1024
@@ -78,6 +94,15 @@ public struct ApertureConfiguration: Sendable, Equatable {
         ("supervisor.ping_timeout", "0.5", "seconds a child has to answer a ping"),
         ("supervisor.stop_grace", "5.0", "seconds a child has to exit after SIGTERM before SIGKILL"),
         ("supervisor.start_timeout", "30.0", "seconds a child has to answer its first ping"),
+        ("supervisor.max_missed_pings", "3", "consecutive missed pings after which a child is killed and restarted"),
+        ("supervisor.restart_intensity", "5", "more failures than this within restart_period and a child goes FATAL"),
+        ("supervisor.restart_period", "60", "seconds over which failures count"),
+        ("supervisor.backoff_initial", "0.1", "seconds before the second consecutive restart (the first is immediate)"),
+        ("supervisor.backoff_max", "10", "longest delay between restarts, in seconds"),
+        ("supervisor.stable_period", "60", "seconds of running that forget earlier failures"),
+        ("camera.executable", "(beside aperture)", "the camera process's program"),
+        ("processor.executable", "(beside aperture)", "the processor process's program"),
+        ("gateway.executable", "(beside aperture)", "the gateway process's program"),
         ("camera.width", "1024", "simulated sensor width in pixels"),
         ("camera.height", "1024", "simulated sensor height in pixels"),
         ("camera.seed", "1", "simulator random seed: the same seed gives the same frames"),
@@ -232,6 +257,23 @@ extension ApertureConfiguration {
             stopGracePeriod = try seconds(min: 0, max: 300)
         case "supervisor.start_timeout":
             startTimeout = try seconds(min: 0.1, max: 600)
+        case "supervisor.max_missed_pings":
+            guard let number = Int(value), (1...100).contains(number) else { throw fail("must be an integer from 1 to 100") }
+            maxMissedPings = number
+        case "supervisor.restart_intensity":
+            guard let number = Int(value), (0...1000).contains(number) else { throw fail("must be an integer from 0 to 1000") }
+            restartIntensity = number
+        case "supervisor.restart_period":
+            restartPeriod = try seconds(min: 1, max: 86400)
+        case "supervisor.backoff_initial":
+            backoffInitial = try seconds(min: 0, max: 60)
+        case "supervisor.backoff_max":
+            backoffMaximum = try seconds(min: 0, max: 3600)
+        case "supervisor.stable_period":
+            stablePeriod = try seconds(min: 1, max: 86400)
+        case "camera.executable", "processor.executable", "gateway.executable":
+            guard value.hasPrefix("/") else { throw fail("must be an absolute path") }
+            childExecutables[String(key.prefix { $0 != "." })] = value
         case "camera.width", "camera.height":
             guard let number = Int(value), (16...16384).contains(number) else { throw fail("must be an integer from 16 to 16384") }
             if key == "camera.width" { simulatorWidth = number } else { simulatorHeight = number }

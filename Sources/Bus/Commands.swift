@@ -14,6 +14,17 @@ public enum SupervisorStopCommand: BusCommand {
     public typealias Result = Acknowledgement
 }
 
+/// `restart` on `supervisor.ctl`: restart one child (revives a FATAL one).
+public enum SupervisorRestartCommand: BusCommand {
+    public static let name = "restart"
+    public struct Arguments: Codable, Sendable, Hashable {
+        /// camera, processor or gateway.
+        public var child: String
+        public init(child: String) { self.child = child }
+    }
+    public typealias Result = Acknowledgement
+}
+
 /// A reply that carries only a confirmation and a message.
 public struct Acknowledgement: Codable, Sendable, Hashable {
     /// Always true in a result (failures are error replies).

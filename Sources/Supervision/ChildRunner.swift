@@ -60,8 +60,8 @@ public enum ChildState: String, Sendable {
 }
 
 /// Runs one child: spawns it, notices its exit at once (a thread blocked in `waitpid`), pings
-/// it, kills it when it stops answering, restarts it by its ``RestartPolicy``, and stops it
-/// with SIGTERM, a grace period, then SIGKILL.
+/// it, kills it when it stops answering, restarts it by its ``RestartPolicy``, waits in FATAL
+/// until revived, and stops it with SIGTERM, a grace period, then SIGKILL.
 actor ChildRunner {
     nonisolated let spec: ChildSpec
     private let spawner: ChildSpawner
@@ -75,12 +75,13 @@ actor ChildRunner {
     private(set) var state: ChildState = .stopped
     private var process: SpawnedProcess?
     private var startedAt: ContinuousClock.Instant?
-    private var lastPong: ContinuousClock.Instant?
-    private var answeredSinceStart = false
+    private var heartbeat: HeartbeatTracker?
     private var restarts = 0
     private var lastExit: String?
     private var stopRequested = false
-    private var backoffWake: CheckedContinuation<Void, Never>?
+    /// A restart asked for by an operator: the exit that follows is not a failure.
+    private var restartRequested = false
+    private var wake: CheckedContinuation<Void, Never>?
     /// Whether the child has answered a ping saying it is ready, at least once.
     private(set) var hasBeenReady = false
 
@@ -98,12 +99,10 @@ actor ChildRunner {
         self.logger = logger
     }
 
-    /// Starts the child and keeps it running until ``stop(grace:)`` or FATAL.
+    /// Starts the child and keeps it running until ``stop(grace:)``.
     func run() async {
         while !stopRequested {
             state = .starting
-            answeredSinceStart = false
-            lastPong = nil
             let spawned: SpawnedProcess
             do {
                 spawned = try await spawner.spawn(executable: spec.executable, arguments: spec.arguments,
@@ -111,22 +110,26 @@ actor ChildRunner {
             } catch {
                 lastExit = "\(error)"
                 logger.error("cannot start \(spec.name): \(error)")
-                if await backOff(uptime: 0) { continue } else { return }
+                await afterFailure(uptime: 0)
+                continue
             }
             process = spawned
-            startedAt = .now
+            let started = ContinuousClock.now
+            startedAt = started
+            heartbeat = HeartbeatTracker(startedAt: started.uptimeSeconds, maximumMissed: settings.maxMissedPings,
+                                         startTimeout: settings.startTimeout.seconds)
             logger.info("\(spec.name) started", metadata: ["child.pid": "\(spawned.pid)"])
             publish("started", pid: spawned.pid, reason: nil)
 
-            let heartbeat = Task { await self.heartbeat(pid: spawned.pid) }
+            let pinging = Task { await self.ping(pid: spawned.pid) }
             let status = await ExitWatcher.waitForExit(of: spawned.pid)
-            heartbeat.cancel()
+            pinging.cancel()
             ChildSpawner.closeLifeline(of: spawned)
             // Anything the child left in its process group goes with it: no orphans.
             kill(-spawned.pid, SIGKILL)
             process = nil
             lastExit = status.description
-            let uptime = startedAt.map { (ContinuousClock.now - $0).seconds } ?? 0
+            let uptime = (ContinuousClock.now - started).seconds
             publish("exited", pid: spawned.pid, reason: status.description)
 
             if stopRequested {
@@ -134,92 +137,109 @@ actor ChildRunner {
                 logger.info("\(spec.name) stopped: \(status)", metadata: ["child.pid": "\(spawned.pid)"])
                 return
             }
+            if restartRequested {
+                restartRequested = false
+                logger.notice("\(spec.name) restarted on request (\(status))", metadata: ["child.pid": "\(spawned.pid)"])
+                continue
+            }
             logger.error("\(spec.name) \(status) after \(String(format: "%.1f", uptime)) s",
                          metadata: ["child.pid": "\(spawned.pid)"])
-            if await !backOff(uptime: uptime) { return }
+            await afterFailure(uptime: uptime)
         }
         state = .exited
     }
 
-    /// Applies the restart policy; returns false when the child is FATAL or stopping.
-    private func backOff(uptime: Double) async -> Bool {
-        let now = ContinuousClock.now.uptimeSeconds
-        switch policy.childFailed(at: now, uptime: uptime) {
+    /// Applies the restart policy after an unexpected exit: back off, or go FATAL and wait
+    /// until revived (``restart()``) or stopped.
+    private func afterFailure(uptime: Double) async {
+        switch policy.childFailed(at: ContinuousClock.now.uptimeSeconds, uptime: uptime) {
         case .giveUp:
             state = .fatal
-            logger.critical("\(spec.name) failed too often (more than \(policy.intensity) times in \(policy.period) s); it stays down")
+            logger.critical("\(spec.name) failed too often (more than \(policy.intensity) times in \(policy.period) s); it stays down until `aperture restart \(spec.name)`")
             publish("fatal", pid: nil, reason: lastExit)
-            return false
+            await sleep(seconds: nil)
+            if !stopRequested {
+                policy.reset()
+                logger.notice("\(spec.name) revived on request")
+            }
         case .restart(let delay):
             state = .backoff
             restarts += 1
             publish("restarting", pid: nil, reason: lastExit)
             if delay > 0 {
                 logger.notice("restarting \(spec.name) in \(delay) s")
-                await sleepInterruptibly(seconds: delay)
+                await sleep(seconds: delay)
             }
-            return !stopRequested
         }
     }
 
-    private func sleepInterruptibly(seconds: Double) async {
+    /// Sleeps until the delay passes (nil: for ever) or ``stop(grace:)``/``restart()`` wakes it.
+    private func sleep(seconds: Double?) async {
         await withCheckedContinuation { continuation in
-            backoffWake = continuation
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                self.wakeFromBackoff()
+            wake = continuation
+            if let seconds {
+                Task {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    self.wakeUp()
+                }
             }
         }
     }
 
-    private func wakeFromBackoff() {
-        backoffWake?.resume()
-        backoffWake = nil
+    private func wakeUp() {
+        wake?.resume()
+        wake = nil
     }
 
     /// Pings the child every interval; kills a process that stops answering (a wedged SDK
     /// call, a SIGSTOP) so that it is restarted.
-    private func heartbeat(pid: Int32) async {
-        var missed = 0
+    private func ping(pid: Int32) async {
         while !Task.isCancelled {
             let began = ContinuousClock.now
             do {
                 let reply = try await control.call(Ping.self, timeout: settings.pingTimeout)
-                if reply.pid == pid {
-                    recordPong(ready: reply.ready)
-                    missed = 0
-                }
+                if reply.pid == pid { answered(ready: reply.ready) }
             } catch {
                 if Task.isCancelled { return }
-                if answeredSinceStart {
-                    missed += 1
-                    if missed >= settings.maxMissedPings {
-                        logger.error("\(spec.name) missed \(missed) pings in a row; killing it",
-                                     metadata: ["child.pid": "\(pid)"])
-                        publish("unresponsive", pid: pid, reason: error.message)
-                        kill(pid, SIGKILL)
-                        return
-                    }
-                } else if let startedAt, ContinuousClock.now - startedAt > settings.startTimeout {
-                    logger.error("\(spec.name) did not answer a ping within \(settings.startTimeout) of starting; killing it",
-                                 metadata: ["child.pid": "\(pid)"])
-                    publish("unresponsive", pid: pid, reason: error.message)
+                if case .unresponsive(let reason) = heartbeat?.missedPing(at: ContinuousClock.now.uptimeSeconds) {
+                    logger.error("\(spec.name) \(reason) (\(error.message)); killing it", metadata: ["child.pid": "\(pid)"])
+                    publish("unresponsive", pid: pid, reason: "\(reason): \(error.message)")
                     kill(pid, SIGKILL)
                     return
                 }
             }
             // Until the new process first answers, ask often so that readiness shows at once.
-            let pause = answeredSinceStart ? settings.pingInterval : .milliseconds(20)
+            let pause = heartbeat?.lastAnswer == nil ? .milliseconds(20) : settings.pingInterval
             try? await Task.sleep(until: began + pause, clock: .continuous)
         }
     }
 
-    private func recordPong(ready: Bool) {
-        lastPong = .now
-        answeredSinceStart = true
+    private func answered(ready: Bool) {
+        heartbeat?.answered(at: ContinuousClock.now.uptimeSeconds)
         if ready {
             hasBeenReady = true
             if state == .starting { state = .running }
+        }
+    }
+
+    /// Restarts the child on an operator's request: a running one is stopped gracefully and
+    /// started again at once (not counted as a failure); a FATAL one is revived with a fresh
+    /// failure history; one backing off starts now.
+    /// - Returns: what was done, for the reply.
+    func restart() async -> String {
+        if stopRequested { return "\(spec.name) is stopping; not restarted" }
+        switch state {
+        case .fatal, .backoff:
+            let wasFatal = state == .fatal
+            policy.reset()
+            wakeUp()
+            return wasFatal ? "\(spec.name) revived from FATAL" : "\(spec.name) starting now"
+        default:
+            guard let process else { return "\(spec.name) is starting" }
+            restartRequested = true
+            state = .stopping
+            await terminate(process, grace: spec.stopGracePeriod ?? settings.stopGracePeriod)
+            return "\(spec.name) restarted"
         }
     }
 
@@ -227,14 +247,19 @@ actor ChildRunner {
     /// - Parameter grace: the time allowed between SIGTERM and SIGKILL.
     func stop(grace: Duration) async {
         stopRequested = true
-        wakeFromBackoff()
+        wakeUp()
         guard let process else {
             if state != .fatal { state = .exited }
             return
         }
         state = .stopping
+        await terminate(process, grace: grace)
+    }
+
+    private func terminate(_ process: SpawnedProcess, grace: Duration) async {
         logger.info("stopping \(spec.name)", metadata: ["child.pid": "\(process.pid)"])
         kill(process.pid, SIGTERM)
+        kill(process.pid, SIGCONT)
         let deadline = ContinuousClock.now + grace
         while self.process == process, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
@@ -253,14 +278,14 @@ actor ChildRunner {
     /// The child as `status` reports it.
     func status() -> ChildStatus {
         let now = ContinuousClock.now
-        let pongAge = lastPong.map { (now - $0).seconds }
+        let pongAge = heartbeat?.lastAnswer.map { now.uptimeSeconds - $0 }
         let window = (settings.pingInterval + settings.pingTimeout).seconds
         return ChildStatus(
             name: spec.name, state: state.rawValue, pid: process?.pid,
             uptime: process == nil ? nil : startedAt.map { (now - $0).seconds },
             restarts: restarts, lastExit: lastExit,
-            responding: process != nil && (pongAge.map { $0 <= window } ?? false),
-            lastPingAge: pongAge)
+            responding: process != nil && (heartbeat?.isResponding(at: now.uptimeSeconds, window: window) ?? false),
+            lastPingAge: process == nil ? nil : pongAge)
     }
 
     private func publish(_ event: String, pid: Int32?, reason: String?) {

@@ -13,14 +13,16 @@ public enum ApertureChildren {
     ///   - directory: the directory holding `aperture-camera` and its siblings.
     ///   - arguments: arguments every child gets (`--config`, `--runtime-dir`).
     ///   - cameraStopGrace: the camera's time to stop (it may warm its sensor up first).
-    public static func specs(in directory: String, arguments: [String], cameraStopGrace: Duration? = nil) -> [ChildSpec] {
+    ///   - overrides: programs to run instead, by child name (`camera.executable`...).
+    public static func specs(in directory: String, arguments: [String], cameraStopGrace: Duration? = nil,
+                             overrides: [String: String] = [:]) -> [ChildSpec] {
         [
-            ChildSpec(name: "camera", executable: directory + "/aperture-camera", arguments: arguments,
-                      controlSocket: EndpointName.cameraControl, stopGracePeriod: cameraStopGrace),
-            ChildSpec(name: "processor", executable: directory + "/aperture-processor", arguments: arguments,
-                      controlSocket: EndpointName.processorControl),
-            ChildSpec(name: "gateway", executable: directory + "/aperture-gateway", arguments: arguments,
-                      controlSocket: EndpointName.gatewayControl),
+            ChildSpec(name: "camera", executable: overrides["camera"] ?? directory + "/aperture-camera",
+                      arguments: arguments, controlSocket: EndpointName.cameraControl, stopGracePeriod: cameraStopGrace),
+            ChildSpec(name: "processor", executable: overrides["processor"] ?? directory + "/aperture-processor",
+                      arguments: arguments, controlSocket: EndpointName.processorControl),
+            ChildSpec(name: "gateway", executable: overrides["gateway"] ?? directory + "/aperture-gateway",
+                      arguments: arguments, controlSocket: EndpointName.gatewayControl),
         ]
     }
 }
@@ -46,6 +48,8 @@ public final class Supervisor: Service {
     private let stopRequests: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
     private let flags = SupervisorFlags()
+    /// Nanoseconds since process start at which the status loop last completed a round.
+    private let lastRound = Atomic<Int64>(0)
 
     /// Prepares the supervisor: binds its sockets (so a second instance on the same runtime
     /// directory fails here, clearly) and creates one runner per child. Nothing is spawned yet.
@@ -99,6 +103,16 @@ public final class Supervisor: Service {
             continuation.yield()
             return Acknowledgement(message: "stopping: gateway, processor, then camera")
         }
+        router.register(SupervisorRestartCommand.self) { [runners] arguments in
+            guard let runner = runners.first(where: { $0.spec.name == arguments.child }) else {
+                throw BusError(.invalidArgument,
+                    "child: unknown child '\(arguments.child)'; the children are \(runners.map(\.spec.name).joined(separator: ", "))")
+            }
+            if readiness.state.withLock({ $0.stopping }) {
+                throw BusError(.busy, "the service is stopping")
+            }
+            return Acknowledgement(message: await runner.restart())
+        }
         router.register(SupervisorStatusCommand.self) { [runners, settings] _ in
             var children: [ChildStatus] = []
             for runner in runners { children.append(await runner.status()) }
@@ -124,6 +138,9 @@ public final class Supervisor: Service {
                 group.addTask { await runner.run() }
             }
             group.addTask { await self.reportStatus() }
+            if let interval = Self.watchdogInterval() {
+                group.addTask { await self.feedWatchdog(every: interval) }
+            }
 
             await waitForStopRequest()
             flags.state.withLock { $0.stopping = true }
@@ -149,6 +166,29 @@ public final class Supervisor: Service {
             }
             await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Half of `WATCHDOG_USEC`, when systemd asked for keep-alives for this process.
+    static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment) -> Duration? {
+        guard let text = environment["WATCHDOG_USEC"], let microseconds = UInt64(text), microseconds > 0 else { return nil }
+        if let pid = environment["WATCHDOG_PID"].flatMap({ Int32($0) }), pid != getpid() { return nil }
+        return .microseconds(Int64(microseconds / 2))
+    }
+
+    /// Sends WATCHDOG=1 every `interval` while the supervisor's own loop is healthy: the status
+    /// loop, which visits every child runner, must have completed a round recently. A hung
+    /// supervisor stops feeding the watchdog, and systemd kills and restarts the unit.
+    private func feedWatchdog(every interval: Duration) async {
+        logger.info("systemd watchdog: keep-alive every \(interval)")
+        while !Task.isCancelled {
+            let age = ContinuousClock.now - ContinuousClock.Instant.processStart - .nanoseconds(lastRound.load(ordering: .relaxed))
+            if age < max(interval * 2, .seconds(3)) {
+                notifier.notify("WATCHDOG=1")
+            } else {
+                logger.error("the supervisor's status loop has not run for \(age); not feeding the watchdog")
+            }
+            try? await Task.sleep(for: interval)
         }
     }
 
@@ -182,6 +222,8 @@ public final class Supervisor: Service {
                 notifier.notify("STATUS=\(line)")
             }
             lastLine = line
+            let (seconds, attoseconds) = (ContinuousClock.now - ContinuousClock.Instant.processStart).components
+            lastRound.store(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
             try? await Task.sleep(for: allReady ? .seconds(1) : .milliseconds(50))
         }
     }

@@ -21,7 +21,7 @@ struct ApertureCommand: AsyncParsableCommand {
             talk to a running service over its runtime directory's supervisor.ctl socket.
             Logs: `journalctl -u aperture` under systemd (`-t aperture-camera` for one child).
             """,
-        subcommands: [Run.self, Status.self, Stop.self, CameraCommand.self],
+        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, Logs.self],
         defaultSubcommand: Run.self)
 }
 
@@ -75,14 +75,20 @@ struct Run: AsyncParsableCommand {
         let settings = SupervisionSettings(
             pingInterval: .seconds(configuration.pingInterval),
             pingTimeout: .seconds(configuration.pingTimeout),
+            maxMissedPings: configuration.maxMissedPings,
             startTimeout: .seconds(configuration.startTimeout),
-            stopGracePeriod: .seconds(configuration.stopGracePeriod))
+            stopGracePeriod: .seconds(configuration.stopGracePeriod),
+            restartPolicy: RestartPolicy(
+                intensity: configuration.restartIntensity, period: configuration.restartPeriod,
+                initialDelay: configuration.backoffInitial, maximumDelay: configuration.backoffMaximum,
+                stablePeriod: configuration.stablePeriod))
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(
                 children: ApertureChildren.specs(
                     in: Self.executableDirectory(), arguments: childArguments,
-                    cameraStopGrace: .seconds(max(configuration.stopGracePeriod, configuration.warmupTimeout + 5))),
+                    cameraStopGrace: .seconds(max(configuration.stopGracePeriod, configuration.warmupTimeout + 5)),
+                    overrides: configuration.childExecutables),
                 runtime: runtime, settings: settings, logger: logger)
         } catch {
             logger.critical("\(error.message)")
@@ -167,6 +173,43 @@ struct Stop: AsyncParsableCommand {
         } catch {
             throw SupervisorConnection.failure(error, configuration)
         }
+    }
+}
+
+struct Restart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restart one child: camera, processor or gateway (revives a FATAL child).")
+
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "camera, processor or gateway") var child: String
+
+    func run() async throws {
+        let configuration = try options.loadConfiguration()
+        let client = try SupervisorConnection.client(configuration)
+        do {
+            let reply = try await client.call(SupervisorRestartCommand.self, .init(child: child), timeout: .seconds(180))
+            print(reply.message)
+        } catch {
+            throw SupervisorConnection.failure(error, configuration)
+        }
+    }
+}
+
+struct Logs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "How to read Aperture's logs with journalctl.")
+
+    func run() {
+        print("""
+            Under systemd every process logs to the journal with its own identifier and fields:
+              journalctl -u aperture -f                       everything, following
+              journalctl -t aperture-camera                   one process (aperture, aperture-camera,
+                                                              aperture-processor, aperture-gateway)
+              journalctl -u aperture -p warning               warnings and worse
+              journalctl APERTURE_CHILD=camera                the supervisor's lines about the camera
+              journalctl APERTURE_EXPOSURE_ID=20261121T210405-0001   one exposure
+              journalctl -u aperture -o verbose               every field of every entry
+            Outside systemd the same lines go to stderr.
+            """)
     }
 }
 
