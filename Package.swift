@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
         .executable(name: "aperture-bench-camera", targets: ["CameraBenchmark"]),
+        .executable(name: "aperture-bench-supervisor", targets: ["SupervisorBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -174,6 +175,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "SupervisorBenchmark",
+            dependencies: ["Bus"],
+            path: "Benchmarks/SupervisorBenchmark",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "CameraBenchmark",
             dependencies: ["Bus", "CameraCore"],

@@ -113,9 +113,15 @@ struct LatencySummary {
     var p99: Double
     var mean: Double
     var max: Double
+    /// CPU time of the whole process per round trip, in microseconds.
+    var cpuPerCall: Double
+    /// Context switches of the whole process per round trip.
+    var switchesPerCall: Double
 
-    /// - Parameter samples: durations in nanoseconds; summarised in microseconds.
-    init(_ samples: [UInt64]) {
+    /// - Parameters:
+    ///   - samples: durations in nanoseconds; summarised in microseconds.
+    ///   - usage: what the process used while they were taken.
+    init(_ samples: [UInt64], usage: ResourceUsage) {
         let sorted = samples.sorted()
         func percentile(_ p: Double) -> Double {
             // Nearest rank: the smallest sample with at least p of the samples at or below it.
@@ -128,6 +134,32 @@ struct LatencySummary {
         p99 = percentile(0.99)
         mean = Double(sorted.reduce(0, &+)) / Double(sorted.count) / 1_000
         max = Double(sorted.last!) / 1_000
+        cpuPerCall = Double(usage.cpuNanoseconds) / Double(sorted.count) / 1_000
+        switchesPerCall = Double(usage.contextSwitches) / Double(sorted.count)
+    }
+}
+
+/// Process CPU time and context switches (every thread: client, server, NNG's own).
+struct ResourceUsage {
+    var cpuNanoseconds: UInt64 = 0
+    var contextSwitches: Int = 0
+
+    static func now() -> ResourceUsage {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func nanoseconds(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1_000 }
+        return ResourceUsage(cpuNanoseconds: nanoseconds(usage.ru_utime) + nanoseconds(usage.ru_stime),
+                             contextSwitches: usage.ru_nvcsw + usage.ru_nivcsw)
+    }
+
+    static func - (a: ResourceUsage, b: ResourceUsage) -> ResourceUsage {
+        ResourceUsage(cpuNanoseconds: a.cpuNanoseconds - b.cpuNanoseconds,
+                      contextSwitches: a.contextSwitches - b.contextSwitches)
+    }
+
+    static func += (a: inout ResourceUsage, b: ResourceUsage) {
+        a.cpuNanoseconds += b.cpuNanoseconds
+        a.contextSwitches += b.contextSwitches
     }
 }
 
@@ -354,18 +386,30 @@ func requestReply(directory: String, options: Options, rounds: Int)
     _ = try await bus.measure(options.warmup)
     var rawSamples: [UInt64] = []
     var busSamples: [UInt64] = []
+    var rawUsage = ResourceUsage()
+    var busUsage = ResourceUsage()
+    func measureRaw(_ count: Int) throws {
+        let before = ResourceUsage.now()
+        rawSamples += try raw.measure(count)
+        rawUsage += ResourceUsage.now() - before
+    }
+    func measureBus(_ count: Int) async throws {
+        let before = ResourceUsage.now()
+        busSamples += try await bus.measure(count)
+        busUsage += ResourceUsage.now() - before
+    }
     for round in 0..<rounds {
         let count = options.iterations / rounds + (round < options.iterations % rounds ? 1 : 0)
         if round % 2 == 0 {
-            rawSamples += try raw.measure(count)
-            busSamples += try await bus.measure(count)
+            try measureRaw(count)
+            try await measureBus(count)
         } else {
-            busSamples += try await bus.measure(count)
-            rawSamples += try raw.measure(count)
+            try await measureBus(count)
+            try measureRaw(count)
         }
     }
     await bus.close()
-    return (LatencySummary(rawSamples), LatencySummary(busSamples))
+    return (LatencySummary(rawSamples, usage: rawUsage), LatencySummary(busSamples, usage: busUsage))
 }
 
 // MARK: - 3. Pub/sub throughput
@@ -415,6 +459,9 @@ func publishFlat(seconds: Double, _ publish: () throws -> Void) rethrows -> (cou
     return (count, Double(now - start) / 1e9)
 }
 
+/// The publisher publishes from the main thread; the subscriber receives in a task on the
+/// cooperative pool.
+@MainActor
 func busPublishSubscribe(endpoint: Endpoint, options: Options) async throws -> ThroughputSummary {
     let publisher = try Publisher(listening: endpoint)
     defer { publisher.close() }
@@ -563,14 +610,23 @@ func kernelRelease() -> String {
 
 func nngVersion() -> String { String(cString: nng_version()) }
 
+/// The 1-minute load average: this machine is shared, and the figures depend on it.
+func loadAverage() -> String {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+    return text.split(separator: " ").prefix(3).joined(separator: " ")
+}
+
+/// Runs on the main thread, where the raw clients block; Bus tasks run on the cooperative pool.
+@MainActor
 func run(_ options: Options) async throws {
     let directory = try makeTemporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
 
     print("aperture-bench-bus: Bus over NNG vs raw NNG, loopback ipc in \(directory)")
-    print("  libnng \(nngVersion()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(kernelRelease())")
-    print("  req/rep: \(grouped(options.iterations)) round trips per case after \(grouped(options.warmup)) warm-up, in \(min(10, options.iterations)) alternating rounds, payload \(payloadBytes) bytes, ReplyServer workers \(options.workers)")
-    print("  pub/sub: \(fixed(options.seconds, 1)) s of publishing, payload \(payloadBytes) bytes, subscriber buffer \(options.subscriberBuffer)")
+    print("  libnng \(nngVersion()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(kernelRelease()), load average \(loadAverage())")
+    print("  req/rep: \(grouped(options.iterations)) round trips per case after \(grouped(options.warmup)) warm-up,")
+    print("           in \(min(10, options.iterations)) alternating rounds; payload \(payloadBytes) bytes; ReplyServer workers \(options.workers)")
+    print("  pub/sub: \(fixed(options.seconds, 1)) s of publishing per case; payload \(payloadBytes) bytes; subscriber buffer \(options.subscriberBuffer)")
     print("")
 
     let rounds = min(10, options.iterations)
@@ -578,16 +634,20 @@ func run(_ options: Options) async throws {
 
     print("Request/reply round trip (microseconds)")
     func latencyRow(_ name: String, _ s: LatencySummary) -> [String] {
-        [name, fixed(s.p50), fixed(s.p90), fixed(s.p99), fixed(s.mean), fixed(s.max), grouped(Int(1e6 / s.mean))]
+        [name, fixed(s.p50), fixed(s.p90), fixed(s.p99), fixed(s.mean), fixed(s.max), grouped(Int(1e6 / s.mean)),
+         fixed(s.cpuPerCall), fixed(s.switchesPerCall)]
     }
     let ratioP50 = bus.p50 / raw.p50
     let ratioP99 = bus.p99 / raw.p99
-    printTable(["case", "p50", "p90", "p99", "mean", "max", "calls/s"], [
+    printTable(["case", "p50", "p90", "p99", "mean", "max", "calls/s", "cpu/call", "cs/call"], [
         latencyRow("raw NNG req0/rep0 (blocking)", raw),
         latencyRow("Bus RequestClient/ReplyServer", bus),
         ["Bus / raw", fixed(ratioP50, 2) + "x", fixed(bus.p90 / raw.p90, 2) + "x", fixed(ratioP99, 2) + "x",
-         fixed(bus.mean / raw.mean, 2) + "x", "", ""],
+         fixed(bus.mean / raw.mean, 2) + "x", "", "", fixed(bus.cpuPerCall / raw.cpuPerCall, 2) + "x",
+         fixed(bus.switchesPerCall / raw.switchesPerCall, 2) + "x"],
     ])
+    print("  cpu/call: CPU time (user + system, every thread of the process) per round trip, in microseconds;")
+    print("  cs/call: context switches per round trip (getrusage). Both sides run in this one process.")
     let met = ratioP50 <= 1.5 && ratioP99 <= 1.5
     print("  goal (issue 2): Bus adds at most 50% over raw NNG, p50 and p99 ratio <= 1.50: "
           + (met ? "MET" : "NOT MET")
@@ -610,6 +670,8 @@ func run(_ options: Options) async throws {
     print("  bytes: message on the wire (topic, newline, envelope); dropped: gaps in sequence numbers")
     print("  seen by the subscriber (Subscriber.dropped for the Bus); lost: published - received.")
     print("  received/s: received / time from the first publish to the last message received.")
+    print("")
+    print("load average at the end: \(loadAverage())")
 }
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))

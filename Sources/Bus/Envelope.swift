@@ -172,6 +172,11 @@ enum BusJSON {
             return "field '\(path(context.codingPath))' must be \(typeName(type)), not null"
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
+                // Foundation reports a number that does not fit its field (1.5 for an integer)
+                // without a path; say that rather than blame the JSON.
+                if context.debugDescription.contains("not representable") {
+                    return "a number does not fit its field: \(context.debugDescription) (an integer is expected)"
+                }
                 return "message is not valid JSON"
             }
             return "field '\(path(context.codingPath))' is invalid: \(context.debugDescription)"

@@ -83,7 +83,7 @@ public enum FilterCommand: BusCommand {
 public enum LatestFrameCommand: BusCommand {
     public static let name = "frame.latest"
     public struct Arguments: Codable, Sendable, Hashable {
-        /// Include the pixels (base64 of little-endian UInt16, row-major, top row first).
+        /// Include the pixels (base64 of little-endian UInt16, row-major, in the reply's `row_order`).
         public var pixels: Bool?
         public init(pixels: Bool? = nil) { self.pixels = pixels }
     }
@@ -202,7 +202,8 @@ public struct ExposureRecord: Codable, Sendable, Hashable {
 
 /// The reply to `abort`.
 public struct AbortReply: Codable, Sendable, Hashable {
-    /// Whether a request was running and was aborted.
+    /// Whether a request was running and the camera is idle again (false: nothing ran, or the
+    /// driver did not finish the abort within 5 s).
     public var aborted: Bool
     /// The camera's state after the abort (idle).
     public var state: CameraState
@@ -257,16 +258,20 @@ public struct LatestFrame: Codable, Sendable, Hashable {
     public var path: String?
     /// Unix time of the exposure's start.
     public var time: Double
-    /// Base64 of little-endian UInt16 pixels, row-major, top row first (only when asked).
+    /// Base64 of little-endian UInt16 pixels, row-major, in ``rowOrder`` (only when asked).
     public var pixels: String?
+    /// `TOP-DOWN` (the first row is the top of the image) or `BOTTOM-UP` (Andor), as FITS ROWORDER.
+    public var rowOrder: String
 
     enum CodingKeys: String, CodingKey {
         case frame, sequence, width, height, preview, path, time, pixels
         case exposureId = "exposure_id"
+        case rowOrder = "row_order"
     }
 
     public init(exposureId: String, frame: Int, sequence: Int, width: Int, height: Int, preview: Bool,
-                path: String?, time: Double, pixels: String?) {
+                path: String?, time: Double, pixels: String?, rowOrder: String = "TOP-DOWN") {
+        self.rowOrder = rowOrder
         self.exposureId = exposureId
         self.frame = frame
         self.sequence = sequence

@@ -141,7 +141,7 @@ extension ExposureRequest {
         guard time >= 0 else { throw invalid("time: must not be negative (got \(time) s)") }
         let exposure = type == .bias ? 0 : time
         if type != .bias && time == 0 {
-            throw invalid("time: a \(type.rawValue) frame needs an exposure time above 0 s (only a bias is 0 s)")
+            throw invalid("time: \(type == .object ? "an" : "a") \(type.rawValue) frame needs an exposure time above 0 s (only a bias is 0 s)")
         }
         let limit = min(maximumExposure, info.maximumExposure)
         guard exposure <= limit else { throw invalid("time: \(time) s is above the maximum of \(limit) s") }

@@ -15,9 +15,15 @@ import Synchronization
 /// focus position and the sensor temperature at its start. The temperature follows the scaled
 /// wall clock, so it is reproducible with the cooler off (the sensor stays at ambient).
 ///
-/// Timing: an acquisition lasts `(exposureTime + readout) * timeScale` real seconds, the readout
-/// being `imageWidth * imageHeight / pixelRate` of the readout mode; the frame is computed when it
-/// is read (``readImage(into:)``), about 30 ms for 1024x1024 in a release build.
+/// Timing: an acquisition lasts `(exposureTime + readout) * timeScale` real seconds (a bias too,
+/// although its physics ignores the exposure time), the readout being
+/// `imageWidth * imageHeight / pixelRate` of the readout mode; the frame is computed when it is
+/// read (``readImage(into:)``), in one pass over the pixels read.
+///
+/// What holds between frames of the same seed and frame number: a subframe (on the binning grid)
+/// is bit-for-bit the matching region of the full frame, noise and cosmic rays included; a binned
+/// frame holds exactly the summed charge of the unbinned one, with its own read noise and one
+/// bias per binned pixel.
 ///
 /// Thread safety: the state sits behind a mutex, so the class is `Sendable`; the camera process
 /// still drives it from its one SDK thread, as ``CameraDriver`` requires, and other code (a
@@ -132,7 +138,8 @@ public final class SimulatedCamera: CameraDriver, Sendable {
             minimumExposure: configuration.minimumExposure,
             maximumExposure: configuration.maximumExposure,
             maximumADU: 65535,
-            electronsPerADU: configuration.electronsPerADU / gains[0].multiplier)
+            electronsPerADU: configuration.electronsPerADU / gains[0].multiplier,
+            firstRowIsTop: true)
     }
 
     /// Discards any acquisition, switches the cooler off (the sensor drifts back to ambient) and

@@ -105,7 +105,9 @@ enum SimulatedSensor {
         let starLight = UnsafeMutableBufferPointer<Double>.allocate(capacity: regionWidth)
         let charge = UnsafeMutableBufferPointer<Double>.allocate(capacity: outputWidth)
         let readDeviate = UnsafeMutableBufferPointer<Double>.allocate(capacity: outputWidth)
+        let reciprocals = UnsafeMutableBufferPointer<Double>.allocate(capacity: 201)  // 1/k for the inversion
         defer {
+            reciprocals.deallocate()
             columnVignetting.deallocate()
             starLight.deallocate()
             charge.deallocate()
@@ -116,6 +118,7 @@ enum SimulatedSensor {
             columnVignetting[column] = vignetting * dx * dx / cornerSquared
         }
         starLight.initialize(repeating: 0)
+        for k in 0...200 { reciprocals[k] = k == 0 ? 0 : 1 / Double(k) }
         var starRowDirty = false
         var activeStamps: [Int] = []
         var nextStamp = 0
@@ -184,13 +187,13 @@ enum SimulatedSensor {
                         let u = noise.nextUnit()
                         var probability = cachedExp
                         var cumulative = probability
-                        var k = 0.0
+                        var k = 0
                         while u > cumulative && k < 200 {
                             k += 1
-                            probability *= mean / k
+                            probability *= mean * reciprocals[k]
                             cumulative += probability
                         }
-                        electrons = k
+                        electrons = Double(k)
                     }
                     if pixel == hitPixel {
                         electrons += hits[nextHit].electrons

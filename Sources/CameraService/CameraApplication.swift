@@ -46,6 +46,7 @@ public enum CameraApplication {
             simulator.height = configuration.simulatorHeight
             simulator.seed = configuration.simulatorSeed
             simulator.timeScale = configuration.simulatorTimeScale
+            simulator.maximumExposure = max(simulator.maximumExposure, configuration.maximumExposure)
             return SimulatedCamera(configuration: simulator)
         }
     }
@@ -83,6 +84,9 @@ public enum CameraApplication {
             return await controller.status()
         }
         commands.register(ShutdownCommand.self) { _ in
+            guard controller.isConnected else {
+                return Acknowledgement(message: "the camera was not connected; nothing to release")
+            }
             await controller.shutdown(reason: "the camera was shut down by request; send initialize to reconnect")
             return Acknowledgement(message: "cooler off, sensor warmed, camera released")
         }

@@ -20,6 +20,7 @@ final class CameraController: Sendable {
         var latest: LatestFrameStore.Frame?
         var sequence = 0
         var nextId = 1
+        var lastPublished: CameraStateEvent?
     }
 
     let configuration: ApertureConfiguration
@@ -150,11 +151,14 @@ final class CameraController: Sendable {
         let turnOn = cooler ?? true
         let driver = self.driver
         let sdk = self.sdk
-        try await sdk.perform("cool") { () throws(CameraError) in
-            if let setpoint {
-                try sdk.call("SetTemperature") { () throws(CameraError) in try driver.driver.setTemperatureSetpoint(setpoint) }
+        try await withTimeout(.seconds(configuration.sdkCallTimeout), "cool") { () async throws(CameraError) in
+            try await sdk.perform("cool") { () throws(CameraError) in
+                // Switch first, so that a refused switch leaves the set-point as it was.
+                try sdk.call(turnOn ? "CoolerON" : "CoolerOFF") { () throws(CameraError) in try driver.driver.setCooler(on: turnOn) }
+                if let setpoint {
+                    try sdk.call("SetTemperature") { () throws(CameraError) in try driver.driver.setTemperatureSetpoint(setpoint) }
+                }
             }
-            try sdk.call(turnOn ? "CoolerON" : "CoolerOFF") { () throws(CameraError) in try driver.driver.setCooler(on: turnOn) }
         }
         logger.info("cooler \(turnOn ? "on" : "off")\(setpoint.map { ", set-point \($0) C" } ?? "")")
         return try await readTemperature()
@@ -164,13 +168,19 @@ final class CameraController: Sendable {
 
     func readFilter() async throws(CameraError) -> FilterStatus {
         let wheel = self.wheel
-        let slot = try await wheelThread.perform("filter position") { () throws(CameraError) -> Int in try wheel.driver.position() }
+        let wheelThread = self.wheelThread
+        let slot = try await withTimeout(.seconds(30), "filter wheel position") { () async throws(CameraError) -> Int in
+            try await wheelThread.perform("filter position") { () throws(CameraError) -> Int in try wheel.driver.position() }
+        }
         state.withLock { $0.filterSlot = slot }
         return filterStatus(slot)
     }
 
     func moveFilter(name: String?, slot: Int?, home: Bool) async throws(CameraError) -> FilterStatus {
         let names = configuration.filterNames
+        if name == nil && slot == nil && !home {
+            return try await readFilter()
+        }
         if state.withLock({ $0.machine.isBusy }) {
             throw CameraError(.busy, "the filter wheel cannot move during an exposure")
         }
@@ -247,8 +257,9 @@ final class CameraController: Sendable {
         let started = ContinuousClock.now
         let (busy, id) = state.withLock { ($0.machine.isBusy, $0.currentId) }
         guard busy else {
-            return AbortReply(aborted: false, state: state.withLock { $0.machine.state }, exposureId: nil,
-                              milliseconds: 0, message: "nothing to abort: the camera is idle")
+            let current = state.withLock { $0.machine.state }
+            return AbortReply(aborted: false, state: current, exposureId: nil, milliseconds: 0,
+                              message: "nothing to abort: the camera is \(current.rawValue)")
         }
         abortRequested.store(true, ordering: .sequentiallyConsistent)
         let deadline = started + .seconds(5)
@@ -256,10 +267,15 @@ final class CameraController: Sendable {
             try? await Task.sleep(for: .microseconds(500))
         }
         let elapsed = (ContinuousClock.now - started).seconds * 1000
-        let now = state.withLock { $0.machine.state }
+        let (now, saved) = state.withLock { s in
+            (s.machine.state, s.records.last { $0.id == id }?.files.count ?? 0)
+        }
         logger.info("abort: \(now.rawValue) after \(String(format: "%.1f", elapsed)) ms", metadata: ["exposure.id": "\(id ?? "")"])
-        return AbortReply(aborted: true, state: now, exposureId: id, milliseconds: elapsed,
-                          message: now == .idle ? "aborted; the partial frame was discarded" : "abort requested; the camera is still \(now.rawValue)")
+        let idle = now == .idle
+        let message = idle
+            ? "aborted; \(saved) frame(s) saved before the abort are kept, a frame in progress was discarded"
+            : "abort requested, but after 5 s the camera is still \(now.rawValue): the driver does not answer"
+        return AbortReply(aborted: idle, state: now, exposureId: id, milliseconds: elapsed, message: message)
     }
 
     private static func exposureId(_ date: Date, _ number: Int) -> String {
@@ -326,6 +342,10 @@ final class CameraController: Sendable {
             case .startFrame(let frame):
                 frameTemperature = try? sdk.call("GetTemperatureF") { () throws(CameraError) -> TemperatureStatus in try driver.temperature() }
                 if let frameTemperature { state.withLock { $0.temperature = frameTemperature } }
+                if let focus = plan.request.focusFromComment, let simulator = driver as? SimulatedCamera {
+                    // The simulator's PSF follows the focus position the observer reports.
+                    simulator.focusPosition = focus
+                }
                 frameStart = Date()
                 do throws(CameraError) {
                     try sdk.call("StartAcquisition") { () throws(CameraError) in try driver.startAcquisition(settings) }
@@ -348,6 +368,12 @@ final class CameraController: Sendable {
                 if abortRequested.load(ordering: .sequentiallyConsistent) {
                     pending = deliver(.abortRequested)
                     continue
+                }
+                if plan.mode == .preview {
+                    // Announce the frame before the state moves on to the next one.
+                    let frame = state.withLock { $0.machine.frame }
+                    frameDone(id: id, frame: frame, count: plan.count, settings: settings, start: frameStart,
+                              pixels: buffer, file: nil)
                 }
                 pending = deliver(.readoutFinished)
 
@@ -375,9 +401,8 @@ final class CameraController: Sendable {
                 }
                 pending = deliver(.saveFinished)
 
-            case .publishPreview(let frame):
-                frameDone(id: id, frame: frame, count: plan.count, settings: settings, start: frameStart,
-                          pixels: buffer, file: nil)
+            case .publishPreview:
+                // Already announced after the readout.
                 if abortRequested.load(ordering: .sequentiallyConsistent) {
                     // A preview ends at an abort; the frame just shown is complete.
                     pending = pending.isEmpty ? [] : deliver(.abortRequested)
@@ -438,7 +463,8 @@ final class CameraController: Sendable {
         }
         latestFrames.store(.init(exposureId: id, frame: frame, sequence: sequence, width: settings.imageWidth,
                                  height: settings.imageHeight, preview: file == nil, path: file?.path,
-                                 time: start.timeIntervalSince1970, pixels: pixels))
+                                 time: start.timeIntervalSince1970, pixels: pixels,
+                                 rowOrder: state.withLock { $0.info?.firstRowIsTop ?? true } ? "TOP-DOWN" : "BOTTOM-UP"))
         try? events.publish(CameraTopic.frame, FrameNotice(
             exposureId: id, frame: frame, count: count, sequence: sequence, width: settings.imageWidth,
             height: settings.imageHeight, preview: file == nil, path: file?.path,
@@ -493,13 +519,17 @@ final class CameraController: Sendable {
         publishState()
     }
 
+    /// Publishes `camera.state` when it differs from the last one published.
     func publishState() {
-        let event = state.withLock { s in
-            CameraStateEvent(state: s.machine.state, exposureId: s.currentId,
-                             frame: s.machine.isBusy ? s.machine.frame : nil,
-                             count: s.machine.isBusy ? s.machine.count : nil, reason: s.machine.errorReason)
+        let event = state.withLock { s -> CameraStateEvent? in
+            let event = CameraStateEvent(state: s.machine.state, exposureId: s.machine.isBusy ? s.currentId : nil,
+                                         frame: s.machine.isBusy ? s.machine.frame : nil,
+                                         count: s.machine.isBusy ? s.machine.count : nil, reason: s.machine.errorReason)
+            if event == s.lastPublished { return nil }
+            s.lastPublished = event
+            return event
         }
-        try? events.publish(CameraTopic.state, event)
+        if let event { try? events.publish(CameraTopic.state, event) }
     }
 
     private func publishProgress(id: String, frame: Int, count: Int?, elapsed: Double, exposure: Double) {
@@ -554,7 +584,7 @@ final class CameraController: Sendable {
             return reading?.celsius
           }
         }
-        transition(.connectionChanged(connected: false, reason: reason))
+        transition(.connectionChanged(connected: false, reason: reason)) { $0.temperature = nil }
         if let final {
             logger.info("camera released at \(String(format: "%.1f", final ?? .nan)) C")
         }

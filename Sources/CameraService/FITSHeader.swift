@@ -103,7 +103,7 @@ enum FITSHeader {
                 return "keywords: \(keyword) is written by Aperture itself and cannot be set"
             }
             if let reason = FITSFile.validate(FITSCard(keyword: name, value: value.fitsValue, comment: nil)) {
-                return "keywords: \(keyword): \(reason)"
+                return "keywords: \(reason)"
             }
         }
         return nil

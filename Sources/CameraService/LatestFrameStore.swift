@@ -18,14 +18,15 @@ final class LatestFrameStore: Sendable {
         var path: String?
         var time: Double
         var pixels: [UInt16]
+        var rowOrder: String = "TOP-DOWN"
 
-        /// The bus reply; pixels as base64 of little-endian UInt16, row-major, top row first.
+        /// The bus reply; pixels as base64 of little-endian UInt16, row-major, in `rowOrder`.
         func reply(includePixels: Bool) -> LatestFrame {
             let encoded = includePixels
                 ? pixels.map { $0.littleEndian }.withUnsafeBytes { Data($0).base64EncodedString() }
                 : nil
             return LatestFrame(exposureId: exposureId, frame: frame, sequence: sequence, width: width, height: height,
-                               preview: preview, path: path, time: time, pixels: encoded)
+                               preview: preview, path: path, time: time, pixels: encoded, rowOrder: rowOrder)
         }
     }
 

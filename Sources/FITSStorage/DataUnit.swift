@@ -17,6 +17,9 @@ enum DataUnit {
     /// Pixels per chunk: 256 KiB of output, even so that 32-bit checksum words never straddle.
     static let chunkPixels = 128 * 1024
 
+    /// How much is written before the kernel is asked to start writing it to the disk.
+    static let writebackBytes = 1 << 20
+
     /// Bytes of the data unit for `pixelCount` pixels, padded with zeros to 2880-byte blocks.
     static func paddedSize(pixelCount: Int) -> Int {
         (pixelCount * 2 + 2879) / 2880 * 2880
@@ -62,10 +65,13 @@ enum DataUnit {
     ///   - descriptor: An open, writable file.
     ///   - offset: Where the data unit starts (the header length).
     ///   - path: The file's path, for error messages.
+    ///   - startingWriteback: Whether to start the disk writes of every written MiB at once
+    ///     (``POSIXFile/startWriteback(_:offset:length:)``), for a file about to be fsynced.
     /// - Returns: The data unit's ones' complement sum (`DATASUM`).
     /// - Throws: ``StorageError`` with the `errno` of a failed `pwrite`.
     static func write(
-        _ pixels: UnsafeBufferPointer<UInt16>, to descriptor: Int32, offset: Int, path: String
+        _ pixels: UnsafeBufferPointer<UInt16>, to descriptor: Int32, offset: Int, path: String,
+        startingWriteback: Bool
     ) throws(StorageError) -> UInt32 {
         let chunkBytes = chunkPixels * 2
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes + 2880, alignment: 64)
@@ -73,6 +79,7 @@ enum DataUnit {
         var high: UInt64 = 0
         var low: UInt64 = 0
         var position = offset
+        var writebackFrom = offset
         var start = 0
         while start < pixels.count {
             let count = min(chunkPixels, pixels.count - start)
@@ -90,6 +97,10 @@ enum DataUnit {
             }
             try POSIXFile.writeAll(descriptor, UnsafeRawBufferPointer(start: buffer, count: length), at: position, path: path)
             position += length
+            if startingWriteback && position - writebackFrom >= writebackBytes {
+                POSIXFile.startWriteback(descriptor, offset: writebackFrom, length: position - writebackFrom)
+                writebackFrom = position
+            }
         }
         return checksum(high: high, low: low)
     }

@@ -65,7 +65,7 @@ public enum FITSFile {
         let header = try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: path)
         let descriptor = try POSIXFile.createExclusive(path)
         do {
-            _ = try writeFrame(pixels, header: header, to: descriptor, path: path)
+            _ = try writeFrame(pixels, header: header, to: descriptor, path: path, durable: false)
         } catch {
             _ = POSIXFile.closeIgnoringErrors(descriptor)
             _ = unlink(path)
@@ -182,12 +182,15 @@ public enum FITSFile {
 
     /// Writes the data unit after the header's space, then the final header at offset 0.
     ///
+    /// - Parameter durable: The file will be fsynced: start writing it to the disk while encoding.
     /// - Returns: The file size in bytes.
     static func writeFrame(
-        _ pixels: UnsafeBufferPointer<UInt16>, header: borrowing CFITSIOHeader, to descriptor: Int32, path: String
+        _ pixels: UnsafeBufferPointer<UInt16>, header: borrowing CFITSIOHeader, to descriptor: Int32, path: String,
+        durable: Bool
     ) throws(StorageError) -> Int {
         let headerLength = try header.bytes().count
-        let dataSum = try DataUnit.write(pixels, to: descriptor, offset: headerLength, path: path)
+        let dataSum = try DataUnit.write(
+            pixels, to: descriptor, offset: headerLength, path: path, startingWriteback: durable)
         let final = try header.finalBytes(dataSum: dataSum)
         guard final.count == headerLength else {
             throw StorageError(message: "cannot write \(path): the FITS header changed length while setting CHECKSUM")

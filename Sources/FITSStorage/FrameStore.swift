@@ -95,7 +95,7 @@ public struct FrameStore: Sendable {
         let descriptor = try POSIXFile.createExclusive(temporary)
         let bytes: Int
         do {
-            bytes = try FITSFile.writeFrame(pixels, header: header, to: descriptor, path: temporary)
+            bytes = try FITSFile.writeFrame(pixels, header: header, to: descriptor, path: temporary, durable: true)
             try POSIXFile.sync(descriptor, path: temporary)
         } catch {
             _ = POSIXFile.closeIgnoringErrors(descriptor)

@@ -280,4 +280,90 @@ import Testing
         let last = try #require(readings.last?.temperature?.celsius)
         #expect(last < first)
     }
+
+    @Test func previewFramesArePublishedNotSavedUntilAborted() async throws {
+        let (camera, client) = try await startCamera()
+        defer { client.close(); camera.cleanup() }
+        let events = try Subscriber(dialing: camera.runtime.endpoint(EndpointName.cameraEvents), topics: ["camera.frame"], bufferSize: 64)
+        defer { events.close() }
+        try await Task.sleep(for: .milliseconds(200))
+        let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .object, time: 1, mode: .preview))
+        var notices: [FrameNotice] = []
+        let deadline = Date().addingTimeInterval(20)
+        while notices.count < 3, Date() < deadline {
+            if let event = try? await events.next(timeout: .seconds(1)) { notices.append(try event.decode(FrameNotice.self)) }
+        }
+        #expect(notices.count >= 3)
+        #expect(notices.allSatisfy { $0.preview && $0.path == nil && $0.exposureId == record.id })
+        let latest = try await client.call(LatestFrameCommand.self, .init(pixels: false))
+        #expect(latest.preview)
+        #expect(latest.width == 256)
+        _ = try await client.call(AbortCommand.self)
+        let finished = try await waitUntilFinished(client, record.id)
+        #expect(finished.status == .aborted)
+        #expect(finished.framesDone >= 3)
+        #expect(fitsFiles(under: camera.root + "/data").isEmpty)
+    }
+
+    @Test func progressAndFrameEventsFollowASeries() async throws {
+        let (camera, client) = try await startCamera()
+        defer { client.close(); camera.cleanup() }
+        let events = try Subscriber(dialing: camera.runtime.endpoint(EndpointName.cameraEvents), topics: ["camera."], bufferSize: 1024)
+        defer { events.close() }
+        try await Task.sleep(for: .milliseconds(200))
+        // 30 simulated seconds per frame last 0.6 s: progress events come about every 250 ms.
+        let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .dark, time: 30, count: 2))
+        var progress: [ExposureProgressEvent] = []
+        var frames: [FrameNotice] = []
+        var finished: ExposureRecord?
+        let deadline = Date().addingTimeInterval(30)
+        while finished == nil, Date() < deadline {
+            guard let event = try? await events.next(timeout: .seconds(1)) else { continue }
+            switch event.topic {
+            case CameraTopic.progress: progress.append(try event.decode(ExposureProgressEvent.self))
+            case CameraTopic.frame: frames.append(try event.decode(FrameNotice.self))
+            case CameraTopic.exposure: finished = try event.decode(ExposureRecord.self)
+            default: break
+            }
+        }
+        #expect(finished?.id == record.id)
+        #expect(finished?.status == .completed)
+        #expect(frames.map(\.frame) == [1, 2])
+        #expect(frames.allSatisfy { $0.path != nil && $0.bytes > 256 * 256 * 2 })
+        #expect(progress.contains { $0.frame == 1 && $0.percent > 0 && $0.percent < 100 }, "\(progress.map(\.percent))")
+        #expect(progress.contains { $0.frame == 2 && $0.percent == 100 })
+        #expect(events.dropped == 0)
+    }
+
+    @Test func shutdownWarmsTheSensorBeforeReleasingTheCamera() async throws {
+        var environment = Self.fastCamera
+        environment["APERTURE_CAMERA_TIME_SCALE"] = "0.01"
+        let (camera, client) = try await startCamera(environment)
+        defer { client.close(); camera.cleanup() }
+        _ = try await client.call(CoolCommand.self, .init(setpoint: -50))
+        let deadline = Date().addingTimeInterval(20)
+        var temperature = try await client.call(TemperatureCommand.self)
+        while temperature.celsius > -40, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            temperature = try await client.call(TemperatureCommand.self)
+        }
+        #expect(temperature.celsius <= -40, "the sensor did not cool: \(temperature)")
+
+        _ = try await client.call(ShutdownCommand.self, timeout: .seconds(60))
+        let status = try await client.call(CameraStatusCommand.self)
+        #expect(!status.connected)
+        #expect(status.state == .error)
+        #expect(camera.output.contains("warming the sensor"))
+        let released = camera.output.split(separator: "\n").last { $0.contains("camera released at") }
+        let celsius = released.flatMap { line in
+            Double(line.split(separator: " ").drop { $0 != "at" }.dropFirst().first ?? "")
+        }
+        #expect((celsius ?? -100) >= -10, "released at \(released ?? "?")")
+        let refused = await #expect(throws: BusError.self) {
+            _ = try await client.call(ExposeCommand.self, ExposureRequest(type: .bias, time: 0))
+        }
+        #expect(refused?.code.rawValue == "not_connected")
+        _ = try await client.call(InitializeCommand.self)
+        #expect(try await client.call(CameraStatusCommand.self).connected)
+    }
 }

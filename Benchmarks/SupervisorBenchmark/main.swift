@@ -1,0 +1,121 @@
+// Supervisor figures (issue 4):
+//
+//   swift build -c release && swift run -c release aperture-bench-supervisor [--kills N]
+//
+// Starts the release `aperture` built beside this program with a NOTIFY_SOCKET of its own and
+// reports: the time from spawning `aperture` to READY=1; restart latency, from SIGKILL of a
+// child to its replacement answering its first bus ping, p50/p99 over N kills (each of the
+// processor and the camera); and the supervisor's resident memory. Restart back-off is set to 0
+// and the FATAL intensity out of reach, so every kill measures the restart path itself (with
+// the defaults the first restart after a stable run is immediate too).
+import Bus
+import Foundation
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    let (s, atto) = duration.components
+    return Double(s) * 1000 + Double(atto) / 1e15
+}
+
+func residentKiB(_ pid: Int32) -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+    return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+}
+
+var kills = 50
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    if argument == "--kills", let value = arguments.next(), let number = Int(value) { kills = number }
+}
+
+let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+for program in ["aperture", "aperture-camera", "aperture-processor", "aperture-gateway"]
+    where !FileManager.default.isExecutableFile(atPath: directory + "/" + program) {
+    print("build the service in the same configuration first: swift build -c release (missing \(program))")
+    exit(2)
+}
+let root = "/tmp/aperture-bench-supervisor-\(getpid())"
+try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: root) }
+
+// The notify socket: a datagram socket this program reads.
+let notifyPath = root + "/notify.sock"
+let notifyFD = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+var address = sockaddr_un()
+address.sun_family = sa_family_t(AF_UNIX)
+withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+    for (index, byte) in notifyPath.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
+}
+_ = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(notifyFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+}
+
+let service = Process()
+service.executableURL = URL(fileURLWithPath: directory + "/aperture")
+service.arguments = ["--runtime-dir", root + "/run"]
+var environment = ProcessInfo.processInfo.environment
+environment["NOTIFY_SOCKET"] = notifyPath
+environment["APERTURE_GATEWAY_LISTEN"] = "127.0.0.1:0"
+environment["APERTURE_DATA_ROOT"] = root + "/data"
+environment["APERTURE_LOG_LEVEL"] = "error"
+environment["APERTURE_SUPERVISOR_BACKOFF_INITIAL"] = "0"
+environment["APERTURE_SUPERVISOR_RESTART_INTENSITY"] = "1000"
+service.environment = environment
+let launched = ContinuousClock.now
+try service.run()
+defer { service.terminate(); service.waitUntilExit() }
+
+var readyAfter: Duration?
+var buffer = [UInt8](repeating: 0, count: 4096)
+var timeout = timeval(tv_sec: 60, tv_usec: 0)
+setsockopt(notifyFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+while readyAfter == nil {
+    let count = recv(notifyFD, &buffer, buffer.count, 0)
+    guard count > 0 else { print("no READY=1 within 60 s"); exit(1) }
+    if String(decoding: buffer[0..<count], as: UTF8.self).contains("READY=1") { readyAfter = ContinuousClock.now - launched }
+}
+
+func pid(of child: String, supervisor: RequestClient) async throws -> Int32? {
+    try await supervisor.call(SupervisorStatusCommand.self).children.first { $0.name == child }?.pid
+}
+
+func measureRestarts(_ child: String, control: String, kills: Int, root: String) async throws -> [Double] {
+    let runtime = RuntimeDirectory(existing: root + "/run")
+    let supervisor = try RequestClient(dialing: runtime.endpoint(EndpointName.supervisorControl))
+    let client = try RequestClient(dialing: runtime.endpoint(control))
+    var samples: [Double] = []
+    for _ in 0..<kills {
+        guard let old = try await pid(of: child, supervisor: supervisor) else { continue }
+        // Let the new process settle into its normal state first.
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        let killed = ContinuousClock.now
+        kill(old, SIGKILL)
+        while true {
+            if let reply = try? await client.call(Ping.self, timeout: .milliseconds(100)), reply.pid != old {
+                samples.append(milliseconds(ContinuousClock.now - killed))
+                break
+            }
+            if ContinuousClock.now - killed > .seconds(30) { print("\(child) did not come back"); exit(1) }
+        }
+    }
+    return samples
+}
+
+let killCount = kills
+let processor = try await measureRestarts("processor", control: EndpointName.processorControl, kills: killCount, root: root)
+let camera = try await measureRestarts("camera", control: EndpointName.cameraControl, kills: killCount, root: root)
+
+print("supervisor figures (release build, \(kills) SIGKILLs per child)")
+print(String(format: "start to READY=1 (all three children answering)   %8.1f ms", milliseconds(readyAfter!)))
+print("restart latency, SIGKILL to the new child's first ping answer:")
+print("                 p50 ms    p99 ms    max ms")
+print(String(format: "processor     %8.1f  %8.1f  %8.1f", percentile(processor, 0.5), percentile(processor, 0.99), processor.max() ?? .nan))
+print(String(format: "camera        %8.1f  %8.1f  %8.1f", percentile(camera, 0.5), percentile(camera, 0.99), camera.max() ?? .nan))
+print("goal: p50 under 200 ms -> \(max(percentile(processor, 0.5), percentile(camera, 0.5)) < 200 ? "met" : "NOT met")")
+print("supervisor resident memory: \(residentKiB(service.processIdentifier).map { "\($0 / 1024) MiB (\($0) KiB)" } ?? "unknown")")
