@@ -170,7 +170,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "BusBenchmark",
-            dependencies: ["Bus", "CNNG"],
+            dependencies: ["Bus", "CNNG", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/BusBenchmark",
             swiftSettings: swiftSettings
         ),
