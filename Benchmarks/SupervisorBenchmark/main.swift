@@ -67,6 +67,8 @@ environment["APERTURE_LOG_LEVEL"] = "error"
 environment["APERTURE_SUPERVISOR_BACKOFF_INITIAL"] = "0"
 environment["APERTURE_SUPERVISOR_RESTART_INTENSITY"] = "1000"
 service.environment = environment
+service.standardOutput = FileHandle.nullDevice
+service.standardError = FileHandle(forWritingAtPath: "/dev/null")
 let launched = ContinuousClock.now
 try service.run()
 defer { service.terminate(); service.waitUntilExit() }
@@ -77,7 +79,7 @@ var timeout = timeval(tv_sec: 60, tv_usec: 0)
 setsockopt(notifyFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 while readyAfter == nil {
     let count = recv(notifyFD, &buffer, buffer.count, 0)
-    guard count > 0 else { print("no READY=1 within 60 s"); exit(1) }
+    guard count > 0 else { print("no READY=1 within 60 s"); service.terminate(); exit(1) }
     if String(decoding: buffer[0..<count], as: UTF8.self).contains("READY=1") { readyAfter = ContinuousClock.now - launched }
 }
 
@@ -101,15 +103,26 @@ func measureRestarts(_ child: String, control: String, kills: Int, root: String)
                 samples.append(milliseconds(ContinuousClock.now - killed))
                 break
             }
-            if ContinuousClock.now - killed > .seconds(30) { print("\(child) did not come back"); exit(1) }
+            if ContinuousClock.now - killed > .seconds(30) { throw BenchmarkFailure(message: "\(child) did not come back") }
         }
     }
     return samples
 }
 
+struct BenchmarkFailure: Error { let message: String }
+
 let killCount = kills
-let processor = try await measureRestarts("processor", control: EndpointName.processorControl, kills: killCount, root: root)
-let camera = try await measureRestarts("camera", control: EndpointName.cameraControl, kills: killCount, root: root)
+let processor: [Double]
+let camera: [Double]
+do {
+    processor = try await measureRestarts("processor", control: EndpointName.processorControl, kills: killCount, root: root)
+    camera = try await measureRestarts("camera", control: EndpointName.cameraControl, kills: killCount, root: root)
+} catch {
+    print("benchmark failed: \(error)")
+    service.terminate()
+    service.waitUntilExit()
+    exit(1)
+}
 
 print("supervisor figures (release build, \(kills) SIGKILLs per child)")
 print(String(format: "start to READY=1 (all three children answering)   %8.1f ms", milliseconds(readyAfter!)))
