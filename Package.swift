@@ -212,6 +212,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ApertureLoggingTests",
+            dependencies: ["ApertureLogging", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ApertureConfigTests",
             dependencies: ["ApertureConfig"],
             swiftSettings: swiftSettings

@@ -6,7 +6,7 @@ import Testing
 
 /// The real Andor SDK2 driver inside the real aperture-camera, against the C stand-in for
 /// libandor.so, including an SDK call that hangs and one that crashes the process.
-@Suite(.serialized) struct AndorEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct AndorEndToEndTests {
     /// Compiles Tests/CameraCoreTests/StandIn/andor_standin.c into `directory/libandor.so`.
     static func buildStandIn(into directory: String) throws -> String {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

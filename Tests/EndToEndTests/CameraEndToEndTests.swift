@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// The real aperture-camera (and the aperture command line) with the simulated camera.
-@Suite(.serialized) struct CameraEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct CameraEndToEndTests {
     /// A fast, small simulated camera: 1 simulated second lasts 20 ms.
     static let fastCamera = [
         "APERTURE_CAMERA_TIME_SCALE": "0.02",

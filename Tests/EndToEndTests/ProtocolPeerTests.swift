@@ -4,7 +4,7 @@ import Testing
 
 /// docs/protocol.md is enough for another language: a Python client using pynng talks to a
 /// running aperture-camera.
-@Suite struct ProtocolPeerTests {
+@Suite(.timeLimit(.minutes(5))) struct ProtocolPeerTests {
     @Test func pythonPynngClientGetsValidAndErrorReplies() async throws {
         let camera = try ServiceHarness("aperture-camera")
         defer { camera.cleanup() }

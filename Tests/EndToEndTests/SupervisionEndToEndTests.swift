@@ -67,7 +67,7 @@ extension Duration {
 
 /// The supervisor's duties with the real executables: systemd notifications, restarts of
 /// killed, stopped and crash-looping children, and operator restarts.
-@Suite(.serialized) struct SupervisionEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SupervisionEndToEndTests {
     func health(_ address: String) async -> Health? {
         guard let (_, body) = try? await ServiceHarness.get(address, "/healthz") else { return nil }
         return try? JSONDecoder().decode(Health.self, from: body)

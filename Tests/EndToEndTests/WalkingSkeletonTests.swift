@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The real `aperture` and its children, started as a user would.
-@Suite(.serialized) struct WalkingSkeletonTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct WalkingSkeletonTests {
     /// Polls /healthz until every child is running and answering pings.
     func waitUntilHealthy(_ address: String, timeout: Double = 60) async throws -> Health {
         let deadline = Date().addingTimeInterval(timeout)
