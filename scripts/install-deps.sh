@@ -35,6 +35,8 @@ fi
 if (( want_tests )); then
     python_packages=()
     python3 -c "import pynng" 2>/dev/null || python_packages+=(pynng)
+    python3 -c "import astropy" 2>/dev/null || python_packages+=(astropy)
+    python3 -c "import numpy" 2>/dev/null || python_packages+=(numpy)
     if (( ${#python_packages[@]} )); then
         echo "install-deps: pip installing ${python_packages[*]}" >&2
         python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \
