@@ -415,7 +415,7 @@ if [[ -z "$camera_pid" ]]; then
     fail "(c) no aperture-camera process"
 else
     t0=$(date +%s%N)
-    inside sh -c 'kill -9 "$1"' sh "$camera_pid"
+    inside sh -c 'kill -9 "$1"' sh "$camera_pid" || true
     new_camera() { local p; p=$(pids_of /usr/local/bin/aperture-camera | head -n 1); [[ -n "$p" && "$p" != "$camera_pid" ]]; }
     if wait_until 15 new_camera; then
         respawn_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -442,13 +442,16 @@ watchdog_usec=$(show WatchdogUSec)
 cursor=$(journal_cursor)
 main_pid=$(show MainPID)
 restarts_before=$(show NRestarts)
-t0=$(date +%s%N)
-inside sh -c 'kill -STOP "$1"' sh "$main_pid"
 restarted() {
     local pid; pid=$(show MainPID)
     [[ "$pid" != 0 && "$pid" != "$main_pid" && "$(inside systemctl is-active aperture.service)" == active ]]
 }
-if wait_until 90 restarted; then
+if [[ ! "$main_pid" =~ ^[0-9]+$ ]] || (( main_pid <= 1 )); then
+    # Never `kill -STOP 0`: that would stop this very command's process group.
+    fail "(d) the unit has no main process to stop (MainPID=${main_pid:-none})"
+elif t0=$(date +%s%N) && ! inside sh -c 'kill -STOP "$1"' sh "$main_pid"; then
+    fail "(d) kill -STOP $main_pid failed"
+elif wait_until 90 restarted; then
     back_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     timeout_line=$(journal_since "$cursor" -u aperture.service -o cat | grep -m 1 "Watchdog timeout" || true)
     if [[ -n "$timeout_line" ]]; then
@@ -472,7 +475,7 @@ else
     dump_unit
     inside sh -c 'kill -CONT "$1"' sh "$main_pid" 2>/dev/null || true
 fi
-if inside test -e "/proc/$main_pid"; then
+if [[ "$main_pid" =~ ^[0-9]+$ ]] && (( main_pid > 1 )) && inside test -e "/proc/$main_pid"; then
     fail "(d) the stopped supervisor $main_pid is still there"
 fi
 
@@ -531,4 +534,6 @@ fi
 # ---------------------------------------------------------------------------------------------
 
 log "$passes passed, $failures failed"
-(( failures == 0 ))
+if (( failures > 0 )); then
+    exit 1
+fi
