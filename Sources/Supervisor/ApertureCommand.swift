@@ -215,13 +215,25 @@ struct Logs: ParsableCommand {
 
 /// The command line's connection to a running supervisor.
 enum SupervisorConnection {
+    /// The runtime directory of the running service: the configured one, or, when it holds no
+    /// service, the systemd unit's `/run/aperture` (an operator's shell has no `$RUNTIME_DIRECTORY`).
+    static func runtime(_ configuration: ApertureConfiguration) -> RuntimeDirectory {
+        let configured = RuntimeDirectory(existing: configuration.runtimeDirectory)
+        let installed = RuntimeDirectory(existing: "/run/aperture")
+        let socket = "/" + EndpointName.supervisorControl
+        if !FileManager.default.fileExists(atPath: configured.path + socket),
+           FileManager.default.fileExists(atPath: installed.path + socket) {
+            return installed
+        }
+        return configured
+    }
+
     static func client(_ configuration: ApertureConfiguration) throws -> RequestClient {
-        let runtime = RuntimeDirectory(existing: configuration.runtimeDirectory)
-        return try RequestClient(dialing: runtime.endpoint(EndpointName.supervisorControl))
+        try RequestClient(dialing: runtime(configuration).endpoint(EndpointName.supervisorControl))
     }
 
     static func failure(_ error: BusError, _ configuration: ApertureConfiguration) -> ExitCode {
-        let runtime = RuntimeDirectory(existing: configuration.runtimeDirectory)
+        let runtime = Self.runtime(configuration)
         let hint = error.code == .timeout
             ? " (is aperture running with runtime directory \(runtime.path)?)" : ""
         FileHandle.standardError.write(Data("aperture: \(error.message)\(hint)\n".utf8))

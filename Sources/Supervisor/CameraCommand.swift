@@ -14,14 +14,14 @@ struct CameraCommand: AsyncParsableCommand {
     /// A client for camera.ctl of the configured runtime directory.
     static func client(_ options: CommonOptions) throws -> (RequestClient, ApertureConfiguration) {
         let configuration = try options.loadConfiguration()
-        let runtime = RuntimeDirectory(existing: configuration.runtimeDirectory)
+        let runtime = SupervisorConnection.runtime(configuration)
         return (try RequestClient(dialing: runtime.endpoint(EndpointName.cameraControl)), configuration)
     }
 
     /// Prints a bus error as `aperture: CODE: message` and exits 1 (69 when unreachable).
     static func fail(_ error: BusError, _ configuration: ApertureConfiguration) -> ExitCode {
         if error.code == .timeout {
-            let runtime = RuntimeDirectory(existing: configuration.runtimeDirectory)
+            let runtime = SupervisorConnection.runtime(configuration)
             FileHandle.standardError.write(Data("aperture: \(error.message) (is aperture running with runtime directory \(runtime.path)?)\n".utf8))
             return ExitCode(69)
         }
