@@ -1,26 +1,27 @@
 // aperture-bench-fits: how fast frames are saved as FITS, against the raw disk.
 //
-//   swift run -c release --scratch-path .build-fits aperture-bench-fits [--frames N] [--dir DIR]
-//       [--width W] [--height H] [--repeats R]
+//   swift run -c release --scratch-path .build-fits aperture-bench-fits [--frames N] [--batch B]
+//       [--dir DIR] [--width W] [--height H]
 //
-// In a fresh folder under DIR (default /tmp; the figures are about that file system), each
-// repeat measures, in this order:
-//   1. dd         the real `dd if=/dev/zero of=FILE bs=8M count=N conv=fsync` (its own timing):
-//                 the disk's streaming bandwidth with one fsync at the end. The goal is
-//                 FrameStore.save at >= 80% of it.
-//   2. raw files  N files, each: create, write the 8 MiB of pixels, fsync, link to a final name,
-//                 fsync the folder. The same durability as a save, without FITS.
-//   3. save       FrameStore.save of N frames (header of ~30 cards, noise-like pixels): FITS
-//                 encoding, CHECKSUM/DATASUM, temporary name, fsync, rename, folder fsync.
-//   4. write      FITSFile.write of N frames: the same file without fsync or renaming
-//                 (page cache only).
-//   5. cfitsio    the same file written entirely by cfitsio (ffppr TUSHORT + ffpcks), and without
-//                 ffpcks: what the one-pass encoder saves, and what the checksum costs there.
-//   6. encode     FITSFile's encoding (header, conversion, checksum) into memory: CPU only.
-// MB/s counts pixel bytes (W*H*2 per frame) for every case, dd's 8 MiB blocks likewise, so the
-// columns compare like with like. Each case's time is the median over the repeats; the order of
-// the three durable cases rotates between repeats. Files are deleted after each case; the folder
-// is removed at the end.
+// In a fresh folder under DIR (default /tmp; the figures are about that file system):
+//
+// Disk cases, N frames each (default 100), run in interleaved batches of B frames (default 10),
+// the order rotating every batch, so that all of them see the same moods of the disk (this VM's
+// disk swings between about 300 MB/s and 2 GB/s within seconds):
+//   dd          the real `dd if=/dev/zero of=FILE bs=8M count=B conv=fsync` (its own timing):
+//               the disk's streaming bandwidth, one fsync per batch. Goal: save >= 80% of it.
+//   raw files   per frame: create, write the 8 MiB of pixels, fsync, link to a final name, fsync
+//               the folder. The durability of a save, without FITS.
+//   save        FrameStore.save (header of 30 cards, noise-like pixels): FITS encoding,
+//               CHECKSUM/DATASUM, temporary name, fsync, rename without replacing, folder fsync.
+//   save, no early writeback   the same without sync_file_range while writing.
+// CPU and page-cache cases, N frames each, one after the other:
+//   FITSFile.write               the same file, no fsync, no renaming.
+//   cfitsio ffppr (+ ffpcks)     the file written entirely by cfitsio, with and without CHECKSUM:
+//                                what the one-pass encoder saves, and what ffpcks costs.
+//   encode                       FITSFile's header + conversion + checksum into memory.
+// MB/s counts pixel bytes (W*H*2 per frame) in every case, as dd's blocks of W*H*2 bytes, so the
+// columns compare like with like. Files are deleted after each batch; the folder at the end.
 
 import FITSStorage
 import Foundation
@@ -31,19 +32,19 @@ import Glibc
 // MARK: - Options
 
 struct Options {
-    var frames = 50
+    var frames = 100
+    var batch = 10
     var directory = "/tmp"
     var width = 2048
     var height = 2048
-    var repeats = 5
 
     static let usage = """
-        usage: aperture-bench-fits [--frames N] [--dir DIR] [--width W] [--height H] [--repeats R]
-          --frames N   frames per case (default 50)
+        usage: aperture-bench-fits [--frames N] [--batch B] [--dir DIR] [--width W] [--height H]
+          --frames N   frames per case (default 100)
+          --batch B    frames per interleaved batch of the disk cases, and dd's count (default 10)
           --dir DIR    where to make the scratch folder (default /tmp): the file system measured
           --width W    frame width (default 2048)
           --height H   frame height (default 2048)
-          --repeats R  how many times every case runs; medians are reported (default 3)
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -65,7 +66,7 @@ struct Options {
             case "--dir": options.directory = value("--dir")
             case "--width": options.width = positive("--width")
             case "--height": options.height = positive("--height")
-            case "--repeats": options.repeats = positive("--repeats")
+            case "--batch": options.batch = positive("--batch")
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -122,7 +123,8 @@ func fileSystemType(_ path: String) -> String {
     guard (try? process.run()) != nil else { return "unknown" }
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let type = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return type == "ext2/ext3" ? "ext2/3/4" : type  // ext4 shares the magic number
 }
 
 /// Runs the real dd and returns the seconds it reports ("..., 0.23 s, 1.8 GB/s").
@@ -204,26 +206,32 @@ guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddres
 let work = String(cString: made)
 defer { try? FileManager.default.removeItem(atPath: work) }
 
+let batches = (options.frames + options.batch - 1) / options.batch
 print("aperture-bench-fits: \(options.frames) frames of \(options.width)x\(options.height) 16-bit "
-    + "(\(String(format: "%.2f", Double(frameBytes) / 1e6)) MB of pixels each), \(options.repeats) repeats, "
-    + "in \(work) (\(fileSystemType(work)))")
+    + "(\(String(format: "%.2f", Double(frameBytes) / 1e6)) MB of pixels each) per case, disk cases in \(batches) "
+    + "interleaved batches of \(options.batch), in \(work) (\(fileSystemType(work)))")
+let loadAverage = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "")
+    .split(separator: " ").prefix(3).joined(separator: " ")
+print("  \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(loadAverage)")
 
 // MARK: - Cases
 
-let ddBlock = frameBytes
-@MainActor func runDD() -> Double {
-    let seconds = ddSeconds(file: work + "/dd.bin", frames: options.frames, blockBytes: ddBlock)
+/// Runs `count` frames of one case and returns the seconds they took (cleanup excluded).
+typealias Run = @MainActor (_ count: Int) -> Double
+
+@MainActor func runDD(_ count: Int) -> Double {
+    let seconds = ddSeconds(file: work + "/dd.bin", frames: count, blockBytes: frameBytes)
     unlink(work + "/dd.bin")
     return seconds
 }
 
-@MainActor func runRawFiles() -> Double {
+@MainActor func runRawFiles(_ count: Int) -> Double {
     let folder = work + "/raw"
     mkdir(folder, 0o755)
     defer { removeContents(of: folder) }
     return seconds {
         pixels.withUnsafeBytes { bytes in
-            for index in 0..<options.frames {
+            for index in 0..<count {
                 let temporary = folder + "/.frame-\(index).tmp"
                 let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
                 check(descriptor, "create \(temporary)")
@@ -246,12 +254,13 @@ let ddBlock = frameBytes
 }
 
 var saveLatencies: [Double] = []
-@MainActor func runSave() -> Double {
-    let store = FrameStore(root: work + "/store", prefix: "image")
+@MainActor func runSave(_ count: Int, writeback: Bool) -> Double {
+    var store = FrameStore(root: work + "/store", prefix: "image")
+    store.startsWriteback = writeback
     defer { try? FileManager.default.removeItem(atPath: work + "/store") }
     return seconds {
         pixels.withUnsafeBufferPointer { buffer in
-            for _ in 0..<options.frames {
+            for _ in 0..<count {
                 let one = seconds {
                     do {
                         _ = try store.save(pixels: buffer, width: options.width, height: options.height,
@@ -260,19 +269,19 @@ var saveLatencies: [Double] = []
                         fail("save: \(error)")
                     }
                 }
-                saveLatencies.append(one)
+                if writeback { saveLatencies.append(one) }
             }
         }
     }
 }
 
-@MainActor func runWrite() -> Double {
+@MainActor func runWrite(_ count: Int) -> Double {
     let folder = work + "/write"
     mkdir(folder, 0o755)
     defer { removeContents(of: folder) }
     return seconds {
         pixels.withUnsafeBufferPointer { buffer in
-            for index in 0..<options.frames {
+            for index in 0..<count {
                 do {
                     try FITSFile.write(pixels: buffer, width: options.width, height: options.height,
                                        cards: cards, comments: comments, to: folder + "/frame-\(index).fits")
@@ -284,13 +293,13 @@ var saveLatencies: [Double] = []
     }
 }
 
-@MainActor func runCFITSIO(checksum: Bool) -> Double {
+@MainActor func runCFITSIO(_ count: Int, checksum: Bool) -> Double {
     let folder = work + "/cfitsio"
     mkdir(folder, 0o755)
     defer { removeContents(of: folder) }
     return seconds {
         pixels.withUnsafeBufferPointer { buffer in
-            for index in 0..<options.frames {
+            for index in 0..<count {
                 do {
                     try FITSFile.writeWithCFITSIO(pixels: buffer, width: options.width, height: options.height,
                                                   cards: cards, comments: comments, checksum: checksum,
@@ -303,10 +312,10 @@ var saveLatencies: [Double] = []
     }
 }
 
-@MainActor func runEncode() -> Double {
+@MainActor func runEncode(_ count: Int) -> Double {
     seconds {
         pixels.withUnsafeBufferPointer { buffer in
-            for _ in 0..<options.frames {
+            for _ in 0..<count {
                 do {
                     let bytes = try FITSFile.encode(pixels: buffer, width: options.width, height: options.height,
                                                     cards: cards, comments: comments)
@@ -321,69 +330,75 @@ var saveLatencies: [Double] = []
 
 struct Case {
     var label: String
-    var run: @MainActor () -> Double
+    var run: Run
+    /// Seconds per batch (disk cases) or one entry for the whole run.
     var times: [Double] = []
+    var frames = 0
 }
 
-var cases = [
-    Case(label: "dd bs=\(ddBlock / 1_048_576)M conv=fsync (one fsync)", run: runDD),
-    Case(label: "raw files: write + fsync + link, each", run: runRawFiles),
-    Case(label: "FrameStore.save (durable FITS)", run: runSave),
+var disk = [
+    Case(label: "dd bs=\(frameBytes % 1_048_576 == 0 ? "\(frameBytes / 1_048_576)M" : "\(frameBytes)") count=\(options.batch) conv=fsync",
+         run: runDD),
+    Case(label: "raw files: write, fsync, link, fsync dir", run: runRawFiles),
+    Case(label: "FrameStore.save", run: { runSave($0, writeback: true) }),
+    Case(label: "FrameStore.save, no early writeback", run: { runSave($0, writeback: false) }),
+]
+var memory = [
     Case(label: "FITSFile.write (no fsync)", run: runWrite),
-    Case(label: "cfitsio ffppr + ffpcks (no fsync)", run: { runCFITSIO(checksum: true) }),
-    Case(label: "cfitsio ffppr, no checksum (no fsync)", run: { runCFITSIO(checksum: false) }),
+    Case(label: "cfitsio ffppr + ffpcks (no fsync)", run: { runCFITSIO($0, checksum: true) }),
+    Case(label: "cfitsio ffppr, no checksum (no fsync)", run: { runCFITSIO($0, checksum: false) }),
     Case(label: "encode in memory (CPU only)", run: runEncode),
 ]
 
-// Warm-up: the first writes to fresh disk blocks of a virtual disk can be several times slower.
-_ = runDD()
-_ = runSave()
+// Warm-up: the first writes to fresh blocks of a virtual disk can be several times slower.
+_ = runDD(options.batch)
+_ = runSave(options.batch, writeback: true)
 saveLatencies.removeAll()
 
-// The three durable cases share the disk's moods (this VM's disk swings between about 300 MB/s
-// and 2 GB/s): their order rotates every repeat so that none is always first after a deletion.
-let durable = [0, 1, 2]
-for round in 1...options.repeats {
-    let shift = (round - 1) % durable.count
-    let order = Array(durable[shift...] + durable[..<shift]) + Array(cases.indices.dropFirst(durable.count))
-    for index in order {
-        cases[index].times.append(cases[index].run())
+for batch in 0..<batches {
+    let count = min(options.batch, options.frames - batch * options.batch)
+    for step in disk.indices {
+        let index = (step + batch) % disk.count
+        disk[index].times.append(disk[index].run(count))
+        disk[index].frames += count
     }
-    let ratio = cases[0].times.last! / cases[2].times.last!
-    print("  repeat \(round): dd \(String(format: "%.1f", cases[0].times.last! / Double(options.frames) * 1000)) ms/frame, "
-        + "save \(String(format: "%.1f", cases[2].times.last! / Double(options.frames) * 1000)) ms/frame: "
-        + "save at \(String(format: "%.0f", ratio * 100))% of dd")
+}
+for index in memory.indices {
+    memory[index].times = [memory[index].run(options.frames)]
+    memory[index].frames = options.frames
 }
 
 // MARK: - Report
 
 func row(_ label: String, _ columns: [String]) -> String {
-    label.padding(toLength: 42, withPad: " ", startingAt: 0)
-        + columns.map { String(repeating: " ", count: max(0, 10 - $0.count)) + $0 }.joined(separator: " ")
+    label.padding(toLength: 40, withPad: " ", startingAt: 0)
+        + columns.map { String(repeating: " ", count: max(0, 9 - $0.count)) + $0 }.joined(separator: " ")
 }
 
-let ddTime = median(cases[0].times)
+let ddTotal = disk[0].times.reduce(0, +)
+let ddPerFrame = ddTotal / Double(disk[0].frames)
 print("")
-print(row("case (median of \(options.repeats))", ["ms/frame", "frames/s", "MB/s", "vs dd"]))
-for item in cases {
-    let time = median(item.times)
-    let perFrame = time / Double(options.frames)
+print(row("case", ["ms/frame", "frames/s", "MB/s", "vs dd"]))
+for item in disk + memory {
+    let perFrame = item.times.reduce(0, +) / Double(item.frames)
     print(row(item.label, [
         String(format: "%.2f", perFrame * 1000),
         String(format: "%.1f", 1 / perFrame),
         String(format: "%.0f", Double(frameBytes) / perFrame / 1e6),
-        String(format: "%.0f%%", ddTime / time * 100),
+        String(format: "%.0f%%", ddPerFrame / perFrame * 100),
     ]))
 }
-let saveTime = median(cases[2].times)
-let checksumCost = (median(cases[4].times) - median(cases[5].times)) / Double(options.frames)
+
+let saveTotal = disk[2].times.reduce(0, +)
+let ratios = zip(disk[0].times, disk[2].times).map { $0 / $1 * 100 }
+let checksumCost = (memory[1].times[0] - memory[2].times[0]) / Double(options.frames)
 print("")
+print("save vs dd: \(String(format: "%.0f", ddTotal / saveTotal * 100))% over all batches (goal >= 80%); "
+    + "per batch median \(String(format: "%.0f", median(ratios)))%, "
+    + "range \(String(format: "%.0f", ratios.min()!))-\(String(format: "%.0f", ratios.max()!))%")
+print("save vs raw files with the same fsyncs: \(String(format: "%.0f", disk[1].times.reduce(0, +) / saveTotal * 100))%; "
+    + "early writeback: \(String(format: "%.0f", disk[3].times.reduce(0, +) / saveTotal * 100))% of the time without it")
 print("FrameStore.save per frame: p50 \(String(format: "%.2f", percentile(saveLatencies, 0.5) * 1000)) ms, "
     + "p99 \(String(format: "%.2f", percentile(saveLatencies, 0.99) * 1000)) ms over \(saveLatencies.count) saves")
-print("cfitsio's CHECKSUM (ffpcks, re-reads the data unit): \(String(format: "%.2f", checksumCost * 1000)) ms per frame; "
-    + "FITSFile takes the sum while converting")
-let ratios = zip(cases[0].times, cases[2].times).map { $0 / $1 * 100 }.sorted()
-let totalRatio = cases[0].times.reduce(0, +) / cases[2].times.reduce(0, +) * 100
-print("save vs dd: \(String(format: "%.0f", ddTime / saveTime * 100))% from the medians (goal >= 80%); "
-    + "over all repeats \(String(format: "%.0f", totalRatio))%; per repeat \(ratios.map { String(format: "%.0f%%", $0) }.joined(separator: " ")); "
-    + "save vs raw files with the same fsyncs: \(String(format: "%.0f", median(cases[1].times) / saveTime * 100))%")
+print("CHECKSUM in cfitsio (ffpcks re-reads the data unit): \(String(format: "%.2f", checksumCost * 1000)) ms per frame; "
+    + "FITSFile sums while converting (included in encode)")

@@ -12,7 +12,8 @@ import Darwin
 /// then `CHECKSUM` and `DATASUM`. They pass `fitsverify` with no warnings and no errors.
 ///
 /// cfitsio formats the header; the data unit is converted, checksummed and written here in one
-/// pass (cfitsio's `ffppr` + `ffpcks` produce the same bytes with about 4x the CPU time).
+/// pass (cfitsio's `ffppr` + `ffpcks` produce the same bytes, the tests check, with many times
+/// the CPU time).
 /// All functions block: call them from a thread of their own, not from the cooperative pool.
 public enum FITSFile {
     /// Checks that a card can be written, so that callers can refuse a user-supplied keyword with
@@ -61,11 +62,11 @@ public enum FITSFile {
         pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
         cards: [FITSCard], comments: [String], to path: String
     ) throws(StorageError) {
-        try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, path: path)
+        try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, context: "cannot write \(path)")
         let header = try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: path)
         let descriptor = try POSIXFile.createExclusive(path)
         do {
-            _ = try writeFrame(pixels, header: header, to: descriptor, path: path, durable: false)
+            _ = try writeFrame(pixels, header: header, to: descriptor, path: path, startingWriteback: false)
         } catch {
             _ = POSIXFile.closeIgnoringErrors(descriptor)
             _ = unlink(path)
@@ -153,44 +154,47 @@ public enum FITSFile {
     // MARK: - Internals shared with FrameStore
 
     /// Checks sizes, cards (``validate(_:)``, no repeats) and comments before anything is created.
+    ///
+    /// - Parameter context: Starts every message, e.g. `cannot write /x/a.fits`.
     static func checkFrame(
         pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
-        cards: [FITSCard], comments: [String], path: String
+        cards: [FITSCard], comments: [String], context: String
     ) throws(StorageError) {
         guard width >= 1, height >= 1 else {
-            throw StorageError(message: "cannot write \(path): image size \(width)x\(height) is not at least 1x1")
+            throw StorageError(message: "\(context): image size \(width)x\(height) is not at least 1x1")
         }
         let (count, overflow) = width.multipliedReportingOverflow(by: height)
         guard !overflow, count == pixels.count else {
-            throw StorageError(message: "cannot write \(path): \(pixels.count) pixels given for a \(width)x\(height) image")
+            throw StorageError(message: "\(context): \(pixels.count) pixels given for a \(width)x\(height) image")
         }
         var seen: Set<String> = []
         for card in cards {
             if let problem = FITSFormat.problem(card) {
-                throw StorageError(message: "cannot write \(path): invalid FITS card: \(problem)")
+                throw StorageError(message: "\(context): invalid FITS card: \(problem)")
             }
             if !seen.insert(card.keyword).inserted {
-                throw StorageError(message: "cannot write \(path): keyword \(card.keyword) is given twice")
+                throw StorageError(message: "\(context): keyword \(card.keyword) is given twice")
             }
         }
         for comment in comments {
             if let problem = FITSFormat.commentProblem(comment) {
-                throw StorageError(message: "cannot write \(path): \(problem)")
+                throw StorageError(message: "\(context): \(problem)")
             }
         }
     }
 
     /// Writes the data unit after the header's space, then the final header at offset 0.
     ///
-    /// - Parameter durable: The file will be fsynced: start writing it to the disk while encoding.
+    /// - Parameter startingWriteback: The file will be fsynced: start writing it to the disk
+    ///   while encoding.
     /// - Returns: The file size in bytes.
     static func writeFrame(
         _ pixels: UnsafeBufferPointer<UInt16>, header: borrowing CFITSIOHeader, to descriptor: Int32, path: String,
-        durable: Bool
+        startingWriteback: Bool
     ) throws(StorageError) -> Int {
         let headerLength = try header.bytes().count
         let dataSum = try DataUnit.write(
-            pixels, to: descriptor, offset: headerLength, path: path, startingWriteback: durable)
+            pixels, to: descriptor, offset: headerLength, path: path, startingWriteback: startingWriteback)
         let final = try header.finalBytes(dataSum: dataSum)
         guard final.count == headerLength else {
             throw StorageError(message: "cannot write \(path): the FITS header changed length while setting CHECKSUM")
@@ -223,7 +227,7 @@ extension FITSFile {
         pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
         cards: [FITSCard], comments: [String], checksum: Bool, to path: String
     ) throws(StorageError) {
-        try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, path: path)
+        try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, context: "cannot write \(path)")
         var status: Int32 = 0
         var created: UnsafeMutablePointer<fitsfile>?
         ffdkinit(&created, path, &status)
@@ -287,7 +291,7 @@ extension FITSFile {
     package static func encode(
         pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int, cards: [FITSCard], comments: [String]
     ) throws(StorageError) -> [UInt8] {
-        try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, path: "(memory)")
+        try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, context: "cannot encode a frame")
         let header = try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: "(memory)")
         let headerLength = try header.bytes().count
         let dataLength = DataUnit.paddedSize(pixelCount: pixels.count)
