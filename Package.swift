@@ -20,6 +20,9 @@ let package = Package(
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
         .executable(name: "aperture-bench-camera", targets: ["CameraBenchmark"]),
         .executable(name: "aperture-bench-supervisor", targets: ["SupervisorBenchmark"]),
+        .executable(name: "aperture-bench-processor", targets: ["ProcessorBenchmark"]),
+        .executable(name: "aperture-bench-ring", targets: ["FrameRingBenchmark"]),
+        .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -49,12 +52,13 @@ let package = Package(
             name: "CProcessSupport",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        .target(name: "CFrameRing"),
 
         // MARK: Libraries.
         .target(
             name: "Bus",
             dependencies: [
-                "CNNG",
+                "CNNG", "CFrameRing",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -76,6 +80,7 @@ let package = Package(
             name: "ApertureConfig",
             swiftSettings: swiftSettings
         ),
+        .target(name: "FrameAnalysis", swiftSettings: swiftSettings),
         .target(
             name: "ApertureLogging",
             dependencies: [
@@ -123,7 +128,7 @@ let package = Package(
         .target(
             name: "ProcessorService",
             dependencies: [
-                "Bus", "ChildRuntime", "ApertureConfig",
+                "Bus", "ChildRuntime", "ApertureConfig", "FrameAnalysis", "CameraCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -188,6 +193,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "FrameRingPeer",
+            dependencies: ["Bus", "CNNG"],
+            path: "Benchmarks/FrameRingPeer",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FrameRingBenchmark",
+            dependencies: ["Bus", "CNNG"],
+            path: "Benchmarks/FrameRingBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ProcessorBenchmark",
+            dependencies: ["FrameAnalysis", "CameraCore"],
+            path: "Benchmarks/ProcessorBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "FrameSaveBenchmark",
             dependencies: ["FITSStorage"],
             path: "Benchmarks/FrameSaveBenchmark",
@@ -204,6 +227,11 @@ let package = Package(
         .testTarget(
             name: "FITSStorageTests",
             dependencies: ["FITSStorage"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FrameAnalysisTests",
+            dependencies: ["FrameAnalysis", "CameraCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -228,7 +256,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Bus", "CameraCore", "FITSStorage"],
+            dependencies: ["Bus", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService"],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings
         ),

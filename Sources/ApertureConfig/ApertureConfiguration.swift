@@ -66,6 +66,11 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var warmupTimeout: Double = 120
     /// `camera.sdk_call_timeout`: an SDK call running longer than this marks the camera wedged (pings fail).
     public var sdkCallTimeout: Double = 30
+    /// `processor.autostart`: whether the processor analyses frames from the start (psen's
+    /// `start`/`stop` switch it later).
+    public var processorAutostart: Bool = true
+    /// `camera.ring_slots`: frames the shared-memory frame ring holds.
+    public var ringSlots: Int = 8
     /// `camera.telemetry_interval`: seconds between telemetry events.
     public var telemetryInterval: Double = 1
     /// `andor.library`: the Andor SDK2 shared library, loaded with dlopen.
@@ -115,6 +120,8 @@ public struct ApertureConfiguration: Sendable, Equatable {
         ("camera.warmup_timeout", "120", "longest wait for the warm-up at shutdown, in seconds"),
         ("camera.sdk_call_timeout", "30", "an SDK call running longer than this (s) marks the camera wedged"),
         ("camera.telemetry_interval", "1.0", "seconds between telemetry events"),
+        ("processor.autostart", "true", "analyse frames from the start (psen start/stop switch it later)"),
+        ("camera.ring_slots", "8", "frames held by the shared-memory frame ring (camera.frames in the runtime directory)"),
         ("andor.library", "libandor.so", "the Andor SDK2 library (dlopen path)"),
         ("andor.config_dir", "/usr/local/etc/andor", "directory passed to the SDK's Initialize"),
         ("filterwheel.driver", "simulator", "simulator or evora (TCP line protocol)"),
@@ -301,6 +308,14 @@ extension ApertureConfiguration {
             warmupTimeout = try seconds(min: 0, max: 3600)
         case "camera.sdk_call_timeout":
             sdkCallTimeout = try seconds(min: 0.5, max: 3600)
+        case "processor.autostart":
+            guard let flag = ["true": true, "false": false, "yes": true, "no": false][value.lowercased()] else {
+                throw fail("must be true or false")
+            }
+            processorAutostart = flag
+        case "camera.ring_slots":
+            guard let number = Int(value), (2...1024).contains(number) else { throw fail("must be an integer from 2 to 1024") }
+            ringSlots = number
         case "camera.telemetry_interval":
             telemetryInterval = try seconds(min: 0.05, max: 60)
         case "andor.library":

@@ -366,14 +366,29 @@ public struct FrameNotice: Codable, Sendable, Hashable {
     public var preview: Bool
     public var path: String?
     public var bytes: Int
+    /// Where the pixels are in the shared-memory frame ring (`camera.frames` in the runtime
+    /// directory); nil if the frame could not be put there.
+    public var ring: FrameLocation?
+    /// The focus position the request reported (`focus: N` in its comment).
+    public var focus: Double?
+    /// Unix times of the exposure's start and of the end of the readout.
+    public var exposureStart: Double?
+    public var readoutTime: Double?
 
     enum CodingKeys: String, CodingKey {
-        case frame, count, sequence, width, height, preview, path, bytes
+        case frame, count, sequence, width, height, preview, path, bytes, ring, focus
         case exposureId = "exposure_id"
+        case exposureStart = "exposure_start"
+        case readoutTime = "readout_time"
     }
 
     public init(exposureId: String, frame: Int, count: Int?, sequence: Int, width: Int, height: Int,
-                preview: Bool, path: String?, bytes: Int) {
+                preview: Bool, path: String?, bytes: Int, ring: FrameLocation? = nil, focus: Double? = nil,
+                exposureStart: Double? = nil, readoutTime: Double? = nil) {
+        self.ring = ring
+        self.focus = focus
+        self.exposureStart = exposureStart
+        self.readoutTime = readoutTime
         self.exposureId = exposureId
         self.frame = frame
         self.count = count

@@ -26,7 +26,8 @@ public enum CameraApplication {
             ? try EvoraFilterWheel(address: configuration.filterWheelAddress, slots: configuration.filterNames.count)
             : SimulatedFilterWheel(slots: configuration.filterNames.count)
         let controller = CameraController(configuration: configuration, driverName: configuration.cameraDriver,
-                                          driver: driver, wheel: wheel, events: events, logger: context.logger)
+                                          driver: driver, wheel: wheel, events: events, runtime: context.runtime,
+                                          logger: context.logger)
         context.health.install {
             controller.wedgedCall.map { "camera SDK call \($0.name) has not returned for \(Int($0.seconds)) s" }
         }

@@ -21,6 +21,8 @@ final class CameraController: Sendable {
         var sequence = 0
         var nextId = 1
         var lastPublished: CameraStateEvent?
+        /// The shared-memory frame ring, created once the sensor size is known.
+        var ring: FrameRingWriter?
     }
 
     let configuration: ApertureConfiguration
@@ -39,8 +41,11 @@ final class CameraController: Sendable {
     /// Records kept for `exposures` and `exposure`.
     static let recordLimit = 200
 
+    private let ringPath: String
+
     init(configuration: ApertureConfiguration, driverName: String, driver: any CameraDriver, wheel: any FilterWheel,
-         events: Publisher, logger: Logger) {
+         events: Publisher, runtime: RuntimeDirectory, logger: Logger) {
+        self.ringPath = runtime.path + "/" + EndpointName.cameraFrames
         self.configuration = configuration
         self.driverName = driverName
         self.sdk = SDKThread(name: "aperture-sdk")
@@ -67,7 +72,12 @@ final class CameraController: Sendable {
                 try sdk.call("connect") { () throws(CameraError) -> CameraInfo in try driver.driver.connect() }
             }
             let temperature = try? await readTemperature()
-            transition(.connectionChanged(connected: true, reason: nil)) { $0.info = info; $0.temperature = temperature }
+            let ring = makeRing(info)
+            transition(.connectionChanged(connected: true, reason: nil)) {
+                $0.info = info
+                $0.temperature = temperature
+                if let ring { $0.ring = ring }
+            }
             logger.info("camera connected: \(info.model), \(info.width)x\(info.height), set-point range \(info.minimumSetpoint)...\(info.maximumSetpoint) C")
         } catch {
             transition(.connectionChanged(connected: false, reason: error.message))
@@ -75,6 +85,23 @@ final class CameraController: Sendable {
             throw error
         }
         _ = try? await readFilter()
+    }
+
+    /// Creates the frame ring for the sensor's full frame (a new file, so readers of a previous
+    /// camera process notice the new generation).
+    private func makeRing(_ info: CameraInfo) -> FrameRingWriter? {
+        if let existing = state.withLock({ $0.ring }), existing.slotCapacity >= info.width * info.height * 2 {
+            return existing
+        }
+        do throws(BusError) {
+            let ring = try FrameRingWriter(path: ringPath, slots: configuration.ringSlots,
+                                           slotCapacity: info.width * info.height * 2)
+            logger.info("frame ring \(ringPath): \(ring.slotCount) slots of \(ring.slotCapacity) bytes")
+            return ring
+        } catch {
+            logger.error("no frame ring, frames reach readers through frame.latest only: \(error.message)")
+            return nil
+        }
     }
 
     /// Whether the camera is connected and usable.
@@ -333,6 +360,7 @@ final class CameraController: Sendable {
         var buffer = [UInt16](repeating: 0, count: settings.imageWidth * settings.imageHeight)
         var pending = initial
         var frameStart = Date()
+        var readoutEnd = Date()
         var frameTemperature: TemperatureStatus?
         let driver = self.driver.driver
 
@@ -365,6 +393,7 @@ final class CameraController: Sendable {
                     pending = deliver(.failed(error))
                     continue
                 }
+                readoutEnd = Date()
                 if abortRequested.load(ordering: .sequentiallyConsistent) {
                     pending = deliver(.abortRequested)
                     continue
@@ -373,7 +402,7 @@ final class CameraController: Sendable {
                     // Announce the frame before the state moves on to the next one.
                     let frame = state.withLock { $0.machine.frame }
                     frameDone(id: id, frame: frame, count: plan.count, settings: settings, start: frameStart,
-                              pixels: buffer, file: nil)
+                              readout: readoutEnd, request: plan.request, pixels: buffer, file: nil)
                 }
                 pending = deliver(.readoutFinished)
 
@@ -395,7 +424,8 @@ final class CameraController: Sendable {
                     continue
                 }
                 frameDone(id: id, frame: frame, count: plan.count, settings: settings, start: frameStart,
-                          pixels: buffer, file: SavedFrame(frame: frame, path: saved.path, bytes: saved.bytes))
+                          readout: readoutEnd, request: plan.request, pixels: buffer,
+                          file: SavedFrame(frame: frame, path: saved.path, bytes: saved.bytes))
                 if abortRequested.load(ordering: .sequentiallyConsistent) {
                     _ = deliver(.abortRequested)
                 }
@@ -452,7 +482,22 @@ final class CameraController: Sendable {
     }
 
     private func frameDone(id: String, frame: Int, count: Int?, settings: AcquisitionSettings, start: Date,
-                           pixels: [UInt16], file: SavedFrame?) {
+                           readout: Date, request: ExposureRequest, pixels: [UInt16], file: SavedFrame?) {
+        let (ring, topDown) = state.withLock { ($0.ring, $0.info?.firstRowIsTop ?? true) }
+        var location: FrameLocation?
+        if let ring {
+            let metadata = FrameMetadata(
+                exposureId: id, frameNumber: frame, width: settings.imageWidth, height: settings.imageHeight,
+                binningX: settings.binX, binningY: settings.binY, subframeX: settings.subframe.x,
+                subframeY: settings.subframe.y, exposureTime: settings.exposureTime,
+                exposureStart: start.timeIntervalSince1970, readoutTime: readout.timeIntervalSince1970,
+                imageType: request.type.rawValue, preview: file == nil, topDown: topDown)
+            do throws(BusError) {
+                location = try pixels.withUnsafeBufferPointer { buffer throws(BusError) in try ring.write(metadata, pixels: buffer) }
+            } catch {
+                logger.error("frame \(frame) of \(id) not put in the frame ring: \(error.message)")
+            }
+        }
         let sequence = state.withLock { s -> Int in
             s.sequence += 1
             if let index = s.records.lastIndex(where: { $0.id == id }) {
@@ -468,7 +513,8 @@ final class CameraController: Sendable {
         try? events.publish(CameraTopic.frame, FrameNotice(
             exposureId: id, frame: frame, count: count, sequence: sequence, width: settings.imageWidth,
             height: settings.imageHeight, preview: file == nil, path: file?.path,
-            bytes: file?.bytes ?? pixels.count * 2))
+            bytes: file?.bytes ?? pixels.count * 2, ring: location, focus: request.focusFromComment,
+            exposureStart: start.timeIntervalSince1970, readoutTime: readout.timeIntervalSince1970))
         if let file {
             logger.info("saved \(file.path)", metadata: ["exposure.id": "\(id)", "frame": "\(frame)"])
         }

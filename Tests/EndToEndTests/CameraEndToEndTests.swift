@@ -239,7 +239,7 @@ import Testing
 
     @Test func anUnwritableDataFolderIsAStorageError() async throws {
         let blocker = "/tmp/aperture-datafile-\(getpid())"
-        FileManager.default.createFile(atPath: blocker, contents: Data("not a folder".utf8))
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data("not a folder".utf8))
         defer { try? FileManager.default.removeItem(atPath: blocker) }
         var environment = Self.fastCamera
         environment["APERTURE_DATA_ROOT"] = blocker + "/data"

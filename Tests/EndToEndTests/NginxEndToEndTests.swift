@@ -102,7 +102,7 @@ import Testing
         #expect(file == FileManager.default.contents(atPath: path))
 
         // Files being written are never served, and nothing can be written.
-        FileManager.default.createFile(atPath: dataRoot + folder + "/.image-0002.fits.tmp-1-2", contents: Data("partial".utf8))
+        _ = FileManager.default.createFile(atPath: dataRoot + folder + "/.image-0002.fits.tmp-1-2", contents: Data("partial".utf8))
         let (hiddenCode, _) = try await ServiceHarness.get(front, "/data\(folder)/.image-0002.fits.tmp-1-2")
         #expect(hiddenCode == 404)
         var put = URLRequest(url: URL(string: "http://\(front)/data\(relative)")!)

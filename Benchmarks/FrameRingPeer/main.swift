@@ -1,0 +1,287 @@
+// aperture-ring-peer: the other process of the frame ring's tests and benchmark.
+//
+//   aperture-ring-peer write --path P [--slots N] [--width W] [--height H] [--count C]
+//                            [--seconds S] [--fill sequence|sources] [--wait-go] [--linger]
+//                            [--notify URL]
+//   aperture-ring-peer read --path P
+//   aperture-ring-peer nng-pub --url U [--width W] [--height H] [--seconds S] [--wait-go]
+//
+// write    creates a ring (slot capacity W*H*2) and writes frames as fast as it can, until C
+//          frames (0: no limit), S seconds, or end of standard input. `--fill sequence` fills
+//          frame s with the constant UInt16(s) and sets its frame number to s, so that a torn
+//          frame is visible; `--fill sources` copies one of four prepared frames (the camera
+//          copying out of its SDK buffer). `--wait-go` waits for a line on standard input
+//          before writing; `--linger` stays (holding nothing but the process) until standard
+//          input ends, so that a test can SIGKILL a writer that has written. `--notify URL`
+//          publishes each frame's FrameLocation as a `camera.frame` event on a Bus Publisher
+//          listening on URL, as the camera does.
+// read     prints the newest complete frame of the ring at P: location, metadata, pixel sum.
+// nng-pub  publishes W*H*2-byte frames on an NNG pub0 socket listening on U, copying one of
+//          four prepared frames into each message, for S seconds or until standard input ends.
+//
+// Every line on standard output is one JSON object with an "event" field: "ready" (with the
+// ring's generation), "done" (frames written, seconds, the last location), "frame" (read).
+
+import Bus
+import CNNG
+import Foundation
+import Synchronization
+
+// MARK: - Arguments
+
+struct Options {
+    var mode = ""
+    var path = ""
+    var url = ""
+    var slots = 8
+    var width = 2048
+    var height = 2048
+    var count = 0
+    var seconds = 0.0
+    var fill = "sequence"
+    var waitGo = false
+    var linger = false
+    var notify = ""
+
+    static let usage = """
+        usage: aperture-ring-peer write --path P [--slots N] [--width W] [--height H] [--count C]
+                                        [--seconds S] [--fill sequence|sources] [--wait-go] [--linger]
+                                        [--notify URL]
+               aperture-ring-peer read --path P
+               aperture-ring-peer nng-pub --url U [--width W] [--height H] [--seconds S] [--wait-go]
+        """
+
+    static func parse(_ arguments: [String]) -> Options {
+        var options = Options()
+        guard let mode = arguments.first, ["write", "read", "nng-pub"].contains(mode) else {
+            fail("a mode is required\n\(usage)")
+        }
+        options.mode = mode
+        var index = 1
+        func value(_ name: String) -> String {
+            index += 1
+            guard index < arguments.count else { fail("\(name) needs a value") }
+            return arguments[index]
+        }
+        func integer(_ name: String, minimum: Int) -> Int {
+            let text = value(name)
+            guard let n = Int(text), n >= minimum else { fail("\(name) must be an integer >= \(minimum), not '\(text)'") }
+            return n
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--path": options.path = value("--path")
+            case "--url": options.url = value("--url")
+            case "--slots": options.slots = integer("--slots", minimum: 1)
+            case "--width": options.width = integer("--width", minimum: 1)
+            case "--height": options.height = integer("--height", minimum: 1)
+            case "--count": options.count = integer("--count", minimum: 0)
+            case "--seconds":
+                let text = value("--seconds")
+                guard let s = Double(text), s >= 0 else { fail("--seconds must be a number >= 0, not '\(text)'") }
+                options.seconds = s
+            case "--fill":
+                options.fill = value("--fill")
+                guard ["sequence", "sources"].contains(options.fill) else { fail("--fill is sequence or sources") }
+            case "--wait-go": options.waitGo = true
+            case "--linger": options.linger = true
+            case "--notify": options.notify = value("--notify")
+            case "-h", "--help":
+                print(usage)
+                exit(0)
+            default: fail("unknown argument '\(arguments[index])'\n\(usage)")
+            }
+            index += 1
+        }
+        if options.mode == "nng-pub" ? options.url.isEmpty : options.path.isEmpty {
+            fail(options.mode == "nng-pub" ? "--url is required" : "--path is required")
+        }
+        return options
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("aperture-ring-peer: \(message)\n".utf8))
+    exit(2)
+}
+
+// MARK: - Output and control
+
+struct Report: Encodable {
+    var event: String
+    var pid: Int32 = getpid()
+    var generation: UInt64?
+    var written: Int?
+    var seconds: Double?
+    var last: FrameLocation?
+    var location: FrameLocation?
+    var metadata: FrameMetadata?
+    var sum: UInt64?
+}
+
+func emit(_ report: Report) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    var line = (try? encoder.encode(report)) ?? Data("{}".utf8)
+    line.append(0x0A)
+    FileHandle.standardOutput.write(line)
+}
+
+/// Set when standard input ends: the test or benchmark that started this process wants it
+/// to stop (or has itself gone away).
+final class InputWatch: Sendable {
+    let ended = Atomic<Bool>(false)
+    private let lines = Atomic<Int>(0)
+
+    init() {
+        let thread = Thread { [self] in
+            var byte: UInt8 = 0
+            while true {
+                let n = read(0, &byte, 1)
+                if n <= 0 { break }
+                if byte == 0x0A { lines.add(1, ordering: .releasing) }
+            }
+            ended.store(true, ordering: .releasing)
+        }
+        thread.start()
+    }
+
+    var hasEnded: Bool { ended.load(ordering: .acquiring) }
+
+    /// Waits for one line (the "go") or the end of input.
+    func waitForLine() {
+        while lines.load(ordering: .acquiring) == 0, !hasEnded { usleep(1_000) }
+    }
+
+    /// Waits for the end of input.
+    func waitForEnd() {
+        while !hasEnded { usleep(10_000) }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Four different frames, so that consecutive frames are not the same bytes.
+func sourceFrames(width: Int, height: Int) -> [[UInt16]] {
+    (0..<4).map { k in
+        (0..<(width * height)).map { UInt16(truncatingIfNeeded: $0 &* 31 &+ k &* 1009) }
+    }
+}
+
+/// Sets every pixel to `value` by doubling memcpys: quick even in a debug build, so that the
+/// writer spends its time writing slots, as the camera does.
+func fill(_ frame: inout [UInt16], with value: UInt16) {
+    frame.withUnsafeMutableBytes { bytes in
+        guard bytes.count >= 2 else { return }
+        bytes.storeBytes(of: value, as: UInt16.self)
+        var done = 2
+        while done < bytes.count {
+            let chunk = min(done, bytes.count - done)
+            (bytes.baseAddress! + done).copyMemory(from: bytes.baseAddress!, byteCount: chunk)
+            done += chunk
+        }
+    }
+}
+
+// MARK: - Modes
+
+func runWriter(_ options: Options, input: InputWatch) throws {
+    let pixels = options.width * options.height
+    let writer = try FrameRingWriter(path: options.path, slots: options.slots, slotCapacity: pixels * 2)
+    let publisher = try options.notify.isEmpty ? nil : Publisher(listening: Endpoint(url: options.notify))
+    emit(Report(event: "ready", generation: writer.generation))
+    if options.waitGo { input.waitForLine() }
+    let sources = options.fill == "sources" ? sourceFrames(width: options.width, height: options.height) : []
+    var frame = [UInt16](repeating: 0, count: options.fill == "sequence" ? pixels : 0)
+    var metadata = FrameMetadata(exposureId: "peer-\(getpid())", width: options.width, height: options.height,
+                                 exposureTime: 0.001, imageType: "object")
+    let start = monotonicSeconds()
+    var written = 0
+    while options.count == 0 || written < options.count {
+        if input.hasEnded { break }
+        if options.seconds > 0, monotonicSeconds() - start >= options.seconds { break }
+        let sequence = written + 1
+        metadata.frameNumber = sequence
+        metadata.exposureStart = Date().timeIntervalSince1970
+        metadata.readoutTime = metadata.exposureStart
+        if options.fill == "sequence" {
+            let value = UInt16(truncatingIfNeeded: sequence)
+            fill(&frame, with: value)
+            let location = try writer.write(metadata, pixels: frame)
+            try publisher?.publish("camera.frame", location)
+        } else {
+            let location = try sources[written % sources.count].withUnsafeBufferPointer { buffer throws(BusError) in
+                try writer.write(metadata, pixels: buffer)
+            }
+            try publisher?.publish("camera.frame", location)
+        }
+        written += 1
+    }
+    emit(Report(event: "done", generation: writer.generation, written: written,
+                seconds: monotonicSeconds() - start, last: writer.lastLocation))
+    if options.linger { input.waitForEnd() }
+}
+
+func runReader(_ options: Options) throws {
+    let reader = try FrameRingReader(path: options.path)
+    var buffer: [UInt16] = []
+    guard let entry = reader.latest(into: &buffer) else {
+        emit(Report(event: "empty", generation: reader.generation))
+        return
+    }
+    let sum = buffer.reduce(UInt64(0)) { $0 &+ UInt64($1) }
+    emit(Report(event: "frame", generation: reader.generation, location: entry.location,
+                metadata: entry.metadata, sum: sum))
+}
+
+func runPublisher(_ options: Options, input: InputWatch) throws {
+    func check(_ status: Int32, _ what: String) throws {
+        if status != 0 { throw BusError(.transport, "\(what): \(String(cString: nng_strerror(status)))") }
+    }
+    var socket = nng_socket()
+    try check(nng_pub0_open(&socket), "nng_pub0_open")
+    // No nng_close at the end: with a message still queued for a subscriber that stopped
+    // reading, NNG 1.5's close waits for it; the process's exit closes the socket instead.
+    try check(nng_socket_set_int(socket, NNG_OPT_SENDBUF, 4), "NNG_OPT_SENDBUF")
+    try check(nng_listen(socket, options.url, nil, 0), "nng_listen \(options.url)")
+    emit(Report(event: "ready"))
+    if options.waitGo { input.waitForLine() }
+    let bytes = options.width * options.height * 2
+    let sources = sourceFrames(width: options.width, height: options.height)
+    let start = monotonicSeconds()
+    var written = 0
+    while !input.hasEnded {
+        if options.seconds > 0, monotonicSeconds() - start >= options.seconds { break }
+        var message: OpaquePointer?
+        try check(nng_msg_alloc(&message, bytes), "nng_msg_alloc")
+        sources[written % sources.count].withUnsafeBytes { source in
+            nng_msg_body(message!).copyMemory(from: source.baseAddress!, byteCount: bytes)
+        }
+        let status = nng_sendmsg(socket, message, 0)
+        if status != 0 {
+            nng_msg_free(message)
+            try check(status, "nng_sendmsg")
+        }
+        written += 1
+    }
+    emit(Report(event: "done", written: written, seconds: monotonicSeconds() - start))
+}
+
+// MARK: - Main
+
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let input = InputWatch()
+do {
+    switch options.mode {
+    case "write": try runWriter(options, input: input)
+    case "read": try runReader(options)
+    default: try runPublisher(options, input: input)
+    }
+} catch {
+    fail("\(error)")
+}
+exit(0)

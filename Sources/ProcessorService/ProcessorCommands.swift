@@ -1,0 +1,189 @@
+import Bus
+import FrameAnalysis
+
+// The commands `aperture-processor` answers on processor.ctl, and its events on
+// processor.events (docs/protocol.md, "Processor"). The contract is psen_processing's: start,
+// stop, status, background and signal ROIs, statistics; plus areaDetector's statistics and
+// focus metrics, configured through `configure`.
+
+/// `start`: process frames as they come. `stop`: ignore them.
+public enum ProcessorStartCommand: BusCommand {
+    public static let name = "start"
+    public typealias Result = ProcessorState
+}
+
+public enum ProcessorStopCommand: BusCommand {
+    public static let name = "stop"
+    public typealias Result = ProcessorState
+}
+
+/// `status`: whether frames are processed.
+public enum ProcessorStatusCommand: BusCommand {
+    public static let name = "status"
+    public typealias Result = ProcessorState
+}
+
+/// psen's reply envelope: `{state: "ok", status: "processing"|"stopped"}`.
+public struct ProcessorState: Codable, Sendable, Hashable {
+    public var state: String
+    public var status: String
+    public init(processing: Bool) {
+        state = "ok"
+        status = processing ? "processing" : "stopped"
+    }
+}
+
+/// Which ROI.
+public enum ROIKind: String, Codable, Sendable, Hashable {
+    case background, signal
+}
+
+/// `get_roi`: one ROI as `[offset_x, size_x, offset_y, size_y]`, or null when disabled.
+public enum GetROICommand: BusCommand {
+    public static let name = "get_roi"
+    public struct Arguments: Codable, Sendable, Hashable {
+        public var which: ROIKind
+        public init(which: ROIKind) { self.which = which }
+    }
+    public typealias Result = ROIReply
+}
+
+/// `set_roi`: sets (or with null/`[]` disables) one ROI; validated against the latest frame's size.
+public enum SetROICommand: BusCommand {
+    public static let name = "set_roi"
+    public struct Arguments: Codable, Sendable, Hashable {
+        public var which: ROIKind
+        public var roi: [Int]?
+        public init(which: ROIKind, roi: [Int]?) {
+            self.which = which
+            self.roi = roi
+        }
+    }
+    public typealias Result = ROIReply
+}
+
+public struct ROIReply: Codable, Sendable, Hashable {
+    public var which: ROIKind
+    public var roi: [Int]?
+    public init(which: ROIKind, roi: [Int]?) {
+        self.which = which
+        self.roi = roi
+    }
+}
+
+/// `configure`: replaces the analysis configuration (which statistics, histogram, focus...).
+public enum ConfigureCommand: BusCommand {
+    public static let name = "configure"
+    public typealias Arguments = AnalysisConfiguration
+    public typealias Result = AnalysisConfiguration
+}
+
+/// `configuration`: the analysis configuration in force.
+public enum ConfigurationCommand: BusCommand {
+    public static let name = "configuration"
+    public typealias Result = AnalysisConfiguration
+}
+
+/// `statistics`: psen's processing statistics.
+public enum StatisticsCommand: BusCommand {
+    public static let name = "statistics"
+    public typealias Result = ProcessorStatistics
+}
+
+public struct ProcessorStatistics: Codable, Sendable, Hashable {
+    public var state = "ok"
+    public var status: String
+    /// Unix time processing (last) started.
+    public var processingStartTime: Double?
+    public var framesProcessed: Int
+    /// Frames lost before analysis: events missed, slots overwritten before they were read.
+    public var framesDropped: Int
+    /// Frames skipped with a logged reason (no ring location, unexpected size or type).
+    public var framesSkipped: Int
+    public var lastFrameId: String?
+    public var lastFrameTime: Double?
+    /// Frames per second over the last 10 s.
+    public var processingRate: Double
+    /// Mean seconds from the end of readout to the result, over the last 100 frames.
+    public var meanLatency: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case state, status
+        case processingStartTime = "processing_start_time"
+        case framesProcessed = "frames_processed"
+        case framesDropped = "frames_dropped"
+        case framesSkipped = "frames_skipped"
+        case lastFrameId = "last_frame_id"
+        case lastFrameTime = "last_frame_time"
+        case processingRate = "processing_rate"
+        case meanLatency = "mean_latency"
+    }
+}
+
+/// `results`: the last results kept (newest last), optionally of one exposure.
+public enum ResultsCommand: BusCommand {
+    public static let name = "results"
+    public struct Arguments: Codable, Sendable, Hashable {
+        public var count: Int?
+        public var exposureId: String?
+        enum CodingKeys: String, CodingKey {
+            case count
+            case exposureId = "exposure_id"
+        }
+        public init(count: Int? = nil, exposureId: String? = nil) {
+            self.count = count
+            self.exposureId = exposureId
+        }
+    }
+    public struct Result: Codable, Sendable, Hashable {
+        public var results: [ProcessorResult]
+    }
+}
+
+/// `focus_fit`: fits best focus over the kept results that carry a focus position (the frames
+/// of a focus series: exposures whose comment said `focus: N`), by median HFD.
+public enum FocusFitCommand: BusCommand {
+    public static let name = "focus_fit"
+    public struct Arguments: Codable, Sendable, Hashable {
+        /// Only frames of these exposures (default: every kept frame with a focus position).
+        public var exposureIds: [String]?
+        /// `hfd` (default) or `fwhm`.
+        public var metric: String?
+        enum CodingKeys: String, CodingKey {
+            case metric
+            case exposureIds = "exposure_ids"
+        }
+        public init(exposureIds: [String]? = nil, metric: String? = nil) {
+            self.exposureIds = exposureIds
+            self.metric = metric
+        }
+    }
+    public struct Result: Codable, Sendable, Hashable {
+        public var fit: FocusFit
+        public var samples: [FocusSample]
+    }
+}
+
+/// One frame's result, kept and published on processor.events as `processor.result`.
+public struct ProcessorResult: Codable, Sendable, Hashable {
+    public var exposureId: String
+    public var frame: Int
+    public var sequence: UInt64
+    public var focus: Double?
+    /// Unix time the readout ended, and the time the result was ready.
+    public var readoutTime: Double
+    public var processedTime: Double
+    public var analysis: FrameAnalysis
+
+    enum CodingKeys: String, CodingKey {
+        case frame, sequence, focus, analysis
+        case exposureId = "exposure_id"
+        case readoutTime = "readout_time"
+        case processedTime = "processed_time"
+    }
+}
+
+/// Topics on processor.events.
+public enum ProcessorTopic {
+    public static let result = "processor.result"
+}
