@@ -27,6 +27,10 @@ public enum GatewayApplication {
         router.get("healthz") { _, _ -> Response in
             await HealthEndpoint.report(supervisor: supervisor)
         }
+        let latestFrame = LatestFrameEndpoint(runtime: context.runtime)
+        router.get("v1/frames/latest") { request, _ -> Response in
+            latestFrame.respond(request)
+        }
 
         let configuration = context.configuration
         let readiness = context.readiness

@@ -141,4 +141,32 @@ import Testing
         let results = try await results(processor, of: second.id, count: 1)
         #expect(results.first?.analysis.mean.map { $0 > 0 } == true)
     }
+
+    @Test func theGatewayServesTheLatestFrameFromTheRing() async throws {
+        let (service, camera, processor) = try await start()
+        defer { camera.close(); processor.close(); service.cleanup() }
+        let address = try await service.gatewayAddress()
+        let (emptyCode, _) = try await ServiceHarness.get(address, "/v1/frames/latest")
+        #expect(emptyCode == 404)
+        let record = try await expose(camera, ExposureRequest(type: .flat, time: 1))
+        let file = try FITSFile.read(path: try #require(record.files.first?.path))
+
+        let url = URL(string: "http://\(address)/v1/frames/latest")!
+        let (data, response) = try await URLSession.shared.data(from: url)
+        let http = try #require(response as? HTTPURLResponse)
+        #expect(http.statusCode == 200)
+        #expect(http.value(forHTTPHeaderField: "X-Exposure-Id") == record.id)
+        #expect(http.value(forHTTPHeaderField: "X-Frame-Width") == "512")
+        let pixels = data.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)).map { UInt16(littleEndian: $0) } }
+        #expect(pixels == file.pixels)
+
+        let (jsonCode, json) = try await ServiceHarness.get(address, "/v1/frames/latest?format=json")
+        #expect(jsonCode == 200)
+        let header = try JSONSerialization.jsonObject(with: json) as? [String: Any]
+        #expect((header?["metadata"] as? [String: Any])?["exposure_id"] as? String == record.id)
+    }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
