@@ -10,6 +10,14 @@ import Synchronization
 /// crashes, the last frames stay readable; after it restarts (a new file, a new generation),
 /// ``reopenIfReplaced()`` maps the new ring.
 ///
+/// A consumer that must not fall behind (the processor) treats each `camera.frame` notice as
+/// a wake-up and takes the newest frame with ``withNext(after:_:)`` or ``next(after:into:)``,
+/// passing the sequence of the last frame it handled: notices that queued up while it was busy
+/// then cost nothing, and what it passed over shows in ``counters``. A consumer that wants one
+/// particular frame uses ``read(_:into:)`` or ``withFrame(_:_:)`` with the notice's location.
+/// A ``FrameReadResult/staleGeneration`` result, or ``isReplaced``, means the camera restarted:
+/// call ``reopenIfReplaced()``.
+///
 /// Safe to use from several threads; ``reopenIfReplaced()`` swaps the mapping while reads on
 /// the old one finish undisturbed.
 public final class FrameRingReader: Sendable {

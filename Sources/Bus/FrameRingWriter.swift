@@ -122,7 +122,7 @@ public final class FrameRingWriter: Sendable {
         }
     }
 
-    /// Writes one frame from an array; see ``write(_:pixels:)-(_,UnsafeBufferPointer<UInt16>)``.
+    /// Writes one frame from an array, as the `UnsafeBufferPointer` variant does.
     /// - Parameters:
     ///   - metadata: the frame's header.
     ///   - pixels: `width * height` pixels, row-major.

@@ -21,7 +21,9 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
     /// `net`: the total minus a background estimated from the image border (areaDetector's net).
     public var net: Bool = true
     /// `net_border_width`: the width in pixels of the border whose mean is the background of
-    /// `net` (areaDetector's `BgdWidth`); 0 makes `net` equal to `total`.
+    /// `net` (areaDetector's `BgdWidth`); 0 makes `net` equal to `total`. Each border pixel counts
+    /// once (areaDetector's NDPluginStats sums four full-length strips, so it counts the corner
+    /// squares twice; NDPluginROIStat counts them once, as here).
     public var netBorderWidth: Int = 1
     /// `centroid`: the intensity-weighted centroid and its sigmas along x and y.
     public var centroid: Bool = true

@@ -5,8 +5,12 @@
 public struct AnalysisError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A stable, lower-case code.
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The code as sent: lower-case with underscores.
         public let rawValue: String
+        /// A code from its text (codes are compared by text).
+        /// - Parameter rawValue: the code, e.g. `invalid_argument`.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The code's text.
         public var description: String { rawValue }
 
         /// A value is malformed or out of range (an ROI outside the image, a frame whose pixel
@@ -31,5 +35,6 @@ public struct AnalysisError: Error, Sendable, Hashable, CustomStringConvertible 
         self.message = message
     }
 
+    /// `code: message`.
     public var description: String { "\(code): \(message)" }
 }

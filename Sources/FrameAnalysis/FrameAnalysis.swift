@@ -201,8 +201,9 @@ public struct FocusMetrics: Sendable, Hashable, Codable {
     public var rejectedSaturated: Int
     /// `rejected_edge`: stars too close to the image edge for their measuring window.
     public var rejectedEdge: Int
-    /// `rejected_unmeasurable`: detections whose shape could not be measured or that are too
-    /// sharp to be stars (cosmic-ray hits, hot pixels: FWHM below the detector's minimum).
+    /// `rejected_unmeasurable`: detections whose shape could not be measured, or that are too
+    /// sharp or too elongated to be stars (hot pixels, cosmic-ray hits and tracks; see
+    /// ``StarDetector``).
     public var rejectedUnmeasurable: Int
 
     /// - Parameters: the values, as named.

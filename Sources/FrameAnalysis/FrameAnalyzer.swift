@@ -1,19 +1,24 @@
 /// Analyses 16-bit frames: psen_processing's ROI profiles, areaDetector's statistics and focus
 /// metrics, as an ``AnalysisConfiguration`` selects.
 ///
-/// How it works: one pass over the pixels (``FrameScan``) computes each row's minimum, maximum
-/// and sum, the column sums and a 65536-bin histogram of the raw values, in integers; the
-/// statistics are then derived from those (mean, sigma, saturation and the configured histogram
-/// from the 65536-bin histogram; centroid and profiles from the column and row sums). The ROI
-/// profiles and the border for `net` are small separate passes over their pixels; star detection
-/// (focus on) is one more pass, over the rows, comparing with the detection level.
+/// How it works: one pass over the pixels computes each row's minimum, maximum and sum, the
+/// column sums and a 65536-bin histogram of the raw values, in integers (rows are read once from
+/// memory; a first, vectorised loop over the row does the sums and extremes, a second counts its
+/// values while the row is still in L1 cache). The statistics are then derived from those: mean,
+/// sigma, saturation, the configured histogram and the background median from the 65536-bin
+/// histogram, in at most 65536 steps whatever the frame size; centroid and profiles from the
+/// column and row sums. The ROI profiles and the border for `net` are small separate passes over
+/// their own pixels; star detection (focus on) is one more pass, over the rows, comparing with the
+/// detection level, then work per star.
 ///
 /// Memory: the analyzer keeps its accumulators between frames and only allocates when a frame
-/// is larger than any before (``bufferAllocations`` counts it). With
-/// ``analyze(pixels:width:height:configuration:into:)`` and a result kept from the previous frame
-/// of the same size, the result's arrays are filled in place too, so a steady stream of frames
-/// allocates nothing at all; ``analyze(pixels:width:height:configuration:)`` allocates the result's
-/// arrays (profiles, histogram counts) for each frame.
+/// needs more than any before (a larger frame, more star candidates); ``bufferAllocations``
+/// counts it. With ``analyze(pixels:width:height:configuration:into:)`` and a result kept from the
+/// previous frame of the same size and not shared, the result's arrays are filled in place too,
+/// so a steady stream of frames allocates nothing at all. A result that is also kept elsewhere
+/// (a history of the last N results) is copied on write instead: correct, one allocation per
+/// array. ``analyze(pixels:width:height:configuration:)`` allocates the result's arrays (profiles,
+/// histogram counts) for each frame.
 ///
 /// Threading: an analyzer is used by one thread at a time (it is not `Sendable`); make one per
 /// processing thread.
@@ -25,8 +30,9 @@ public final class FrameAnalyzer {
 
     private var allocations = 0
 
-    /// The largest width and height accepted (column and row sums are 32-bit).
-    public static let maximumDimension = 65536
+    /// The largest width and height accepted: column sums, row sums and histogram counts are
+    /// 32-bit, which holds 65535 x 65535 values of 65535.
+    public static let maximumDimension = 65535
 
     private var histograms = ScratchBuffer<UInt32>()
     private var columns = ScratchBuffer<UInt32>()
@@ -53,8 +59,8 @@ public final class FrameAnalyzer {
     /// Analyses one frame into a new result.
     /// - Parameters:
     ///   - pixels: the frame, row-major, top row first; the first `width * height` values are used.
-    ///   - width: the frame width in pixels, 1...65536.
-    ///   - height: the frame height in pixels, 1...65536.
+    ///   - width: the frame width in pixels, 1...65535.
+    ///   - height: the frame height in pixels, 1...65535.
     ///   - configuration: what to compute.
     /// - Returns: the analysis; ROIs that do not fit this frame are reported in
     ///   ``FrameAnalysis/roiErrors``, not thrown.
@@ -71,8 +77,8 @@ public final class FrameAnalyzer {
     /// allocation-free form for a stream of frames).
     /// - Parameters:
     ///   - pixels: the frame, row-major, top row first; the first `width * height` values are used.
-    ///   - width: the frame width in pixels, 1...65536.
-    ///   - height: the frame height in pixels, 1...65536.
+    ///   - width: the frame width in pixels, 1...65535.
+    ///   - height: the frame height in pixels, 1...65535.
     ///   - configuration: what to compute.
     ///   - result: overwritten entirely: parts switched off become nil.
     /// - Throws: ``AnalysisError`` `invalid_argument` (see ``analyze(pixels:width:height:configuration:)``);
@@ -80,8 +86,8 @@ public final class FrameAnalyzer {
     public func analyze(pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
                         configuration: AnalysisConfiguration, into result: inout FrameAnalysis) throws(AnalysisError) {
         guard (1...Self.maximumDimension).contains(width), (1...Self.maximumDimension).contains(height) else {
-            throw AnalysisError(.invalidArgument, "frame size \(width)x\(height) is outside 1...\(Self.maximumDimension) "
-                + "on either axis")
+            throw AnalysisError(.invalidArgument, "frame size \(width)x\(height): width and height must be within "
+                + "1...\(Self.maximumDimension)")
         }
         let pixelCount = width * height
         guard pixels.count >= pixelCount, let base = pixels.baseAddress else {

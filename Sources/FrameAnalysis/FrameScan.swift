@@ -46,8 +46,8 @@ struct ScanExtrema {
 /// 16-bit loads widened to 32-bit lanes) takes the row's minimum and maximum, its sum, and adds
 /// the row into the column sums (and, with a centroid threshold, the thresholded sums); a second
 /// loop over the same row, now in L1 cache, counts the values into the histograms. Integer
-/// accumulators only: a column sum of at most 65536 rows of 16-bit values fits 32 bits, as does a
-/// row sum of at most 65536 columns (``FrameAnalyzer`` refuses larger frames). Everything else
+/// accumulators only: a column sum of at most 65535 rows of 16-bit values fits 32 bits, as do a
+/// row sum of at most 65535 columns and a histogram count (``FrameAnalyzer`` refuses larger frames). Everything else
 /// (mean, sigma, saturation, the configured histogram, the background median) is derived from the
 /// 65536-bin histogram afterwards, in at most 65536 steps, whatever the frame size.
 enum FrameScan {

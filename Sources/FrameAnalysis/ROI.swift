@@ -38,6 +38,7 @@ public struct ROI: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The number of pixels in the region.
     public var pixelCount: Int { sizeX * sizeY }
 
+    /// psen's list form as text, `[offset_x, size_x, offset_y, size_y]`.
     public var description: String { "[\(offsetX), \(sizeX), \(offsetY), \(sizeY)]" }
 
     /// Reads psen's list form: `nil` or `[]` disable the ROI, otherwise the list must hold exactly

@@ -189,11 +189,12 @@ public final class StarDetector {
     ///   - width: the frame width in pixels.
     ///   - height: the frame height in pixels.
     /// - Returns: the metrics and the stars.
-    /// - Throws: ``AnalysisError`` `invalid_argument` when the size is not positive or `pixels`
-    ///   is too short.
+    /// - Throws: ``AnalysisError`` `invalid_argument` when the size is outside
+    ///   1...``FrameAnalyzer/maximumDimension`` or `pixels` is too short.
     public func detect(pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int) throws(AnalysisError) -> StarDetection {
         guard width > 0, height > 0, width <= FrameAnalyzer.maximumDimension, height <= FrameAnalyzer.maximumDimension else {
-            throw AnalysisError(.invalidArgument, "frame size \(width)x\(height) is outside 1...65536 on either axis")
+            throw AnalysisError(.invalidArgument, "frame size \(width)x\(height): width and height must be within "
+                + "1...\(FrameAnalyzer.maximumDimension)")
         }
         guard pixels.count >= width * height, let base = pixels.baseAddress else {
             throw AnalysisError(.invalidArgument, "the frame holds \(pixels.count) pixels, \(width)x\(height) needs \(width * height)")

@@ -234,7 +234,7 @@ final class FrameProcessor: Sendable {
                 s.recent.append((now, max(0, now - metadata.readoutTime)))
                 if s.recent.count > 1000 { s.recent.removeFirst(s.recent.count - 1000) }
             }
-            try? events.publish(ProcessorTopic.result, result)
+            try? events.publish(ProcessorTopic.result, result.summary)
         }
     }
 
