@@ -167,6 +167,35 @@ import Testing
     }
 }
 
+extension ProcessorEndToEndTests {
+    @Test func aPythonPeerReadsTheLatestFrameFromTheRing() async throws {
+        let (service, camera, processor) = try await start()
+        defer { camera.close(); processor.close(); service.cleanup() }
+        let record = try await expose(camera, ExposureRequest(type: .object, time: 2))
+        let file = try FITSFile.read(path: try #require(record.files.first?.path))
+        let script = try #require(Bundle.module.path(forResource: "ring_reader", ofType: "py", inDirectory: "Python"))
+        let output = service.root + "/latest.raw"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, service.runtime.path + "/" + EndpointName.cameraFrames, output]
+        let pipe = Pipe(), errors = Pipe()
+        process.standardOutput = pipe
+        process.standardError = errors
+        try process.run()
+        let printed = pipe.fileHandleForReading.readDataToEndOfFile()
+        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "ring_reader.py: \(complaint)")
+        let header = try JSONSerialization.jsonObject(with: printed) as? [String: Any]
+        #expect(header?["exposure_id"] as? String == record.id)
+        #expect(header?["width"] as? Int == 512)
+        #expect(header?["top_down"] as? Bool == true)
+        let data = try #require(FileManager.default.contents(atPath: output))
+        let pixels = data.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)).map { UInt16(littleEndian: $0) } }
+        #expect(pixels == file.pixels)
+    }
+}
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
