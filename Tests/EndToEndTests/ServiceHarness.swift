@@ -68,6 +68,21 @@ final class ServiceHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: root)
     }
 
+    /// Runs the `aperture` command line with `arguments`; returns its exit code and its
+    /// stdout and stderr together.
+    static func runCLI(_ arguments: [String]) throws -> (code: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: buildDirectory + "/aperture")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// A loopback TCP port that is free now (for a gateway that must keep its port across restarts).
     static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

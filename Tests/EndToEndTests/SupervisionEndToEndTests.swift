@@ -193,7 +193,7 @@ extension Duration {
         #expect(service.process.isRunning)
         #expect(service.output.contains("processor failed too often"))
 
-        let revive = try runCLI(["restart", "processor", "--runtime-dir", service.runtime.path])
+        let revive = try ServiceHarness.runCLI(["restart", "processor", "--runtime-dir", service.runtime.path])
         #expect(revive.code == 0)
         #expect(revive.output.contains("revived from FATAL"))
         // /bin/false fails again: the revived child runs through its restarts once more.
@@ -209,7 +209,7 @@ extension Duration {
         let address = try await service.gatewayAddress()
         let before = try #require(await waitForHealth(address, timeout: 60) { $0.status == "ok" })
         let camera = try #require(before.children.first { $0.name == "camera" }?.pid)
-        let result = try runCLI(["restart", "camera", "--runtime-dir", service.runtime.path])
+        let result = try ServiceHarness.runCLI(["restart", "camera", "--runtime-dir", service.runtime.path])
         #expect(result.code == 0, "\(result.output)")
         let after = await waitForHealth(address, timeout: 30) { health in
             health.status == "ok" && health.children.first { $0.name == "camera" }?.pid != camera
@@ -217,21 +217,8 @@ extension Duration {
         let child = try #require(after?.children.first { $0.name == "camera" })
         #expect(child.restarts == 0)
         #expect(child.last_exit == "exited with code 0")
-        let unknown = try runCLI(["restart", "telescope", "--runtime-dir", service.runtime.path])
+        let unknown = try ServiceHarness.runCLI(["restart", "telescope", "--runtime-dir", service.runtime.path])
         #expect(unknown.code != 0)
         #expect(unknown.output.contains("unknown child 'telescope'"))
-    }
-
-    func runCLI(_ arguments: [String]) throws -> (code: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServiceHarness.buildDirectory + "/aperture")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

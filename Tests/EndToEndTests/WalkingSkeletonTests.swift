@@ -146,32 +146,19 @@ import Testing
         let address = try await service.gatewayAddress()
         _ = try await waitUntilHealthy(address)
 
-        let status = try runCommand(["status", "--runtime-dir", service.runtime.path])
+        let status = try ServiceHarness.runCLI(["status", "--runtime-dir", service.runtime.path])
         #expect(status.code == 0)
         for name in ["camera", "processor", "gateway"] {
             #expect(status.output.contains(name))
         }
         #expect(status.output.contains("running"))
 
-        let stop = try runCommand(["stop", "--runtime-dir", service.runtime.path])
+        let stop = try ServiceHarness.runCLI(["stop", "--runtime-dir", service.runtime.path])
         #expect(stop.code == 0)
         #expect(await service.waitForExit(timeout: 30) == 0)
 
-        let after = try runCommand(["status", "--runtime-dir", service.runtime.path])
+        let after = try ServiceHarness.runCLI(["status", "--runtime-dir", service.runtime.path])
         #expect(after.code != 0)
         #expect(after.output.contains("is aperture running"))
-    }
-
-    func runCommand(_ arguments: [String]) throws -> (code: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServiceHarness.buildDirectory + "/aperture")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
