@@ -317,8 +317,7 @@ func measureNNG(_ options: Options, directory: String) throws -> CaseResult {
     _ = try peer.report(expecting: "ready")
     var socket = nng_socket()
     try check(nng_sub0_open(&socket), "nng_sub0_open")
-    var open = true
-    defer { if open { nng_close(socket) } }
+    // Closed only after the publisher stopped (below); on an error the process exits instead.
     try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, 0), "NNG_OPT_RECVMAXSZ")
     try check(nng_socket_set_int(socket, NNG_OPT_RECVBUF, 4), "NNG_OPT_RECVBUF")
     try check(nng_socket_set_ms(socket, NNG_OPT_RECVTIMEO, 2000), "NNG_OPT_RECVTIMEO")
@@ -343,10 +342,10 @@ func measureNNG(_ options: Options, directory: String) throws -> CaseResult {
         nng_msg_free(message)
         now = monotonicSeconds()
     }
-    // Close first: the publisher's pipe to a subscriber that no longer reads never drains.
-    nng_close(socket)
-    open = false
+    // Stop the publisher before closing: NNG 1.5's nng_close can wait forever on a pipe that
+    // is still receiving (seen on both sides with 8 MiB messages in flight).
     let done = try peer.finish()
+    nng_close(socket)
     let sent = done.written ?? 0
     return CaseResult(name: "NNG pub/sub, frame in message", frames: frames, seconds: now - start,
                       dropped: max(0, sent - frames), writerRate: Double(sent) / (done.seconds ?? 1),

@@ -224,6 +224,8 @@ func runWriter(_ options: Options, input: InputWatch) throws {
     emit(Report(event: "done", generation: writer.generation, written: written,
                 seconds: monotonicSeconds() - start, last: writer.lastLocation))
     if options.linger { input.waitForEnd() }
+    // Exit here, with the publisher still open: its close can wait on a subscriber (NNG 1.5).
+    exit(0)
 }
 
 func runReader(_ options: Options) throws {
