@@ -83,10 +83,3 @@ print(String(format: "abort round trip (client)       %8.2f  %8.2f  %8.2f", perc
 print(String(format: "ping round trip (baseline)      %8.2f  %8.2f  %8.2f", percentile(pings, 0.5), percentile(pings, 0.99), pings.max() ?? .nan))
 print("goal: camera-side p99 under 20 ms -> \(percentile(serverSide, 0.99) < 20 ? "met" : "NOT met")")
 print("files written by aborted exposures: \(files.count) (must be 0)")
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}

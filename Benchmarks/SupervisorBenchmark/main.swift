@@ -18,8 +18,7 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
 }
 
 func milliseconds(_ duration: Duration) -> Double {
-    let (s, atto) = duration.components
-    return Double(s) * 1000 + Double(atto) / 1e15
+    duration.seconds * 1000
 }
 
 func residentKiB(_ pid: Int32) -> Int? {

@@ -84,8 +84,7 @@ func takeBody(_ message: OpaquePointer) -> Data {
 
 /// Converts a duration to NNG milliseconds, at least 1 ms, saturating.
 func milliseconds(_ duration: Duration) -> Int32 {
-    let (seconds, attoseconds) = duration.components
-    let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    let ms = duration.seconds * 1000
     if ms <= 1 { return 1 }
     return ms >= Double(Int32.max) ? Int32.max : Int32(ms.rounded(.up))
 }

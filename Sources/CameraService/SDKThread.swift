@@ -1,3 +1,4 @@
+import Bus
 import CameraCore
 import Foundation
 import Synchronization
@@ -94,13 +95,6 @@ final class SDKThread: Sendable {
     private func enqueue(_ job: @escaping Job) {
         queue.jobs.withLock { $0.append(job) }
         queue.wakeup.signal()
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
     }
 }
 

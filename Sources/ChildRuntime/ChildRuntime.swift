@@ -185,11 +185,3 @@ public enum ChildProcessRuntime {
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds.
-    public var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}

@@ -294,13 +294,6 @@ actor ChildRunner {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
-
 extension ContinuousClock.Instant {
     /// Seconds on the continuous clock, for ``RestartPolicy``.
     var uptimeSeconds: Double {

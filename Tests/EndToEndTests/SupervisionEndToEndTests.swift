@@ -58,13 +58,6 @@ final class NotifySocketListener: Sendable {
     func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
-
 /// The supervisor's duties with the real executables: systemd notifications, restarts of
 /// killed, stopped and crash-looping children, and operator restarts.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct SupervisionEndToEndTests {
