@@ -37,7 +37,7 @@ final class CameraController: Sendable {
     private let state = Mutex(State())
     private let abortRequested = Atomic<Bool>(false)
     private let temperaturePending = Atomic<Bool>(false)
-    private let latestFrames = LatestFrameStore()
+    private let latestFrames: LatestFrameStore
     /// Records kept for `exposures` and `exposure`.
     static let recordLimit = 200
 
@@ -46,6 +46,7 @@ final class CameraController: Sendable {
     init(configuration: ApertureConfiguration, driverName: String, driver: any CameraDriver, wheel: any FilterWheel,
          events: Publisher, runtime: RuntimeDirectory, logger: Logger) {
         self.ringPath = runtime.path + "/" + EndpointName.cameraFrames
+        self.latestFrames = LatestFrameStore(ringPath: runtime.path + "/" + EndpointName.cameraFrames)
         self.configuration = configuration
         self.driverName = driverName
         self.sdk = SDKThread(name: "aperture-sdk")
@@ -137,10 +138,7 @@ final class CameraController: Sendable {
     func records() -> [ExposureRecord] { state.withLock { $0.records } }
 
     func latestFrame(includePixels: Bool) throws(CameraError) -> LatestFrame {
-        guard let frame = latestFrames.latest() else {
-            throw CameraError(.invalidArgument, "no frame has been taken since the camera process started")
-        }
-        return frame.reply(includePixels: includePixels)
+        try latestFrames.reply(includePixels: includePixels)
     }
 
     // MARK: Temperature and cooling
@@ -508,8 +506,8 @@ final class CameraController: Sendable {
         }
         latestFrames.store(.init(exposureId: id, frame: frame, sequence: sequence, width: settings.imageWidth,
                                  height: settings.imageHeight, preview: file == nil, path: file?.path,
-                                 time: start.timeIntervalSince1970, pixels: pixels,
-                                 rowOrder: state.withLock { $0.info?.firstRowIsTop ?? true } ? "TOP-DOWN" : "BOTTOM-UP"))
+                                 time: start.timeIntervalSince1970, pixels: location.map { .ring($0) } ?? .copy(pixels),
+                                 rowOrder: topDown ? "TOP-DOWN" : "BOTTOM-UP"))
         try? events.publish(CameraTopic.frame, FrameNotice(
             exposureId: id, frame: frame, count: count, sequence: sequence, width: settings.imageWidth,
             height: settings.imageHeight, preview: file == nil, path: file?.path,

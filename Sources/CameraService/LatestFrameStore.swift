@@ -1,13 +1,20 @@
+import Bus
 import CameraCore
 import Foundation
 import Synchronization
 
-/// The latest frame, kept for readers that want its pixels.
+/// The latest frame, kept for readers that want its pixels over the bus (`frame.latest`).
 ///
-/// This is the one abstraction behind which frames reach other processes; today a reader asks
-/// `frame.latest` on camera.ctl and gets the pixels inside the reply. The shared-memory frame
-/// ring (issue 5) replaces the transport without changing the camera's side of it.
+/// The pixels are not copied here: the store keeps the frame's location in the shared-memory
+/// frame ring and reads them from there when asked. Only when a frame could not be put into the
+/// ring (no ring) does it keep its own copy.
 final class LatestFrameStore: Sendable {
+    /// Where the newest frame's pixels are.
+    enum Pixels: Sendable {
+        case ring(FrameLocation)
+        case copy([UInt16])
+    }
+
     struct Frame: Sendable {
         var exposureId: String
         var frame: Int
@@ -17,21 +24,70 @@ final class LatestFrameStore: Sendable {
         var preview: Bool
         var path: String?
         var time: Double
-        var pixels: [UInt16]
-        var rowOrder: String = "TOP-DOWN"
+        var pixels: Pixels
+        var rowOrder: String
+    }
 
-        /// The bus reply; pixels as base64 of little-endian UInt16, row-major, in `rowOrder`.
-        func reply(includePixels: Bool) -> LatestFrame {
-            let encoded = includePixels
-                ? pixels.map { $0.littleEndian }.withUnsafeBytes { Data($0).base64EncodedString() }
-                : nil
-            return LatestFrame(exposureId: exposureId, frame: frame, sequence: sequence, width: width, height: height,
-                               preview: preview, path: path, time: time, pixels: encoded, rowOrder: rowOrder)
+    private let ringPath: String
+    private let latest = Mutex<Frame?>(nil)
+    private let reader = Mutex<FrameRingReader?>(nil)
+
+    /// - Parameter ringPath: the camera's frame ring.
+    init(ringPath: String) {
+        self.ringPath = ringPath
+    }
+
+    func store(_ frame: Frame) { latest.withLock { $0 = frame } }
+
+    /// The bus reply for the newest frame; pixels as base64 of little-endian UInt16, row-major,
+    /// in `rowOrder`.
+    /// - Throws: ``CameraError`` `invalid_argument` before the first frame, `driver_error` when
+    ///   the ring cannot be read.
+    func reply(includePixels: Bool) throws(CameraError) -> LatestFrame {
+        // A newer frame may overwrite the one being read; then the newest is read instead.
+        for _ in 0..<3 {
+            guard let frame = latest.withLock({ $0 }) else {
+                throw CameraError(.invalidArgument, "no frame has been taken since the camera process started")
+            }
+            var encoded: String?
+            if includePixels {
+                guard let pixels = try self.pixels(of: frame) else { continue }
+                encoded = pixels.map { $0.littleEndian }.withUnsafeBytes { Data($0).base64EncodedString() }
+            }
+            return LatestFrame(exposureId: frame.exposureId, frame: frame.frame, sequence: frame.sequence,
+                               width: frame.width, height: frame.height, preview: frame.preview, path: frame.path,
+                               time: frame.time, pixels: encoded, rowOrder: frame.rowOrder)
+        }
+        throw CameraError(.driver, "the newest frame kept being overwritten while it was read; ask again")
+    }
+
+    /// The frame's pixels, or nil when the ring slot was overwritten meanwhile.
+    private func pixels(of frame: Frame) throws(CameraError) -> [UInt16]? {
+        switch frame.pixels {
+        case .copy(let pixels):
+            return pixels
+        case .ring(let location):
+            let ring = try currentReader(for: location)
+            var buffer: [UInt16] = []
+            switch ring.read(location, into: &buffer) {
+            case .frame: return buffer
+            case .overwritten, .staleGeneration: return nil
+            case .invalid(let reason): throw CameraError(.driver, "the frame ring: \(reason)")
+            }
         }
     }
 
-    private let storage = Mutex<Frame?>(nil)
-
-    func store(_ frame: Frame) { storage.withLock { $0 = frame } }
-    func latest() -> Frame? { storage.withLock { $0 } }
+    /// A reader of the camera's own ring, (re)opened when the ring was recreated.
+    private func currentReader(for location: FrameLocation) throws(CameraError) -> FrameRingReader {
+        do throws(BusError) {
+            return try reader.withLock { current throws(BusError) -> FrameRingReader in
+                if let existing = current, existing.generation == location.generation { return existing }
+                let opened = try FrameRingReader(path: ringPath)
+                current = opened
+                return opened
+            }
+        } catch {
+            throw CameraError(.driver, "cannot read the frame ring: \(error.message)")
+        }
+    }
 }
