@@ -7,10 +7,11 @@ set -euo pipefail
 want_tests=0
 [[ "${1:-}" == "--test" ]] && want_tests=1
 
-packages=(libnng-dev libcfitsio-dev libsystemd-dev pkg-config)
+packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev pkg-config)
 if (( want_tests )); then
-    # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers.
-    packages+=(fitsverify nng-utils nginx python3)
+    # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers;
+    # chromium loads the dashboard headless.
+    packages+=(fitsverify nng-utils nginx python3 python3-pip chromium)
 fi
 
 missing=()
@@ -37,6 +38,9 @@ if (( want_tests )); then
     python3 -c "import pynng" 2>/dev/null || python_packages+=(pynng)
     python3 -c "import astropy" 2>/dev/null || python_packages+=(astropy)
     python3 -c "import numpy" 2>/dev/null || python_packages+=(numpy)
+    python3 -c "import schemathesis" 2>/dev/null || python_packages+=(schemathesis)
+    python3 -c "import alpaca.camera" 2>/dev/null || python_packages+=(alpyca)
+    python3 -c "import websocket" 2>/dev/null || python_packages+=(websocket-client)
     if (( ${#python_packages[@]} )); then
         echo "install-deps: pip installing ${python_packages[*]}" >&2
         python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \

@@ -83,6 +83,20 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var filterWheelAddress: String = "127.0.0.1:5503"
     /// `filterwheel.filters`: filter names by slot, comma separated.
     public var filterNames: [String] = ["Ha", "B", "V", "g", "r", "i"]
+    /// `state.directory`: where state that outlives a restart is kept (the Alpaca UniqueID).
+    public var stateDirectory: String = "./state"
+    /// `gateway.token`: the bearer token that state-changing HTTP requests must carry (empty: none).
+    public var gatewayToken: String = ""
+    /// `gateway.max_body`: the largest request body accepted, in bytes.
+    public var gatewayMaxBody: Int = 1 << 20
+    /// `gateway.sse_buffer`: events queued per `/v1/events` client before the oldest are dropped.
+    public var gatewayEventBuffer: Int = 256
+    /// `alpaca.port`: the ASCOM Alpaca listener's port on the gateway's host (0: a free port; -1: off).
+    public var alpacaPort: Int = 11111
+    /// `alpaca.discovery_port`: the Alpaca UDP discovery port.
+    public var alpacaDiscoveryPort: Int = 32227
+    /// `alpaca.discovery`: auto (on unless the gateway listens on loopback only), on, or off.
+    public var alpacaDiscovery: String = "auto"
 
     /// The defaults.
     public init() {}
@@ -127,6 +141,14 @@ public struct ApertureConfiguration: Sendable, Equatable {
         ("filterwheel.driver", "simulator", "simulator or evora (TCP line protocol)"),
         ("filterwheel.address", "127.0.0.1:5503", "HOST:PORT of the evora filter wheel server"),
         ("filterwheel.filters", "Ha,B,V,g,r,i", "filter names by slot, comma separated"),
+        ("state.directory", "./state ($STATE_DIRECTORY under systemd)", "state kept across restarts (the Alpaca device's UniqueID)"),
+        ("gateway.token", "(empty)", "bearer token required by state-changing HTTP requests; required when gateway.listen is not loopback"),
+        ("gateway.token_file", "(none)", "a file holding gateway.token (first line), e.g. a systemd credential"),
+        ("gateway.max_body", "1048576", "largest HTTP request body accepted, in bytes"),
+        ("gateway.sse_buffer", "256", "events queued per /v1/events client before the oldest are dropped (and counted)"),
+        ("alpaca.port", "11111", "ASCOM Alpaca listener port on the gateway's host; 0 picks a free port, -1 turns it off"),
+        ("alpaca.discovery_port", "32227", "Alpaca UDP discovery port"),
+        ("alpaca.discovery", "auto", "auto (on unless the gateway listens on loopback only), on or off"),
     ]
 }
 
@@ -156,6 +178,9 @@ extension ApertureConfiguration {
         path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> ApertureConfiguration {
         var configuration = ApertureConfiguration()
+        if let systemdState = environment["STATE_DIRECTORY"], !systemdState.isEmpty {
+            configuration.stateDirectory = String(systemdState.split(separator: ":").first ?? "")
+        }
         if let systemdRuntime = environment["RUNTIME_DIRECTORY"], !systemdRuntime.isEmpty {
             // systemd may list several directories separated by colons; the first is ours.
             configuration.runtimeDirectory = String(systemdRuntime.split(separator: ":").first ?? "")
@@ -339,6 +364,41 @@ extension ApertureConfiguration {
                 throw fail("must be distinct, non-empty names separated by commas")
             }
             filterNames = names
+        case "state.directory":
+            guard !value.isEmpty else { throw fail("must not be empty") }
+            stateDirectory = value
+        case "gateway.token":
+            guard value.count >= 16 || value.isEmpty else { throw fail("must be at least 16 characters (or empty for none)") }
+            guard value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+                throw fail("must be printable ASCII without spaces")
+            }
+            gatewayToken = value
+        case "gateway.token_file":
+            let text: String
+            do { text = try String(contentsOfFile: value, encoding: .utf8) } catch {
+                throw fail("cannot be read")
+            }
+            let token = text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            try set("gateway.token", token, source: "\(source) (\(value))")
+        case "gateway.max_body":
+            guard let number = Int(value), (1024...(1 << 30)).contains(number) else {
+                throw fail("must be a number of bytes from 1024 to 1073741824")
+            }
+            gatewayMaxBody = number
+        case "gateway.sse_buffer":
+            guard let number = Int(value), (1...100_000).contains(number) else { throw fail("must be from 1 to 100000") }
+            gatewayEventBuffer = number
+        case "alpaca.port":
+            guard let number = Int(value), (-1...65535).contains(number) else {
+                throw fail("must be a port from 0 to 65535, or -1 for off")
+            }
+            alpacaPort = number
+        case "alpaca.discovery_port":
+            guard let number = Int(value), (0...65535).contains(number) else { throw fail("must be a port from 0 to 65535") }
+            alpacaDiscoveryPort = number
+        case "alpaca.discovery":
+            guard ["auto", "on", "off"].contains(value) else { throw fail("must be auto, on or off") }
+            alpacaDiscovery = value
         default:
             let known = Self.keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError("\(source): unknown key '\(key)'; known keys: \(known)")

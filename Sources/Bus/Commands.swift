@@ -140,6 +140,11 @@ public enum GatewayStatusCommand: BusCommand {
 public struct GatewayStatus: Codable, Sendable, Hashable {
     /// The bound HTTP address, `HOST:PORT`, once listening.
     public var http: String?
+    /// The bound ASCOM Alpaca address, `HOST:PORT`, once listening (nil when off).
+    public var alpaca: String?
 
-    public init(http: String?) { self.http = http }
+    public init(http: String?, alpaca: String? = nil) {
+        self.http = http
+        self.alpaca = alpaca
+    }
 }

@@ -22,6 +22,8 @@ public struct CameraError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storage = Code(rawValue: "storage_error")
         /// The SDK did not finish in time.
         public static let timeout = Code(rawValue: "timeout")
+        /// No such thing (an exposure id the camera does not keep).
+        public static let notFound = Code(rawValue: "not_found")
     }
 
     public var code: Code

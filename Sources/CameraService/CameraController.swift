@@ -130,7 +130,7 @@ final class CameraController: Sendable {
 
     func record(id: String) throws(CameraError) -> ExposureRecord {
         guard let record = state.withLock({ s in s.records.last { $0.id == id } }) else {
-            throw CameraError(.invalidArgument, "id: no exposure '\(id)' (the camera keeps the last \(Self.recordLimit))")
+            throw CameraError(.notFound, "id: no exposure '\(id)' (the camera keeps the last \(Self.recordLimit))")
         }
         return record
     }

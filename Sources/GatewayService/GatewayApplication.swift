@@ -2,37 +2,42 @@ import ApertureConfig
 import Bus
 import ChildRuntime
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-/// The gateway's HTTP face. This issue's part: `/healthz`.
+/// The gateway: the HTTP faces (evora-compatible routes, psen under `/psen/`, Aperture's `/v1`
+/// API with its events and OpenAPI document, `/metrics`, `/healthz`, the dashboard at `/`) on
+/// `gateway.listen`, and the ASCOM Alpaca device on its own port.
 public enum GatewayApplication {
+    /// The router's request context.
+    public typealias Context = BasicRequestContext
+
     /// Builds the gateway: the HTTP application and the `gateway.ctl` commands.
     /// - Parameters:
     ///   - context: the child's context (configuration, runtime directory, logger).
     ///   - commands: the control socket's router; `status` is added.
-    /// - Returns: the services to run (the HTTP server).
-    /// - Throws: ``BusError`` when the bus clients cannot be created.
+    /// - Returns: the services to run.
+    /// - Throws: ``BusError`` when the bus clients cannot be created; ``GatewayConfigurationError``
+    ///   when the gateway would listen beyond loopback without a token.
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
-        let supervisor = try RequestClient(dialing: context.runtime.endpoint(EndpointName.supervisorControl))
+        let configuration = context.configuration
+        if !isLoopback(configuration.gatewayHost) && configuration.gatewayToken.isEmpty {
+            throw GatewayConfigurationError(
+                "gateway.listen = \(configuration.gatewayHost):\(configuration.gatewayPort) is not a loopback address, "
+                + "and no gateway.token is set: state-changing requests would be open to the network. "
+                + "Set gateway.token (or gateway.token_file), or listen on 127.0.0.1 behind nginx.")
+        }
+        let gateway = try Gateway(configuration: configuration, runtime: context.runtime, logger: context.logger)
         let boundAddress = BoundAddress()
         commands.register(GatewayStatusCommand.self) { _ in
-            GatewayStatus(http: boundAddress.value)
+            GatewayStatus(http: boundAddress.value, alpaca: gateway.alpacaAddress.value)
         }
 
-        let router = Router()
-        router.get("healthz") { _, _ -> Response in
-            await HealthEndpoint.report(supervisor: supervisor)
-        }
-        let latestFrame = LatestFrameEndpoint(runtime: context.runtime)
-        router.get("v1/frames/latest") { request, _ -> Response in
-            latestFrame.respond(request)
-        }
-
-        let configuration = context.configuration
+        let router = makeRouter(gateway: gateway)
         let readiness = context.readiness
         let logger = context.logger
         let app = Application(
@@ -48,8 +53,45 @@ public enum GatewayApplication {
                 logger.info("HTTP listening on http://\(host):\(port)")
             },
             logger: logger)
-        return [app]
+        var services: [any Service] = [app, gateway.events, ChildStatusPoller(gateway: gateway)]
+        services += try AlpacaServer.services(gateway: gateway)
+        return services
     }
+
+    /// All HTTP routes of `gateway.listen`.
+    public static func makeRouter(gateway: Gateway) -> Router<Context> {
+        let router = Router(context: Context.self)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: AuthMiddleware(token: gateway.configuration.gatewayToken))
+        router.add(middleware: BodyLimitMiddleware(limit: gateway.configuration.gatewayMaxBody))
+
+        router.get("healthz") { _, _ -> Response in
+            await HealthEndpoint.report(gateway: gateway)
+        }
+        router.get("metrics") { _, _ -> Response in
+            let text = gateway.metrics.render()
+            return Response(status: .ok,
+                            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        EvoraRoutes.register(on: router, gateway: gateway)
+        PsenRoutes.register(on: router.group("psen"), gateway: gateway)
+        V1Routes.register(on: router.group("v1"), gateway: gateway)
+        DashboardRoutes.register(on: router, gateway: gateway)
+        return router
+    }
+
+    /// Whether a listen host is loopback only.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// A gateway configuration that must not start.
+public struct GatewayConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// The address the HTTP server bound, once it did.
@@ -57,6 +99,23 @@ final class BoundAddress: Sendable {
     private let storage = Mutex<String?>(nil)
     var value: String? { storage.withLock { $0 } }
     func set(_ address: String) { storage.withLock { $0 = address } }
+}
+
+/// Asks the supervisor for the children's states every two seconds, so that a child that is
+/// down is answered with 503 at once even when its lifecycle event was missed.
+struct ChildStatusPoller: Service {
+    let gateway: Gateway
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                if let status = try? await gateway.supervisor.call(SupervisorStatusCommand.self, timeout: .seconds(1)) {
+                    gateway.children.record(status)
+                }
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
 }
 
 /// `GET /healthz`: every child's pid, state and whether it answered a bus ping within the
@@ -83,11 +142,12 @@ enum HealthEndpoint {
         }
     }
 
-    static func report(supervisor: RequestClient) async -> Response {
+    static func report(gateway: Gateway) async -> Response {
         let report: Report
         let healthy: Bool
         do {
-            let status = try await supervisor.call(SupervisorStatusCommand.self, timeout: .seconds(1))
+            let status = try await gateway.supervisor.call(SupervisorStatusCommand.self, timeout: .seconds(1))
+            gateway.children.record(status)
             let failing = status.children.filter { !($0.state == "running" && $0.responding) }
             healthy = failing.isEmpty && !status.stopping
             let message = healthy ? nil
@@ -106,18 +166,5 @@ enum HealthEndpoint {
         }
         return JSONResponse.make(report, status: healthy ? .ok : .serviceUnavailable,
                                  headers: healthy ? [:] : [.retryAfter: "1"])
-    }
-}
-
-/// Encodes JSON replies.
-enum JSONResponse {
-    static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"internal","message":"cannot encode reply"}}"#.utf8)
-        var fields = headers
-        fields[.contentType] = "application/json"
-        fields[.cacheControl] = "no-store"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -31,6 +31,8 @@ final class ServiceHarness: @unchecked Sendable {
         process.arguments = arguments + ["--runtime-dir", runtime.path]
         var env = ProcessInfo.processInfo.environment
         env["APERTURE_GATEWAY_LISTEN"] = "127.0.0.1:0"
+        env["APERTURE_ALPACA_PORT"] = "0"
+        env["APERTURE_STATE_DIRECTORY"] = root + "/state"
         env["APERTURE_DATA_ROOT"] = root + "/data"
         env["APERTURE_SUPERVISOR_PING_INTERVAL"] = "0.2"
         for (key, value) in environment { env[key] = value }

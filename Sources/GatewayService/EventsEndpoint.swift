@@ -1,0 +1,46 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /v1/events`: server-sent events from every child.
+///
+/// Event names are the bus topics (`camera.state`, `camera.progress`, `camera.telemetry`,
+/// `camera.frame`, `camera.exposure`, `processor.result`, `child.started`, `child.exited`...);
+/// each event's data is the bus envelope `{"seq", "time", "data"}`. `?topics=camera.,child.`
+/// keeps only those topic prefixes. A client that reads too slowly loses the oldest queued
+/// events and first receives `event: dropped` with how many; a comment line is sent every
+/// 15 s of silence so proxies keep the connection and a vanished client is noticed.
+enum EventsEndpoint {
+    static let heartbeat: Duration = .seconds(15)
+
+    static func respond(_ request: Request, gateway: Gateway) throws(APIError) -> Response {
+        let topics = request.uri.queryParameters.get("topics")?
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        for topic in topics where !topic.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) {
+            throw APIError.invalid("topics", "topics: '\(topic)' is not a topic prefix such as camera. or child.")
+        }
+        let client = try gateway.events.connect(topics: topics)
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream",
+            .cacheControl: "no-store",
+            HTTPField.Name("X-Accel-Buffering")!: "no",  // nginx: do not buffer the stream
+        ]
+        let body = ResponseBody { writer in
+            defer { gateway.events.disconnect(client) }
+            try await writer.write(ByteBuffer(string: "retry: 2000\n: connected to aperture-gateway\n\n"))
+            loop: while true {
+                switch await client.next(heartbeat: heartbeat) {
+                case .text(let text):
+                    try await writer.write(ByteBuffer(string: text))
+                case .idle:
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                case .finished:
+                    break loop
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+}

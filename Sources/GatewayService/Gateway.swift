@@ -1,0 +1,161 @@
+import ApertureConfig
+import Bus
+import CameraCore
+import Foundation
+import Logging
+import Synchronization
+
+/// What every face of the gateway shares: the clients of the children's control sockets, the
+/// camera's frame ring, the events fan-out, the children's health and the metrics.
+///
+/// The HTTP routes (evora, psen, `/v1`, the dashboard) and the Alpaca listener all drive the
+/// one camera through `camera`, so an exposure started through one face is busy in the others.
+public final class Gateway: Sendable {
+    public let configuration: ApertureConfiguration
+    public let runtime: RuntimeDirectory
+    public let logger: Logger
+    /// `camera.ctl`.
+    public let camera: RequestClient
+    /// `processor.ctl`.
+    public let processor: RequestClient
+    /// `supervisor.ctl`.
+    public let supervisor: RequestClient
+    /// The camera's shared-memory frame ring.
+    public let frames: FrameSource
+    /// Events of all children, fanned out to `/v1/events` clients.
+    public let events: EventHub
+    /// Whether each child is running, from the supervisor's lifecycle events.
+    public let children: ChildHealth
+    /// Prometheus metrics.
+    public let metrics: GatewayMetrics
+    /// Where the Alpaca listener bound, `HOST:PORT`, once it did (reported on gateway.ctl).
+    let alpacaAddress = BoundAddress()
+
+    /// Opens the bus clients; nothing is received until ``EventHub`` runs.
+    public init(configuration: ApertureConfiguration, runtime: RuntimeDirectory, logger: Logger) throws(BusError) {
+        self.configuration = configuration
+        self.runtime = runtime
+        self.logger = logger
+        camera = try RequestClient(dialing: runtime.endpoint(EndpointName.cameraControl))
+        processor = try RequestClient(dialing: runtime.endpoint(EndpointName.processorControl))
+        supervisor = try RequestClient(dialing: runtime.endpoint(EndpointName.supervisorControl))
+        frames = FrameSource(path: runtime.path + "/" + EndpointName.cameraFrames)
+        children = ChildHealth()
+        metrics = GatewayMetrics()
+        events = EventHub(runtime: runtime, bufferSize: configuration.gatewayEventBuffer,
+                          children: children, metrics: metrics, logger: logger)
+    }
+
+    /// The longest a query waits for a child.
+    public static let queryTimeout: Duration = .seconds(3)
+
+    /// Calls a camera command; errors become ``APIError`` (503 when the camera is down).
+    public func camera<C: BusCommand>(_ command: C.Type, _ arguments: C.Arguments,
+                                      timeout: Duration = Gateway.queryTimeout) async throws(APIError) -> C.Result {
+        try await call(camera, child: "camera", command, arguments, timeout: timeout)
+    }
+
+    /// Calls a camera command without arguments.
+    public func camera<C: BusCommand>(_ command: C.Type, timeout: Duration = Gateway.queryTimeout)
+        async throws(APIError) -> C.Result where C.Arguments == NoArguments {
+        try await call(camera, child: "camera", command, NoArguments(), timeout: timeout)
+    }
+
+    /// Calls a processor command; errors become ``APIError``.
+    public func processor<C: BusCommand>(_ command: C.Type, _ arguments: C.Arguments,
+                                         timeout: Duration = Gateway.queryTimeout) async throws(APIError) -> C.Result {
+        try await call(processor, child: "processor", command, arguments, timeout: timeout)
+    }
+
+    /// Calls a processor command without arguments.
+    public func processor<C: BusCommand>(_ command: C.Type, timeout: Duration = Gateway.queryTimeout)
+        async throws(APIError) -> C.Result where C.Arguments == NoArguments {
+        try await call(processor, child: "processor", command, NoArguments(), timeout: timeout)
+    }
+
+    /// Calls a supervisor command without arguments.
+    public func supervisor<C: BusCommand>(_ command: C.Type, timeout: Duration = .seconds(1))
+        async throws(APIError) -> C.Result where C.Arguments == NoArguments {
+        try await call(supervisor, child: "supervisor", command, NoArguments(), timeout: timeout)
+    }
+
+    private func call<C: BusCommand>(_ client: RequestClient, child: String, _ command: C.Type, _ arguments: C.Arguments,
+                                     timeout: Duration) async throws(APIError) -> C.Result {
+        // A child the supervisor reports down is answered at once, not after a timeout.
+        if let down = children.downReason(child) {
+            throw APIError.unavailable(child, "the \(child) process is \(down); the supervisor restarts it")
+        }
+        do {
+            return try await client.call(command, arguments, timeout: timeout)
+        } catch {
+            throw APIError(error, from: child)
+        }
+    }
+}
+
+/// The camera's frame ring as the gateway reads it: opened on first use, re-opened when a
+/// restarted camera replaced it.
+public final class FrameSource: Sendable {
+    /// The ring's path.
+    public let path: String
+    private let reader = Mutex<FrameRingReader?>(nil)
+
+    init(path: String) { self.path = path }
+
+    /// The current reader.
+    /// - Throws: ``APIError`` 503 `camera_unavailable` while there is no ring.
+    public func current() throws(APIError) -> FrameRingReader {
+        do throws(BusError) {
+            return try reader.withLock { current throws(BusError) -> FrameRingReader in
+                if let existing = current {
+                    _ = try? existing.reopenIfReplaced()
+                    return existing
+                }
+                let opened = try FrameRingReader(path: path)
+                current = opened
+                return opened
+            }
+        } catch {
+            throw APIError.unavailable("camera", "no frame ring yet (the camera is down or has not connected): \(error.message)")
+        }
+    }
+
+    /// Copies the newest frame into `pixels`.
+    /// - Throws: ``APIError`` 503 without a ring, 404 before the first frame.
+    public func latest(into pixels: inout [UInt16]) throws(APIError) -> FrameRingEntry {
+        guard let entry = try current().latest(into: &pixels) else {
+            throw APIError.notFound("the camera has not taken a frame yet")
+        }
+        return entry
+    }
+}
+
+/// Whether each child is up, as the supervisor's `child.*` events tell it.
+public final class ChildHealth: Sendable {
+    private let states = Mutex<[String: String]>([:])
+
+    init() {}
+
+    /// Records a lifecycle event (`started`, `exited`, `restarting`, `fatal`, `unresponsive`).
+    func record(_ event: ChildLifecycleEvent) {
+        states.withLock { $0[event.child] = event.event }
+    }
+
+    /// Records the states of a supervisor status report.
+    func record(_ status: SupervisorStatus) {
+        states.withLock { states in
+            for child in status.children { states[child.name] = child.state == "running" ? "started" : child.state }
+        }
+    }
+
+    /// Why `child` is down, or nil when it is (or is believed to be) up.
+    public func downReason(_ child: String) -> String? {
+        guard let state = states.withLock({ $0[child] }) else { return nil }
+        switch state {
+        case "exited", "restarting", "backoff", "starting": return "restarting"
+        case "fatal", "FATAL": return "FATAL (stopped after repeated failures; `aperture restart \(child)` revives it)"
+        case "stopped": return "stopped"
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Bus
+import CameraCore
+import CoreMetrics
+import Foundation
+import Metrics
+import struct Prometheus.PrometheusMetricsFactory
+import class Prometheus.PrometheusCollectorRegistry
+import Synchronization
+
+/// The gateway's Prometheus metrics, through swift-metrics with the Prometheus backend.
+///
+/// HTTP requests by route, method and status come from Hummingbird's `MetricsMiddleware`
+/// (`hb_requests_total`, `http_server_request_duration_seconds`); the camera, processor and
+/// supervisor figures are taken from the children's events as they pass through the gateway.
+public final class GatewayMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    private let exposureCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let restartGauges = Mutex<[String: CoreMetrics.Gauge]>([:])
+    private let upGauges = Mutex<[String: CoreMetrics.Gauge]>([:])
+    private let frames: CoreMetrics.Counter
+    private let aborts: CoreMetrics.Counter
+    private let temperature: CoreMetrics.Gauge
+    private let setpoint: CoreMetrics.Gauge
+    private let coolerPower: CoreMetrics.Gauge
+    private let sseDropped: CoreMetrics.Counter
+    private let sseClients: CoreMetrics.Gauge
+    private let processorFrames: CoreMetrics.Counter
+    private let lastBusSequence = Mutex<[String: UInt64]>([:])
+    private let busDropped: CoreMetrics.Counter
+
+    private static let bootstrapped = Mutex(false)
+
+    /// Creates the registry and, once per process, makes it swift-metrics' backend (so that
+    /// Hummingbird's request metrics land in it too).
+    init() {
+        registry = PrometheusCollectorRegistry()
+        factory = PrometheusMetricsFactory(registry: registry)
+        let first = Self.bootstrapped.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if first { MetricsSystem.bootstrap(factory) }
+        frames = CoreMetrics.Counter(label: "aperture_frames_total", factory: factory)
+        aborts = CoreMetrics.Counter(label: "aperture_aborts_total", factory: factory)
+        temperature = CoreMetrics.Gauge(label: "aperture_ccd_temperature_celsius", factory: factory)
+        setpoint = CoreMetrics.Gauge(label: "aperture_ccd_setpoint_celsius", factory: factory)
+        coolerPower = CoreMetrics.Gauge(label: "aperture_cooler_power_percent", factory: factory)
+        sseDropped = CoreMetrics.Counter(label: "aperture_events_dropped_total", dimensions: [("reason", "slow_client")], factory: factory)
+        busDropped = CoreMetrics.Counter(label: "aperture_events_dropped_total", dimensions: [("reason", "bus")], factory: factory)
+        sseClients = CoreMetrics.Gauge(label: "aperture_event_clients", factory: factory)
+        processorFrames = CoreMetrics.Counter(label: "aperture_processor_results_total", factory: factory)
+    }
+
+    /// The metrics in the Prometheus text format.
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+
+    /// Counts what an event from a child tells.
+    func busEvent(_ event: BusEvent) {
+        let gap = lastBusSequence.withLock { last -> UInt64 in
+            defer { last[event.topic] = event.sequence }
+            guard let previous = last[event.topic], event.sequence > previous + 1 else { return 0 }
+            return event.sequence - previous - 1
+        }
+        if gap > 0 { busDropped.increment(by: Int64(gap)) }
+        switch event.topic {
+        case CameraTopic.frame:
+            frames.increment()
+        case CameraTopic.telemetry:
+            if let telemetry = try? event.decode(TelemetryEvent.self), let reading = telemetry.temperature {
+                temperature.record(reading.celsius)
+                setpoint.record(Double(reading.setpoint))
+                if let power = reading.coolerPower { coolerPower.record(power) }
+            }
+        case CameraTopic.exposure:
+            if let record = try? event.decode(ExposureRecord.self), record.status != .running {
+                exposures(record.status.rawValue).increment()
+                if record.status == .aborted { aborts.increment() }
+            }
+        case "processor.result":
+            processorFrames.increment()
+        default:
+            break
+        }
+    }
+
+    /// Records a child's lifecycle event.
+    func childEvent(_ event: ChildLifecycleEvent) {
+        let restarts = restartGauges.withLock { gauges in
+            if let gauge = gauges[event.child] { return gauge }
+            let gauge = CoreMetrics.Gauge(label: "aperture_child_restarts", dimensions: [("child", event.child)], factory: factory)
+            gauges[event.child] = gauge
+            return gauge
+        }
+        restarts.record(Double(event.restarts))
+        let up = upGauges.withLock { gauges in
+            if let gauge = gauges[event.child] { return gauge }
+            let gauge = CoreMetrics.Gauge(label: "aperture_child_up", dimensions: [("child", event.child)], factory: factory)
+            gauges[event.child] = gauge
+            return gauge
+        }
+        up.record(event.event == "started" ? 1 : 0)
+    }
+
+    func eventsDropped(_ count: Int) { sseDropped.increment(by: Int64(count)) }
+    func eventClients(_ count: Int) { sseClients.record(Double(count)) }
+
+    private func exposures(_ status: String) -> CoreMetrics.Counter {
+        exposureCounters.withLock { counters in
+            if let counter = counters[status] { return counter }
+            let counter = CoreMetrics.Counter(label: "aperture_exposures_total", dimensions: [("status", status)], factory: factory)
+            counters[status] = counter
+            return counter
+        }
+    }
+}

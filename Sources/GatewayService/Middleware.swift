@@ -1,0 +1,152 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Turns the router's own errors (no such route, wrong method) into the JSON error shape.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            switch error.status {
+            case .notFound:
+                throw APIError(.notFound, "not_found", "no route \(request.method) \(request.uri.path)")
+            case .methodNotAllowed:
+                throw APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path)")
+            case .contentTooLarge:
+                throw APIError(.contentTooLarge, "body_too_large", error.body ?? "the request body is too large")
+            default:
+                throw APIError(error.status, "http_\(error.status.code)", error.body ?? error.status.reasonPhrase)
+            }
+        }
+    }
+}
+
+/// Reads stay open; anything that changes state needs `Authorization: Bearer <gateway.token>`
+/// when a token is configured (it must be whenever the gateway listens beyond loopback).
+///
+/// State-changing requests are every method but GET, HEAD and OPTIONS, and evora's GET routes
+/// that act on the camera (`/initialize`, `/shutdown`, `/abort`, `/homeFilterWheel`).
+struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: [UInt8]
+    /// evora's routes that change state over GET.
+    static var actingGETs: Set<String> { ["/initialize", "/shutdown", "/abort", "/homeFilterWheel"] }
+
+    init(token: String) { self.token = Array(token.utf8) }
+
+    static func changesState(_ request: Request) -> Bool {
+        switch request.method {
+        case .get, .head, .options: return actingGETs.contains(request.uri.path)
+        default: return true
+        }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !token.isEmpty, Self.changesState(request) else { return try await next(request, context) }
+        guard let header = request.headers[.authorization] else {
+            throw APIError(.unauthorized, "unauthorized",
+                           "\(request.method) \(request.uri.path) changes state: send 'Authorization: Bearer <token>'",
+                           field: "Authorization")
+        }
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix), Self.equalInConstantTime(Array(header.utf8.dropFirst(prefix.utf8.count)), token) else {
+            throw APIError(.unauthorized, "unauthorized", "the bearer token in Authorization is not the configured one",
+                           field: "Authorization")
+        }
+        return try await next(request, context)
+    }
+
+    static func equalInConstantTime(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}
+
+/// Refuses bodies larger than `gateway.max_body` with 413, from `Content-Length` before
+/// reading, and while reading for chunked bodies (see ``RequestBody/collect(_:limit:)``).
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw APIError(.contentTooLarge, "body_too_large",
+                           "the request body is \(length) bytes; the limit is \(limit) (gateway.max_body)")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Reading request bodies.
+enum RequestBody {
+    /// The whole body, at most `limit` bytes.
+    /// - Throws: ``APIError`` 413 when it is longer.
+    static func collect(_ request: Request, limit: Int) async throws(APIError) -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch {
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is over the limit of \(limit) bytes (gateway.max_body)")
+        }
+    }
+
+    /// Decodes a JSON body. An empty body decodes as `{}`.
+    /// - Parameter twice: also accept a JSON string that holds the JSON (evora's web client
+    ///   encodes the capture body twice).
+    /// - Throws: ``APIError`` 400 naming the field that does not fit.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int, twice: Bool = false) async throws(APIError) -> T {
+        var buffer = try await collect(request, limit: limit)
+        var data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { data = Data("{}".utf8) }
+        if twice, let inner = try? JSONDecoder().decode(String.self, from: data) {
+            data = Data(inner.utf8)
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw describe(error)
+        } catch {
+            throw APIError.invalid(nil, "the body is not valid JSON: \(error)")
+        }
+    }
+
+    /// A decoding error as a 400 naming the field.
+    static func describe(_ error: DecodingError) -> APIError {
+        func path(_ codingPath: [any CodingKey]) -> String? {
+            let parts = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return parts.isEmpty ? nil : parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            return .invalid(field, "\(field ?? "body"): expected \(describe(type))")
+        case .valueNotFound(let type, let context):
+            let field = path(context.codingPath)
+            return .invalid(field, "\(field ?? "body"): expected \(describe(type)), found null")
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key]) ?? key.stringValue
+            return .invalid(field, "\(field): is required")
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            let reason = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            if field == nil { return .invalid(nil, "the body is not valid JSON (\(reason.prefix(200)))") }
+            return .invalid(field, "\(field!): \(context.debugDescription)")
+        @unknown default:
+            return .invalid(nil, "the body does not fit: \(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Double.Type, is Float.Type: return "a number"
+        case is Int.Type: return "an integer"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default: return "\(type)"
+        }
+    }
+}

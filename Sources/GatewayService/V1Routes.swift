@@ -1,0 +1,277 @@
+import ApertureConfig
+import Bus
+import CameraCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ProcessorService
+import Synchronization
+
+/// Aperture's own versioned JSON API under `/v1/` (described by `/v1/openapi.json`).
+enum V1Routes {
+    typealias Group = RouterGroup<GatewayApplication.Context>
+
+    static func register(on group: Group, gateway: Gateway) {
+        let routes = RouteTable(group: group, prefix: "/v1")
+        registerCamera(routes, gateway: gateway)
+        registerExposures(routes, gateway: gateway)
+        registerProcessor(routes, gateway: gateway)
+        registerFrames(routes, gateway: gateway)
+        FileRoutes.register(routes, gateway: gateway)
+        routes.get("supervisor") { _, _ in
+            JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
+        }
+        routes.post("supervisor/children/{name}/restart") { _, context in
+            let name = try context.parameters.require("name")
+            guard ["camera", "processor", "gateway"].contains(name) else {
+                throw APIError.notFound("no child '\(name)'; the children are camera, processor, gateway")
+            }
+            return JSONResponse.make(try await gateway.supervisorRestart(name))
+        }
+        routes.get("events") { request, _ in
+            try EventsEndpoint.respond(request, gateway: gateway)
+        }
+        routes.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+
+    // MARK: camera
+
+    static func registerCamera(_ routes: RouteTable, gateway: Gateway) {
+        routes.get("camera") { _, _ in
+            JSONResponse.make(try await gateway.camera(CameraStatusCommand.self))
+        }
+        routes.get("camera/temperature") { _, _ in
+            JSONResponse.make(try await gateway.camera(TemperatureCommand.self))
+        }
+        routes.post("camera/cooling") { request, _ in
+            let arguments = try await RequestBody.decode(CoolCommand.Arguments.self, from: request,
+                                                         limit: gateway.configuration.gatewayMaxBody)
+            guard arguments.setpoint != nil || arguments.cooler != nil else {
+                throw APIError.invalid("setpoint", "setpoint or cooler: give a set-point in whole degrees C, or cooler true/false")
+            }
+            return JSONResponse.make(try await gateway.camera(CoolCommand.self, arguments))
+        }
+        routes.post("camera/initialize") { _, _ in
+            JSONResponse.make(try await gateway.camera(InitializeCommand.self, timeout: .seconds(60)))
+        }
+        routes.post("camera/shutdown") { _, _ in
+            JSONResponse.make(try await gateway.camera(ShutdownCommand.self,
+                                                       timeout: .seconds(gateway.configuration.warmupTimeout + 30)))
+        }
+        routes.get("filterwheel") { _, _ in
+            JSONResponse.make(try await gateway.camera(FilterCommand.self, .init()))
+        }
+        routes.post("filterwheel") { request, _ in
+            let arguments = try await RequestBody.decode(FilterMove.self, from: request, limit: gateway.configuration.gatewayMaxBody)
+            guard (arguments.name == nil) != (arguments.slot == nil) else {
+                throw APIError.invalid("name", "name or slot: give exactly one (a filter name such as V, or a slot number)")
+            }
+            return JSONResponse.make(try await gateway.camera(FilterCommand.self, .init(name: arguments.name, slot: arguments.slot),
+                                                              timeout: .seconds(60)))
+        }
+        routes.post("filterwheel/home") { _, _ in
+            JSONResponse.make(try await gateway.camera(FilterCommand.self, .init(home: true), timeout: .seconds(60)))
+        }
+    }
+
+    struct FilterMove: Decodable {
+        var name: String?
+        var slot: Int?
+    }
+
+    // MARK: exposures
+
+    static func registerExposures(_ routes: RouteTable, gateway: Gateway) {
+        routes.get("exposures") { _, _ in
+            JSONResponse.make(try await gateway.camera(ExposureListCommand.self))
+        }
+        routes.post("exposures") { request, _ in
+            let exposure = try await RequestBody.decode(ExposureRequest.self, from: request,
+                                                        limit: gateway.configuration.gatewayMaxBody)
+            let record = try await gateway.camera(ExposeCommand.self, exposure)
+            return JSONResponse.make(record, status: .accepted, headers: [.location: "exposures/\(record.id)"])
+        }
+        routes.post("exposures/abort") { _, _ in
+            JSONResponse.make(try await gateway.camera(AbortCommand.self, timeout: .seconds(10)))
+        }
+        routes.get("exposures/{id}") { _, context in
+            let id = try context.parameters.require("id")
+            let record = try await gateway.camera(ExposureQueryCommand.self, .init(id: id))
+            // The processor's summaries of this exposure's frames, when it is up.
+            let results = try? await gateway.processor(ResultsCommand.self, .init(count: 1000, exposureId: id),
+                                                        timeout: .seconds(1))
+            return JSONResponse.make(ExposureDetail(record: record, statistics: results?.results.map(\.summary)))
+        }
+    }
+
+    /// An exposure's record with the processor's statistics of its frames.
+    struct ExposureDetail: Encodable {
+        var record: ExposureRecord
+        var statistics: [ProcessorResult]?
+
+        func encode(to encoder: any Encoder) throws {
+            try record.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(statistics, forKey: Key(stringValue: "statistics")!)
+        }
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    // MARK: processor
+
+    static func registerProcessor(_ routes: RouteTable, gateway: Gateway) {
+        routes.get("processor") { _, _ in
+            JSONResponse.make(try await gateway.processor(StatisticsCommand.self))
+        }
+        routes.post("processor/start") { _, _ in
+            JSONResponse.make(try await gateway.processor(ProcessorStartCommand.self))
+        }
+        routes.post("processor/stop") { _, _ in
+            JSONResponse.make(try await gateway.processor(ProcessorStopCommand.self))
+        }
+        routes.get("processor/configuration") { _, _ in
+            JSONResponse.make(try await gateway.processor(ConfigurationCommand.self))
+        }
+        routes.put("processor/configuration") { request, _ in
+            let body = try await RequestBody.decode(ConfigureCommand.Arguments.self, from: request,
+                                                    limit: gateway.configuration.gatewayMaxBody)
+            return JSONResponse.make(try await gateway.processor(ConfigureCommand.self, body))
+        }
+        routes.get("processor/results") { request, _ in
+            let query = request.uri.queryParameters
+            var count = 1
+            if let text = query.get("count") {
+                guard let value = Int(text), (1...1000).contains(value) else {
+                    throw APIError.invalid("count", "count: must be a whole number from 1 to 1000 (got '\(text)')")
+                }
+                count = value
+            }
+            let full = try flag(query.get("full"), name: "full")
+            let exposure = query.get("exposure_id")
+            let reply = try await gateway.processor(ResultsCommand.self, .init(count: count, exposureId: exposure))
+            return JSONResponse.make(["results": full ? reply.results : reply.results.map(\.summary)])
+        }
+        routes.get("processor/focus") { request, _ in
+            let query = request.uri.queryParameters
+            let ids = query.get("exposure_ids").map { $0.split(separator: ",").map(String.init) }
+            let metric = query.get("metric")
+            return JSONResponse.make(try await gateway.processor(FocusFitCommand.self, .init(exposureIds: ids, metric: metric)))
+        }
+    }
+
+    static func flag(_ text: String?, name: String) throws(APIError) -> Bool {
+        switch text {
+        case nil, "false", "0": return false
+        case "true", "1", "": return true
+        default: throw APIError.invalid(name, "\(name): must be true or false (got '\(text!)')")
+        }
+    }
+
+    // MARK: frames
+
+    static func registerFrames(_ routes: RouteTable, gateway: Gateway) {
+        routes.get("frames/latest") { request, _ in
+            var pixels: [UInt16] = []
+            let entry = try gateway.frames.latest(into: &pixels)
+            switch request.uri.queryParameters.get("format") {
+            case "json":
+                return JSONResponse.make(LatestFrameHeader(metadata: entry.metadata, location: entry.location))
+            case nil, "raw":
+                return rawFrame(entry, pixels: pixels)
+            case let other?:
+                throw APIError.invalid("format", "format: must be raw or json (got '\(other)')")
+            }
+        }
+        routes.get("frames/latest.fits") { _, _ in
+            var pixels: [UInt16] = []
+            let entry = try gateway.frames.latest(into: &pixels)
+            let bytes = MemoryFITS.make(entry.metadata, pixels: pixels, instrument: gateway.configuration.instrument)
+            var headers: HTTPFields = [.contentType: "application/fits", .cacheControl: "no-store"]
+            headers[.contentDisposition] = "attachment; filename=\"latest-\(entry.metadata.exposureId)-\(entry.metadata.frameNumber).fits\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+    }
+
+    /// The pixels as little-endian UInt16 with the frame's header in `X-Frame-*` headers.
+    static func rawFrame(_ entry: FrameRingEntry, pixels: [UInt16]) -> Response {
+        let metadata = entry.metadata
+        var headers: HTTPFields = [.contentType: "application/octet-stream", .cacheControl: "no-store"]
+        let fields: [(String, String)] = [
+            ("X-Exposure-Id", metadata.exposureId),
+            ("X-Frame-Number", String(metadata.frameNumber)),
+            ("X-Frame-Sequence", String(entry.location.sequence)),
+            ("X-Frame-Width", String(metadata.width)),
+            ("X-Frame-Height", String(metadata.height)),
+            ("X-Frame-Pixel-Type", "uint16-le"),
+            ("X-Frame-Row-Order", metadata.topDown ? "TOP-DOWN" : "BOTTOM-UP"),
+            ("X-Frame-Exposure-Start", String(metadata.exposureStart)),
+            ("X-Frame-Readout-Time", String(metadata.readoutTime)),
+        ]
+        for (name, value) in fields {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        let body = pixels.withUnsafeBytes { ByteBuffer(bytes: $0) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+}
+
+/// The JSON form of `GET /v1/frames/latest?format=json`.
+struct LatestFrameHeader: Encodable {
+    var metadata: FrameMetadata
+    var location: FrameLocation
+}
+
+extension Gateway {
+    /// `restart CHILD` on supervisor.ctl.
+    func supervisorRestart(_ name: String) async throws(APIError) -> Acknowledgement {
+        do {
+            return try await supervisor.call(SupervisorRestartCommand.self, .init(child: name), timeout: .seconds(10))
+        } catch {
+            throw APIError(error, from: "supervisor")
+        }
+    }
+}
+
+/// Registers `/v1` routes and remembers each (method, path template), so a test can check
+/// that the OpenAPI document and the served API agree.
+final class RouteTable: Sendable {
+    let group: V1Routes.Group
+    let prefix: String
+    private static let registered = Mutex<Set<String>>([])
+
+    init(group: V1Routes.Group, prefix: String) {
+        self.group = group
+        self.prefix = prefix
+    }
+
+    /// Every `METHOD /path` registered so far, path parameters as `{name}`.
+    static var all: Set<String> { registered.withLock { $0 } }
+
+    static func record(method: HTTPRequest.Method, path: String) {
+        _ = registered.withLock { $0.insert("\(method.rawValue) \(path)") }
+    }
+
+    typealias Handler = @Sendable (Request, GatewayApplication.Context) async throws -> Response
+
+    func get(_ path: String, _ handler: @escaping Handler) { add(.get, path, handler) }
+    func post(_ path: String, _ handler: @escaping Handler) { add(.post, path, handler) }
+    func put(_ path: String, _ handler: @escaping Handler) { add(.put, path, handler) }
+
+    private func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
+        Self.record(method: method, path: "\(prefix)/\(path)")
+        let routerPath = RouterPath(stringLiteral: path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))
+        group.on(routerPath, method: method) { request, context in
+            try await handler(request, context)
+        }
+    }
+}
