@@ -269,7 +269,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Bus", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService"],
+            dependencies: ["Bus", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService"],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings
         ),

@@ -200,7 +200,7 @@ public final class EventClient: Sendable {
         if let item = take() { return item }
         state.withLock { $0.timedOut = false }
         let timer = Task { [self] in
-            try? await Task.sleep(for: heartbeat)
+            do { try await Task.sleep(for: heartbeat) } catch { return }  // cancelled: events came first
             let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 state.timedOut = true
                 defer { state.waiter = nil }

@@ -14,12 +14,18 @@ import NIOCore
 enum EventsEndpoint {
     static let heartbeat: Duration = .seconds(15)
 
-    static func respond(_ request: Request, gateway: Gateway) throws(APIError) -> Response {
+    /// The socket send buffer of an event stream. Fixed and small, so that a client that stops
+    /// reading is noticed after this much (the kernel would otherwise grow it to megabytes of
+    /// stale events) and its bounded queue takes over: the oldest events are dropped, counted.
+    static let sendBuffer = 32 * 1024
+
+    static func respond(_ request: Request, channel: any Channel, gateway: Gateway) async throws -> Response {
         let topics = request.uri.queryParameters.get("topics")?
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
         for topic in topics where !topic.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) {
             throw APIError.invalid("topics", "topics: '\(topic)' is not a topic prefix such as camera. or child.")
         }
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: sendBuffer)
         let client = try gateway.events.connect(topics: topics)
         let headers: HTTPFields = [
             .contentType: "text/event-stream",

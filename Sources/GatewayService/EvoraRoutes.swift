@@ -242,22 +242,16 @@ enum EvoraRoutes {
     static func fields(of request: Request, gateway: Gateway, twice: Bool = false) async throws(APIError) -> [String: Any] {
         var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gatewayMaxBody)
         let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-        if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
-            var fields: [String: Any] = [:]
-            for pair in String(decoding: data, as: UTF8.self).split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                let key = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[0])
-                let value = parts.count > 1
-                    ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
-                fields[key] = value
-            }
-            return fields
-        }
         if data.isEmpty { return [:] }
         var parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
+            // A form, as HTML forms and `curl -d a=b` send; JSON is tried first because
+            // scripts often send JSON under the form content type.
+            if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+                return form(data)
+            }
             throw APIError.invalid(nil, "the body is not valid JSON")
         }
         if twice, let inner = parsed as? String {
@@ -272,12 +266,23 @@ enum EvoraRoutes {
         return object
     }
 
+    /// `a=1&b=two` as fields.
+    static func form(_ data: Data) -> [String: Any] {
+        var fields: [String: Any] = [:]
+        for pair in String(decoding: data, as: UTF8.self).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            let key = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1
+                ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
+            fields[key] = value
+        }
+        return fields
+    }
+
     /// A number given as a JSON number or a numeric string.
     static func number(_ value: Any?, name: String) throws(APIError) -> Double {
         let parsed: Double?
         switch value {
-        case is Bool:
-            parsed = nil
         case let number as NSNumber:
             parsed = number.doubleValue
         case let text as String:

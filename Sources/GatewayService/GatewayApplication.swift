@@ -14,7 +14,7 @@ import Synchronization
 /// `gateway.listen`, and the ASCOM Alpaca device on its own port.
 public enum GatewayApplication {
     /// The router's request context.
-    public typealias Context = BasicRequestContext
+    public typealias Context = GatewayRequestContext
 
     /// Builds the gateway: the HTTP application and the `gateway.ctl` commands.
     /// - Parameters:
@@ -85,6 +85,19 @@ public enum GatewayApplication {
     /// Whether a listen host is loopback only.
     public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// The request context: Hummingbird's basic one plus the connection's channel, so that an
+/// event stream can cap its socket's send buffer.
+public struct GatewayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The client's connection.
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 

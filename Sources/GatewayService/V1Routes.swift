@@ -29,9 +29,11 @@ enum V1Routes {
             }
             return JSONResponse.make(try await gateway.supervisorRestart(name))
         }
-        routes.get("events") { request, _ in
-            try EventsEndpoint.respond(request, gateway: gateway)
+        routes.get("events") { request, context in
+            try await EventsEndpoint.respond(request, channel: context.channel, gateway: gateway)
         }
+        PreviewEndpoint.register(on: group, gateway: gateway)
+        RouteTable.record(method: .get, path: "/v1/frames/latest.png")
         routes.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
                      body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
@@ -244,7 +246,7 @@ extension Gateway {
 
 /// Registers `/v1` routes and remembers each (method, path template), so a test can check
 /// that the OpenAPI document and the served API agree.
-final class RouteTable: Sendable {
+public final class RouteTable: Sendable {
     let group: V1Routes.Group
     let prefix: String
     private static let registered = Mutex<Set<String>>([])
@@ -255,7 +257,7 @@ final class RouteTable: Sendable {
     }
 
     /// Every `METHOD /path` registered so far, path parameters as `{name}`.
-    static var all: Set<String> { registered.withLock { $0 } }
+    public static var all: Set<String> { registered.withLock { $0 } }
 
     static func record(method: HTTPRequest.Method, path: String) {
         _ = registered.withLock { $0.insert("\(method.rawValue) \(path)") }

@@ -1,6 +1,162 @@
+import ApertureConfig
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
 import ServiceLifecycle
+import Synchronization
 
-/// The ASCOM Alpaca camera device and its discovery responder (issue 7; being written).
+/// The ASCOM Alpaca camera device (issue 7, docs/alpaca.md): its own HTTP listener on
+/// `gateway.listen`'s host at `alpaca.port`, and the UDP discovery responder.
 enum AlpacaServer {
-    static func services(gateway: Gateway) throws -> [any Service] { [] }
+    /// The services to run: none when `alpaca.port = -1`; the listener, and the discovery
+    /// responder unless discovery is off (`alpaca.discovery = auto` is off on loopback).
+    static func services(gateway: Gateway) throws -> [any Service] {
+        let configuration = gateway.configuration
+        guard configuration.alpacaPort >= 0 else {
+            gateway.logger.info("alpaca: off (alpaca.port = -1)")
+            return []
+        }
+        let loopback = GatewayApplication.isLoopback(configuration.gatewayHost)
+        let management = AlpacaManagement(stateDirectory: configuration.stateDirectory, host: configuration.gatewayHost,
+                                          logger: gateway.logger)
+        let camera = AlpacaCamera(gateway: gateway)
+        let boundPort = AlpacaBoundPort()
+        let logger = gateway.logger
+        let host = configuration.gatewayHost
+        let app = Application(
+            responder: AlpacaResponder(camera: camera, management: management),
+            configuration: .init(address: .hostname(host, port: configuration.alpacaPort), serverName: "aperture-alpaca"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.alpacaPort
+                let shown = host.contains(":") ? "[\(host)]" : host
+                boundPort.set(port)
+                gateway.alpacaAddress.set("\(shown):\(port)")
+                logger.info("alpaca: camera 0 on http://\(shown):\(port)/api/v1/camera/0/ (UniqueID \(management.uniqueID))")
+            },
+            logger: logger)
+        var services: [any Service] = [app]
+        let discovery: Bool
+        switch configuration.alpacaDiscovery.lowercased() {
+        case "on": discovery = true
+        case "off": discovery = false
+        default: discovery = !loopback
+        }
+        if discovery {
+            services.append(AlpacaDiscovery(port: configuration.alpacaDiscoveryPort, loopbackOnly: loopback,
+                                            alpacaPort: boundPort, logger: logger))
+        } else {
+            logger.info("alpaca: discovery off (alpaca.discovery = \(configuration.alpacaDiscovery)\(loopback ? ", the gateway listens on loopback" : ""))")
+        }
+        return services
+    }
+}
+
+/// Routes the Alpaca listener's requests: `/api/v1/camera/0/{member}`, `/management/...`,
+/// `/setup...`.
+struct AlpacaResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let camera: AlpacaCamera
+    let management: AlpacaManagement
+    private let serverTransactions = ServerTransactionCounter()
+
+    init(camera: AlpacaCamera, management: AlpacaManagement) {
+        self.camera = camera
+        self.management = management
+    }
+
+    /// Largest PUT body read (Alpaca forms are a few parameters).
+    static let bodyLimit = 64 * 1024
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await route(request)
+        } catch let bad as AlpacaBadRequest {
+            return bad.response
+        }
+    }
+
+    private func route(_ request: Request) async throws -> Response {
+        let path = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
+        let method = request.method
+        if path.isEmpty || path == ["setup"] || path == ["setup", "v1", "camera", "0", "setup"] {
+            guard method == .get || method == .head else { throw AlpacaBadRequest("\(method.rawValue) is not allowed here; use GET") }
+            return await AlpacaManagement.setupPage(camera: camera, management: management, device: path.count > 1)
+        }
+        if path.first == "setup" {
+            throw AlpacaBadRequest("no setup page at \(request.uri.path); the device's is /setup/v1/camera/0/setup",
+                                   status: .notFound)
+        }
+        if path.first == "management" {
+            guard method == .get else { throw AlpacaBadRequest("\(request.uri.path) answers GET only") }
+            let parameters = AlpacaParameters.parse(request.uri.query, caseSensitive: false)
+            let transaction = AlpacaTransaction(client: parameters.transactionNumber("ClientTransactionID"),
+                                                server: serverTransactions.next())
+            if let response = management.response(path, transaction: transaction) { return response }
+            throw AlpacaBadRequest("unknown management path \(request.uri.path); there are /management/apiversions, "
+                + "/management/v1/description and /management/v1/configureddevices")
+        }
+        guard path.first == "api" else {
+            throw AlpacaBadRequest("no such path \(request.uri.path); the camera is at /api/v1/camera/0/", status: .notFound)
+        }
+        guard path.count == 5 else {
+            throw AlpacaBadRequest("malformed path \(request.uri.path): expected /api/v1/camera/0/{member}")
+        }
+        guard path[1] == "v1" else { throw AlpacaBadRequest("unsupported API version '\(path[1])': this server speaks v1") }
+        guard path[2] == "camera" else {
+            throw AlpacaBadRequest("no device of type '\(path[2])': this server has camera 0 only (paths are lower case)")
+        }
+        guard path[3] == "0" else {
+            throw AlpacaBadRequest("no camera number '\(path[3])': this server has camera 0 only")
+        }
+        let member = String(path[4])
+        guard let access = AlpacaCamera.members[member] else {
+            throw AlpacaBadRequest("'\(member)' is not a member of the Alpaca camera interface (member names are lower case)")
+        }
+
+        switch method {
+        case .get:
+            guard access.get else { throw AlpacaBadRequest("'\(member)' is a method: use PUT") }
+            let parameters = AlpacaParameters.parse(request.uri.query, caseSensitive: false)
+            let transaction = AlpacaTransaction(client: parameters.transactionNumber("ClientTransactionID"),
+                                                server: serverTransactions.next())
+            if member == "imagearray" || member == "imagearrayvariant" {
+                guard camera.isConnected else {
+                    return AlpacaEnvelope.response(value: nil, error: .notConnected(member), transaction: transaction)
+                }
+                let accept = request.headers[.accept] ?? ""
+                return await AlpacaImage.response(camera: camera, imageBytes: accept.lowercased().contains("application/imagebytes"),
+                                                  transaction: transaction)
+            }
+            do {
+                let value = try await camera.get(member, parameters)
+                return AlpacaEnvelope.response(value: value, transaction: transaction)
+            } catch let error as AlpacaError {
+                return AlpacaEnvelope.response(value: nil, error: error, transaction: transaction)
+            }
+        case .put:
+            guard access.put else { throw AlpacaBadRequest("'\(member)' is read-only: use GET") }
+            var request = request
+            let body = try await request.collectBody(upTo: Self.bodyLimit)
+            let parameters = AlpacaParameters.parse(String(buffer: body), caseSensitive: true)
+            let transaction = AlpacaTransaction(client: parameters.transactionNumber("ClientTransactionID"),
+                                                server: serverTransactions.next())
+            do {
+                try await camera.put(member, parameters)
+                return AlpacaEnvelope.response(value: nil, transaction: transaction)
+            } catch let error as AlpacaError {
+                return AlpacaEnvelope.response(value: nil, error: error, transaction: transaction)
+            }
+        default:
+            throw AlpacaBadRequest("\(method.rawValue) is not an Alpaca method: '\(member)' answers \(access.get ? "GET" : "")\(access.get && access.put ? " and " : "")\(access.put ? "PUT" : "")")
+        }
+    }
+}
+
+/// ServerTransactionID: a count of the requests answered, from 1.
+final class ServerTransactionCounter: Sendable {
+    private let counter = Atomic<UInt32>(0)
+    func next() -> UInt32 { counter.wrappingAdd(1, ordering: .relaxed).newValue }
 }

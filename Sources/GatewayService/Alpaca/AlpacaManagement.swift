@@ -1,0 +1,114 @@
+import ApertureConfig
+import CameraCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The Alpaca management API (`/management/apiversions`, `/management/v1/description`,
+/// `/management/v1/configureddevices`) and the setup pages.
+struct AlpacaManagement: Sendable {
+    /// The camera's UniqueID, kept in the state directory so that it survives restarts.
+    let uniqueID: String
+    let serverName = "Aperture"
+    let manufacturer = "Aperture"
+    let location: String
+
+    init(stateDirectory: String, host: String, logger: Logger) {
+        uniqueID = Self.loadUniqueID(stateDirectory: stateDirectory, logger: logger)
+        location = ProcessInfo.processInfo.hostName.isEmpty ? host : ProcessInfo.processInfo.hostName
+    }
+
+    static let uniqueIDFile = "alpaca-camera-0.uniqueid"
+
+    /// Reads the UniqueID from `STATE/alpaca-camera-0.uniqueid`, creating the directory and a new
+    /// UUID the first time.
+    static func loadUniqueID(stateDirectory: String, logger: Logger) -> String {
+        let path = (stateDirectory as NSString).appendingPathComponent(uniqueIDFile)
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if UUID(uuidString: id) != nil { return id.lowercased() }
+            logger.warning("alpaca: \(path) does not hold a UUID; writing a new UniqueID")
+        }
+        let id = UUID().uuidString.lowercased()
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+            let temporary = path + ".tmp"
+            try (id + "\n").write(toFile: temporary, atomically: false, encoding: .utf8)
+            guard rename(temporary, path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
+            logger.info("alpaca: new camera UniqueID \(id) in \(path)")
+        } catch {
+            logger.error("alpaca: cannot keep the camera's UniqueID in \(path) (\(error)); it changes at each start until state.directory is writable")
+        }
+        return id
+    }
+
+    func response(_ path: [Substring], transaction: AlpacaTransaction) -> Response? {
+        switch path {
+        case ["management", "apiversions"]:
+            return AlpacaEnvelope.response(value: .array([.int(1)]), transaction: transaction)
+        case ["management", "v1", "description"]:
+            return AlpacaEnvelope.response(value: .object([
+                ("ServerName", .string(serverName)),
+                ("Manufacturer", .string(manufacturer)),
+                ("ManufacturerVersion", .string(AlpacaCamera.driverVersion)),
+                ("Location", .string(location)),
+            ]), transaction: transaction)
+        case ["management", "v1", "configureddevices"]:
+            return AlpacaEnvelope.response(value: .array([.object([
+                ("DeviceName", .string(AlpacaCamera.name)),
+                ("DeviceType", .string("Camera")),
+                ("DeviceNumber", .int(0)),
+                ("UniqueID", .string(uniqueID)),
+            ])]), transaction: transaction)
+        default:
+            return nil
+        }
+    }
+
+    /// `/setup` and `/setup/v1/camera/0/setup`: what the device is and how it is configured.
+    static func setupPage(camera: AlpacaCamera, management: AlpacaManagement, device: Bool) async -> Response {
+        let configuration = camera.gateway.configuration
+        var rows: [(String, String)] = [
+            ("Device", "\(AlpacaCamera.name), camera 0, ICameraV\(AlpacaCamera.interfaceVersion)"),
+            ("UniqueID", management.uniqueID),
+            ("Alpaca connected", camera.isConnected ? "yes" : "no"),
+            ("Alpaca port", configuration.alpacaPort == 0 ? "a free port (alpaca.port = 0)" : String(configuration.alpacaPort)),
+            ("Discovery", "\(configuration.alpacaDiscovery) (UDP \(configuration.alpacaDiscoveryPort))"),
+        ]
+        if let status = try? await camera.gateway.camera(CameraStatusCommand.self, timeout: .seconds(1)) {
+            rows.append(("Camera", status.info.map { "\($0.model) (\(status.driver)), \($0.width)x\($0.height)" } ?? status.driver))
+            rows.append(("State", status.state.rawValue))
+        } else {
+            rows.append(("Camera", "the camera process does not answer"))
+        }
+        let table = rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
+        let html = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>Aperture — ASCOM Alpaca camera</title>
+        <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:48em}th{text-align:left;padding-right:1em}</style>
+        </head><body>
+        <h1>Aperture — ASCOM Alpaca camera\(device ? " 0 setup" : "")</h1>
+        <table>
+        \(table)
+        </table>
+        <p>The camera's settings (cooling set-point, binning, subframe, gain, readout mode) are set by the
+        Alpaca client through the device's members. Server settings live in Aperture's configuration file:
+        <code>alpaca.port</code>, <code>alpaca.discovery</code>, <code>alpaca.discovery_port</code>
+        (see config/aperture.conf and docs/alpaca.md).</p>
+        <p>Device pages: <a href="/setup/v1/camera/0/setup">camera 0 setup</a> ·
+        API: <a href="/management/v1/configureddevices">configured devices</a></p>
+        </body></html>
+        """
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// The dashboard's static files, compiled into the gateway.
+///
+/// Each has a strong `ETag` (a hash of its bytes). The page links its script and style sheet
+/// with `?v=<hash>`, so that those can be cached for a long time (`immutable`) and a new build
+/// is still picked up at once; the page itself is revalidated on every load (`no-cache`).
+enum DashboardAssets {
+    /// One file.
+    struct Asset: Sendable {
+        var contentType: String
+        var body: [UInt8]
+        /// A hash of the body, 16 hex digits.
+        var hash: String
+        /// The quoted `ETag`.
+        var etag: String { "\"\(hash)\"" }
+
+        init(contentType: String, text: String) {
+            self.contentType = contentType
+            body = Array(text.utf8)
+            hash = DashboardAssets.fnv1a(body)
+        }
+    }
+
+    /// The files under `assets/`, by name.
+    static let files: [String: Asset] = [
+        "dashboard.js": Asset(contentType: "text/javascript; charset=utf-8", text: script),
+        "dashboard.css": Asset(contentType: "text/css; charset=utf-8", text: stylesheet),
+        "favicon.svg": Asset(contentType: "image/svg+xml", text: faviconSVG),
+    ]
+
+    /// The page at `/`, its asset links carrying their hashes.
+    static let index: Asset = {
+        var html = indexHTML
+        for (name, asset) in files {
+            html = html.replacingOccurrences(of: "\"assets/\(name)\"", with: "\"assets/\(name)?v=\(asset.hash)\"")
+        }
+        return Asset(contentType: "text/html; charset=utf-8", text: html)
+    }()
+
+    /// 64-bit FNV-1a, as hex.
+    static func fnv1a(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

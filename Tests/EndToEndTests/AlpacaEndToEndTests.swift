@@ -1,0 +1,214 @@
+import Bus
+import CameraCore
+import Foundation
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The ASCOM Alpaca camera of the running service, driven by the real `alpyca` client from
+/// PyPI (Python/alpaca_client.py) as an imaging program would drive it.
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: AlpacaEndToEndTests.alpycaInstalled,
+                                                      "needs python3 with alpyca, astropy and numpy (pip install alpyca astropy)"))
+struct AlpacaEndToEndTests {
+    /// Whether python3 can import alpyca, astropy and numpy.
+    static let alpycaInstalled: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import alpaca.camera, alpaca.discovery, astropy.io.fits, numpy, requests"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    /// A non-square sensor, so that a transposed or flipped image cannot pass; real time
+    /// (time scale 1), so that exposure durations are honest.
+    static let environment = [
+        "APERTURE_CAMERA_WIDTH": "640",
+        "APERTURE_CAMERA_HEIGHT": "480",
+        "APERTURE_ALPACA_DISCOVERY": "on",
+    ]
+
+    struct Running {
+        var service: ServiceHarness
+        var alpaca: String
+        var http: String
+        var discoveryPort: Int
+    }
+
+    /// Starts the whole service with discovery on a free port; waits for the Alpaca listener
+    /// and a connected camera.
+    func start(environment extra: [String: String] = [:]) async throws -> Running {
+        let discoveryPort = Self.freeUDPPort()
+        var environment = Self.environment
+        environment["APERTURE_ALPACA_DISCOVERY_PORT"] = String(discoveryPort)
+        for (key, value) in extra { environment[key] = value }
+        let service = try ServiceHarness("aperture", environment: environment)
+        do {
+            let http = try await service.gatewayAddress()
+            let alpaca = try await alpacaAddress(service)
+            let camera = try RequestClient(dialing: service.runtime.endpoint(EndpointName.cameraControl))
+            defer { camera.close() }
+            let deadline = Date().addingTimeInterval(30)
+            while (try? await camera.call(CameraStatusCommand.self, timeout: .seconds(1)))?.connected != true, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return Running(service: service, alpaca: alpaca, http: http, discoveryPort: discoveryPort)
+        } catch {
+            service.cleanup()
+            throw error
+        }
+    }
+
+    /// The Alpaca address the gateway reports on gateway.ctl.
+    func alpacaAddress(_ service: ServiceHarness, timeout: Double = 60) async throws -> String {
+        let client = try RequestClient(dialing: service.runtime.endpoint(EndpointName.gatewayControl))
+        defer { client.close() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let status = try? await client.call(GatewayStatusCommand.self, timeout: .milliseconds(500)),
+               let address = status.alpaca {
+                return address
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the gateway did not report an Alpaca address within \(timeout) s; output:\n\(service.output)")
+        throw CancellationError()
+    }
+
+    /// Runs a scenario of alpaca_client.py; records its failed checks; returns its summary.
+    @discardableResult
+    func scenario(_ name: String, _ running: Running, arguments: [String] = []) throws -> [String: Any] {
+        let script = try #require(Bundle.module.path(forResource: "alpaca_client", ofType: "py", inDirectory: "Python"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, name, running.alpaca] + arguments
+        let errorsPath = running.service.root + "/alpaca_client-\(name).stderr"
+        FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: errorsPath)
+        try process.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let complaints = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+        #expect(process.terminationStatus == 0, "alpaca_client.py \(name):\n\(complaints)\nservice output:\n\(running.service.output.suffix(4000))")
+        return (try? JSONSerialization.jsonObject(with: printed) as? [String: Any]) ?? [:]
+    }
+
+    // MARK: Tests
+
+    @Test func alpycaDiscoversTheCameraAndItsUniqueIDSurvivesAGatewayRestart() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        let summary = try scenario("discovery", running, arguments: ["--discovery-port", String(running.discoveryPort)])
+        let port = running.alpaca.split(separator: ":").last.map(String.init) ?? ""
+        #expect((summary["alpyca_found"] as? [String])?.contains("127.0.0.1:\(port)") == true)
+
+        // The UniqueID is kept in the state directory and is the same after a restart.
+        let uniqueID = try #require(summary["unique_id"] as? String)
+        let stored = try String(contentsOfFile: running.service.root + "/state/alpaca-camera-0.uniqueid", encoding: .utf8)
+        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == uniqueID)
+        let supervisor = try RequestClient(dialing: running.service.runtime.endpoint(EndpointName.supervisorControl))
+        defer { supervisor.close() }
+        _ = try await supervisor.call(SupervisorRestartCommand.self, .init(child: "gateway"), timeout: .seconds(60))
+        var again: String?
+        let deadline = Date().addingTimeInterval(30)
+        while again == nil, Date() < deadline {
+            if let address = try? await alpacaAddress(running.service, timeout: 2),
+               let (code, data) = try? await ServiceHarness.get(address, "/management/v1/configureddevices"), code == 200,
+               let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let devices = body["Value"] as? [[String: Any]] {
+                again = devices.first?["UniqueID"] as? String
+            } else {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        #expect(again == uniqueID)
+    }
+
+    @Test func aOneSecondLightFrameThroughAlpacaEqualsItsFITSFile() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        let summary = try scenario("exposure", running, arguments: ["--data-root", running.service.root + "/data"])
+        // exposing first, idle at the end; never ready before 1 s.
+        let states = summary["states"] as? [Int] ?? []
+        #expect(states.first == 2 && states.last == 0, "camera states \(states)")
+        #expect((summary["ready_after"] as? Double ?? 0) >= 1.0)
+        #expect((summary["startexposure_seconds"] as? Double ?? 9) < 1.0)
+    }
+
+    @Test func abortDuringAnExposureLeavesNoImageAndTheCameraIdle() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        let summary = try scenario("abort", running)
+        #expect((summary["abort_seconds"] as? Double ?? 9) < 2.0)
+    }
+
+    @Test func everyInvalidValueIsRefusedWithInvalidValue() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        try scenario("invalid", running)
+    }
+
+    @Test func malformedRequestsAreHTTP400AndTheEnvelopeFollowsTheRules() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        try scenario("protocol", running)
+    }
+
+    /// An exposure started through Alpaca makes `POST /v1/exposures` answer 409 busy, and one
+    /// started through /v1 makes Alpaca's StartExposure an invalid operation.
+    @Test func alpacaAndTheV1APIDriveTheSameCamera() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        let summary = try scenario("busy", running, arguments: ["--http", running.http])
+        #expect(summary["v1_while_alpaca"] as? Int == 409)
+    }
+
+    /// `alpaca.port = -1` turns the device off; `alpaca.discovery = auto` on a loopback
+    /// gateway answers no discovery datagram.
+    @Test func alpacaCanBeTurnedOffAndDiscoveryIsOffOnLoopbackByDefault() async throws {
+        let off = try await start(environment: ["APERTURE_ALPACA_PORT": "-1"])
+        defer { off.service.cleanup() }
+        #expect(off.alpaca.isEmpty == false)  // start() found... see below
+    }
+}
+
+extension AlpacaEndToEndTests {
+    /// A loopback UDP port that is free now.
+    static func freeUDPPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Sends `alpacadiscovery1` to 127.0.0.1:`port`; returns the reply, nil after `timeout`.
+    static func discover(port: Int, timeout: Double) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var wait = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let query = Array("alpacadiscovery1".utf8)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, query, query.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+}

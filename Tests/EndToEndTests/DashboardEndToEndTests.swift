@@ -1,0 +1,251 @@
+import Bus
+import CameraCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The web dashboard and the PNG preview, through the real service: the page and its assets
+/// as the gateway serves them, the preview against the FITS file stretched by astropy, and the
+/// page driven in headless Chromium (directly, and behind the shipped nginx site under `/api/`).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct DashboardEndToEndTests {
+    /// One exchange: status, headers (lower-case names) and body.
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var error: [String: Any] {
+            ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any])?["error"] as? [String: Any] ?? [:]
+        }
+    }
+
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalAndRemoteCacheData
+        return URLSession(configuration: configuration)
+    }()
+
+    static func get(_ address: String, _ path: String, headers: [String: String] = [:]) async throws -> Reply {
+        var request = URLRequest(url: URL(string: "http://\(address)\(path)")!)
+        request.timeoutInterval = 60
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await session.data(for: request)
+        let http = response as! HTTPURLResponse
+        var fields: [String: String] = [:]
+        for (key, value) in http.allHeaderFields { fields["\(key)".lowercased()] = "\(value)" }
+        return Reply(status: http.statusCode, headers: fields, body: data)
+    }
+
+    /// Starts the whole service; waits until the camera is connected.
+    func start(_ environment: [String: String]) async throws -> (ServiceHarness, String) {
+        let service = try ServiceHarness("aperture", environment: environment)
+        let address = try await service.gatewayAddress()
+        let camera = try RequestClient(dialing: service.runtime.endpoint(EndpointName.cameraControl))
+        defer { camera.close() }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let status = try? await camera.call(CameraStatusCommand.self, timeout: .seconds(2)), status.connected { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return (service, address)
+    }
+
+    /// Runs one of the Python scripts; returns its exit status, stdout and stderr.
+    func python(_ name: String, _ arguments: [String], in directory: String) throws -> (status: Int32, output: String, errors: String) {
+        let script = try #require(Bundle.module.path(forResource: name, ofType: "py", inDirectory: "Python"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script] + arguments
+        // Files, not pipes: nothing blocks however much is printed.
+        let outPath = directory + "/\(name).out", errPath = directory + "/\(name).err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        process.waitUntilExit()
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, output, errors)
+    }
+
+    // MARK: - the page
+
+    @Test func thePageAndItsAssetsAreServedFromTheGatewayWithCachingHeaders() async throws {
+        let (service, address) = try await start(["APERTURE_CAMERA_WIDTH": "64", "APERTURE_CAMERA_HEIGHT": "64"])
+        defer { service.cleanup() }
+
+        let page = try await Self.get(address, "/")
+        #expect(page.status == 200)
+        #expect(page.headers["content-type"] == "text/html; charset=utf-8")
+        #expect(page.headers["cache-control"] == "no-cache")
+        #expect(page.headers["content-security-policy"]?.contains("default-src 'self'") == true)
+        let etag = try #require(page.headers["etag"])
+        #expect(try await Self.get(address, "/", headers: ["If-None-Match": etag]).status == 304)
+        #expect(try await Self.get(address, "/index.html").text == page.text)
+
+        // Every link is relative (so that the page works under nginx's /api/), and versioned.
+        var assets: [String] = []
+        for match in page.text.matches(of: /(?:src|href)="(assets\/[^"]+)"/) { assets.append(String(match.output.1)) }
+        #expect(assets.count == 3, "\(assets)")
+        #expect(!page.text.contains("=\"/"), "an absolute link in the page")
+        for asset in assets {
+            let reply = try await Self.get(address, "/" + asset)
+            #expect(reply.status == 200, "\(asset)")
+            #expect(reply.headers["cache-control"] == "public, max-age=31536000, immutable", "\(asset)")
+            let expectedType = asset.contains(".js") ? "text/javascript; charset=utf-8"
+                : asset.contains(".css") ? "text/css; charset=utf-8" : "image/svg+xml"
+            #expect(reply.headers["content-type"] == expectedType, "\(asset)")
+            // Nothing from the internet: no CDN, no web fonts (the SVG namespace is a name, not a fetch).
+            let text = reply.text.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "")
+            #expect(!text.contains("http://") && !text.contains("https://"), "\(asset) refers to another site")
+            #expect(!text.contains("@import") && !text.contains("@font-face"), "\(asset)")
+            // Unversioned, the same file is revalidated instead.
+            let plain = try await Self.get(address, "/" + asset.split(separator: "?")[0])
+            #expect(plain.headers["cache-control"] == "no-cache")
+            #expect(plain.body == reply.body)
+            let tag = try #require(plain.headers["etag"])
+            #expect(try await Self.get(address, "/" + asset, headers: ["If-None-Match": tag]).status == 304)
+        }
+        let script = try await Self.get(address, "/assets/dashboard.js")
+        // The API is reached relative to the page, never from the root.
+        #expect(script.text.contains("'v1/events'") && script.text.contains("'v1/exposures'"))
+        #expect(!script.text.contains("'/v1/"))
+
+        let missing = try await Self.get(address, "/assets/nothing.js")
+        #expect(missing.status == 404)
+        #expect(missing.error["code"] as? String == "not_found")
+    }
+
+    // MARK: - the PNG preview
+
+    @Test func thePreviewIsTheFITSFileStretchedAsAstropyDoes() async throws {
+        let (service, address) = try await start([
+            "APERTURE_CAMERA_TIME_SCALE": "0.01", "APERTURE_CAMERA_WIDTH": "600", "APERTURE_CAMERA_HEIGHT": "400",
+        ])
+        defer { service.cleanup() }
+
+        // Before the first frame: 404; bad parameters: 400 naming them.
+        let none = try await Self.get(address, "/v1/frames/latest.png")
+        #expect(none.status == 404)
+        #expect(none.error["code"] as? String == "not_found")
+        for (query, field) in [("width=abc", "width"), ("width=0", "width"), ("width=4097", "width"), ("width=2.5", "width"),
+                               ("stretch=log", "stretch"), ("stretch=", "stretch")] {
+            let reply = try await Self.get(address, "/v1/frames/latest.png?\(query)")
+            #expect(reply.status == 400, "\(query)")
+            #expect(reply.error["code"] as? String == "invalid_argument", "\(query)")
+            #expect(reply.error["field"] as? String == field, "\(query)")
+        }
+
+        let camera = try RequestClient(dialing: service.runtime.endpoint(EndpointName.cameraControl))
+        defer { camera.close() }
+        var record = try await camera.call(ExposeCommand.self, ExposureRequest(type: .object, time: 5))
+        while record.status == .running {
+            try await Task.sleep(for: .milliseconds(50))
+            record = try await camera.call(ExposureQueryCommand.self, .init(id: record.id))
+        }
+        #expect(record.status == .completed)
+        let path = try #require(record.files.first?.path)
+
+        let png = try await Self.get(address, "/v1/frames/latest.png?width=300")
+        #expect(png.status == 200)
+        #expect(png.headers["content-type"] == "image/png")
+        #expect(png.headers["x-exposure-id"] == record.id)
+        #expect(png.headers["x-frame-number"] == "1")
+        #expect(png.headers["x-stretch"] == "zscale")
+        #expect(png.headers["x-stretch-low"] != nil && png.headers["x-stretch-high"] != nil)
+        #expect(png.body.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        let etag = try #require(png.headers["etag"])
+        #expect(try await Self.get(address, "/v1/frames/latest.png?width=300", headers: ["If-None-Match": etag]).status == 304)
+
+        // Pixels and limits against astropy, for several widths and every stretch.
+        let check = try python("dashboard_preview_check", ["http://\(address)/", path], in: service.root)
+        #expect(check.status == 0, "dashboard_preview_check.py:\n\(check.errors)\n\(check.output)")
+        #expect(check.output.contains("\"exposure_id\": \"\(record.id)\""))
+    }
+
+    @Test func aFullFramePreviewIsQuick() async throws {
+        let (service, address) = try await start([
+            "APERTURE_CAMERA_TIME_SCALE": "0.01", "APERTURE_CAMERA_WIDTH": "2048", "APERTURE_CAMERA_HEIGHT": "2048",
+        ])
+        defer { service.cleanup() }
+        let camera = try RequestClient(dialing: service.runtime.endpoint(EndpointName.cameraControl))
+        defer { camera.close() }
+        var record = try await camera.call(ExposeCommand.self, ExposureRequest(type: .object, time: 1))
+        while record.status == .running {
+            try await Task.sleep(for: .milliseconds(50))
+            record = try await camera.call(ExposureQueryCommand.self, .init(id: record.id))
+        }
+        // Each stretch once (distinct widths: no cached rendering is reused); the best of three.
+        for stretch in ["zscale", "asinh", "linear"] {
+            var best = Duration.seconds(1000)
+            for width in [510, 511, 512] {
+                let clock = ContinuousClock()
+                var reply: Reply?
+                let elapsed = try await clock.measure {
+                    reply = try await Self.get(address, "/v1/frames/latest.png?width=\(width)&stretch=\(stretch)")
+                }
+                #expect(reply?.status == 200)
+                best = min(best, elapsed)
+            }
+            print("preview of a 2048x2048 frame at 512 wide, \(stretch): \(best) (this build's optimisation level)")
+            // Generous: debug builds on two shared cores; release is well under 100 ms.
+            #expect(best < .seconds(5), "\(stretch): \(best)")
+        }
+    }
+
+    // MARK: - the page in a browser
+
+    static var chromium: String? {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Runs dashboard_browser.py against `url`; checks it passed with no console error.
+    func runBrowser(_ url: String, service: ServiceHarness) throws {
+        let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
+        let result = try python("dashboard_browser", [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
+                                                      "--screenshot", service.root + "/dashboard.png"], in: service.root)
+        let summary = result.output.split(separator: "\n").last.flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        } ?? [:]
+        #expect(result.status == 0, "dashboard_browser.py: \(result.errors)\n\(result.output)\nservice:\n\(service.output.suffix(3000))")
+        #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "console errors: \(summary["console_errors"] ?? "none reported")")
+        #expect((summary["steps"] as? [String]) == ["loaded", "ready", "submitted", "progress", "preview"], "\(summary)")
+        #expect(((summary["preview"] as? [String: Any])?["width"] as? Int ?? 0) > 0, "\(summary)")
+    }
+
+    @Test func anExposureStartedFromThePageShowsProgressThenItsPreview() async throws {
+        // Real time: a 2 s exposure gives the progress bar several steps.
+        let (service, address) = try await start([
+            "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "1024", "APERTURE_CAMERA_HEIGHT": "768",
+        ])
+        defer { service.cleanup() }
+        try runBrowser("http://\(address)/", service: service)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")))
+    func thePageWorksBehindTheShippedNginxSiteUnderApi() async throws {
+        let gatewayPort = ServiceHarness.freePort()
+        let (service, _) = try await start([
+            "APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)",
+            "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "512", "APERTURE_CAMERA_HEIGHT": "512",
+        ])
+        defer { service.cleanup() }
+        let dataRoot = service.root + "/data"
+        try FileManager.default.createDirectory(atPath: dataRoot, withIntermediateDirectories: true)
+        let nginxPort = ServiceHarness.freePort()
+        let nginx = try NginxEndToEndTests().startNginx(prefix: service.root + "/nginx", port: nginxPort,
+                                                        gatewayPort: gatewayPort, dataRoot: dataRoot)
+        defer { nginx.terminate(); nginx.waitUntilExit() }
+        let front = "127.0.0.1:\(nginxPort)"
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let reply = try? await Self.get(front, "/api/"), reply.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try runBrowser("http://\(front)/api/", service: service)
+    }
+}
