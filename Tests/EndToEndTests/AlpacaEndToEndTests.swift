@@ -6,13 +6,10 @@ import Testing
 import FoundationNetworking
 #endif
 
-/// The ASCOM Alpaca camera of the running service, driven by the real `alpyca` client from
-/// PyPI (Python/alpaca_client.py) as an imaging program would drive it.
-@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: AlpacaEndToEndTests.alpycaInstalled,
-                                                      "needs python3 with alpyca, astropy and numpy (pip install alpyca astropy)"))
-struct AlpacaEndToEndTests {
+/// Whether the Python side of the Alpaca tests can run.
+enum Alpyca {
     /// Whether python3 can import alpyca, astropy and numpy.
-    static let alpycaInstalled: Bool = {
+    static let installed: Bool = {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", "import alpaca.camera, alpaca.discovery, astropy.io.fits, numpy, requests"]
@@ -22,7 +19,13 @@ struct AlpacaEndToEndTests {
         process.waitUntilExit()
         return process.terminationStatus == 0
     }()
+}
 
+/// The ASCOM Alpaca camera of the running service, driven by the real `alpyca` client from
+/// PyPI (Python/alpaca_client.py) as an imaging program would drive it.
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: Alpyca.installed,
+                                                      "needs python3 with alpyca, astropy and numpy (pip install alpyca astropy)"))
+struct AlpacaEndToEndTests {
     /// A non-square sensor, so that a transposed or flipped image cannot pass; real time
     /// (time scale 1), so that exposure durations are honest.
     static let environment = [
@@ -171,9 +174,24 @@ struct AlpacaEndToEndTests {
     /// `alpaca.port = -1` turns the device off; `alpaca.discovery = auto` on a loopback
     /// gateway answers no discovery datagram.
     @Test func alpacaCanBeTurnedOffAndDiscoveryIsOffOnLoopbackByDefault() async throws {
-        let off = try await start(environment: ["APERTURE_ALPACA_PORT": "-1"])
-        defer { off.service.cleanup() }
-        #expect(off.alpaca.isEmpty == false)  // start() found... see below
+        // Discovery auto, the gateway on 127.0.0.1: the listener runs, discovery does not answer.
+        let auto = try await start(environment: ["APERTURE_ALPACA_DISCOVERY": "auto"])
+        let (code, _) = try await ServiceHarness.get(auto.alpaca, "/management/apiversions")
+        #expect(code == 200)
+        #expect(Self.discover(port: auto.discoveryPort, timeout: 1.5) == nil)
+        auto.service.cleanup()
+
+        // alpaca.port = -1: no listener, nothing reported on gateway.ctl.
+        let service = try ServiceHarness("aperture", environment: Self.environment.merging(
+            ["APERTURE_ALPACA_PORT": "-1", "APERTURE_ALPACA_DISCOVERY_PORT": String(Self.freeUDPPort())]) { $1 })
+        defer { service.cleanup() }
+        _ = try await service.gatewayAddress()
+        try await Task.sleep(for: .seconds(1))
+        let client = try RequestClient(dialing: service.runtime.endpoint(EndpointName.gatewayControl))
+        defer { client.close() }
+        let status = try await client.call(GatewayStatusCommand.self, timeout: .seconds(2))
+        #expect(status.http != nil)
+        #expect(status.alpaca == nil)
     }
 }
 
