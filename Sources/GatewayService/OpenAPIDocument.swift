@@ -193,7 +193,8 @@ enum OpenAPIDocument {
           "202": {
             "description": "Started; the record of the running request.",
             "headers": {"Location": {"description": "The request's record, relative to /v1/: exposures/{id}.", "schema": {"type": "string"}}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExposureRecord"}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExposureRecord"}}},
+            "links": {"getExposure": {"operationId": "getExposure", "description": "The request's record as it progresses.", "parameters": {"id": "$response.body#/id"}}}
           },
           "400": {"$ref": "#/components/responses/BadRequest"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
@@ -435,11 +436,15 @@ enum OpenAPIDocument {
         "operationId": "listNights",
         "summary": "The nights under the data root, with their file counts and sizes",
         "responses": {
-          "200": {"description": "The nights, oldest first.", "content": {"application/json": {"schema": {
-            "type": "object",
-            "required": ["nights"],
-            "properties": {"nights": {"type": "array", "items": {"$ref": "#/components/schemas/Night"}}}
-          }}}}
+          "200": {
+            "description": "The nights, oldest first.",
+            "content": {"application/json": {"schema": {
+              "type": "object",
+              "required": ["nights"],
+              "properties": {"nights": {"type": "array", "items": {"$ref": "#/components/schemas/Night"}}}
+            }}},
+            "links": {"listFiles": {"operationId": "listFiles", "description": "The first night's files.", "parameters": {"night": "$response.body#/nights/0/night"}}}
+          }
         }
       }
     },
@@ -450,7 +455,11 @@ enum OpenAPIDocument {
         "summary": "The FITS files of one night",
         "parameters": [{"$ref": "#/components/parameters/Night"}],
         "responses": {
-          "200": {"description": "The night's FITS files, by name.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NightListing"}}}},
+          "200": {
+            "description": "The night's FITS files, by name.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NightListing"}}},
+            "links": {"downloadFile": {"operationId": "downloadFile", "description": "The first file.", "parameters": {"night": "$response.body#/night", "name": "$response.body#/files/0/name"}}}
+          },
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"}
         }

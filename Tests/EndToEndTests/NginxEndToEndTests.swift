@@ -110,6 +110,37 @@ import Testing
         let (_, response) = try await URLSession.shared.data(for: put)
         #expect((response as? HTTPURLResponse)?.statusCode == 403)
         #expect(FileManager.default.fileExists(atPath: path))
+
+        // evora's routes and the v1 API under /api/, as evora was deployed; capture's url
+        // carries the /api prefix so that it works through nginx.
+        let (temperatureCode, temperature) = try await ServiceHarness.get(front, "/api/getTemperature")
+        #expect(temperatureCode == 200)
+        #expect(String(decoding: temperature, as: UTF8.self).contains("\"temperature\""))
+        let capture = try await http(front, "POST", "/api/capture",
+                                     json: ["exptime": 0, "exptype": "Single", "imgtype": "Bias"])
+        let url = try #require(capture.json["url"] as? String, "\(capture.text)")
+        #expect(url.hasPrefix("http://\(front)/api/v1/files/"), "\(url)")
+        let download = try await http(front, "GET", String(url.dropFirst("http://\(front)".count)))
+        #expect(download.status == 200)
+        #expect(download.body.starts(with: Data("SIMPLE  =".utf8)))
+
+        // The event stream is not buffered by nginx: the first event arrives while it is open.
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let host = front.split(separator: ":")[0], port = front.split(separator: ":")[1]
+        reader.arguments = ["python3", "-c", """
+            import http.client, sys
+            c = http.client.HTTPConnection("\(host)", \(port), timeout=10)
+            c.request("GET", "/api/v1/events")
+            r = c.getresponse()
+            print(r.status, r.getheader("Content-Type"), r.read1(64).decode().splitlines()[0])
+            """]
+        let pipe = Pipe()
+        reader.standardOutput = pipe
+        try reader.run()
+        let first = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        reader.waitUntilExit()
+        #expect(first.hasPrefix("200 text/event-stream retry:"), "\(first)")
     }
 }
 

@@ -156,6 +156,31 @@ import Testing
         }
     }
 
+    /// Takes a bias through `POST /v1/exposures` and waits until it is saved; returns its id.
+    static func takeBias(_ address: String) async throws -> String {
+        var request = URLRequest(url: try #require(URL(string: "http://\(address)/v1/exposures")))
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"type": "bias", "time": 0}"#.utf8)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let started = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect((response as? HTTPURLResponse)?.statusCode == 202, "POST /v1/exposures: \(started)")
+        let id = try #require(started["id"] as? String)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let (_, body) = try await ServiceHarness.get(address, "/v1/exposures/\(id)")
+            let record = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+            if let status = record?["status"] as? String, status != "running" {
+                #expect(status == "completed", "the bias ended \(status): \(record ?? [:])")
+                return id
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the bias \(id) did not finish within 30 s")
+        throw CancellationError()
+    }
+
     @Test func theServiceServesTheDocumentAsWritten() async throws {
         let (service, address) = try await start()
         defer { service.cleanup() }
@@ -180,6 +205,9 @@ import Testing
     @Test func schemathesisFindsNoServerErrorAndNoReplyThatDiffersFromTheDocument() async throws {
         let (service, address) = try await start()
         defer { service.cleanup() }
+        // A saved frame first, so that the document's links lead schemathesis from /v1/files to a
+        // night's listing and a real file (200, 206 and 416 of the download).
+        _ = try await Self.takeBias(address)
         let log = service.root + "/schemathesis.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let output = try #require(FileHandle(forWritingAtPath: log))
@@ -194,9 +222,12 @@ import Testing
             "--exclude-operation-id", "events",
             "--exclude-operation-id", "shutdownCamera",
             "--exclude-operation-id", "restartChild",
-            "--max-examples", "15",
+            // Bounded: about 1,600 requests, 15 to 30 s on two shared cores. One worker: the
+            // Python 3.11 that schemathesis runs on fails with "AST constructor recursion depth
+            // mismatch" when two workers build strategies at once.
+            "--max-examples", "50",
             "--seed", "6",
-            "--workers", "2",
+            "--workers", "1",
             "--request-timeout", "70",
             "--generation-database", "none",
             "--no-color",
@@ -219,7 +250,10 @@ import Testing
 
         let report = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "schemathesis found problems (exit \(process.terminationStatus)):\n\(report.suffix(20000))")
-        // It really ran: every operation but the three left out was tested.
-        #expect(report.contains("Fuzzing") || report.contains("fuzzing"), "schemathesis did not fuzz:\n\(report.suffix(4000))")
+        // It really ran: every operation but the three left out (and the document itself) was tested.
+        let tested = report.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Tested:") }
+            .flatMap { Int($0.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") }
+        let expected = try Self.documentedOperations(Self.document()).count - 4
+        #expect((tested ?? 0) >= expected, "schemathesis tested \(tested.map(String.init) ?? "no") operations, not \(expected):\n\(report.suffix(4000))")
     }
 }
