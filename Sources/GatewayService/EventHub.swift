@@ -1,4 +1,5 @@
 import Bus
+import CameraCore
 import DequeModule
 import Foundation
 import HTTPTypes
@@ -27,6 +28,7 @@ public final class EventHub: Service, Sendable {
     private let bufferSize: Int
     private let children: ChildHealth
     private let metrics: GatewayMetrics
+    private let temperatures: TemperatureHistory
     private let logger: Logger
     private let clients = Mutex<[Int: EventClient]>([:])
     private let nextClient = Atomic<Int>(0)
@@ -34,7 +36,9 @@ public final class EventHub: Service, Sendable {
     /// The most clients at once.
     public static let maximumClients = 512
 
-    init(runtime: RuntimeDirectory, bufferSize: Int, children: ChildHealth, metrics: GatewayMetrics, logger: Logger) {
+    init(runtime: RuntimeDirectory, bufferSize: Int, children: ChildHealth, metrics: GatewayMetrics,
+         temperatures: TemperatureHistory, logger: Logger) {
+        self.temperatures = temperatures
         self.runtime = runtime
         self.bufferSize = bufferSize
         self.children = children
@@ -77,6 +81,10 @@ public final class EventHub: Service, Sendable {
             if event.topic.hasPrefix("child."), let lifecycle = try? event.decode(ChildLifecycleEvent.self) {
                 children.record(lifecycle)
                 metrics.childEvent(lifecycle)
+            }
+            if event.topic == CameraTopic.telemetry, let telemetry = try? event.decode(TelemetryEvent.self),
+               let reading = telemetry.temperature {
+                temperatures.record(reading, at: event.time)
             }
             metrics.busEvent(event)
             publish(topic: event.topic, json: event.envelope)

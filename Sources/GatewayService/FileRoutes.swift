@@ -1,5 +1,8 @@
 import ApertureConfig
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPTypes
 import Hummingbird
 import NIOCore

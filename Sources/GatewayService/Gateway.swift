@@ -28,6 +28,8 @@ public final class Gateway: Sendable {
     public let children: ChildHealth
     /// Prometheus metrics.
     public let metrics: GatewayMetrics
+    /// The last hour of temperature readings.
+    public let temperatures = TemperatureHistory()
     /// Where the Alpaca listener bound, `HOST:PORT`, once it did (reported on gateway.ctl).
     let alpacaAddress = BoundAddress()
 
@@ -43,7 +45,7 @@ public final class Gateway: Sendable {
         children = ChildHealth()
         metrics = GatewayMetrics()
         events = EventHub(runtime: runtime, bufferSize: configuration.gatewayEventBuffer,
-                          children: children, metrics: metrics, logger: logger)
+                          children: children, metrics: metrics, temperatures: temperatures, logger: logger)
     }
 
     /// The longest a query waits for a child.
@@ -83,7 +85,8 @@ public final class Gateway: Sendable {
                                      timeout: Duration) async throws(APIError) -> C.Result {
         // A child the supervisor reports down is answered at once, not after a timeout.
         if let down = children.downReason(child) {
-            throw APIError.unavailable(child, "the \(child) process is \(down); the supervisor restarts it")
+            throw APIError.unavailable(child, down == "starting"
+                ? "the \(child) process is starting" : "the \(child) process is \(down); the supervisor restarts it")
         }
         do {
             return try await client.call(command, arguments, timeout: timeout)
@@ -152,7 +155,8 @@ public final class ChildHealth: Sendable {
     public func downReason(_ child: String) -> String? {
         guard let state = states.withLock({ $0[child] }) else { return nil }
         switch state {
-        case "exited", "restarting", "backoff", "starting": return "restarting"
+        case "starting": return "starting"
+        case "exited", "restarting", "backoff": return "restarting"
         case "fatal", "FATAL": return "FATAL (stopped after repeated failures; `aperture restart \(child)` revives it)"
         case "stopped": return "stopped"
         default: return nil

@@ -49,6 +49,16 @@ enum V1Routes {
         routes.get("camera/temperature") { _, _ in
             JSONResponse.make(try await gateway.camera(TemperatureCommand.self))
         }
+        routes.get("camera/temperature/history") { request, _ in
+            var seconds = 3600.0
+            if let text = request.uri.queryParameters.get("seconds") {
+                guard let value = Double(text), value > 0, value <= 3600 else {
+                    throw APIError.invalid("seconds", "seconds: must be a number from 1 to 3600 (got '\(text)')")
+                }
+                seconds = value
+            }
+            return JSONResponse.make(["samples": gateway.temperatures.samples(last: seconds)])
+        }
         routes.post("camera/cooling") { request, _ in
             let arguments = try await RequestBody.decode(CoolCommand.Arguments.self, from: request,
                                                          limit: gateway.configuration.gatewayMaxBody)

@@ -1,6 +1,7 @@
 import Bus
 import CameraCore
 import Foundation
+import ProcessorService
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -39,15 +40,16 @@ import Testing
         return Reply(status: http.statusCode, headers: fields, body: data)
     }
 
-    /// Starts the whole service; waits until the camera is connected.
+    /// Starts the whole service; waits until the gateway answers for a connected camera and
+    /// the processor (a page opened earlier would rightly get 503s while children start).
     func start(_ environment: [String: String]) async throws -> (ServiceHarness, String) {
         let service = try ServiceHarness("aperture", environment: environment)
         let address = try await service.gatewayAddress()
-        let camera = try RequestClient(dialing: service.runtime.endpoint(EndpointName.cameraControl))
-        defer { camera.close() }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if let status = try? await camera.call(CameraStatusCommand.self, timeout: .seconds(2)), status.connected { break }
+            if let camera = try? await Self.get(address, "/v1/camera"), camera.status == 200,
+               (try? JSONSerialization.jsonObject(with: camera.body) as? [String: Any])?["connected"] as? Bool == true,
+               let processor = try? await Self.get(address, "/v1/processor/configuration"), processor.status == 200 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         return (service, address)
@@ -203,18 +205,25 @@ import Testing
         ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Runs dashboard_browser.py against `url`; checks it passed with no console error.
-    func runBrowser(_ url: String, service: ServiceHarness) throws {
+    /// Runs dashboard_browser.py against `url`; checks it passed with no console error and
+    /// returns its summary.
+    @discardableResult
+    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil) throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
-        let result = try python("dashboard_browser", [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
-                                                      "--screenshot", service.root + "/dashboard.png"], in: service.root)
+        var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
+                         "--screenshot", service.root + "/dashboard.png"]
+        if let token { arguments += ["--token", token] }
+        let result = try python("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         } ?? [:]
         #expect(result.status == 0, "dashboard_browser.py: \(result.errors)\n\(result.output)\nservice:\n\(service.output.suffix(3000))")
         #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "console errors: \(summary["console_errors"] ?? "none reported")")
-        #expect((summary["steps"] as? [String]) == ["loaded", "ready", "submitted", "progress", "preview"], "\(summary)")
+        let steps = token == nil ? ["loaded", "ready", "submitted", "progress", "preview"]
+            : ["loaded", "ready", "submitted", "token", "progress", "preview"]
+        #expect((summary["steps"] as? [String]) == steps, "\(summary)")
         #expect(((summary["preview"] as? [String: Any])?["width"] as? Int ?? 0) > 0, "\(summary)")
+        return summary
     }
 
     @Test func anExposureStartedFromThePageShowsProgressThenItsPreview() async throws {
@@ -223,7 +232,26 @@ import Testing
             "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "1024", "APERTURE_CAMERA_HEIGHT": "768",
         ])
         defer { service.cleanup() }
-        try runBrowser("http://\(address)/", service: service)
+        let processor = try RequestClient(dialing: service.runtime.endpoint(EndpointName.processorControl))
+        defer { processor.close() }
+        _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
+        _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
+        let summary = try runBrowser("http://\(address)/", service: service)
+        let debug = summary["debug"] as? [String: Any] ?? [:]
+        #expect(debug["roisDrawn"] as? Int == 2, "the ROI boxes over the preview: \(debug)")
+        #expect(debug["progressEvents"] as? Int ?? 0 >= 2, "\(debug)")
+        #expect(summary["stats_rows"] as? Int ?? 0 > 0, "the frame's statistics: \(summary)")
+        #expect(summary["files_rows"] as? Int ?? 0 > 0, "the night's files: \(summary)")
+    }
+
+    @Test func aCommandRefusedFor401AsksForTheTokenThenSucceedsWithIt() async throws {
+        let token = "dashboard-test-\(UInt32.random(in: 0...UInt32.max))"
+        let (service, address) = try await start([
+            "APERTURE_GATEWAY_TOKEN": token,
+            "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "256", "APERTURE_CAMERA_HEIGHT": "256",
+        ])
+        defer { service.cleanup() }
+        try runBrowser("http://\(address)/", service: service, token: token)
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")))

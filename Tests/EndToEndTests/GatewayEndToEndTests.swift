@@ -285,6 +285,18 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
         #expect(tooCold.status == 400)
         #expect(tooCold.errorField == "setpoint")
 
+        // The last hour of temperatures, kept by the gateway for the dashboard's chart.
+        var samples: [[String: Any]] = []
+        for _ in 0..<50 where !samples.contains(where: { $0["setpoint"] as? Int == -15 }) {
+            try await Task.sleep(for: .milliseconds(200))
+            samples = try await http(address, "GET", "/v1/camera/temperature/history").json["samples"] as? [[String: Any]] ?? []
+        }
+        #expect(samples.contains { $0["setpoint"] as? Int == -15 }, "\(samples.suffix(3))")
+        let times = samples.compactMap { $0["time"] as? Double }
+        #expect(times.count == samples.count && times == times.sorted())
+        #expect(samples.allSatisfy { $0["celsius"] is Double || $0["celsius"] is Int })
+        #expect(try await http(address, "GET", "/v1/camera/temperature/history?seconds=x").status == 400)
+
         // Files: listing by night, download with Range, nothing outside the data root.
         let night = try #require(URL(fileURLWithPath: files[0]["path"] as? String ?? "").deletingLastPathComponent().lastPathComponent as String?)
         let name = URL(fileURLWithPath: files[0]["path"] as? String ?? "").lastPathComponent

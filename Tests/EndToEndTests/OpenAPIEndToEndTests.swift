@@ -104,7 +104,7 @@ import Testing
                 let responses = operation["responses"] as? [String: Any] ?? [:]
                 if responses.keys.allSatisfy({ !$0.hasPrefix("2") }) { problems.append("\(name) has no 2xx response") }
                 for (status, response) in responses where status.hasPrefix("4") || status.hasPrefix("5") {
-                    let resolved = (response as? [String: Any])?["$ref"].flatMap { Self.resolve($0 as! String, in: document) } ?? response
+                    let resolved = ((response as? [String: Any])?["$ref"] as? String).flatMap { Self.resolve($0, in: document) } ?? response
                     let schema = (((resolved as? [String: Any])?["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any]
                     if schema?["$ref"] as? String != "#/components/schemas/Error" { problems.append("\(name) \(status) is not the Error schema") }
                     if status == "503", ((resolved as? [String: Any])?["headers"] as? [String: Any])?["Retry-After"] == nil {
@@ -156,8 +156,8 @@ import Testing
         }
     }
 
-    /// Takes a bias through `POST /v1/exposures` and waits until it is saved; returns its id.
-    static func takeBias(_ address: String) async throws -> String {
+    /// Takes a bias through `POST /v1/exposures` and waits until it is saved; returns its file.
+    static func takeBias(_ address: String) async throws -> URL {
         var request = URLRequest(url: try #require(URL(string: "http://\(address)/v1/exposures")))
         request.httpMethod = "POST"
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
@@ -173,7 +173,8 @@ import Testing
             let record = try JSONSerialization.jsonObject(with: body) as? [String: Any]
             if let status = record?["status"] as? String, status != "running" {
                 #expect(status == "completed", "the bias ended \(status): \(record ?? [:])")
-                return id
+                let files = record?["files"] as? [[String: Any]]
+                return URL(fileURLWithPath: try #require(files?.first?["path"] as? String, "no file in \(record ?? [:])"))
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -205,9 +206,16 @@ import Testing
     @Test func schemathesisFindsNoServerErrorAndNoReplyThatDiffersFromTheDocument() async throws {
         let (service, address) = try await start()
         defer { service.cleanup() }
-        // A saved frame first, so that the document's links lead schemathesis from /v1/files to a
-        // night's listing and a real file (200, 206 and 416 of the download).
-        _ = try await Self.takeBias(address)
+        // A saved frame first, and its night and name for the download (otherwise random names
+        // only ever reach its 404): 200, 206 and 416 of the download are checked too.
+        let file = try await Self.takeBias(address)
+        let configuration = service.root + "/schemathesis.toml"
+        try """
+            [[operations]]
+            include-operation-id = "downloadFile"
+            parameters = { "path.night" = "\(file.deletingLastPathComponent().lastPathComponent)", "path.name" = "\(file.lastPathComponent)" }
+
+            """.write(toFile: configuration, atomically: true, encoding: .utf8)
         let log = service.root + "/schemathesis.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let output = try #require(FileHandle(forWritingAtPath: log))
@@ -216,7 +224,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
-            "schemathesis", "run", "http://\(address)/v1/openapi.json",
+            "schemathesis", "--config-file", configuration, "run", "http://\(address)/v1/openapi.json",
             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth",
             "--header", "Authorization: Bearer \(Self.token)",
             "--exclude-operation-id", "events",

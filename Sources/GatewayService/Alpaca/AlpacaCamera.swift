@@ -485,10 +485,17 @@ final class AlpacaCamera: Sendable {
         guard var exposure = state.withLock({ $0.exposure }) else { return nil }
         guard Date() >= exposure.requested.addingTimeInterval(exposure.duration) else { return nil }
         if exposure.status == .running {
-            let record = try await camera(ExposureQueryCommand.self, .init(id: exposure.id))
-            exposure.status = record.status
-            if record.status == .running { return nil }
-            let status = record.status
+            let status: ExposureRecord.Status
+            do {
+                status = try await gateway.camera(ExposureQueryCommand.self, .init(id: exposure.id)).status
+            } catch where error.code == "not_found" {
+                // A restarted camera process no longer knows it: the exposure was lost.
+                status = .failed
+            } catch {
+                throw AlpacaError(error)
+            }
+            exposure.status = status
+            if status == .running { return nil }
             state.withLock { if $0.exposure?.id == exposure.id, $0.exposure?.status == .running { $0.exposure?.status = status } }
         }
         guard exposure.status == .completed else { return nil }

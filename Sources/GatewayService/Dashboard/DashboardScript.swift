@@ -13,7 +13,7 @@ extension DashboardAssets {
 
   // State shown by the page; `debug` is read by the browser test.
   const debug = { ready: false, streamOpen: false, events: 0, progressEvents: 0, frameEvents: 0,
-                  previewLoads: 0, lastSubmitted: null, dropped: 0 };
+                  previewLoads: 0, lastSubmitted: null, dropped: 0, roisDrawn: 0 };
   window.apertureDashboard = debug;
   const state = {
     camera: null, info: null, exposure: null, temps: [], rois: { signal: null, background: null },
@@ -207,8 +207,9 @@ extension DashboardAssets {
   }
 
   async function loadCamera() {
-    try { showCamera(await api('v1/camera')); } catch (e) {
+    try { showCamera(await api('v1/camera')); return true; } catch (e) {
       showState(e.status === 503 ? 'down' : 'unknown', false, e.message);
+      return false;
     }
   }
 
@@ -229,7 +230,19 @@ extension DashboardAssets {
     state.temps.push({ t: now, c: Number(t.celsius), s: Number(t.setpoint) });
     while (state.temps.length && state.temps[0].t < now - HOUR) state.temps.shift();
     later('chart', 200, drawChart);
+    later('save-temperatures', 10000, saveTemperatures);
   }
+  // The chart's hour survives a reload of the page (kept per page address).
+  const TEMPERATURES_KEY = 'aperture.temperatures:' + location.pathname;
+  function saveTemperatures() { storageSet(TEMPERATURES_KEY, JSON.stringify(state.temps)); }
+  function restoreTemperatures() {
+    try {
+      const kept = JSON.parse(storageGet(TEMPERATURES_KEY) || '[]');
+      const since = Date.now() - HOUR;
+      if (Array.isArray(kept)) state.temps = kept.filter((p) => p && Number.isFinite(p.t) && p.t >= since && Number.isFinite(p.c));
+    } catch (e) { state.temps = []; }
+  }
+  window.addEventListener('pagehide', saveTemperatures);
 
   function drawChart() {
     const canvas = $('temp-chart');
@@ -413,7 +426,8 @@ extension DashboardAssets {
         state.frame = { exposure_id: newest.id, frame: newest.frames_done, sequence: 'start' };
         requestPreview();
       }
-    } catch (e) { /* shown by the camera panel */ }
+      return true;
+    } catch (e) { return false; /* shown by the camera panel */ }
   }
 
   // ---------------------------------------------------------------- preview
@@ -494,6 +508,7 @@ extension DashboardAssets {
     const g = canvas.getContext('2d');
     g.setTransform(ratio, 0, 0, ratio, 0, 0);
     g.clearRect(0, 0, w, h);
+    debug.roisDrawn = 0;
     if (img.hidden || !shown || !$('show-rois').checked) return;
     const frameWidth = shown.width || (state.info && state.info.width);
     const frameHeight = shown.height || (state.info && state.info.height);
@@ -512,6 +527,7 @@ extension DashboardAssets {
       g.strokeStyle = color; g.fillStyle = color; g.lineWidth = 1.5;
       g.strokeRect(ox * sx, oy * sy, szx * sx, szy * sy);
       g.fillText(name, ox * sx + 3, Math.max(12, oy * sy - 2));
+      debug.roisDrawn += 1;
     }
   }
 
@@ -521,7 +537,8 @@ extension DashboardAssets {
       state.rois.signal = configuration ? configuration.roi_signal || null : null;
       state.rois.background = configuration ? configuration.roi_background || null : null;
       drawROIs();
-    } catch (e) { /* the processor is down: keep the last ROIs */ }
+      return true;
+    } catch (e) { return false; /* the processor is down: keep the last ROIs */ }
   }
 
   function showResult(result) {
@@ -557,7 +574,8 @@ extension DashboardAssets {
       const reply = await api('v1/processor/results');
       const list = (reply && (reply.results || (Array.isArray(reply) ? reply : null))) || (reply && reply.analysis ? [reply] : []);
       if (list.length) showResult(list[list.length - 1]);
-    } catch (e) { /* none yet, or the processor is down */ }
+      return true;
+    } catch (e) { return false; /* the processor is down */ }
   }
 
   // ---------------------------------------------------------------- files
@@ -586,8 +604,10 @@ extension DashboardAssets {
         el('td', {}, el('a', { href: 'v1/' + (f.url || ('files/' + chosen + '/' + f.name)), download: f.name }, f.name)),
         el('td', { class: 'num' }, bytes(f.size)),
         el('td', {}, utc(f.modified)))));
+      return true;
     } catch (e) {
       text('night-summary', 'files unavailable: ' + e.message);
+      return false;
     }
   }
   $('night-select').addEventListener('change', () => { state.night = $('night-select').value; loadFiles(); });
@@ -609,8 +629,10 @@ extension DashboardAssets {
       }));
       text('supervisor-summary', 'supervisor pid ' + status.pid + ' · up ' + duration(status.uptime)
         + (status.ready ? ' · ready' : ' · starting') + (status.stopping ? ' · stopping' : ''));
+      return true;
     } catch (e) {
       text('supervisor-summary', 'supervisor: ' + e.message);
+      return false;
     }
   }
 
@@ -629,7 +651,7 @@ extension DashboardAssets {
     source.onopen = () => {
       debug.streamOpen = true;
       setStream('live', 'good');
-      refresh();
+      if (debug.ready) refresh();  // a reconnection: catch up on what was missed
     };
     source.onerror = () => {
       debug.streamOpen = false;
@@ -683,12 +705,38 @@ extension DashboardAssets {
     on('dropped', (d) => { debug.dropped += d.dropped || 0; setStream('live (' + debug.dropped + ' dropped)', 'warn'); });
   }
 
-  async function refresh() {
-    await Promise.all([loadCamera(), loadExposures(), loadROIs(), loadResults(), loadFiles(), loadHealth()]);
+  // Loads everything; what failed (a child restarting answers 503) is tried again, less often
+  // each time, until it answers.
+  let retryDelay = 2000;
+  async function refresh(which) {
+    const loaders = which || [loadCamera, loadExposures, loadROIs, loadResults, loadFiles, loadHealth];
+    const results = await Promise.all(loaders.map((load) => load()));
+    const failed = loaders.filter((load, i) => !results[i]);
+    if (failed.length === 0) { retryDelay = 2000; return; }
+    const delay = retryDelay;
+    retryDelay = Math.min(30000, retryDelay * 2);
+    later('retry', delay, () => refresh(failed));
+  }
+
+  // The gateway keeps the last hour of readings: the chart starts with it.
+  async function loadTemperatureHistory() {
+    try {
+      const reply = await api('v1/camera/temperature/history');
+      const since = Date.now() - HOUR;
+      const fromServer = (reply.samples || []).map((p) => ({ t: p.time * 1000, c: Number(p.celsius), s: Number(p.setpoint) }))
+        .filter((p) => p.t >= since && Number.isFinite(p.c));
+      if (fromServer.length > 0) {
+        const first = fromServer[0].t;
+        state.temps = state.temps.filter((p) => p.t < first).concat(fromServer, state.temps.filter((p) => p.t > fromServer[fromServer.length - 1].t));
+        later('chart', 0, drawChart);
+      }
+    } catch (e) { /* the chart fills from the events instead */ }
   }
 
   // ---------------------------------------------------------------- start
+  restoreTemperatures();
   drawChart();
+  loadTemperatureHistory();
   refresh().then(() => { debug.ready = true; });
   connect();
   setInterval(loadHealth, 10000);

@@ -1,0 +1,49 @@
+import CameraCore
+import DequeModule
+import Foundation
+import Synchronization
+
+/// The last hour of the sensor's temperature, set-point and cooler power, from the camera's
+/// telemetry events, so that the dashboard's chart shows the hour as soon as it is opened.
+public final class TemperatureHistory: Sendable {
+    /// One reading.
+    public struct Sample: Codable, Sendable, Hashable {
+        public var time: Double
+        public var celsius: Double
+        public var setpoint: Int
+        public var coolerOn: Bool
+        public var coolerPower: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case time, celsius, setpoint
+            case coolerOn = "cooler_on"
+            case coolerPower = "cooler_power"
+        }
+    }
+
+    /// How far back samples are kept, in seconds.
+    public let span: Double
+    /// At most one sample per this many seconds is kept (telemetry may come faster).
+    public let resolution: Double
+    private let samples = Mutex(Deque<Sample>())
+
+    init(span: Double = 3600, resolution: Double = 1) {
+        self.span = span
+        self.resolution = resolution
+    }
+
+    /// Adds a reading taken at `time`.
+    func record(_ reading: TemperatureStatus, at time: Double) {
+        samples.withLock { samples in
+            if let last = samples.last, time - last.time < resolution { return }
+            samples.append(Sample(time: time, celsius: reading.celsius, setpoint: reading.setpoint,
+                                  coolerOn: reading.coolerOn, coolerPower: reading.coolerPower))
+            while let first = samples.first, first.time < time - span { samples.removeFirst() }
+        }
+    }
+
+    /// The samples of the last `seconds`, oldest first.
+    public func samples(last seconds: Double, now: Double = Date().timeIntervalSince1970) -> [Sample] {
+        samples.withLock { samples in samples.filter { $0.time >= now - seconds } }
+    }
+}
