@@ -117,6 +117,12 @@ for path in /getTemperature /v1/camera; do
     done
 done
 
+# For comparison, a gateway route that does not ask another process (a listing of the empty data
+# root): the HTTP stack alone, without the bus round trip to aperture-camera.
+curl -s -o /dev/null "$GATEWAY/v1/files"
+RESULT[gateway/v1/files]=$(measure "$GATEWAY/v1/files")
+echo "  gateway /v1/files: ${RESULT[gateway/v1/files]}" >&2
+
 # Command latency: sequential POST /v1/camera/cooling on one kept-alive connection, each
 # answered once the camera process applied the set-point and replied over the bus.
 COMMAND=$(python3 - "$GATEWAY_PORT" "$COMMANDS" <<'PY'
@@ -144,7 +150,7 @@ PY
 )
 
 python3 - "$COMMANDS" "$COMMAND" "${RESULT[gateway/getTemperature]}" "${RESULT[flask/getTemperature]}" \
-    "${RESULT[gateway/v1/camera]}" "${RESULT[flask/v1/camera]}" <<'PY'
+    "${RESULT[gateway/v1/camera]}" "${RESULT[flask/v1/camera]}" "${RESULT[gateway/v1/files]}" <<'PY'
 import sys
 commands, command = sys.argv[1], sys.argv[2].split()
 rows = [("GET /getTemperature", sys.argv[3].split(), sys.argv[4].split()),
@@ -156,6 +162,8 @@ for path, gateway, flask in rows:
     met = ratio >= 10 and float(gateway[2]) < 5 and gateway[3] == "0"
     print(f"| {path} | aperture-gateway | {float(gateway[0]):,.0f} | {gateway[1]} | {gateway[2]} | {gateway[3]} | {ratio:.1f} | {'met' if met else 'not met'} |")
     print(f"| {path} | Flask --with-threads | {float(flask[0]):,.0f} | {flask[1]} | {flask[2]} | {flask[3]} | 1.0 | |")
+files = sys.argv[7].split()
+print(f"| GET /v1/files (no bus) | aperture-gateway | {float(files[0]):,.0f} | {files[1]} | {files[2]} | {files[3]} | | |")
 print()
 print(f"POST /v1/camera/cooling {{\"setpoint\": -20}}, {commands} sequential requests on one connection:"
       f" p50 {command[0]} ms, p99 {command[1]} ms, max {command[2]} ms")

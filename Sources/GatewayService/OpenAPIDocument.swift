@@ -50,6 +50,25 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/camera/temperature/history": {
+      "get": {
+        "tags": ["camera"],
+        "operationId": "getTemperatureHistory",
+        "summary": "The temperatures the gateway kept (one sample a second, the last hour), oldest first",
+        "description": "Kept by the gateway from the camera's telemetry, so answered also while the camera is down (then without new samples).",
+        "parameters": [
+          {"name": "seconds", "in": "query", "description": "How far back (default 3600, the whole hour kept).", "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 3600}}
+        ],
+        "responses": {
+          "200": {"description": "The samples.", "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["samples"],
+            "properties": {"samples": {"type": "array", "items": {"$ref": "#/components/schemas/TemperatureSample"}}}
+          }}}},
+          "400": {"$ref": "#/components/responses/BadRequest"}
+        }
+      }
+    },
     "/v1/camera/cooling": {
       "post": {
         "tags": ["camera"],
@@ -678,6 +697,17 @@ enum OpenAPIDocument {
           "setpoint": {"type": "integer", "description": "The cooler's set-point, degrees Celsius."},
           "cooler_on": {"type": "boolean"},
           "state": {"type": "string", "enum": ["off", "not_reached", "not_stabilized", "stabilized", "drifted"]},
+          "cooler_power": {"type": "number", "description": "Percent, when the driver knows it."}
+        }
+      },
+      "TemperatureSample": {
+        "type": "object",
+        "required": ["time", "celsius", "setpoint", "cooler_on"],
+        "properties": {
+          "time": {"type": "number", "description": "Unix time."},
+          "celsius": {"type": "number"},
+          "setpoint": {"type": "integer"},
+          "cooler_on": {"type": "boolean"},
           "cooler_power": {"type": "number", "description": "Percent, when the driver knows it."}
         }
       },
