@@ -69,6 +69,10 @@ public struct APIError: Error, Sendable, Hashable {
             self.init(.conflict, "not_connected", error.message)
         case "not_supported":
             self.init(.notImplemented, "not_supported", error.message, field: field)
+        case "insufficient_data", "not_a_minimum":
+            // A focus fit without enough samples, or whose samples have no minimum: the data is
+            // not there yet, not a fault.
+            self.init(.conflict, error.code.rawValue, error.message, field: field)
         case "storage_error":
             self.init(APIError.insufficientStorage, "storage_error", error.message)
         case "driver_error":

@@ -29,6 +29,7 @@ public final class EventHub: Service, Sendable {
     private let children: ChildHealth
     private let metrics: GatewayMetrics
     private let temperatures: TemperatureHistory
+    private let cameraStatus: CameraStatusCache
     private let logger: Logger
     private let clients = Mutex<[Int: EventClient]>([:])
     private let nextClient = Atomic<Int>(0)
@@ -37,8 +38,9 @@ public final class EventHub: Service, Sendable {
     public static let maximumClients = 512
 
     init(runtime: RuntimeDirectory, bufferSize: Int, children: ChildHealth, metrics: GatewayMetrics,
-         temperatures: TemperatureHistory, logger: Logger) {
+         temperatures: TemperatureHistory, cameraStatus: CameraStatusCache, logger: Logger) {
         self.temperatures = temperatures
+        self.cameraStatus = cameraStatus
         self.runtime = runtime
         self.bufferSize = bufferSize
         self.children = children
@@ -81,6 +83,10 @@ public final class EventHub: Service, Sendable {
             if event.topic.hasPrefix("child."), let lifecycle = try? event.decode(ChildLifecycleEvent.self) {
                 children.record(lifecycle)
                 metrics.childEvent(lifecycle)
+            }
+            switch event.topic {
+            case CameraTopic.state, CameraTopic.exposure, CameraTopic.frame: cameraStatus.invalidate()
+            default: break
             }
             if event.topic == CameraTopic.telemetry, let telemetry = try? event.decode(TelemetryEvent.self),
                let reading = telemetry.temperature {

@@ -30,7 +30,7 @@ enum EvoraRoutes {
     static func register(on router: Router<GatewayApplication.Context>, gateway: Gateway) {
         router.get("getStatus") { _, _ -> Response in
             do throws(APIError) {
-                let report = try await gateway.camera(CameraStatusCommand.self)
+                let report = try await gateway.cameraStatusReport()
                 return JSONResponse.make(["status": status(of: report), "funcstatus": SDK.success])
             } catch {
                 return JSONResponse.make(["status": SDK.notInitialized, "funcstatus": SDK.notInitialized],
@@ -55,7 +55,7 @@ enum EvoraRoutes {
         }
         router.get("getTemperature") { _, _ -> Response in
             try await evora {
-                let reading = try await gateway.camera(TemperatureCommand.self)
+                let reading = try await gateway.temperature()
                 return JSONResponse.make(Temperature(temperature: reading.celsius, status: code(of: reading.state)))
             }
         }

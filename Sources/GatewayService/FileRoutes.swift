@@ -1,6 +1,7 @@
 import ApertureConfig
 import Foundation
 #if canImport(Glibc)
+import CDispatch  // stat() and its fields come through it in release builds (MemberImportVisibility)
 import Glibc
 #endif
 import HTTPTypes
@@ -43,7 +44,8 @@ enum FileRoutes {
         }
         routes.get("files/{night}/{name}") { request, context in
             let night = try validNight(try context.parameters.require("night"))
-            let path = try resolve(root: root, night: night, name: try context.parameters.require("name"))
+            let name = try context.parameters.require("name")
+            let path = try resolve(root: root, night: night, name: name.removingPercentEncoding ?? name)
             return try await download(path, request: request, context: context, fileIO: fileIO)
         }
     }
@@ -119,9 +121,9 @@ enum FileRoutes {
         ]
         if let rangeHeader = request.headers[.range] {
             guard let range = try byteRange(rangeHeader, size: size) else {
-                headers[.contentRange] = "bytes */\(size)"
                 return APIError(.rangeNotSatisfiable, "range_not_satisfiable",
-                                "Range '\(rangeHeader)' lies outside the file's \(size) bytes", field: "Range").responseWith(headers)
+                                "Range '\(rangeHeader)' lies outside the file's \(size) bytes", field: "Range")
+                    .responseWith([.contentRange: "bytes */\(size)", .acceptRanges: "bytes"])
             }
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
             headers[.contentLength] = String(range.count)

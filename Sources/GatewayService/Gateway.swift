@@ -30,6 +30,8 @@ public final class Gateway: Sendable {
     public let metrics: GatewayMetrics
     /// The last hour of temperature readings.
     public let temperatures = TemperatureHistory()
+    /// The camera's status, shared by concurrent readers.
+    public let cameraStatus = CameraStatusCache()
     /// Where the Alpaca listener bound, `HOST:PORT`, once it did (reported on gateway.ctl).
     let alpacaAddress = BoundAddress()
 
@@ -45,16 +47,54 @@ public final class Gateway: Sendable {
         children = ChildHealth()
         metrics = GatewayMetrics()
         events = EventHub(runtime: runtime, bufferSize: configuration.gatewayEventBuffer,
-                          children: children, metrics: metrics, temperatures: temperatures, logger: logger)
+                          children: children, metrics: metrics, temperatures: temperatures,
+                          cameraStatus: cameraStatus, logger: logger)
     }
 
     /// The longest a query waits for a child.
     public static let queryTimeout: Duration = .seconds(3)
 
+    /// Camera commands that change nothing.
+    static let cameraQueries: Set<String> = [
+        CameraStatusCommand.name, TemperatureCommand.name, ExposureQueryCommand.name, ExposureListCommand.name,
+        LatestFrameCommand.name, "ping",
+    ]
+
     /// Calls a camera command; errors become ``APIError`` (503 when the camera is down).
+    /// A command that may change something makes the cached status and temperature stale.
     public func camera<C: BusCommand>(_ command: C.Type, _ arguments: C.Arguments,
                                       timeout: Duration = Gateway.queryTimeout) async throws(APIError) -> C.Result {
-        try await call(camera, child: "camera", command, arguments, timeout: timeout)
+        let changes = !Self.cameraQueries.contains(C.name)
+        if changes { invalidateCamera() }
+        defer { if changes { invalidateCamera() } }
+        return try await call(camera, child: "camera", command, arguments, timeout: timeout)
+    }
+
+    private func invalidateCamera() {
+        cameraStatus.invalidate()
+        temperatures.invalidate()
+    }
+
+    /// The camera's status report (shared with concurrent readers, at most 100 ms old, never
+    /// older than the last change).
+    public func cameraStatusReport() async throws(APIError) -> CameraStatusReport {
+        try await cameraStatusEntry().report
+    }
+
+    func cameraStatusEntry() async throws(APIError) -> CameraStatusCache.Entry {
+        try await cameraStatus.current { () async throws(APIError) -> CameraStatusReport in
+            try await self.call(self.camera, child: "camera", CameraStatusCommand.self, NoArguments(), timeout: Gateway.queryTimeout)
+        }
+    }
+
+    /// The sensor's temperature: the camera's latest telemetry when it is recent (at most two
+    /// telemetry intervals old, and newer than the last cooling command), else asked of the camera.
+    public func temperature() async throws(APIError) -> TemperatureStatus {
+        if children.downReason("camera") == nil,
+           let reading = temperatures.latest(maximumAge: 2 * configuration.telemetryInterval) {
+            return reading
+        }
+        return try await camera(TemperatureCommand.self)
     }
 
     /// Calls a camera command without arguments.

@@ -12,10 +12,11 @@ public final class TemperatureHistory: Sendable {
         public var celsius: Double
         public var setpoint: Int
         public var coolerOn: Bool
+        public var state: TemperatureState
         public var coolerPower: Double?
 
         enum CodingKeys: String, CodingKey {
-            case time, celsius, setpoint
+            case time, celsius, setpoint, state
             case coolerOn = "cooler_on"
             case coolerPower = "cooler_power"
         }
@@ -26,6 +27,8 @@ public final class TemperatureHistory: Sendable {
     /// At most one sample per this many seconds is kept (telemetry may come faster).
     public let resolution: Double
     private let samples = Mutex(Deque<Sample>())
+    /// The newest reading whatever the resolution, and when a change made it stale.
+    private let newest = Mutex<(sample: Sample?, staleBefore: Double)>((nil, 0))
 
     init(span: Double = 3600, resolution: Double = 1) {
         self.span = span
@@ -34,12 +37,33 @@ public final class TemperatureHistory: Sendable {
 
     /// Adds a reading taken at `time`.
     func record(_ reading: TemperatureStatus, at time: Double) {
+        let sample = Sample(time: time, celsius: reading.celsius, setpoint: reading.setpoint,
+                            coolerOn: reading.coolerOn, state: reading.state, coolerPower: reading.coolerPower)
+        newest.withLock { newest in
+            if time >= newest.staleBefore { newest.sample = sample }
+        }
         samples.withLock { samples in
             if let last = samples.last, time - last.time < resolution { return }
-            samples.append(Sample(time: time, celsius: reading.celsius, setpoint: reading.setpoint,
-                                  coolerOn: reading.coolerOn, coolerPower: reading.coolerPower))
+            samples.append(sample)
             while let first = samples.first, first.time < time - span { samples.removeFirst() }
         }
+    }
+
+    /// Marks the newest reading stale (a set-point or cooler command went through): until the
+    /// next telemetry, readers ask the camera.
+    func invalidate(now: Double = Date().timeIntervalSince1970) {
+        newest.withLock { newest in
+            newest.sample = nil
+            newest.staleBefore = now
+        }
+    }
+
+    /// The newest reading when it is at most `maximumAge` seconds old and newer than the last
+    /// change; nil otherwise.
+    public func latest(maximumAge: Double, now: Double = Date().timeIntervalSince1970) -> TemperatureStatus? {
+        guard let sample = newest.withLock({ $0.sample }), now - sample.time <= maximumAge else { return nil }
+        return TemperatureStatus(celsius: sample.celsius, setpoint: sample.setpoint, coolerOn: sample.coolerOn,
+                                 state: sample.state, coolerPower: sample.coolerPower)
     }
 
     /// The samples of the last `seconds`, oldest first.

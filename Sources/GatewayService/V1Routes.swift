@@ -44,10 +44,12 @@ enum V1Routes {
 
     static func registerCamera(_ routes: RouteTable, gateway: Gateway) {
         routes.get("camera") { _, _ in
-            JSONResponse.make(try await gateway.camera(CameraStatusCommand.self))
+            let entry = try await gateway.cameraStatusEntry()
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: entry.json))
         }
         routes.get("camera/temperature") { _, _ in
-            JSONResponse.make(try await gateway.camera(TemperatureCommand.self))
+            JSONResponse.make(try await gateway.temperature())
         }
         routes.get("camera/temperature/history") { request, _ in
             var seconds = 3600.0

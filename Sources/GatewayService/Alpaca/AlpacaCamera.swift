@@ -375,7 +375,11 @@ final class AlpacaCamera: Sendable {
     }
 
     private func temperature() async throws(AlpacaError) -> TemperatureStatus {
-        try await camera(TemperatureCommand.self)
+        do {
+            return try await gateway.temperature()
+        } catch {
+            throw AlpacaError(error)
+        }
     }
 
     // MARK: Exposures
@@ -449,7 +453,14 @@ final class AlpacaCamera: Sendable {
 
     /// The Alpaca camera state, and the camera's report.
     func cameraState() async throws(AlpacaError) -> (alpaca: Int, status: CameraStatusReport) {
-        let status = try await camera(CameraStatusCommand.self)
+        // Clients poll this several times a second: the gateway's shared status (at most
+        // 100 ms old, never older than the camera's last state change) answers them.
+        let status: CameraStatusReport
+        do {
+            status = try await gateway.cameraStatusReport()
+        } catch {
+            throw AlpacaError(error)
+        }
         let ours = state.withLock { $0.exposure }
         let now = Date()
         if let ours, ours.status == .running || ours.status == .completed,
