@@ -67,18 +67,7 @@ struct AlpacaEndToEndTests {
 
     /// The Alpaca address the gateway reports on gateway.ctl.
     func alpacaAddress(_ service: ServiceHarness, timeout: Double = 60) async throws -> String {
-        let client = try RequestClient(dialing: service.runtime.endpoint(EndpointName.gatewayControl))
-        defer { client.close() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let status = try? await client.call(GatewayStatusCommand.self, timeout: .milliseconds(500)),
-               let address = status.alpaca {
-                return address
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("the gateway did not report an Alpaca address within \(timeout) s; output:\n\(service.output)")
-        throw CancellationError()
+        try await service.gatewayReports("an Alpaca address", timeout: timeout) { $0.alpaca }
     }
 
     /// Runs a scenario of alpaca_client.py; records its failed checks; returns its summary.

@@ -122,17 +122,22 @@ final class ServiceHarness: @unchecked Sendable {
 
     /// Waits until the gateway reports its HTTP address on gateway.ctl.
     func gatewayAddress(timeout: Double = 60) async throws -> String {
+        try await gatewayReports("an HTTP address", timeout: timeout) { $0.http }
+    }
+
+    /// Waits until the gateway's `status` on gateway.ctl has the field `field` picks.
+    func gatewayReports(_ what: String, timeout: Double = 60, _ field: (GatewayStatus) -> String?) async throws -> String {
         let client = try RequestClient(dialing: runtime.endpoint(EndpointName.gatewayControl))
         defer { client.close() }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let status = try? await client.call(GatewayStatusCommand.self, timeout: .milliseconds(500)),
-               let address = status.http {
-                return address
+               let value = field(status) {
+                return value
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("the gateway did not report an HTTP address within \(timeout) s; output:\n\(output)")
+        Issue.record("the gateway did not report \(what) within \(timeout) s; output:\n\(output)")
         throw CancellationError()
     }
 
