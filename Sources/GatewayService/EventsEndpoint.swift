@@ -26,13 +26,19 @@ enum EventsEndpoint {
             throw APIError.invalid("topics", "topics: '\(topic)' is not a topic prefix such as camera. or child.")
         }
         try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: sendBuffer)
-        let client = try gateway.events.connect(topics: topics)
+        // Refused here while the reply can still be a 503; the slot itself is taken inside the
+        // body, so a connection that dies before its body runs holds none.
+        guard gateway.events.count < EventHub.maximumClients else {
+            throw APIError(.serviceUnavailable, "too_many_clients",
+                           "\(EventHub.maximumClients) event streams are open; try again later", retryAfter: 5)
+        }
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-store",
             HTTPField.Name("X-Accel-Buffering")!: "no",  // nginx: do not buffer the stream
         ]
         let body = ResponseBody { writer in
+            let client = try gateway.events.connect(topics: topics)
             defer { gateway.events.disconnect(client) }
             try await writer.write(ByteBuffer(string: "retry: 2000\n: connected to aperture-gateway\n\n"))
             loop: while true {

@@ -33,12 +33,14 @@ enum EvoraRoutes {
                 let report = try await gateway.cameraStatusReport()
                 return JSONResponse.make(["status": status(of: report), "funcstatus": SDK.success])
             } catch {
-                return JSONResponse.make(["status": SDK.notInitialized, "funcstatus": SDK.notInitialized],
+                return JSONResponse.make(StatusFailure(status: SDK.notInitialized, funcstatus: SDK.notInitialized,
+                                                       message: error.message, error: .init(error)),
                                          status: error.status, headers: error.retryAfter.map { [.retryAfter: String($0)] } ?? [:])
             }
         }
-        router.get("initialize") { _, _ -> Response in
+        router.get("initialize") { request, _ -> Response in
             try await evora {
+                try gateway.authorize(request)
                 let report = try await gateway.camera(InitializeCommand.self, timeout: .seconds(60))
                 // evora cooled to -10 C on start-up.
                 _ = try? await gateway.camera(CoolCommand.self, .init(setpoint: -10, cooler: true))
@@ -46,8 +48,9 @@ enum EvoraRoutes {
                                                      status: SDK.success))
             }
         }
-        router.get("shutdown") { _, _ -> Response in
+        router.get("shutdown") { request, _ -> Response in
             try await evora {
+                try gateway.authorize(request)
                 let timeout = Duration.seconds(gateway.configuration.warmupTimeout + 30)
                 _ = try await gateway.camera(ShutdownCommand.self, timeout: timeout)
                 return JSONResponse.make(["status": SDK.success])
@@ -69,6 +72,11 @@ enum EvoraRoutes {
                 guard abs(setpoint) < 1000 else {
                     throw APIError.invalid("temperature", "temperature: \(setpoint) C is outside the cooler's range")
                 }
+                if let info = try await gateway.cameraStatusReport().info,
+                   !(Double(info.minimumSetpoint)...Double(info.maximumSetpoint)).contains(setpoint) {
+                    throw APIError.invalid("temperature", "temperature: \(setpoint) C is outside the cooler's range "
+                                           + "\(info.minimumSetpoint)...\(info.maximumSetpoint) C")
+                }
                 let status = try await gateway.camera(CoolCommand.self, .init(setpoint: Int(setpoint), cooler: true))
                 return JSONResponse.make(SetTemperature(message: "Setting temperature to \(status.setpoint) C",
                                                         temperature: status.setpoint, status: SDK.success))
@@ -79,8 +87,9 @@ enum EvoraRoutes {
                 try await capture(request, gateway: gateway)
             }
         }
-        router.get("abort") { _, _ -> Response in
+        router.get("abort") { request, _ -> Response in
             try await evora {
+                try gateway.authorize(request)
                 let reply = try await gateway.camera(AbortCommand.self, timeout: .seconds(10))
                 return JSONResponse.make(Abort(message: "Aborting exposure", aborted: reply.aborted))
             }
@@ -99,12 +108,15 @@ enum EvoraRoutes {
                     return try await gateway.camera(FilterCommand.self, .init(name: name))
                 }
                 let slot = try number(value, name: "filter")
-                guard slot == slot.rounded() else { throw APIError.invalid("filter", "filter: a slot is a whole number") }
+                guard slot == slot.rounded(), abs(slot) < 1_000_000 else { throw APIError.invalid("filter", "filter: a slot is a whole number such as 2") }
                 return try await gateway.camera(FilterCommand.self, .init(slot: Int(slot)))
             }
         }
-        router.get("homeFilterWheel") { _, _ -> Response in
-            await filterWheel { try await gateway.camera(FilterCommand.self, .init(home: true), timeout: .seconds(60)) }
+        router.get("homeFilterWheel") { request, _ -> Response in
+            await filterWheel {
+                try gateway.authorize(request)
+                return try await gateway.camera(FilterCommand.self, .init(home: true), timeout: .seconds(60))
+            }
         }
     }
 
@@ -234,7 +246,8 @@ enum EvoraRoutes {
         } catch {
             let error = APIError(any: error)
             return JSONResponse.make(FilterReply(success: false, filter: nil, slot: nil, message: error.message,
-                                                 error: error.message), status: error.status)
+                                                 error: error.message), status: error.status,
+                                     headers: error.retryAfter.map { [.retryAfter: String($0)] } ?? [:])
         }
     }
 
@@ -336,6 +349,12 @@ enum EvoraRoutes {
 
     // MARK: replies
 
+    struct StatusFailure: Encodable {
+        var status: Int
+        var funcstatus: Int
+        var message: String
+        var error: Failure.Detail
+    }
     struct Initialized: Encodable { var dimensions: [Int]; var status: Int }
     struct Temperature: Encodable { var temperature: Double; var status: Int }
     struct SetTemperature: Encodable { var message: String; var temperature: Int; var status: Int }

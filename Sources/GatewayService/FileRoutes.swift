@@ -67,8 +67,10 @@ enum FileRoutes {
     }
 
     static func listing(root: String, night: String) throws(APIError) -> Listing {
-        let folder = root + "/" + night
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
+        // The folder itself must lie under the data root (a symbolic link out of it does not).
+        guard let resolvedRoot = realpath(root), let folder = realpath(root + "/" + night),
+              folder.hasPrefix(resolvedRoot + "/"),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
             throw APIError.notFound("night \(night): no such folder under the data root")
         }
         var files: [Listing.File] = []

@@ -2,6 +2,7 @@ import ApertureConfig
 import Bus
 import CameraCore
 import Foundation
+import Hummingbird
 import Logging
 import Synchronization
 
@@ -49,6 +50,11 @@ public final class Gateway: Sendable {
         events = EventHub(runtime: runtime, bufferSize: configuration.gatewayEventBuffer,
                           children: children, metrics: metrics, temperatures: temperatures,
                           cameraStatus: cameraStatus, logger: logger)
+    }
+
+    /// Checks the bearer token of a request that changes state (see ``AuthMiddleware``).
+    func authorize(_ request: Request) throws(APIError) {
+        try AuthMiddleware<GatewayApplication.Context>.authorize(request, token: Array(configuration.gatewayToken.utf8))
     }
 
     /// The longest a query waits for a child.

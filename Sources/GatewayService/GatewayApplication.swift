@@ -82,9 +82,13 @@ public enum GatewayApplication {
         return router
     }
 
-    /// Whether a listen host is loopback only.
+    /// Whether a listen host is loopback only: `localhost`, `::1`, or a numeric 127.x.x.x
+    /// (a name such as `127.example.org` is not).
     public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        var address = in_addr()
+        guard inet_pton(AF_INET, host, &address) == 1 else { return false }
+        return UInt32(bigEndian: address.s_addr) >> 24 == 127
     }
 }
 

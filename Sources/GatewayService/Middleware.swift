@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
+import Synchronization
 
 /// Turns the router's own errors (no such route, wrong method) into the JSON error shape.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -28,35 +30,44 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Reads stay open; anything that changes state needs `Authorization: Bearer <gateway.token>`
 /// when a token is configured (it must be whenever the gateway listens beyond loopback).
 ///
-/// State-changing requests are every method but GET, HEAD and OPTIONS, and evora's GET routes
-/// that act on the camera (`/initialize`, `/shutdown`, `/abort`, `/homeFilterWheel`).
+/// The middleware guards every method but GET, HEAD and OPTIONS. evora's GET routes that act on
+/// the camera (`/initialize`, `/shutdown`, `/abort`, `/homeFilterWheel`) check the token in
+/// their handlers (``authorize(_:token:)``), so no spelling of their path gets past it.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]
-    /// evora's routes that change state over GET.
-    static var actingGETs: Set<String> { ["/initialize", "/shutdown", "/abort", "/homeFilterWheel"] }
 
     init(token: String) { self.token = Array(token.utf8) }
 
-    static func changesState(_ request: Request) -> Bool {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         switch request.method {
-        case .get, .head, .options: return actingGETs.contains(request.uri.path)
-        default: return true
+        case .get, .head, .options: break
+        default:
+            try Self.authorize(request, token: token)
+            if token.isEmpty, request.headers[HTTPField.Name("X-Forwarded-For")!] != nil,
+               !warnedAboutProxy.exchange(true, ordering: .relaxed) {
+                context.logger.warning("""
+                    \(request.method) \(request.uri.path) came through a proxy and changed state without a token: \
+                    anyone who reaches the proxy can drive the camera. Set gateway.token (docs/http-api.md).
+                    """)
+            }
         }
+        return try await next(request, context)
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard !token.isEmpty, Self.changesState(request) else { return try await next(request, context) }
+    /// Checks the bearer token of a request that changes state.
+    /// - Throws: ``APIError`` 401 when a token is configured and the request does not carry it.
+    static func authorize(_ request: Request, token: [UInt8]) throws(APIError) {
+        guard !token.isEmpty else { return }
         guard let header = request.headers[.authorization] else {
             throw APIError(.unauthorized, "unauthorized",
                            "\(request.method) \(request.uri.path) changes state: send 'Authorization: Bearer <token>'",
                            field: "Authorization")
         }
         let prefix = "Bearer "
-        guard header.hasPrefix(prefix), Self.equalInConstantTime(Array(header.utf8.dropFirst(prefix.utf8.count)), token) else {
+        guard header.hasPrefix(prefix), equalInConstantTime(Array(header.utf8.dropFirst(prefix.utf8.count)), token) else {
             throw APIError(.unauthorized, "unauthorized", "the bearer token in Authorization is not the configured one",
                            field: "Authorization")
         }
-        return try await next(request, context)
     }
 
     static func equalInConstantTime(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -67,6 +78,9 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         return difference == 0
     }
 }
+
+/// Whether the gateway has warned that it serves state changes through a proxy without a token.
+private let warnedAboutProxy = Atomic<Bool>(false)
 
 /// Refuses bodies larger than `gateway.max_body` with 413, from `Content-Length` before
 /// reading, and while reading for chunked bodies (see ``RequestBody/collect(_:limit:)``).

@@ -160,6 +160,33 @@ struct AlpacaEndToEndTests {
         #expect(summary["v1_while_alpaca"] as? Int == 409)
     }
 
+    /// ICameraV4's Connect is asynchronous: it returns at once, Connecting is true while it
+    /// runs, then Connected is true; Disconnect makes it false again.
+    @Test func connectIsAsynchronousAndConnectingReportsIt() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        let form = ["Content-Type": "application/x-www-form-urlencoded"]
+        func value(_ member: String) async throws -> Bool? {
+            try await http(running.alpaca, "GET", "/api/v1/camera/0/\(member)?ClientTransactionID=1").json["Value"] as? Bool
+        }
+        #expect(try await value("connected") == false)
+        let asked = ContinuousClock.now
+        let connect = try await http(running.alpaca, "PUT", "/api/v1/camera/0/connect",
+                                     body: Data("ClientID=7&ClientTransactionID=2".utf8), headers: form)
+        #expect(connect.status == 200)
+        #expect(connect.json["ErrorNumber"] as? Int == 0, "\(connect.text)")
+        #expect(ContinuousClock.now - asked < .seconds(1))
+        var connected = false
+        for _ in 0..<100 where !connected {
+            connected = try await value("connected") == true
+            if !connected { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(connected)
+        #expect(try await value("connecting") == false)
+        _ = try await http(running.alpaca, "PUT", "/api/v1/camera/0/disconnect", body: Data("ClientID=7".utf8), headers: form)
+        #expect(try await value("connected") == false)
+    }
+
     /// `alpaca.port = -1` turns the device off; `alpaca.discovery = auto` on a loopback
     /// gateway answers no discovery datagram.
     @Test func alpacaCanBeTurnedOffAndDiscoveryIsOffOnLoopbackByDefault() async throws {

@@ -41,6 +41,27 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
     return HTTPReply(status: http.statusCode, headers: fields, body: data)
 }
 
+/// A GET whose path is sent exactly as given (no `..` normalisation), by Python's http.client.
+func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    let parts = address.split(separator: ":")
+    process.arguments = ["python3", "-c", """
+        import http.client, sys
+        c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=10)
+        c.request("GET", sys.argv[3])
+        r = c.getresponse()
+        sys.stdout.write(str(r.status) + "\\n" + r.read().decode(errors="replace"))
+        """, String(parts[0]), String(parts[1]), path]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    let lines = output.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+    return (Int(lines.first ?? "") ?? 0, lines.count > 1 ? String(lines[1]) : "")
+}
+
 /// The gateway's HTTP faces, through the real service: evora's routes, psen's, `/v1`, events,
 /// metrics, auth, and what a client gets while the camera process is down.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct GatewayEndToEndTests {
@@ -84,6 +105,10 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
         let set = try await http(address, "POST", "/setTemperature", json: ["temperature": -20])
         #expect(set.status == 200)
         #expect(set.json["temperature"] as? Int == -20)
+        let outOfRange = try await http(address, "POST", "/setTemperature", json: ["temperature": -200])
+        #expect(outOfRange.status == 400)
+        #expect(outOfRange.errorField == "temperature", "\(outOfRange.text)")
+        #expect((outOfRange.json["message"] as? String)?.contains("range") == true, "\(outOfRange.text)")
         let badSet = try await http(address, "POST", "/setTemperature", json: ["temperature": "cold"])
         #expect(badSet.status == 400)
         #expect(badSet.json["status"] as? Int == 2)
@@ -108,6 +133,13 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
         let twice = try await http(address, "POST", "/capture", json: twiceEncoded)
         #expect(twice.json["message"] as? String == "Capture Successful", "\(twice.text)")
         #expect(twice.json["filename"] as? String != filename)
+
+        // Real Time: one unsaved frame for live viewing, served as the latest frame.
+        let realTime = try await http(address, "POST", "/capture", json: ["exptime": 1, "exptype": "Real Time", "imgtype": "Object"])
+        #expect(realTime.json["message"] as? String == "Capture Successful", "\(realTime.text)")
+        #expect((realTime.json["url"] as? String)?.hasSuffix("/v1/frames/latest.fits") == true)
+        let live = try await http(address, "GET", "/v1/frames/latest.fits")
+        #expect(live.body.starts(with: Data("SIMPLE  =".utf8)))
 
         let series = try await http(address, "POST", "/capture",
                                     json: ["exptime": 0.5, "exptype": "Series", "expnum": "3", "imgtype": "Dark"])
@@ -175,8 +207,10 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
         #expect(temperature.status == 200)
         // evora froze for the whole exposure; here the reply comes while it runs.
         #expect(ContinuousClock.now - started < .seconds(5))
+        let aborting = ContinuousClock.now
         let abort = try await http(address, "GET", "/abort")
         #expect(abort.json["message"] as? String == "Aborting exposure")
+        #expect(ContinuousClock.now - aborting < .seconds(2), "evora polled a flag and waited 0.5 s; this answers once the camera is idle")
         let reply = try await capture.value
         #expect(reply.json["message"] as? String == "Capture aborted", "\(reply.text)")
         #expect(reply.json["status"] as? Int == 1)
@@ -322,6 +356,21 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
             #expect(!reply.text.contains("root:"))
         }
 
+        // Symbolic links out of the data root, and `..` sent as is (URLSession would normalise it).
+        let dataRoot = service.root + "/data"
+        try FileManager.default.createSymbolicLink(atPath: dataRoot + "/\(night)/escape.fits", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createSymbolicLink(atPath: dataRoot + "/20000101", withDestinationPath: "/etc")
+        for path in ["/v1/files/\(night)/escape.fits", "/v1/files/20000101/passwd", "/v1/files/20000101"] {
+            let reply = try await http(address, "GET", path)
+            #expect([400, 404].contains(reply.status), "\(path): \(reply.status)")
+            #expect(!reply.text.contains("root:"))
+        }
+        for path in ["/v1/files/../../../../etc/passwd", "/v1/files/\(night)/../../../../etc/passwd"] {
+            let (status, body) = try rawGET(address, path)
+            #expect([400, 404].contains(status), "\(path): \(status)")
+            #expect(!body.contains("root:"))
+        }
+
         let fits = try await http(address, "GET", "/v1/frames/latest.fits")
         #expect(fits.status == 200)
         #expect(fits.body.starts(with: Data("SIMPLE  =".utf8)))
@@ -356,8 +405,15 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
         let wrong = try await http(address, "POST", "/v1/exposures", json: ["type": "bias", "time": 0],
                                    headers: ["Authorization": "Bearer not-the-token-at-all"])
         #expect(wrong.status == 401)
-        #expect(try await http(address, "GET", "/abort").status == 401)
+        // evora's GET routes that act on the camera, however their path is spelled.
+        for path in ["/abort", "/abort/", "//abort", "/abort?now=1", "/initialize", "/shutdown", "/shutdown/",
+                     "/homeFilterWheel"] {
+            let reply = try await http(address, "GET", path)
+            #expect(reply.status == 401, "\(path): \(reply.status) \(reply.text)")
+        }
+        #expect(try await http(address, "GET", "/getStatus").json["status"] as? Int == 20073, "the camera was not shut down")
         #expect(try await http(address, "POST", "/psen/stop").status == 401)
+        #expect(try await http(address, "GET", "/abort", headers: ["Authorization": "Bearer \(token)"]).status == 200)
         let none = try await http(address, "GET", "/v1/exposures")
         #expect((none.json["exposures"] as? [Any])?.isEmpty == true, "nothing was started without the token")
         let allowed = try await http(address, "POST", "/v1/exposures", json: ["type": "bias", "time": 0],

@@ -40,6 +40,8 @@ final class AlpacaCamera: Sendable {
 
     struct State: Sendable {
         var connected = false
+        /// A `connect` (ICameraV4's asynchronous Connect) is in progress.
+        var connecting = false
         var info: CameraInfo?
         var settings = Settings()
         var exposure: Exposure?
@@ -99,7 +101,7 @@ final class AlpacaCamera: Sendable {
         }
         switch member {
         case "connected": return .bool(isConnected)
-        case "connecting": return .bool(false)
+        case "connecting": return .bool(state.withLock { $0.connecting })
         case "description": return .string(await description())
         case "driverinfo":
             return .string("Aperture's ASCOM Alpaca camera, served by aperture-gateway; it drives the camera "
@@ -195,7 +197,25 @@ final class AlpacaCamera: Sendable {
             let value = try parameters.bool("Connected")
             if value { try await connect() } else { state.withLock { $0.connected = false } }
             return
-        case "connect": try await connect(); return
+        case "connect":
+            // ICameraV4: Connect() returns at once; Connecting is true until it has finished,
+            // then Connected tells whether it succeeded.
+            let start = state.withLock { state -> Bool in
+                guard !state.connected, !state.connecting else { return false }
+                state.connecting = true
+                return true
+            }
+            if start {
+                Task { [self] in
+                    defer { state.withLock { $0.connecting = false } }
+                    do {
+                        try await connect()
+                    } catch {
+                        gateway.logger.warning("alpaca: Connect failed: \(error)")
+                    }
+                }
+            }
+            return
         case "disconnect": state.withLock { $0.connected = false }; return
         case "action":
             let action = try parameters.required("Action")
