@@ -4,6 +4,7 @@ import CameraCore
 import Foundation
 import Hummingbird
 import Logging
+import NIOPosix
 import Synchronization
 
 /// What every face of the gateway shares: the clients of the children's control sockets, the
@@ -55,6 +56,16 @@ public final class Gateway: Sendable {
     /// Checks the bearer token of a request that changes state (see ``AuthMiddleware``).
     func authorize(_ request: Request) throws(APIError) {
         try AuthMiddleware<GatewayApplication.Context>.authorize(request, token: Array(configuration.gatewayToken.utf8))
+    }
+
+    /// Runs pixel work (a preview, an image download) on NIO's thread pool, one job per core at
+    /// most, so that it never occupies the threads that serve `/abort` and the other requests.
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws(APIError) -> T {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive(work)
+        } catch {
+            throw APIError(any: error)
+        }
     }
 
     /// The longest a query waits for a child.

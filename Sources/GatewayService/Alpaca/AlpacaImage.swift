@@ -33,10 +33,18 @@ enum AlpacaImage {
         } catch {
             return AlpacaEnvelope.response(value: nil, error: .driver(error.message), transaction: transaction)
         }
-        let body: ByteBuffer? = reader.withFrame(location) { metadata, pixels in
-            imageBytes
-                ? encodeImageBytes(metadata: metadata, pixels: pixels, transaction: transaction)
-                : encodeJSON(metadata: metadata, pixels: pixels, transaction: transaction)
+        // The transposing copy (and the JSON digits) run on the thread pool (see Gateway.offload).
+        let body: ByteBuffer?
+        do {
+            body = try await Gateway.offload {
+                reader.withFrame(location) { metadata, pixels in
+                    imageBytes
+                        ? encodeImageBytes(metadata: metadata, pixels: pixels, transaction: transaction)
+                        : encodeJSON(metadata: metadata, pixels: pixels, transaction: transaction)
+                }
+            }
+        } catch {
+            return AlpacaEnvelope.response(value: nil, error: .driver(error.message), transaction: transaction)
         }
         guard let body else {
             return AlpacaEnvelope.response(value: nil, error: .invalidOperation(

@@ -28,7 +28,7 @@ public enum PreviewEndpoint {
     public static func register(on group: RouterGroup<GatewayApplication.Context>, gateway: Gateway) {
         let cache = PreviewCache()
         group.get("frames/latest.png") { request, _ -> Response in
-            try respond(request, gateway: gateway, cache: cache)
+            try await respond(request, gateway: gateway, cache: cache)
         }
     }
 
@@ -53,16 +53,19 @@ public enum PreviewEndpoint {
         return (width, stretch)
     }
 
-    static func respond(_ request: Request, gateway: Gateway, cache: PreviewCache) throws(APIError) -> Response {
+    static func respond(_ request: Request, gateway: Gateway, cache: PreviewCache) async throws(APIError) -> Response {
         let (width, stretch) = try parameters(request)
         let ring = try gateway.frames.current()
         if let location = ring.latestLocation(),
            let cached = cache.lookup(location: location, width: width, stretch: stretch) {
             return response(cached, request: request)
         }
-        var pixels: [UInt16] = []
-        let entry = try gateway.frames.latest(into: &pixels)
-        let rendered = try render(pixels, entry: entry, width: width, stretch: stretch)
+        // The copy, the stretch and the PNG run on the thread pool (see Gateway.offload).
+        let rendered = try await Gateway.offload {
+            var pixels: [UInt16] = []
+            let entry = try gateway.frames.latest(into: &pixels)
+            return try render(pixels, entry: entry, width: width, stretch: stretch)
+        }
         cache.store(rendered)
         return response(rendered, request: request)
     }
