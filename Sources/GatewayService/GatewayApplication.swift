@@ -128,6 +128,7 @@ struct ChildStatusPoller: Service {
             while !Task.isCancelled {
                 if let status = try? await gateway.supervisor.call(SupervisorStatusCommand.self, timeout: .seconds(1)) {
                     gateway.children.record(status)
+                    gateway.metrics.childStatus(status)
                 }
                 try? await Task.sleep(for: .seconds(2))
             }

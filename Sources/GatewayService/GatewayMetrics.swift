@@ -86,6 +86,15 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
+    /// Records the children's restarts and whether each is up, from the supervisor's status
+    /// (so the figures are right even for restarts before the gateway started).
+    func childStatus(_ status: SupervisorStatus) {
+        for child in status.children {
+            childEvent(ChildLifecycleEvent(child: child.name, event: child.state == "running" ? "started" : child.state,
+                                           pid: child.pid, reason: nil, restarts: child.restarts))
+        }
+    }
+
     /// Records a child's lifecycle event.
     func childEvent(_ event: ChildLifecycleEvent) {
         let restarts = restartGauges.withLock { gauges in

@@ -383,6 +383,15 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         let metrics = try await http(address, "GET", "/metrics")
         #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)
         #expect(metrics.text.contains("aperture_exposures_total{status=\"completed\"}"))
+        _ = try await http(address, "POST", "/v1/exposures", json: ["type": "object", "time": 30])
+        _ = try await http(address, "POST", "/v1/exposures/abort")
+        var aborted = ""
+        for _ in 0..<50 where !aborted.contains("aperture_aborts_total 1") {
+            try await Task.sleep(for: .milliseconds(100))
+            aborted = try await http(address, "GET", "/metrics").text
+        }
+        #expect(aborted.contains("aperture_aborts_total 1"))
+        #expect(aborted.contains("aperture_exposures_total{status=\"aborted\"} 1"))
         #expect(metrics.text.contains("aperture_frames_total"))
         #expect(metrics.text.contains("aperture_ccd_temperature_celsius"))
         #expect(metrics.text.contains("hb_requests{http_route=\"/v1/exposures\",http_request_method=\"POST\",http_response_status_code=\"409\"}"))
@@ -419,6 +428,33 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         let allowed = try await http(address, "POST", "/v1/exposures", json: ["type": "bias", "time": 0],
                                      headers: ["Authorization": "Bearer \(token)"])
         #expect(allowed.status == 202, "\(allowed.text)")
+    }
+
+    @Test("a frame that cannot be stored is 507 with the reason, and the files already written stay")
+    func storageFailure() async throws {
+        let (service, address) = try await start()
+        defer { service.cleanup() }
+        let saved = try await http(address, "POST", "/capture", json: ["exptime": 0.5, "exptype": "Single", "imgtype": "Object"])
+        #expect(saved.json["status"] as? Int == 0, "\(saved.text)")
+        let night = try #require((try await http(address, "GET", "/v1/files")).json["nights"] as? [[String: Any]]).first?["night"] as? String
+        let folder = service.root + "/data/" + (night ?? "")
+        let before = try FileManager.default.contentsOfDirectory(atPath: folder)
+
+        // The night's folder is replaced by a file (as a full or broken disk would refuse it).
+        try FileManager.default.moveItem(atPath: folder, toPath: folder + ".kept")
+        FileManager.default.createFile(atPath: folder, contents: Data())
+        let failed = try await http(address, "POST", "/capture", json: ["exptime": 0.5, "exptype": "Single", "imgtype": "Object"])
+        #expect(failed.status == 507, "\(failed.text)")
+        #expect(failed.json["status"] as? Int == 2)
+        #expect(failed.errorCode == "storage_error")
+        #expect((failed.json["message"] as? String)?.contains(night ?? "?") == true)
+        #expect(try await http(address, "GET", "/v1/camera").json["state"] as? String == "idle")
+
+        try FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.moveItem(atPath: folder + ".kept", toPath: folder)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == before)
+        let again = try await http(address, "POST", "/capture", json: ["exptime": 0.5, "exptype": "Single", "imgtype": "Object"])
+        #expect(again.json["status"] as? Int == 0, "\(again.text)")
     }
 
     @Test("the gateway refuses to listen beyond loopback without a token")
@@ -473,6 +509,13 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         }
         #expect(recovered)
         #expect(try await http(address, "GET", "/getTemperature").status == 200)
+        // The restarts show in the metrics.
+        var restarts = ""
+        for _ in 0..<50 where !restarts.contains("aperture_child_restarts{child=\"camera\"} 2") {
+            try await Task.sleep(for: .milliseconds(200))
+            restarts = try await http(address, "GET", "/metrics").text
+        }
+        #expect(restarts.contains("aperture_child_restarts{child=\"camera\"} 2"), "\(restarts.split(separator: "\n").filter { $0.contains("child") })")
     }
 
     @Test("events: many clients get every frame notice; a client that does not read loses the oldest and is told")
