@@ -64,6 +64,31 @@ import Testing
         }
     }
 
+    @Test func gatewayTokenFromAFileOrTheEnvironmentAndItsRules() throws {
+        let tokenFile = try writeFile("a-token-from-a-credential-file\nignored second line\n")
+        defer { try? FileManager.default.removeItem(atPath: tokenFile) }
+        let fromFile = try ApertureConfiguration.load(path: nil, environment: ["APERTURE_GATEWAY_TOKEN_FILE": tokenFile])
+        #expect(fromFile.gatewayToken == "a-token-from-a-credential-file")
+        let fromEnvironment = try ApertureConfiguration.load(path: nil, environment: ["APERTURE_GATEWAY_TOKEN": "0123456789abcdef"])
+        #expect(fromEnvironment.gatewayToken == "0123456789abcdef")
+        for (key, value, rule) in [
+            ("APERTURE_GATEWAY_TOKEN", "short", "at least 16"),
+            ("APERTURE_GATEWAY_TOKEN", "has a space in it somewhere", "without spaces"),
+            ("APERTURE_GATEWAY_TOKEN_FILE", "/nonexistent/token", "cannot be read"),
+            ("APERTURE_ALPACA_PORT", "70000", "-1 for off"),
+            ("APERTURE_ALPACA_DISCOVERY", "sometimes", "auto, on or off"),
+            ("APERTURE_GATEWAY_MAX_BODY", "12", "1024"),
+        ] {
+            #expect {
+                _ = try ApertureConfiguration.load(path: nil, environment: [key: value])
+            } throws: { error in
+                "\(error)".contains(rule) && "\(error)".contains(key)
+            }
+        }
+        let state = try ApertureConfiguration.load(path: nil, environment: ["STATE_DIRECTORY": "/var/lib/aperture"])
+        #expect(state.stateDirectory == "/var/lib/aperture")
+    }
+
     @Test func duplicateKeyIsAnError() {
         var configuration = ApertureConfiguration()
         let error = #expect(throws: ConfigurationError.self) {
