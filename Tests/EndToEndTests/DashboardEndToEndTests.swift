@@ -242,6 +242,8 @@ import Testing
         #expect(debug["progressEvents"] as? Int ?? 0 >= 2, "\(debug)")
         #expect(summary["stats_rows"] as? Int ?? 0 > 0, "the frame's statistics: \(summary)")
         #expect(summary["files_rows"] as? Int ?? 0 > 0, "the night's files: \(summary)")
+        #expect(summary["children_running"] as? Int == 3, "child health: \(summary)")
+        #expect((debug["chartPoints"] as? Int ?? 0) > 0, "the temperature chart has readings: \(summary)")
     }
 
     @Test func aCommandRefusedFor401AsksForTheTokenThenSucceedsWithIt() async throws {

@@ -245,6 +245,7 @@ extension DashboardAssets {
   window.addEventListener('pagehide', saveTemperatures);
 
   function drawChart() {
+    debug.chartPoints = state.temps.length;
     const canvas = $('temp-chart');
     const ratio = window.devicePixelRatio || 1;
     const cssWidth = canvas.clientWidth || 300;

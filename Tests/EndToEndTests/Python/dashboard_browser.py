@@ -250,6 +250,8 @@ def main():
         summary["stats_rows"] = browser.evaluate("document.querySelectorAll('#stats tbody tr').length")
         summary["files_rows"] = browser.evaluate("document.querySelectorAll('#files-table tbody tr').length")
         summary["progress_final"] = browser.evaluate("document.getElementById('progress-text').textContent")
+        summary["children_running"] = browser.evaluate(
+            "Array.from(document.querySelectorAll('#children-table tbody tr')).filter(r => r.textContent.includes('running')).length")
         summary["debug"] = browser.evaluate("Object.assign({}, window.apertureDashboard)")
         if options.token:
             kept = browser.evaluate("localStorage.getItem('aperture.token')")
