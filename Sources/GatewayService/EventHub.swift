@@ -78,6 +78,7 @@ public final class EventHub: Service, Sendable {
             } catch {
                 if error.code == .closed || error.code == .cancelled || Task.isCancelled { return }
                 logger.warning("events from \(subscriber.endpoint): \(error.message)")
+                try? await Task.sleep(for: .milliseconds(200))  // never spin on a failing socket
                 continue
             }
             if event.topic.hasPrefix("child."), let lifecycle = try? event.decode(ChildLifecycleEvent.self) {

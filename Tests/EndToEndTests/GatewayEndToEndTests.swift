@@ -457,6 +457,35 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         #expect(again.json["status"] as? Int == 0, "\(again.text)")
     }
 
+    @Test("an Alpaca port that is already taken leaves the HTTP API up and the gateway running")
+    func alpacaPortTaken() async throws {
+        // Hold a port the way another program would.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 }
+        }
+        #expect(bound && listen(holder, 1) == 0)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        var environment = Self.fast
+        environment["APERTURE_ALPACA_PORT"] = String(port)
+        let (service, address_) = try await start(environment)
+        defer { service.cleanup() }
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await http(address_, "GET", "/v1/camera").status == 200)
+        let children = try await http(address_, "GET", "/v1/supervisor").json["children"] as? [[String: Any]] ?? []
+        let gateway = children.first { $0["name"] as? String == "gateway" }
+        #expect(gateway?["restarts"] as? Int == 0, "\(children)")
+        #expect(gateway?["state"] as? String == "running")
+        #expect(service.output.contains("alpaca listener on port \(port) failed"), "\(service.output.suffix(2000))")
+    }
+
     @Test("the gateway refuses to listen beyond loopback without a token")
     func refusesOpenListener() async throws {
         let gateway = try ServiceHarness("aperture-gateway", environment: ["APERTURE_GATEWAY_LISTEN": "0.0.0.0:0"])

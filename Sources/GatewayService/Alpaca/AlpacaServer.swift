@@ -36,7 +36,9 @@ enum AlpacaServer {
                 logger.info("alpaca: camera 0 on http://\(shown):\(port)/api/v1/camera/0/ (UniqueID \(management.uniqueID))")
             },
             logger: logger)
-        var services: [any Service] = [app]
+        // Alpaca is an extra face: if its port is taken, the gateway's HTTP API carries on.
+        var services: [any Service] = [NonEssentialService(name: "alpaca listener on port \(configuration.alpacaPort)",
+                                                           base: app, logger: logger)]
         let discovery: Bool
         switch configuration.alpacaDiscovery.lowercased() {
         case "on": discovery = true
@@ -44,12 +46,33 @@ enum AlpacaServer {
         default: discovery = !loopback
         }
         if discovery {
-            services.append(AlpacaDiscovery(port: configuration.alpacaDiscoveryPort, loopbackOnly: loopback,
-                                            alpacaPort: boundPort, logger: logger))
+            services.append(NonEssentialService(
+                name: "alpaca discovery on UDP port \(configuration.alpacaDiscoveryPort)",
+                base: AlpacaDiscovery(port: configuration.alpacaDiscoveryPort, loopbackOnly: loopback,
+                                      alpacaPort: boundPort, logger: logger),
+                logger: logger))
         } else {
             logger.info("alpaca: discovery off (alpaca.discovery = \(configuration.alpacaDiscovery)\(loopback ? ", the gateway listens on loopback" : ""))")
         }
         return services
+    }
+}
+
+/// A service whose failure (a port already taken) is logged and ends only itself, not the
+/// gateway: it then waits for the gateway's shutdown like the others.
+struct NonEssentialService: Service {
+    let name: String
+    let base: any Service
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await base.run()
+        } catch {
+            if Task.isCancelled { return }
+            logger.error("\(name) failed: \(error); the gateway's other faces carry on without it")
+            try? await gracefulShutdown()
+        }
     }
 }
 
