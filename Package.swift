@@ -270,7 +270,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Bus", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService"],
+            dependencies: [
+                "Bus", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings
         ),

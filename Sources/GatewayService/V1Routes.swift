@@ -33,7 +33,6 @@ enum V1Routes {
             try await EventsEndpoint.respond(request, channel: context.channel, gateway: gateway)
         }
         PreviewEndpoint.register(on: group, gateway: gateway)
-        RouteTable.record(method: .get, path: "/v1/frames/latest.png")
         routes.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
                      body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
@@ -256,23 +255,14 @@ extension Gateway {
     }
 }
 
-/// Registers `/v1` routes and remembers each (method, path template), so a test can check
-/// that the OpenAPI document and the served API agree.
-public final class RouteTable: Sendable {
+/// Registers `/v1` routes written with OpenAPI's `{name}` path parameters.
+final class RouteTable: Sendable {
     let group: V1Routes.Group
     let prefix: String
-    private static let registered = Mutex<Set<String>>([])
 
     init(group: V1Routes.Group, prefix: String) {
         self.group = group
         self.prefix = prefix
-    }
-
-    /// Every `METHOD /path` registered so far, path parameters as `{name}`.
-    public static var all: Set<String> { registered.withLock { $0 } }
-
-    static func record(method: HTTPRequest.Method, path: String) {
-        _ = registered.withLock { $0.insert("\(method.rawValue) \(path)") }
     }
 
     typealias Handler = @Sendable (Request, GatewayApplication.Context) async throws -> Response
@@ -282,7 +272,6 @@ public final class RouteTable: Sendable {
     func put(_ path: String, _ handler: @escaping Handler) { add(.put, path, handler) }
 
     private func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
-        Self.record(method: method, path: "\(prefix)/\(path)")
         let routerPath = RouterPath(stringLiteral: path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))
         group.on(routerPath, method: method) { request, context in
             try await handler(request, context)
