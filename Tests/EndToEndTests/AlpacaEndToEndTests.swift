@@ -1,5 +1,6 @@
 import Bus
 import CameraCore
+import FITSStorage
 import Foundation
 import Testing
 #if canImport(FoundationNetworking)
@@ -185,6 +186,59 @@ struct AlpacaEndToEndTests {
         #expect(try await value("connecting") == false)
         _ = try await http(running.alpaca, "PUT", "/api/v1/camera/0/disconnect", body: Data("ClientID=7".utf8), headers: form)
         #expect(try await value("connected") == false)
+    }
+
+    /// An image downloaded after other frames replaced it in the shared-memory ring comes from
+    /// its FITS file, pixel for pixel.
+    @Test func anImageOverwrittenInTheRingIsReadFromItsFITSFile() async throws {
+        let running = try await start()
+        defer { running.service.cleanup() }
+        let form = ["Content-Type": "application/x-www-form-urlencoded"]
+        let device = "/api/v1/camera/0/"
+        _ = try await http(running.alpaca, "PUT", device + "connected", body: Data("Connected=True".utf8), headers: form)
+        let started = try await http(running.alpaca, "PUT", device + "startexposure",
+                                     body: Data("Duration=0.5&Light=True".utf8), headers: form)
+        #expect(started.json["ErrorNumber"] as? Int == 0, "\(started.text)")
+        var ready = false
+        for _ in 0..<200 where !ready {
+            try await Task.sleep(for: .milliseconds(50))
+            ready = try await http(running.alpaca, "GET", device + "imageready").json["Value"] as? Bool == true
+        }
+        #expect(ready)
+
+        // Twelve frames through /v1 replace everything in the 8-slot ring.
+        let preview = try await http(running.http, "POST", "/v1/exposures",
+                                     json: ["type": "object", "time": 0.01, "mode": "preview", "count": 12])
+        let previewID = try #require(preview.json["id"] as? String, "\(preview.text)")
+        for _ in 0..<200 {
+            if try await http(running.http, "GET", "/v1/exposures/\(previewID)").json["status"] as? String == "completed" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let exposures = try await http(running.http, "GET", "/v1/exposures").json["exposures"] as? [[String: Any]] ?? []
+        let path = try #require((exposures.first?["files"] as? [[String: Any]])?.first?["path"] as? String)
+
+        let image = try await http(running.alpaca, "GET", device + "imagearray?ClientTransactionID=5",
+                                   headers: ["Accept": "application/imagebytes"])
+        #expect(image.header("Content-Type") == "application/imagebytes", "\(image.text.prefix(300))")
+        let header = image.body.prefix(44).withUnsafeBytes { raw in (0..<11).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self) } }
+        #expect(header[0] == 1 && header[1] == 0 && header[2] == 5 && header[7] == 2)
+        let width = Int(header[8]), height = Int(header[9])
+        let fits = try FITSFile.read(path: path)
+        #expect(width == fits.width && height == fits.height)
+        #expect(image.body.count == 44 + width * height * 2)
+        let topDown = fits.header["ROWORDER"]?.contains("TOP-DOWN") ?? false
+        var mismatches = 0
+        image.body.dropFirst(44).withUnsafeBytes { raw in
+            for x in 0..<width {
+                for y in 0..<height {
+                    let row = topDown ? y : height - 1 - y
+                    if raw.loadUnaligned(fromByteOffset: (x * height + y) * 2, as: UInt16.self) != fits.pixels[row * width + x] {
+                        mismatches += 1
+                    }
+                }
+            }
+        }
+        #expect(mismatches == 0)
     }
 
     /// `alpaca.port = -1` turns the device off; `alpaca.discovery = auto` on a loopback

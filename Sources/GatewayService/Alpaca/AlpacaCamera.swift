@@ -36,6 +36,9 @@ final class AlpacaCamera: Sendable {
         var location: FrameLocation?
         /// The frame's own exposure start, once found.
         var frameStart: Date?
+        /// The FITS file the camera saved it to, once completed (read when the ring no longer
+        /// holds the frame).
+        var file: String?
     }
 
     struct State: Sendable {
@@ -518,7 +521,10 @@ final class AlpacaCamera: Sendable {
         if exposure.status == .running {
             let status: ExposureRecord.Status
             do {
-                status = try await gateway.camera(ExposureQueryCommand.self, .init(id: exposure.id)).status
+                let record = try await gateway.camera(ExposureQueryCommand.self, .init(id: exposure.id))
+                status = record.status
+                exposure.file = record.files.first?.path
+                if let file = exposure.file { state.withLock { if $0.exposure?.id == exposure.id { $0.exposure?.file = file } } }
             } catch where error.code == "not_found" {
                 // A restarted camera process no longer knows it: the exposure was lost.
                 status = .failed
@@ -531,7 +537,8 @@ final class AlpacaCamera: Sendable {
         }
         guard exposure.status == .completed else { return nil }
         if exposure.location == nil {
-            guard let found = locateFrame(exposure.id) else { return nil }
+            // Overwritten in the ring already (other frames came since): its file holds it.
+            guard let found = locateFrame(exposure.id) else { return exposure.file == nil ? nil : exposure }
             exposure.location = found.location
             exposure.frameStart = Date(timeIntervalSince1970: found.start)
             state.withLock {

@@ -1,4 +1,5 @@
 import Bus
+import FITSStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -23,28 +24,36 @@ enum AlpacaImage {
         } catch {
             return AlpacaEnvelope.response(value: nil, error: error, transaction: transaction)
         }
-        guard let exposure, let location = exposure.location else {
+        guard let exposure, exposure.location != nil || exposure.file != nil else {
             return AlpacaEnvelope.response(value: nil, error: .invalidOperation(
                 "imagearray: no image is ready (start an exposure and wait until imageready is true)"), transaction: transaction)
         }
-        let reader: FrameRingReader
-        do {
-            reader = try camera.gateway.frames.current()
-        } catch {
-            return AlpacaEnvelope.response(value: nil, error: .driver(error.message), transaction: transaction)
+        @Sendable func encode(_ shape: Shape, _ pixels: UnsafeBufferPointer<UInt16>) -> ByteBuffer {
+            imageBytes
+                ? encodeImageBytes(shape, pixels: pixels, transaction: transaction)
+                : encodeJSON(shape, pixels: pixels, transaction: transaction)
         }
-        // The transposing copy (and the JSON digits) run on the thread pool (see Gateway.offload).
+        // The transposing copy (and the JSON digits) run on the thread pool (see Gateway.offload):
+        // from the ring while it still holds the frame, else from the FITS file.
         let body: ByteBuffer?
         do {
+            let reader = try? camera.gateway.frames.current()
             body = try await Gateway.offload {
-                reader.withFrame(location) { metadata, pixels in
-                    imageBytes
-                        ? encodeImageBytes(metadata: metadata, pixels: pixels, transaction: transaction)
-                        : encodeJSON(metadata: metadata, pixels: pixels, transaction: transaction)
+                if let location = exposure.location, let reader,
+                   let body = reader.withFrame(location, { metadata, pixels in
+                       encode(Shape(width: metadata.width, height: metadata.height, topDown: metadata.topDown), pixels)
+                   }) {
+                    return body
+                }
+                guard let file = exposure.file else { return nil }
+                let image = try FITSFile.read(path: file)
+                let topDown = image.header["ROWORDER"]?.contains("TOP-DOWN") ?? false
+                return image.pixels.withUnsafeBufferPointer {
+                    encode(Shape(width: image.width, height: image.height, topDown: topDown), $0)
                 }
             }
         } catch {
-            return AlpacaEnvelope.response(value: nil, error: .driver(error.message), transaction: transaction)
+            return AlpacaEnvelope.response(value: nil, error: .driver("imagearray: \(error.message)"), transaction: transaction)
         }
         guard let body else {
             return AlpacaEnvelope.response(value: nil, error: .invalidOperation(
@@ -57,6 +66,14 @@ enum AlpacaImage {
                         body: .init(byteBuffer: body))
     }
 
+    /// An image's size and row order.
+    struct Shape {
+        var width: Int
+        var height: Int
+        /// Whether the first row in memory is the top of the image.
+        var topDown: Bool
+    }
+
     /// The ring row holding Alpaca row `y` (y = 0 is the top of the image).
     @inline(__always)
     static func ringRow(_ y: Int, height: Int, topDown: Bool) -> Int { topDown ? y : height - 1 - y }
@@ -65,7 +82,7 @@ enum AlpacaImage {
     /// ServerTransactionID, DataStart 44, ImageElementType Int32 as ImageArray is,
     /// TransmissionElementType UInt16, Rank 2, Dimension1 = width, Dimension2 = height, 0),
     /// then the pixels little-endian, x outer, y inner.
-    static func encodeImageBytes(metadata: FrameMetadata, pixels: UnsafeBufferPointer<UInt16>,
+    static func encodeImageBytes(_ metadata: Shape, pixels: UnsafeBufferPointer<UInt16>,
                                  transaction: AlpacaTransaction) -> ByteBuffer {
         let width = metadata.width, height = metadata.height
         let count = width * height
@@ -105,7 +122,7 @@ enum AlpacaImage {
 
     /// The JSON form: `{"Type":2,"Rank":2,"Value":[[column 0, top to bottom],...],...}`, written
     /// digit by digit from the ring.
-    static func encodeJSON(metadata: FrameMetadata, pixels: UnsafeBufferPointer<UInt16>,
+    static func encodeJSON(_ metadata: Shape, pixels: UnsafeBufferPointer<UInt16>,
                            transaction: AlpacaTransaction) -> ByteBuffer {
         let width = metadata.width, height = metadata.height
         let head = "{\"Type\":2,\"Rank\":2,\"Value\":["
