@@ -267,17 +267,7 @@ struct AlpacaEndToEndTests {
 
 extension AlpacaEndToEndTests {
     /// A loopback UDP port that is free now.
-    static func freeUDPPort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freeUDPPort() -> Int { ServiceHarness.freePort(udp: true) }
 
     /// Sends `alpacadiscovery1` to 127.0.0.1:`port`; returns the reply, nil after `timeout`.
     static func discover(port: Int, timeout: Double) -> String? {

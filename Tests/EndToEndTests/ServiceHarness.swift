@@ -85,9 +85,10 @@ final class ServiceHarness: @unchecked Sendable {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// A loopback TCP port that is free now (for a gateway that must keep its port across restarts).
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    /// A loopback TCP (or, with `udp`, UDP) port that is free now (for a gateway that must keep
+    /// its port across restarts, or a discovery port).
+    static func freePort(udp: Bool = false) -> Int {
+        let fd = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
