@@ -92,6 +92,7 @@ public final class EventHub: Service, Sendable {
             if event.topic == CameraTopic.telemetry, let telemetry = try? event.decode(TelemetryEvent.self),
                let reading = telemetry.temperature {
                 temperatures.record(reading, at: event.time)
+                metrics.temperature(reading)
             }
             metrics.busEvent(event)
             publish(topic: event.topic, json: event.envelope)

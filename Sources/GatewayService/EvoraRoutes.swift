@@ -279,17 +279,10 @@ enum EvoraRoutes {
         return object
     }
 
-    /// `a=1&b=two` as fields.
+    /// `a=1&b=two` as fields (a repeated key keeps its last value).
     static func form(_ data: Data) -> [String: Any] {
-        var fields: [String: Any] = [:]
-        for pair in String(decoding: data, as: UTF8.self).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            let key = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1
-                ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
-            fields[key] = value
-        }
-        return fields
+        Dictionary(RequestBody.formPairs(String(decoding: data, as: UTF8.self)).map { ($0.key, $0.value as Any) },
+                   uniquingKeysWith: { $1 })
     }
 
     /// A number given as a JSON number or a numeric string.

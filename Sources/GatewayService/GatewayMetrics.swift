@@ -68,12 +68,6 @@ public final class GatewayMetrics: Sendable {
         switch event.topic {
         case CameraTopic.frame:
             frames.increment()
-        case CameraTopic.telemetry:
-            if let telemetry = try? event.decode(TelemetryEvent.self), let reading = telemetry.temperature {
-                temperature.record(reading.celsius)
-                setpoint.record(Double(reading.setpoint))
-                if let power = reading.coolerPower { coolerPower.record(power) }
-            }
         case CameraTopic.exposure:
             if let record = try? event.decode(ExposureRecord.self), record.status != .running {
                 exposures(record.status.rawValue).increment()
@@ -95,33 +89,39 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
+    /// Records a temperature reading (from the telemetry the events hub decoded).
+    func temperature(_ reading: TemperatureStatus) {
+        temperature.record(reading.celsius)
+        setpoint.record(Double(reading.setpoint))
+        if let power = reading.coolerPower { coolerPower.record(power) }
+    }
+
     /// Records a child's lifecycle event.
     func childEvent(_ event: ChildLifecycleEvent) {
-        let restarts = restartGauges.withLock { gauges in
-            if let gauge = gauges[event.child] { return gauge }
-            let gauge = CoreMetrics.Gauge(label: "aperture_child_restarts", dimensions: [("child", event.child)], factory: factory)
-            gauges[event.child] = gauge
-            return gauge
-        }
-        restarts.record(Double(event.restarts))
-        let up = upGauges.withLock { gauges in
-            if let gauge = gauges[event.child] { return gauge }
-            let gauge = CoreMetrics.Gauge(label: "aperture_child_up", dimensions: [("child", event.child)], factory: factory)
-            gauges[event.child] = gauge
-            return gauge
-        }
-        up.record(event.event == "started" ? 1 : 0)
+        Self.metric(event.child, in: restartGauges) {
+            CoreMetrics.Gauge(label: "aperture_child_restarts", dimensions: [("child", event.child)], factory: factory)
+        }.record(Double(event.restarts))
+        Self.metric(event.child, in: upGauges) {
+            CoreMetrics.Gauge(label: "aperture_child_up", dimensions: [("child", event.child)], factory: factory)
+        }.record(event.event == "started" ? 1 : 0)
     }
 
     func eventsDropped(_ count: Int) { sseDropped.increment(by: Int64(count)) }
     func eventClients(_ count: Int) { sseClients.record(Double(count)) }
 
     private func exposures(_ status: String) -> CoreMetrics.Counter {
-        exposureCounters.withLock { counters in
-            if let counter = counters[status] { return counter }
-            let counter = CoreMetrics.Counter(label: "aperture_exposures_total", dimensions: [("status", status)], factory: factory)
-            counters[status] = counter
-            return counter
+        Self.metric(status, in: exposureCounters) {
+            CoreMetrics.Counter(label: "aperture_exposures_total", dimensions: [("status", status)], factory: factory)
+        }
+    }
+
+    /// The metric kept under `key`, made by `make` the first time.
+    private static func metric<M>(_ key: String, in metrics: borrowing Mutex<[String: M]>, make: () -> M) -> M {
+        metrics.withLock { metrics in
+            if let metric = metrics[key] { return metric }
+            let metric = make()
+            metrics[key] = metric
+            return metric
         }
     }
 }

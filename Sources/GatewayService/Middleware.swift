@@ -98,6 +98,19 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Reading request bodies.
 enum RequestBody {
+    /// The pairs of `application/x-www-form-urlencoded` text (a PUT body, a query): `a=1&b=x+y`,
+    /// percent-decoded, `+` as a space, in order; a pair without `=` has an empty value.
+    static func formPairs(_ text: String) -> [(key: String, value: String)] {
+        func decode(_ text: Substring) -> String {
+            let plus = text.replacingOccurrences(of: "+", with: " ")
+            return plus.removingPercentEncoding ?? plus
+        }
+        return text.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decode(pieces[0]), pieces.count > 1 ? decode(pieces[1]) : "")
+        }
+    }
+
     /// The whole body, at most `limit` bytes.
     /// - Throws: ``APIError`` 413 when it is longer.
     static func collect(_ request: Request, limit: Int) async throws(APIError) -> ByteBuffer {

@@ -6,19 +6,17 @@ import Synchronization
 /// The last hour of the sensor's temperature, set-point and cooler power, from the camera's
 /// telemetry events, so that the dashboard's chart shows the hour as soon as it is opened.
 public final class TemperatureHistory: Sendable {
-    /// One reading.
-    public struct Sample: Codable, Sendable, Hashable {
+    /// One reading and when it was taken; encoded as the reading's fields plus `time`.
+    public struct Sample: Encodable, Sendable, Hashable {
         public var time: Double
-        public var celsius: Double
-        public var setpoint: Int
-        public var coolerOn: Bool
-        public var state: TemperatureState
-        public var coolerPower: Double?
+        public var reading: TemperatureStatus
 
-        enum CodingKeys: String, CodingKey {
-            case time, celsius, setpoint, state
-            case coolerOn = "cooler_on"
-            case coolerPower = "cooler_power"
+        enum CodingKeys: String, CodingKey { case time }
+
+        public func encode(to encoder: any Encoder) throws {
+            try reading.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(time, forKey: .time)
         }
     }
 
@@ -37,8 +35,7 @@ public final class TemperatureHistory: Sendable {
 
     /// Adds a reading taken at `time`.
     func record(_ reading: TemperatureStatus, at time: Double) {
-        let sample = Sample(time: time, celsius: reading.celsius, setpoint: reading.setpoint,
-                            coolerOn: reading.coolerOn, state: reading.state, coolerPower: reading.coolerPower)
+        let sample = Sample(time: time, reading: reading)
         newest.withLock { newest in
             if time >= newest.staleBefore { newest.sample = sample }
         }
@@ -62,8 +59,7 @@ public final class TemperatureHistory: Sendable {
     /// change; nil otherwise.
     public func latest(maximumAge: Double, now: Double = Date().timeIntervalSince1970) -> TemperatureStatus? {
         guard let sample = newest.withLock({ $0.sample }), now - sample.time <= maximumAge else { return nil }
-        return TemperatureStatus(celsius: sample.celsius, setpoint: sample.setpoint, coolerOn: sample.coolerOn,
-                                 state: sample.state, coolerPower: sample.coolerPower)
+        return sample.reading
     }
 
     /// The samples of the last `seconds`, oldest first.

@@ -74,21 +74,10 @@ struct AlpacaEndToEndTests {
     /// Runs a scenario of alpaca_client.py; records its failed checks; returns its summary.
     @discardableResult
     func scenario(_ name: String, _ running: Running, arguments: [String] = []) throws -> [String: Any] {
-        let script = try #require(Bundle.module.path(forResource: "alpaca_client", ofType: "py", inDirectory: "Python"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, name, running.alpaca] + arguments
-        let errorsPath = running.service.root + "/alpaca_client-\(name).stderr"
-        FileManager.default.createFile(atPath: errorsPath, contents: nil)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle(forWritingAtPath: errorsPath)
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let complaints = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 0, "alpaca_client.py \(name):\n\(complaints)\nservice output:\n\(running.service.output.suffix(4000))")
-        return (try? JSONSerialization.jsonObject(with: printed) as? [String: Any]) ?? [:]
+        let (status, printed, complaints) = try ServiceHarness.runPython(
+            "alpaca_client", [name, running.alpaca] + arguments, in: running.service.root)
+        #expect(status == 0, "alpaca_client.py \(name):\n\(complaints)\nservice output:\n\(running.service.output.suffix(4000))")
+        return (try? JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any]) ?? [:]
     }
 
     // MARK: Tests

@@ -55,24 +55,6 @@ import Testing
         return (service, address)
     }
 
-    /// Runs one of the Python scripts; returns its exit status, stdout and stderr.
-    func python(_ name: String, _ arguments: [String], in directory: String) throws -> (status: Int32, output: String, errors: String) {
-        let script = try #require(Bundle.module.path(forResource: name, ofType: "py", inDirectory: "Python"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script] + arguments
-        // Files, not pipes: nothing blocks however much is printed.
-        let outPath = directory + "/\(name).out", errPath = directory + "/\(name).err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
-        process.waitUntilExit()
-        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, output, errors)
-    }
 
     // MARK: - the page
 
@@ -164,7 +146,7 @@ import Testing
         #expect(try await Self.get(address, "/v1/frames/latest.png?width=300", headers: ["If-None-Match": etag]).status == 304)
 
         // Pixels and limits against astropy, for several widths and every stretch.
-        let check = try python("dashboard_preview_check", ["http://\(address)/", path], in: service.root)
+        let check = try ServiceHarness.runPython("dashboard_preview_check", ["http://\(address)/", path], in: service.root)
         #expect(check.status == 0, "dashboard_preview_check.py:\n\(check.errors)\n\(check.output)")
         #expect(check.output.contains("\"exposure_id\": \"\(record.id)\""))
     }
@@ -213,7 +195,7 @@ import Testing
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
         if let token { arguments += ["--token", token] }
-        let result = try python("dashboard_browser", arguments, in: service.root)
+        let result = try ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         } ?? [:]

@@ -43,21 +43,14 @@ func http(_ address: String, _ method: String, _ path: String, json: Any? = nil,
 
 /// A GET whose path is sent exactly as given (no `..` normalisation), by Python's http.client.
 func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     let parts = address.split(separator: ":")
-    process.arguments = ["python3", "-c", """
+    let (_, output) = try ServiceHarness.run(["python3", "-c", """
         import http.client, sys
         c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=10)
         c.request("GET", sys.argv[3])
         r = c.getresponse()
         sys.stdout.write(str(r.status) + "\\n" + r.read().decode(errors="replace"))
-        """, String(parts[0]), String(parts[1]), path]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+        """, String(parts[0]), String(parts[1]), path])
     let lines = output.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
     return (Int(lines.first ?? "") ?? 0, lines.count > 1 ? String(lines[1]) : "")
 }
@@ -554,17 +547,8 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         let (service, address) = try await start(environment)
         defer { service.cleanup() }
         let script = try #require(Bundle.module.path(forResource: "sse_clients", ofType: "py", inDirectory: "Python"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, address, "20", "6"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: output, as: UTF8.self)
-        #expect(process.terminationStatus == 0, "\(text)")
+        let (code, text) = try ServiceHarness.run(["python3", script, address, "20", "6"])
+        #expect(code == 0, "\(text)")
         let line = try #require(text.split(separator: "\n").last)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(text)")
         let clients = try #require(report["clients"] as? [[String: Int]])

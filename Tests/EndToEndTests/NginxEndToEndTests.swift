@@ -125,10 +125,8 @@ import Testing
         #expect(download.body.starts(with: Data("SIMPLE  =".utf8)))
 
         // The event stream is not buffered by nginx: the first event arrives while it is open.
-        let reader = Process()
-        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let host = front.split(separator: ":")[0], port = front.split(separator: ":")[1]
-        reader.arguments = ["python3", "-c", """
+        let (_, first) = try ServiceHarness.run(["python3", "-c", """
             import http.client, sys
             c = http.client.HTTPConnection("\(host)", \(port), timeout=10)
             c.request("GET", "/api/v1/events")
@@ -139,12 +137,7 @@ import Testing
                 if not chunk: break
                 seen += chunk
             print(r.status, r.getheader("Content-Type"), "event" if b"event: camera." in seen else "no event")
-            """]
-        let pipe = Pipe()
-        reader.standardOutput = pipe
-        try reader.run()
-        let first = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        reader.waitUntilExit()
+            """])
         #expect(first.hasPrefix("200 text/event-stream event"), "\(first)")
     }
 }

@@ -73,8 +73,40 @@ final class ServiceHarness: @unchecked Sendable {
     /// Runs the `aperture` command line with `arguments`; returns its exit code and its
     /// stdout and stderr together.
     static func runCLI(_ arguments: [String]) throws -> (code: Int32, output: String) {
+        try run(executable: buildDirectory + "/aperture", arguments)
+    }
+
+    /// Runs a program found on the PATH (`python3`, ...) to its end; returns its exit code and
+    /// its stdout and stderr together.
+    static func run(_ arguments: [String]) throws -> (code: Int32, output: String) {
+        try run(executable: "/usr/bin/env", arguments)
+    }
+
+    /// Runs one of the test's Python scripts (`Python/NAME.py`) to its end, its stdout and
+    /// stderr kept apart in files under `directory` (files, not pipes: nothing blocks however
+    /// much is printed).
+    static func runPython(_ name: String, _ arguments: [String], in directory: String) throws
+        -> (status: Int32, output: String, errors: String) {
+        let script = try #require(Bundle.module.path(forResource: name, ofType: "py", inDirectory: "Python"))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: buildDirectory + "/aperture")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script] + arguments
+        let stamp = UInt32.random(in: 0...UInt32.max)
+        let outPath = directory + "/\(name)-\(stamp).out", errPath = directory + "/\(name)-\(stamp).err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        process.waitUntilExit()
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, output, errors)
+    }
+
+    private static func run(executable: String, _ arguments: [String]) throws -> (code: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe

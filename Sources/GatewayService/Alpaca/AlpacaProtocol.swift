@@ -166,19 +166,7 @@ struct AlpacaParameters: Sendable {
 
     /// Parses `a=1&b=x+y` (percent-decoding, `+` as a space).
     static func parse(_ text: String?, caseSensitive: Bool) -> AlpacaParameters {
-        var pairs: [(key: String, value: String)] = []
-        for part in (text ?? "").split(separator: "&", omittingEmptySubsequences: true) {
-            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = decode(pieces[0])
-            let value = pieces.count > 1 ? decode(pieces[1]) : ""
-            pairs.append((key, value))
-        }
-        return AlpacaParameters(pairs: pairs, caseSensitive: caseSensitive)
-    }
-
-    private static func decode(_ text: Substring) -> String {
-        let plus = text.replacingOccurrences(of: "+", with: " ")
-        return plus.removingPercentEncoding ?? plus
+        AlpacaParameters(pairs: RequestBody.formPairs(text ?? ""), caseSensitive: caseSensitive)
     }
 
     /// The value of `name`: exact for a PUT (a key that differs only in case is a malformed
