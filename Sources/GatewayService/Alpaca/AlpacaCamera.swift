@@ -264,20 +264,10 @@ final class AlpacaCamera: Sendable {
             }
             state.withLock { if member == "numx" { $0.settings.numX = value } else { $0.settings.numY = value } }
         case "gain":
-            let value = try parameters.int("Gain")
-            try requireConnected(member)
-            let gains = try info().gains
-            guard gains.indices.contains(value) else {
-                throw AlpacaError.invalidValue("Gain = \(value): must be an index from 0 to \(gains.count - 1) into gains (\(gains.joined(separator: ", ")))")
-            }
+            let value = try index(parameters, "Gain", member: member, into: "gains") { $0.gains }
             state.withLock { $0.settings.gain = value }
         case "readoutmode":
-            let value = try parameters.int("ReadoutMode")
-            try requireConnected(member)
-            let modes = try info().readoutModes
-            guard modes.indices.contains(value) else {
-                throw AlpacaError.invalidValue("ReadoutMode = \(value): must be an index from 0 to \(modes.count - 1) into readoutmodes (\(modes.joined(separator: ", ")))")
-            }
+            let value = try index(parameters, "ReadoutMode", member: member, into: "readoutmodes") { $0.readoutModes }
             state.withLock { $0.settings.readoutMode = value }
         case "cooleron":
             let value = try parameters.bool("CoolerOn")
@@ -395,6 +385,19 @@ final class AlpacaCamera: Sendable {
         } catch {
             throw AlpacaError(error)
         }
+    }
+
+    /// A PUT value that is an index into one of the camera's lists (gains, readout modes).
+    private func index(_ parameters: AlpacaParameters, _ key: String, member: String, into listName: String,
+                       _ list: (CameraInfo) -> [String]) throws -> Int {
+        let value = try parameters.int(key)
+        try requireConnected(member)
+        let names = list(try info())
+        guard names.indices.contains(value) else {
+            throw AlpacaError.invalidValue(
+                "\(key) = \(value): must be an index from 0 to \(names.count - 1) into \(listName) (\(names.joined(separator: ", ")))")
+        }
+        return value
     }
 
     private func temperature() async throws(AlpacaError) -> TemperatureStatus {
