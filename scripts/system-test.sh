@@ -424,6 +424,9 @@ else
             pass "(c) camera $camera_pid killed: new camera $(pids_of /usr/local/bin/aperture-camera | head -n 1) within ${respawn_ms} ms, /healthz 200 after ${healthy_ms} ms"
         else
             fail "(c) new camera, but /healthz answers $(healthz_code)"
+            echo "---- /healthz"; inside curl -s --max-time 3 http://127.0.0.1:8000/healthz || true; echo
+            echo "---- aperture status"; inside aperture status --runtime-dir /run/aperture 2>&1 || true
+            echo "---- journalctl -u aperture (last 40)"; inside journalctl -u aperture.service -n 40 --no-pager || true
         fi
     else
         fail "(c) no new camera within 15 s of kill -9 $camera_pid"; dump_unit

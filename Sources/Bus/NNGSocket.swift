@@ -1,5 +1,6 @@
 internal import CNNG
 import Foundation
+import Synchronization
 
 /// The protocols the bus uses.
 enum SocketProtocol {
@@ -11,6 +12,7 @@ enum SocketProtocol {
 final class NNGSocket: Sendable {
     let socket: nng_socket
     let endpointDescription: String
+    private let keeper = Mutex<DialKeeper?>(nil)
 
     init(_ kind: SocketProtocol, for endpoint: Endpoint) throws(BusError) {
         var s = aperture_nng_socket_unset()
@@ -41,9 +43,11 @@ final class NNGSocket: Sendable {
     }
 
     /// Dials `endpoint` without waiting: NNG connects in the background and reconnects
-    /// whenever the peer restarts, so a peer that is not up yet is not an error.
+    /// whenever the peer restarts, so a peer that is not up yet is not an error. A
+    /// ``DialKeeper`` replaces the dialer when NNG gives it up.
     func dial(_ endpoint: Endpoint) throws(BusError) {
-        try nngCheck(nng_dial(socket, endpoint.url, nil, Int32(NNG_FLAG_NONBLOCK)), "cannot dial \(endpoint)")
+        let keeper = try DialKeeper.dial(socket, url: endpoint.url, description: "\(endpoint)")
+        self.keeper.withLock { $0 = keeper }
     }
 
     func setInt(_ option: String, _ value: Int32) throws(BusError) {
@@ -60,8 +64,12 @@ final class NNGSocket: Sendable {
 
     /// Closes the socket; pending operations complete with `NNG_ECLOSED`. Idempotent.
     func close() {
+        keeper.withLock { $0 }?.close()
         _ = nng_close(socket)
     }
+
+    // The dial keeper receives NNG's pipe notifications until the socket is closed.
+    deinit { close() }
 }
 
 /// Copies bytes into a new NNG message.

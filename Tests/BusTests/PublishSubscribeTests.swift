@@ -11,7 +11,9 @@ import Testing
     /// Publishes `warm-up` events until the subscriber sees one (the connection is up).
     func connect(_ publisher: Publisher, _ subscriber: Subscriber, topic: String) async throws {
         try await withDeadline(10, "subscriber connection") {
-            while true {
+            // Stops when the deadline cancels it: a subscriber that never connects fails the
+            // test instead of hanging the suite.
+            while !Task.isCancelled {
                 try publisher.publish(topic, Telemetry(temperature: -1))
                 if (try? await subscriber.next(timeout: .milliseconds(50))) != nil { return }
             }
