@@ -208,8 +208,11 @@ actor ChildRunner {
                     return
                 }
             }
-            // Until the new process first answers, ask often so that readiness shows at once.
-            let pause = heartbeat?.lastAnswer == nil ? .milliseconds(20) : settings.pingInterval
+            // Until the new process says it is ready, ask often so that readiness shows at once
+            // (a first answer often comes before the child is ready: a camera still connecting).
+            // A child that never gets ready is asked at the normal pace after the start timeout.
+            let starting = state == .starting && (startedAt.map { ContinuousClock.now - $0 < settings.startTimeout } ?? false)
+            let pause = starting ? .milliseconds(20) : settings.pingInterval
             try? await Task.sleep(until: began + pause, clock: .continuous)
         }
     }

@@ -85,6 +85,24 @@ import Testing
         return nil
     }
 
+    @Test func aCameraThatInitializesSlowlyIsRunningAsSoonAsItIsReady() async throws {
+        // The real SDK's Initialize takes seconds; the camera answers pings meanwhile, not yet
+        // ready. The supervisor keeps asking until it is ready, instead of waiting for its next
+        // regular ping (a minute here), so the service is healthy within seconds of the camera.
+        let library = try Self.buildStandIn(into: "/tmp/aperture-standin-\(getpid())-s")
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: library).deletingLastPathComponent().path) }
+        let service = try ServiceHarness("aperture", environment: Self.andorEnvironment(library: library, extra: [
+            "ANDOR_STANDIN_SLOW": "Initialize:1500",
+            "APERTURE_SUPERVISOR_PING_INTERVAL": "60",
+        ]))
+        defer { service.cleanup() }
+        let address = try await service.gatewayAddress()
+        let healthy = try await waitForHealth(address, timeout: 20) { $0.status == "ok" }
+        let camera = try #require(healthy?.children.first { $0.name == "camera" }, "not healthy 20 s after start:\n\(service.output)")
+        #expect(camera.state == "running")
+        #expect(service.output.contains("camera connected"))
+    }
+
     @Test func aHungSDKCallIsNoticedAndTheCameraIsRestarted() async throws {
         let library = try Self.buildStandIn(into: "/tmp/aperture-standin-\(getpid())-h")
         defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: library).deletingLastPathComponent().path) }

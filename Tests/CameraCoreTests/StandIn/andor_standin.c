@@ -59,11 +59,13 @@
  *   ANDOR_STANDIN_FAIL=<Function>:<code> that call returns <code> without doing anything, except
  *                                        GetTemperatureF, which still fills in the reading (so that
  *                                        e.g. 20040 DRV_TEMP_DRIFT can be injected)
+ *   ANDOR_STANDIN_SLOW=<Function>:<ms>   that call first sleeps <ms> milliseconds (the real
+ *                                        Initialize takes seconds)
  *   ANDOR_STANDIN_WIDTH=<n>, ANDOR_STANDIN_HEIGHT=<n>  detector size, used by Initialize
  *
  * Tests that load the library into their own process set the same keys without touching the
  * process environment through the one non-SDK export, andor_standin_configure(key, value), with
- * key "HANG", "CRASH", "FAIL", "WIDTH" or "HEIGHT" (an empty or NULL value clears it).
+ * key "HANG", "CRASH", "FAIL", "SLOW", "WIDTH" or "HEIGHT" (an empty or NULL value clears it).
  * Each copy of the library file at its own path is a separate instance with its own state.
  *
  * Compile-time options, for testing a loader: -DOMIT_GETSTATUS leaves out GetStatus (a required
@@ -130,9 +132,11 @@ static struct {
     char crash[NAME_LENGTH];
     char fail[NAME_LENGTH];
     unsigned int fail_code;
+    char slow[NAME_LENGTH];
+    unsigned int slow_ms;
     int width;
     int height;
-} config = {"", "", "", 0, DEFAULT_WIDTH, DEFAULT_HEIGHT};
+} config = {"", "", "", 0, "", 0, DEFAULT_WIDTH, DEFAULT_HEIGHT};
 
 static int parse_size(const char *value, int *out) {
     char *end = NULL;
@@ -140,6 +144,22 @@ static int parse_size(const char *value, int *out) {
     long number = strtol(value, &end, 10);
     if (errno != 0 || end == value || *end != '\0' || number < 1 || number > 65536) return -1;
     *out = (int)number;
+    return 0;
+}
+
+/*
+ * Parses "<Function>:<number>" (number 1 to 2^32-1) into `name` and `*number`; -1 if malformed.
+ */
+static int parse_function_number(const char *value, char name[NAME_LENGTH], unsigned int *number) {
+    const char *colon = strchr(value, ':');
+    char *end = NULL;
+    unsigned long parsed = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (colon == NULL || colon == value || colon - value >= NAME_LENGTH || end == colon + 1 ||
+        *end != '\0' || parsed == 0 || parsed > 0xffffffffUL) {
+        return -1;
+    }
+    snprintf(name, NAME_LENGTH, "%.*s", (int)(colon - value), value);
+    *number = (unsigned int)parsed;
     return 0;
 }
 
@@ -161,16 +181,14 @@ EXPORT int andor_standin_configure(const char *key, const char *value) {
             config.fail[0] = '\0';
             config.fail_code = 0;
         } else {
-            const char *colon = strchr(value, ':');
-            char *end = NULL;
-            unsigned long code = colon ? strtoul(colon + 1, &end, 10) : 0;
-            if (colon == NULL || colon == value || colon - value >= NAME_LENGTH || end == colon + 1 ||
-                *end != '\0' || code == 0 || code > 0xffffffffUL) {
-                result = -1;
-            } else {
-                snprintf(config.fail, NAME_LENGTH, "%.*s", (int)(colon - value), value);
-                config.fail_code = (unsigned int)code;
-            }
+            result = parse_function_number(value, config.fail, &config.fail_code);
+        }
+    } else if (strcmp(key, "SLOW") == 0) {
+        if (empty) {
+            config.slow[0] = '\0';
+            config.slow_ms = 0;
+        } else {
+            result = parse_function_number(value, config.slow, &config.slow_ms);
         }
     } else if (strcmp(key, "WIDTH") == 0) {
         if (empty) config.width = DEFAULT_WIDTH;
@@ -185,12 +203,18 @@ EXPORT int andor_standin_configure(const char *key, const char *value) {
     return result;
 }
 
-/* Hangs or crashes when `function` is the configured target. */
+/* Hangs, crashes or dawdles when `function` is the configured target. */
 static void inject_hang_or_crash(const char *function) {
     pthread_mutex_lock(&config_lock);
     int hang = strcmp(config.hang, function) == 0;
     int crash = strcmp(config.crash, function) == 0;
+    unsigned int slow_ms = strcmp(config.slow, function) == 0 ? config.slow_ms : 0;
     pthread_mutex_unlock(&config_lock);
+    if (slow_ms > 0) {
+        struct timespec pause_for = {slow_ms / 1000, (long)(slow_ms % 1000) * 1000000L};
+        while (nanosleep(&pause_for, &pause_for) != 0 && errno == EINTR) {
+        }
+    }
     if (crash) {
         raise(SIGSEGV);
         abort();
@@ -256,7 +280,7 @@ __attribute__((constructor)) static void standin_load(void) {
     pthread_cond_init(&changed, &attributes);
     pthread_condattr_destroy(&attributes);
 
-    static const char *keys[] = {"HANG", "CRASH", "FAIL", "WIDTH", "HEIGHT"};
+    static const char *keys[] = {"HANG", "CRASH", "FAIL", "SLOW", "WIDTH", "HEIGHT"};
     for (int k = 0; k < COUNT(keys); k++) {
         char name[64];
         snprintf(name, sizeof name, "ANDOR_STANDIN_%s", keys[k]);
