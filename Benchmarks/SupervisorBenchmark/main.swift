@@ -86,11 +86,14 @@ func pid(of child: String, supervisor: RequestClient) async throws -> Int32? {
     try await supervisor.call(SupervisorStatusCommand.self).children.first { $0.name == child }?.pid
 }
 
-func measureRestarts(_ child: String, control: String, kills: Int, root: String) async throws -> [Double] {
+/// Milliseconds from SIGKILL to the new process's first ping answer, and to the supervisor
+/// reporting it running and answering (what `/healthz` checks), over `kills` kills.
+func measureRestarts(_ child: String, control: String, kills: Int, root: String) async throws -> (answer: [Double], healthy: [Double]) {
     let runtime = RuntimeDirectory(existing: root + "/run")
     let supervisor = try RequestClient(dialing: runtime.endpoint(EndpointName.supervisorControl))
     let client = try RequestClient(dialing: runtime.endpoint(control))
     var samples: [Double] = []
+    var healthy: [Double] = []
     for _ in 0..<kills {
         guard let old = try await pid(of: child, supervisor: supervisor) else { continue }
         // Let the new process settle into its normal state first.
@@ -104,15 +107,25 @@ func measureRestarts(_ child: String, control: String, kills: Int, root: String)
             }
             if ContinuousClock.now - killed > .seconds(30) { throw BenchmarkFailure(message: "\(child) did not come back") }
         }
+        while true {
+            let status = try? await supervisor.call(SupervisorStatusCommand.self, timeout: .milliseconds(500))
+            if let entry = status?.children.first(where: { $0.name == child }),
+               entry.pid != old, entry.state == "running", entry.responding {
+                healthy.append(milliseconds(ContinuousClock.now - killed))
+                break
+            }
+            if ContinuousClock.now - killed > .seconds(30) { throw BenchmarkFailure(message: "the supervisor never reported \(child) running") }
+            try await Task.sleep(for: .milliseconds(2))
+        }
     }
-    return samples
+    return (samples, healthy)
 }
 
 struct BenchmarkFailure: Error { let message: String }
 
 let killCount = kills
-let processor: [Double]
-let camera: [Double]
+let processor: (answer: [Double], healthy: [Double])
+let camera: (answer: [Double], healthy: [Double])
 do {
     processor = try await measureRestarts("processor", control: EndpointName.processorControl, kills: killCount, root: root)
     camera = try await measureRestarts("camera", control: EndpointName.cameraControl, kills: killCount, root: root)
@@ -125,9 +138,18 @@ do {
 
 print("supervisor figures (release build, \(kills) SIGKILLs per child)")
 print(String(format: "start to READY=1 (all three children answering)   %8.1f ms", milliseconds(readyAfter!)))
-print("restart latency, SIGKILL to the new child's first ping answer:")
+func row(_ name: String, _ samples: [Double]) -> String {
+    String(format: "%@%8.1f  %8.1f  %8.1f", name.padding(toLength: 14, withPad: " ", startingAt: 0),
+           percentile(samples, 0.5), percentile(samples, 0.99), samples.max() ?? .nan)
+}
+print("restart latency (supervisor ping interval 1 s, the default):")
 print("                 p50 ms    p99 ms    max ms")
-print(String(format: "processor     %8.1f  %8.1f  %8.1f", percentile(processor, 0.5), percentile(processor, 0.99), processor.max() ?? .nan))
-print(String(format: "camera        %8.1f  %8.1f  %8.1f", percentile(camera, 0.5), percentile(camera, 0.99), camera.max() ?? .nan))
-print("goal: p50 under 200 ms -> \(max(percentile(processor, 0.5), percentile(camera, 0.5)) < 200 ? "met" : "NOT met")")
+print("SIGKILL -> the new child's first ping answer")
+print(row("processor", processor.answer))
+print(row("camera", camera.answer))
+print("SIGKILL -> the supervisor reports it running and answering (/healthz)")
+print(row("processor", processor.healthy))
+print(row("camera", camera.healthy))
+let p50 = [processor.answer, camera.answer, processor.healthy, camera.healthy].map { percentile($0, 0.5) }.max() ?? .nan
+print("goal: p50 under 200 ms -> \(p50 < 200 ? "met" : "NOT met")")
 print("supervisor resident memory: \(residentKiB(service.processIdentifier).map { "\($0 / 1024) MiB (\($0) KiB)" } ?? "unknown")")
