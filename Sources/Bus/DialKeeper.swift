@@ -13,10 +13,14 @@ import Synchronization
 /// The keeper counts the socket's pipes through NNG's pipe notifications. Whenever the socket
 /// has had no pipe for ``patience``, it closes the dialer and dials again: a new dialer connects
 /// at once if the peer is up, and retries as NNG's do if it is not. A healthy connection is never
-/// touched; a peer that is down costs one new dialer per ``patience``.
+/// touched; a peer that is down costs one new dialer per ``patience``. The supervisor does not
+/// rely on it for its children: it opens a new client for each new child process (see
+/// `ChildRunner`), after the old process is gone, so its dial never meets a dying peer.
 final class DialKeeper: Sendable {
-    /// How long the socket may go without a pipe before the dialer is replaced.
-    static let patience: Duration = .milliseconds(500)
+    /// How long the socket may go without a pipe before the dialer is replaced: long enough
+    /// that a working dialer has always connected to a peer that is up (NNG retries every
+    /// 10 to 250 ms), so that replacements happen only for a dead dialer or a peer that is down.
+    static let patience: Duration = .seconds(3)
 
     private struct State {
         var dialer: nng_dialer?
@@ -43,7 +47,12 @@ final class DialKeeper: Sendable {
             }, argument), "cannot watch the connections of \(description)")
         }
         var dialer = nng_dialer()
-        try nngCheck(nng_dial(socket, url, &dialer, Int32(NNG_FLAG_NONBLOCK)), "cannot dial \(description)")
+        let status = nng_dial(socket, url, &dialer, Int32(NNG_FLAG_NONBLOCK))
+        guard status == 0 else {
+            // The keeper goes away with this error: NNG must not call it any more.
+            for event in [NNG_PIPE_EV_ADD_PRE, NNG_PIPE_EV_REM_POST] { _ = nng_pipe_notify(socket, event, nil, nil) }
+            throw BusError.nng(status, "cannot dial \(description)")
+        }
         keeper.state.withLock { $0.dialer = dialer }
         keeper.scheduleCheck(after: patience)
         return keeper

@@ -142,8 +142,7 @@ public final class Gateway: Sendable {
                                      timeout: Duration) async throws(APIError) -> C.Result {
         // A child the supervisor reports down is answered at once, not after a timeout.
         if let down = children.downReason(child) {
-            throw APIError.unavailable(child, down == "starting"
-                ? "the \(child) process is starting" : "the \(child) process is \(down); the supervisor restarts it")
+            throw APIError.unavailable(child, "the \(child) process is \(down); the supervisor restarts it")
         }
         do {
             return try await client.call(command, arguments, timeout: timeout)
@@ -208,11 +207,13 @@ public final class ChildHealth: Sendable {
         }
     }
 
-    /// Why `child` is down, or nil when it is (or is believed to be) up.
+    /// Why `child` is down, or nil when it is (or is believed to be) up. A child that is
+    /// starting counts as up: its process is there and usually answers already (the supervisor
+    /// marks it running only at its next ping, and this copy follows within 2 s); a request it
+    /// cannot answer yet fails on its own deadline.
     public func downReason(_ child: String) -> String? {
         guard let state = states.withLock({ $0[child] }) else { return nil }
         switch state {
-        case "starting": return "starting"
         case "exited", "restarting", "backoff": return "restarting"
         case "fatal", "FATAL": return "FATAL (stopped after repeated failures; `aperture restart \(child)` revives it)"
         case "stopped": return "stopped"

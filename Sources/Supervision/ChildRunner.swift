@@ -67,7 +67,11 @@ actor ChildRunner {
     private let spawner: ChildSpawner
     private let settings: SupervisionSettings
     private let environment: [String: String]
-    private let control: RequestClient
+    private let controlEndpoint: Endpoint
+    /// The client for the current process's control socket: a new one for each process, made
+    /// once the previous process is gone. With NNG 1.5 a dialer that reaches a dying process's
+    /// socket can give up for good; a fresh one never meets the old process at all.
+    private var control: RequestClient
     private let events: Publisher?
     private var logger: Logger
 
@@ -93,7 +97,8 @@ actor ChildRunner {
         self.environment = environment
         self.events = events
         self.policy = settings.restartPolicy
-        self.control = try RequestClient(dialing: runtime.endpoint(spec.controlSocket))
+        self.controlEndpoint = runtime.endpoint(spec.controlSocket)
+        self.control = try RequestClient(dialing: controlEndpoint)
         var logger = logger
         logger[metadataKey: "child"] = "\(spec.name)"
         self.logger = logger
@@ -121,7 +126,7 @@ actor ChildRunner {
             logger.info("\(spec.name) started", metadata: ["child.pid": "\(spawned.pid)"])
             publish("started", pid: spawned.pid, reason: nil)
 
-            let pinging = Task { await self.ping(pid: spawned.pid) }
+            let pinging = Task { [control] in await self.ping(pid: spawned.pid, over: control) }
             let status = await ExitWatcher.waitForExit(of: spawned.pid)
             pinging.cancel()
             ChildSpawner.closeLifeline(of: spawned)
@@ -129,6 +134,7 @@ actor ChildRunner {
             kill(-spawned.pid, SIGKILL)
             process = nil
             lastExit = status.description
+            renewControlClient()
             let uptime = (ContinuousClock.now - started).seconds
             publish("exited", pid: spawned.pid, reason: status.description)
 
@@ -193,7 +199,7 @@ actor ChildRunner {
 
     /// Pings the child every interval; kills a process that stops answering (a wedged SDK
     /// call, a SIGSTOP) so that it is restarted.
-    private func ping(pid: Int32) async {
+    private func ping(pid: Int32, over control: RequestClient) async {
         while !Task.isCancelled {
             let began = ContinuousClock.now
             do {
@@ -214,6 +220,17 @@ actor ChildRunner {
             let starting = state == .starting && (startedAt.map { ContinuousClock.now - $0 < settings.startTimeout } ?? false)
             let pause = starting ? .milliseconds(20) : settings.pingInterval
             try? await Task.sleep(until: began + pause, clock: .continuous)
+        }
+    }
+
+    /// Replaces the control client after a process exited (see ``control``).
+    private func renewControlClient() {
+        do {
+            let fresh = try RequestClient(dialing: controlEndpoint)
+            control.close()
+            control = fresh
+        } catch {
+            logger.error("cannot open a new control client for \(spec.name): \(error.message); keeping the old one")
         }
     }
 

@@ -502,7 +502,13 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
             return (camera["pid"] as? Int).map(Int32.init)
         }
         // Two kills in a row: the second restart waits out the back-off, so the camera stays down.
-        let first = try #require(try await cameraPID())
+        // (The camera answers before the supervisor has marked it running: wait for that.)
+        var running: Int32?
+        for _ in 0..<200 where running == nil {
+            running = try await cameraPID()
+            if running == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let first = try #require(running)
         kill(first, SIGKILL)
         var second: Int32?
         for _ in 0..<100 {

@@ -151,22 +151,28 @@ final class NotifySocketListener: Sendable {
     }
 
     @Test func aCameraKilledAgainAndAgainComesBackEveryTime() async throws {
-        // Each kill -9 races the supervisor's redial against the dying camera's socket; with
-        // NNG 1.5 alone, some kills left the supervisor unable ever to reach the new camera (the
-        // system test met it: a new camera, and /healthz 503 until the start timeout).
+        // Each kill -9 raced the supervisor's redial against the dying camera's socket; with
+        // NNG 1.5, some kills left the supervisor unable ever to reach a camera again (the system
+        // test met it: a new camera, /healthz 503 until the 30 s start timeout killed it, and
+        // again). 20 s is well under that and leaves room for a loaded machine.
         let service = try ServiceHarness("aperture", environment: [
             "APERTURE_SUPERVISOR_RESTART_INTENSITY": "1000", "APERTURE_SUPERVISOR_STABLE_PERIOD": "1",
         ])
         defer { service.cleanup() }
         let address = try await service.gatewayAddress()
         var current = try #require(await waitForHealth(address, timeout: 60) { $0.status == "ok" })
-        for round in 1...20 {
+        for round in 1...12 {
             let old = try #require(current.children.first { $0.name == "camera" }?.pid)
             kill(old, SIGKILL)
-            let back = await waitForHealth(address, timeout: 5) { health in
+            let back = await waitForHealth(address, timeout: 20) { health in
                 health.status == "ok" && health.children.contains { $0.name == "camera" && $0.pid != nil && $0.pid != old }
             }
-            current = try #require(back, "kill \(round): the camera did not answer again within 5 s:\n\(service.output)")
+            if back == nil {
+                let last = try? await ServiceHarness.get(address, "/healthz")
+                Issue.record("kill \(round): the camera did not answer again within 20 s; /healthz: \(last.map { String(decoding: $0.1, as: UTF8.self) } ?? "no answer")\n\(service.output)")
+                return
+            }
+            current = try #require(back)
             // A run of a second counts as stable: the next kill restarts it at once, no back-off.
             try await Task.sleep(for: .milliseconds(Int.random(in: 1_050...1_350)))
         }
