@@ -134,7 +134,6 @@ actor ChildRunner {
             kill(-spawned.pid, SIGKILL)
             process = nil
             lastExit = status.description
-            renewControlClient()
             let uptime = (ContinuousClock.now - started).seconds
             publish("exited", pid: spawned.pid, reason: status.description)
 
@@ -143,6 +142,7 @@ actor ChildRunner {
                 logger.info("\(spec.name) stopped: \(status)", metadata: ["child.pid": "\(spawned.pid)"])
                 return
             }
+            renewControlClient()
             if restartRequested {
                 restartRequested = false
                 logger.notice("\(spec.name) restarted on request (\(status))", metadata: ["child.pid": "\(spawned.pid)"])
