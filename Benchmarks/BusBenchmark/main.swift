@@ -25,7 +25,7 @@ struct Options {
     var iterations = 20_000
     var warmup = 1_000
     var seconds = 2.0
-    var workers = 8
+    var workers = 2
     var subscriberBuffer = 1024
 
     static let usage = """
@@ -33,7 +33,7 @@ struct Options {
           --iterations N  timed req/rep round trips per case (default 20000)
           --warmup N      untimed round trips before them (default 1000)
           --seconds S     how long each pub/sub case publishes (default 2)
-          --workers N     ReplyServer workers, i.e. NNG contexts (default 8, the server's default)
+          --workers N     ReplyServer receivers, i.e. NNG contexts waiting for requests (default 2, the server's default)
           --buffer N      subscriber receive buffer in messages (default 1024)
         """
 
@@ -337,7 +337,7 @@ final class BusRequestReply: Sendable {
         logger.logLevel = .error
         var router = CommandRouter()
         router.register(EchoCommand.self) { arguments in arguments }
-        let server = try ReplyServer(listening: endpoint, router: router, workers: workers, logger: logger)
+        let server = try ReplyServer(listening: endpoint, router: router, receivers: workers, logger: logger)
         self.server = server
         serving = Task.detached { await server.run() }
         client = try RequestClient(dialing: endpoint)
@@ -625,7 +625,7 @@ func run(_ options: Options) async throws {
     print("aperture-bench-bus: Bus over NNG vs raw NNG, loopback ipc in \(directory)")
     print("  libnng \(nngVersion()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(kernelRelease()), load average \(loadAverage())")
     print("  req/rep: \(grouped(options.iterations)) round trips per case after \(grouped(options.warmup)) warm-up,")
-    print("           in \(min(10, options.iterations)) alternating rounds; payload \(payloadBytes) bytes; ReplyServer workers \(options.workers)")
+    print("           in \(min(10, options.iterations)) alternating rounds; payload \(payloadBytes) bytes; ReplyServer receivers \(options.workers)")
     print("  pub/sub: \(fixed(options.seconds, 1)) s of publishing per case; payload \(payloadBytes) bytes; subscriber buffer \(options.subscriberBuffer)")
     print("")
 

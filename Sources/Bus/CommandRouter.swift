@@ -54,11 +54,18 @@ public struct CommandRouter: Sendable {
         }
     }
 
+    /// The commands answered even when a server is full (``ReplyServer``): cheap, and what the
+    /// supervisor's heartbeat depends on.
+    public static let immediateCommands: Set<String> = [Ping.name]
+
     /// Produces the reply to one message. Never throws: every failure is an error reply.
     /// - Parameters:
     ///   - message: the request as received.
     ///   - maxBytes: the largest request accepted.
-    public func reply(to message: Data, maxBytes: Int = BusProtocol.defaultMaxRequestBytes) async -> Data {
+    ///   - refusal: when set, only ``immediateCommands`` run; any other command is answered
+    ///     with this error (a server that is full).
+    public func reply(to message: Data, maxBytes: Int = BusProtocol.defaultMaxRequestBytes,
+                      onlyImmediate refusal: BusError? = nil) async -> Data {
         if message.count > maxBytes {
             return Self.errorReply(id: nil, BusError(.badRequest,
                 "message of \(message.count) bytes exceeds the limit of \(maxBytes) bytes"))
@@ -77,6 +84,9 @@ public struct CommandRouter: Sendable {
         if header.id.isEmpty || header.id.count > BusProtocol.maxIdLength {
             return Self.errorReply(id: nil, BusError(.badRequest,
                 "field 'id' must be a string of 1 to \(BusProtocol.maxIdLength) characters"))
+        }
+        if let refusal, !Self.immediateCommands.contains(header.command) {
+            return Self.errorReply(id: header.id, refusal)
         }
         guard let handler = handlers[header.command] else {
             return Self.errorReply(id: header.id, BusError(.unknownCommand,

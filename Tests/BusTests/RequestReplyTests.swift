@@ -207,4 +207,43 @@ import Testing
         _ = try await client.call(Ping.self, timeout: .seconds(15))
         slow.cancel()
     }
+
+    /// Issue 11: eight slow commands (a shutdown, a homing, a restart...) used to take every
+    /// worker of a control socket, so pings went unanswered and the supervisor killed a
+    /// healthy child. Each command now runs in a task of its own.
+    @Test func eightSlowCommandsLeavePingsAndOtherCommandsAnswered() async throws {
+        let peer = try await EchoPeer()
+        defer { peer.close() }
+        let client = peer.client
+        let slow = (0..<8).map { index in
+            Task { try await client.call(Echo.self, .init(text: "slow \(index)", delayMilliseconds: 60_000), timeout: .seconds(90)) }
+        }
+        defer { slow.forEach { $0.cancel() } }
+        try await waitUntil(10, "eight slow commands running") { peer.counter.value == 8 }
+        // Queued behind them, these would wait a minute; the timeouts are far shorter.
+        for _ in 0..<5 {
+            _ = try await client.call(Ping.self, timeout: .seconds(5))
+        }
+        #expect(try await client.call(Echo.self, .init(text: "quick"), timeout: .seconds(5)).text == "quick")
+    }
+
+    /// A server running its most commands answers another with `busy` at once, and still
+    /// answers ping.
+    @Test func aFullServerRefusesWithBusyButAnswersPing() async throws {
+        let peer = try await EchoPeer(maxInFlight: 3)
+        defer { peer.close() }
+        let client = peer.client
+        let slow = (0..<3).map { index in
+            Task { try await client.call(Echo.self, .init(text: "slow \(index)", delayMilliseconds: 60_000), timeout: .seconds(90)) }
+        }
+        defer { slow.forEach { $0.cancel() } }
+        try await waitUntil(10, "three slow commands running") { peer.counter.value == 3 }
+        let refused = await #expect(throws: BusError.self) {
+            try await client.call(Echo.self, .init(text: "one more"), timeout: .seconds(5))
+        }
+        #expect(refused?.code == .busy)
+        #expect(refused?.message.contains("3 commands are running") == true)
+        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        #expect(peer.counter.value == 3)
+    }
 }

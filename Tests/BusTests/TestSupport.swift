@@ -82,10 +82,10 @@ final class EchoPeer: Sendable {
     let serving: Task<Void, Never>
     let client: RequestClient
 
-    init(_ name: String = "echo.ctl") async throws {
+    init(_ name: String = "echo.ctl", maxInFlight: Int = ReplyServer.defaultMaxInFlight) async throws {
         runtime = try TemporaryRuntime()
         let server = try ReplyServer(listening: runtime.endpoint(name), router: echoRouter(counter: counter),
-                                     logger: testLogger)
+                                     maxInFlight: maxInFlight, logger: testLogger)
         self.server = server
         serving = Task { await server.run() }
         client = try RequestClient(dialing: runtime.endpoint(name))
@@ -97,5 +97,17 @@ final class EchoPeer: Sendable {
         server.close()
         serving.cancel()
         runtime.cleanup()
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds, failing the test after `seconds`.
+func waitUntil(_ seconds: Double, _ what: String, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("\(what): not within \(seconds) s")
+            throw CancellationError()
+        }
+        try await Task.sleep(for: .milliseconds(10))
     }
 }
