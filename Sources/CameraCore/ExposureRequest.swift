@@ -102,12 +102,18 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     }
 
     /// The focus position in a comment such as `focus: 1250` (case-insensitive), as evora read it.
+    /// A plan accepts it only within ``focusRange`` (so never infinite: `focus: 1e400` in digits).
     public var focusFromComment: Double? {
+        focusText.flatMap(Double.init)
+    }
+
+    /// The number after `focus:` in the comment, as written.
+    var focusText: String? {
         guard let comment, let range = comment.range(of: #"focus\s*[:=]\s*-?[0-9]+(\.[0-9]+)?"#,
                                                     options: [.regularExpression, .caseInsensitive]) else { return nil }
         let text = comment[range]
         guard let separator = text.firstIndex(where: { $0 == ":" || $0 == "=" }) else { return nil }
-        return Double(text[text.index(after: separator)...].trimmingCharacters(in: .whitespaces))
+        return text[text.index(after: separator)...].trimmingCharacters(in: .whitespaces)
     }
 }
 
@@ -127,6 +133,8 @@ extension ExposureRequest {
     public static let maximumCommentLength = 2000
     /// The most frames in one series.
     public static let maximumCount = 100_000
+    /// The focuser positions a `focus: N` comment may give.
+    public static let focusRange: ClosedRange<Double> = -1_000_000_000...1_000_000_000
 
     /// Validates the request against the camera and the configuration.
     /// - Parameters:
@@ -182,7 +190,9 @@ extension ExposureRequest {
         guard region.width >= 1, region.height >= 1 else {
             throw invalid("subframe: width and height must be >= 1 (got \(region.width)x\(region.height))")
         }
-        guard region.x + region.width <= info.width, region.y + region.height <= info.height else {
+        // Ranges checked before adding: x + width must not overflow (x = Int.max, width 1).
+        guard region.width <= info.width, region.height <= info.height,
+              region.x <= info.width - region.width, region.y <= info.height - region.height else {
             throw invalid("subframe: \(region.width)x\(region.height) at (\(region.x), \(region.y)) lies outside the \(info.width)x\(info.height) sensor")
         }
         guard region.width % binX == 0, region.height % binY == 0 else {
@@ -204,6 +214,10 @@ extension ExposureRequest {
             filterName = match
         }
         if let comment {
+            if let focus = focusFromComment, !(focus.isFinite && Self.focusRange.contains(focus)) {
+                let written = focusText ?? "\(focus)"
+                throw invalid("comment: focus \(written.count > 40 ? written.prefix(40) + "..." : written) is outside \(Int(Self.focusRange.lowerBound))...\(Int(Self.focusRange.upperBound)) (a focuser position)")
+            }
             guard comment.count <= Self.maximumCommentLength else {
                 throw invalid("comment: at most \(Self.maximumCommentLength) characters")
             }

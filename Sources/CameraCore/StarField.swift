@@ -77,11 +77,19 @@ enum StarField {
         guard sigma > 0, sigma.isFinite else { return result }
         let reach = 5 * sigma
         let scale = 1 / (sigma * 2.0.squareRoot())
-        for (order, star) in stars.enumerated() where star.flux > 0 && star.x.isFinite && star.y.isFinite {
-            let x0 = max(regionX0, Int((star.x - reach + 0.5).rounded(.down)))
-            let x1 = min(regionX1, Int((star.x + reach + 0.5).rounded(.down)))
-            let y0 = max(regionY0, Int((star.y - reach + 0.5).rounded(.down)))
-            let y1 = min(regionY1, Int((star.y + reach + 0.5).rounded(.down)))
+        // A star far out of focus spreads its light below a hundredth of an electron per pixel
+        // at its peak: it is left out (it would cost a whole frame of work for nothing).
+        let peakFraction = 1 / (2 * Double.pi * sigma * sigma)
+        /// A pixel index, the coordinate clamped to the region first (a PSF wider than Int).
+        func index(_ coordinate: Double, _ low: Int, _ high: Int) -> Int {
+            Int(min(Double(high) + 1, max(Double(low) - 1, (coordinate + 0.5).rounded(.down))))
+        }
+        for (order, star) in stars.enumerated()
+        where star.flux > 0 && star.x.isFinite && star.y.isFinite && star.flux * peakFraction >= 0.01 {
+            let x0 = max(regionX0, index(star.x - reach, regionX0, regionX1))
+            let x1 = min(regionX1, index(star.x + reach, regionX0, regionX1))
+            let y0 = max(regionY0, index(star.y - reach, regionY0, regionY1))
+            let y1 = min(regionY1, index(star.y + reach, regionY0, regionY1))
             guard x0 <= x1, y0 <= y1 else { continue }
             let xOffset = result.weights.count
             appendWeights(from: x0, to: x1, centre: star.x, scale: scale, into: &result.weights)

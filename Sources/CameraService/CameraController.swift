@@ -248,8 +248,13 @@ final class CameraController: Sendable {
         }
         let plan = try request.plan(info: info, maximumExposure: configuration.maximumExposure,
                                     filters: configuration.filterNames)
-        if let reason = FITSHeader.validateKeywords(request.keywords) {
-            throw CameraError(.invalidArgument, reason)
+        // Accepted means saved: the header its frames get must pass the FITS writer's rule.
+        if let problem = FITSHeader.problem(FITSHeader.Context(
+            request: request, settings: plan.settings, info: info, start: Date(), temperature: nil,
+            filter: plan.filter, instrument: configuration.instrument, telescope: configuration.telescope,
+            observer: configuration.observer, exposureId: Self.exposureId(Date(), 1), frame: plan.count ?? 1,
+            count: plan.count)) {
+            throw problem
         }
         let now = Date()
         let record: ExposureRecord

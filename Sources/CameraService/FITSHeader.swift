@@ -87,26 +87,49 @@ enum FITSHeader {
         return (cards, comments)
     }
 
-    /// Keywords a user may not set: the ones this header or FITS itself owns.
-    static let reservedKeywords: Set<String> = [
-        "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO", "BSCALE", "END", "CHECKSUM", "DATASUM",
-        "DATE-OBS", "EXPTIME", "DARKTIME", "IMAGETYP", "CCD-TEMP", "SET-TEMP", "COOLERON", "XBINNING", "YBINNING",
-        "XORGSUBF", "YORGSUBF", "XPIXSZ", "YPIXSZ", "INSTRUME", "DETECTOR", "TELESCOP", "OBSERVER", "OBJECT",
-        "FILTER", "GAIN", "READOUTM", "FOCUS", "ROWORDER", "SWCREATE", "EXPID", "FRAMENUM", "COMMENT", "HISTORY",
-    ]
-
-    /// Checks user keywords; returns the reason the first bad one is refused.
-    static func validateKeywords(_ keywords: [String: KeywordValue]?) -> String? {
-        for (keyword, value) in (keywords ?? [:]).sorted(by: { $0.key < $1.key }) {
-            let name = keyword.uppercased()
-            if reservedKeywords.contains(name) {
-                return "keywords: \(keyword) is written by Aperture itself and cannot be set"
+    /// Why the header of a request's frames could not be written, checked when the request
+    /// arrives by the FITS writer's own rule (``FITSFile/headerProblem(cards:comments:)``) on
+    /// the header its frames will get (a reading and a filter stand in for the ones taken at
+    /// the start of each frame; Aperture's own values always pass).
+    /// - Returns: the error naming the request's field at fault, or `nil` if every frame's
+    ///   header can be written.
+    static func problem(_ context: Context) -> CameraError? {
+        var context = context
+        context.temperature = context.temperature
+            ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: false, state: .off, coolerPower: nil)
+        context.filter = context.filter ?? "none"
+        let header = cards(context)
+        guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
+        let request = context.request
+        let userKeys = (request.keywords ?? [:]).keys.sorted()
+        func invalid(_ message: String) -> CameraError { CameraError(.invalidArgument, message) }
+        guard let keyword = problem.keyword else { return invalid("comment: \(problem.message)") }
+        let spellings = userKeys.filter { $0.uppercased() == keyword }
+        if !spellings.isEmpty {
+            if spellings.count > 1 {
+                return invalid("keywords: \(spellings.joined(separator: " and ")) are the same FITS keyword \(keyword) "
+                    + "(keywords are upper-cased); give it once")
             }
-            if let reason = FITSFile.validate(FITSCard(keyword: name, value: value.fitsValue, comment: nil)) {
-                return "keywords: \(reason)"
+            let own = cards(Context(copying: context, keywords: [:])).cards.contains { $0.keyword == keyword }
+            if own || problem.message.contains("is reserved") {
+                return invalid("keywords: \(keyword) is written by Aperture itself and cannot be set")
             }
+            return invalid("keywords: \(spellings[0]): \(problem.message.replacingOccurrences(of: "invalid FITS card: ", with: ""))")
         }
-        return nil
+        switch keyword {
+        case "FOCUS": return invalid("comment: the focus position: \(problem.message)")
+        case "OBJECT": return invalid("object: \(problem.message)")
+        case "OBSERVER": return invalid("observer: \(problem.message)")
+        default: return invalid("the FITS header cannot be written: \(problem.message)")
+        }
+    }
+}
+
+extension FITSHeader.Context {
+    /// The same context with other user keywords.
+    init(copying context: FITSHeader.Context, keywords: [String: KeywordValue]) {
+        self = context
+        request.keywords = keywords
     }
 }
 

@@ -167,20 +167,38 @@ public enum FITSFile {
         guard !overflow, count == pixels.count else {
             throw StorageError(message: "\(context): \(pixels.count) pixels given for a \(width)x\(height) image")
         }
+        if let problem = headerProblem(cards: cards, comments: comments) {
+            throw StorageError(message: "\(context): \(problem.message)")
+        }
+    }
+
+    /// Why a header cannot be written, by the rule ``write(pixels:width:height:cards:comments:to:)``
+    /// applies: each card passes ``validate(_:)`` (keyword, value, comment), no keyword repeats,
+    /// and each COMMENT text passes ``validate(comment:)``. Callers that accept a request now and
+    /// write its file later check the header they will write with this, so that what is accepted
+    /// can be written.
+    ///
+    /// - Parameters:
+    ///   - cards: Header cards after the mandatory ones.
+    ///   - comments: COMMENT texts.
+    /// - Returns: The first problem: the keyword at fault (`nil` for a COMMENT text) and the
+    ///   reason, or `nil` if the header can be written.
+    public static func headerProblem(cards: [FITSCard], comments: [String]) -> (keyword: String?, message: String)? {
         var seen: Set<String> = []
         for card in cards {
             if let problem = FITSFormat.problem(card) {
-                throw StorageError(message: "\(context): invalid FITS card: \(problem)")
+                return (card.keyword, "invalid FITS card: \(problem)")
             }
             if !seen.insert(card.keyword).inserted {
-                throw StorageError(message: "\(context): keyword \(card.keyword) is given twice")
+                return (card.keyword, "keyword \(card.keyword) is given twice")
             }
         }
         for comment in comments {
             if let problem = FITSFormat.commentProblem(comment) {
-                throw StorageError(message: "\(context): \(problem)")
+                return (nil, problem)
             }
         }
+        return nil
     }
 
     /// Writes the data unit after the header's space, then the final header at offset 0.

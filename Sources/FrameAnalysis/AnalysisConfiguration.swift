@@ -62,6 +62,12 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
         case average
     }
 
+    /// The border widths `net_border_width` may take (a border of half the image or more is
+    /// the whole image).
+    public static let netBorderWidthRange = 0...65535
+    /// The thresholds `focus_threshold` may take, in standard deviations.
+    public static let focusThresholdRange: ClosedRange<Double> = 0.1...1000
+
     /// The defaults: no ROI, every statistic on (1024-bin histogram over 0...65535, border of
     /// 1 pixel for net, centroid without threshold, saturation at 65535), focus metrics off.
     public init() {}
@@ -81,18 +87,20 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
         func check(_ condition: Bool, _ message: @autoclosure () -> String) throws(AnalysisError) {
             if !condition { throw AnalysisError(.invalidArgument, message()) }
         }
-        try check(netBorderWidth >= 0, "net_border_width \(netBorderWidth) is negative")
+        try check(Self.netBorderWidthRange.contains(netBorderWidth),
+                  "net_border_width \(netBorderWidth) is outside \(Self.netBorderWidthRange.lowerBound)...\(Self.netBorderWidthRange.upperBound)")
         try check((0...65535).contains(centroidThreshold),
                   "centroid_threshold \(centroidThreshold) is outside 0...65535")
         try check((1...65536).contains(histogramBins), "histogram_bins \(histogramBins) is outside 1...65536")
-        try check(histogramMinimum.isFinite && histogramMaximum.isFinite,
-                  "histogram_min and histogram_max must be finite numbers")
+        try check(histogramMinimum.isFinite && histogramMaximum.isFinite
+                    && abs(histogramMinimum) <= 1e9 && abs(histogramMaximum) <= 1e9,
+                  "histogram_min \(histogramMinimum) and histogram_max \(histogramMaximum) must be finite numbers within -1e9...1e9")
         try check(histogramMaximum > histogramMinimum,
                   "histogram_max \(histogramMaximum) is not above histogram_min \(histogramMinimum)")
         try check((0...65536).contains(saturationThreshold),
                   "saturation_threshold \(saturationThreshold) is outside 0...65536")
-        try check(focusThreshold.isFinite && focusThreshold > 0,
-                  "focus_threshold \(focusThreshold) must be a positive number")
+        try check(Self.focusThresholdRange.contains(focusThreshold),
+                  "focus_threshold \(focusThreshold) is outside \(Self.focusThresholdRange.lowerBound)...\(Self.focusThresholdRange.upperBound) (standard deviations)")
     }
 
     /// Checks everything, the ROIs against an image of `width` x `height` pixels included: what

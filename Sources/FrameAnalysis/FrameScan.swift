@@ -172,7 +172,8 @@ enum FrameScan {
     /// A border as wide as half the image or more is the whole image.
     static func borderSum(_ pixels: UnsafePointer<UInt16>, width: Int, height: Int, border: Int) -> (sum: UInt64, count: Int) {
         guard border > 0 else { return (0, 0) }
-        if 2 * border >= width || 2 * border >= height {
+        // 2 * border >= width, written so that it cannot overflow.
+        if border >= (width + 1) / 2 || border >= (height + 1) / 2 {
             return (rangeSum(pixels, count: width * height), width * height)
         }
         var sum: UInt64 = 0

@@ -289,8 +289,10 @@ enum EvoraRoutes {
     static func number(_ value: Any?, name: String) throws(APIError) -> Double {
         let parsed: Double?
         switch value {
-        case let number as NSNumber:
-            parsed = number.doubleValue
+        case let number? where RequestBody.jsonNumber(number) != nil:
+            parsed = RequestBody.jsonNumber(number)!.doubleValue
+        case is Bool:
+            parsed = nil
         case let text as String:
             parsed = Double(text.trimmingCharacters(in: .whitespaces))
         case nil, is NSNull:
@@ -307,7 +309,8 @@ enum EvoraRoutes {
     private static func describe(_ value: Any?) -> String {
         switch value {
         case let text as String: return "'\(text.prefix(40))'"
-        case let number as NSNumber: return number.stringValue
+        case let number? where RequestBody.jsonNumber(number) != nil: return RequestBody.jsonNumber(number)!.stringValue
+        case is Bool: return "\(value!)"
         default: return "\(type(of: value as Any))"
         }
     }

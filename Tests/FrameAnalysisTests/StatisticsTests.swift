@@ -306,6 +306,33 @@ import Testing
         }
     }
 
+    /// Issue 11: `net_border_width` = 2^62 passed the check (only negatives were refused) and
+    /// killed the processor at the next frame (2 * border overflowed).
+    @Test(arguments: [
+        ("net_border_width", "1 << 62"), ("net_border_width", "65536"), ("focus_threshold", "inf"),
+        ("focus_threshold", "1e308"), ("histogram_max", "1e300"),
+    ])
+    func valuesThatOverflowAreRefusedNamingTheRange(key: String, value: String) throws {
+        var configuration = AnalysisConfiguration()
+        switch (key, value) {
+        case ("net_border_width", "1 << 62"): configuration.netBorderWidth = 1 << 62
+        case ("net_border_width", _): configuration.netBorderWidth = Int(value)!
+        case ("focus_threshold", _): configuration.focusThreshold = Double(value)!
+        default: configuration.histogramMaximum = Double(value)!
+        }
+        let error = #expect(throws: AnalysisError.self) { try configuration.validate() }
+        #expect(error?.message.contains(key) == true)
+        #expect(error?.message.contains("...") == true, "the message gives the range: \(error?.message ?? "")")
+    }
+
+    /// A border of half the image or more is the whole image, however large (no overflow).
+    @Test func aBorderWiderThanTheImageCountsEveryPixel() throws {
+        var configuration = AnalysisConfiguration()
+        configuration.netBorderWidth = 65535
+        let result = try analyze(handMade, width: 4, height: 3, configuration)
+        #expect(result.net == 0)
+    }
+
     @Test func resultEncodesWithSnakeCaseKeys() throws {
         var configuration = AnalysisConfiguration.everything
         configuration.signalROI = ROI(offsetX: 0, sizeX: 2, offsetY: 0, sizeY: 1)

@@ -583,10 +583,10 @@ final class AlpacaCamera: Sendable {
         case .running: break
         }
         let elapsed = Date().timeIntervalSince(exposure.requested)
-        if exposure.duration <= 0 { return (try await imageReady()) ? 100 : 99 }
-        let percent = Int((100 * elapsed / exposure.duration).rounded(.down))
-        if percent >= 100 { return (try await imageReady()) ? 100 : 99 }
-        return max(0, percent)
+        // The fraction is compared before it becomes an Int: a Duration of 1e-30 s makes it 1e29.
+        let fraction = exposure.duration > 0 ? elapsed / exposure.duration : .infinity
+        guard fraction < 1 else { return (try await imageReady()) ? 100 : 99 }
+        return Int((100 * max(0, fraction)).rounded(.down))
     }
 
     private func deviceState() async throws -> AlpacaValue {
