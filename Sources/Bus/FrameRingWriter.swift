@@ -234,3 +234,25 @@ struct EncodedSlotHeader {
         }
     }
 }
+
+extension FrameRingWriter {
+    /// Removes the temporary files a ring writer killed mid-creation left beside `path`
+    /// (`NAME.new-<pid>-<hex>`), those of processes that no longer exist. Called by the camera
+    /// at start-up, before it creates its ring.
+    /// - Parameter path: the ring's final path (e.g. `RUNTIME/camera.frames`).
+    /// - Returns: the files removed.
+    public static func removeStaleTemporaries(of path: String) -> [String] {
+        let folder = (path as NSString).deletingLastPathComponent
+        let stem = (path as NSString).lastPathComponent + ".new-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(stem) {
+            let pid = name.dropFirst(stem.count).prefix { $0 != "-" }
+            // A live writer (this process, or another camera with the same runtime directory) keeps its file.
+            if let pid = Int32(pid), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+            let file = folder + "/" + name
+            if unlink(file) == 0 { removed.append(file) }
+        }
+        return removed
+    }
+}

@@ -112,6 +112,7 @@ struct CameraLifecycleService: Service {
     let logger: Logger
 
     func run() async throws {
+        controller.removeLeftovers()
         do {
             try await controller.connect()
         } catch {

@@ -62,6 +62,16 @@ final class CameraController: Sendable {
         self.logger = logger
     }
 
+    /// Removes what crashed predecessors left: the frame ring's temporary files in the runtime
+    /// directory and the hidden FITS temporary files under the data root (see
+    /// ``FrameStore/removeStaleTemporaries()``). Called once at start-up, before connecting.
+    func removeLeftovers() {
+        let removed = FrameRingWriter.removeStaleTemporaries(of: ringPath) + store.removeStaleTemporaries()
+        for file in removed {
+            logger.notice("removed \(file), left by a process that ended while writing it")
+        }
+    }
+
     // MARK: Connection
 
     /// Connects the camera and reads the wheel; on failure the camera stays in the error state.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,6 +27,9 @@ public struct FrameStore: Sendable {
     /// written (`sync_file_range`), so that the disk works while the rest of the frame is encoded
     /// and the final `fsync` has less to wait for. On by default; the benchmark compares both.
     package var startsWriteback = true
+    /// The folder saved into last and the number after the last one saved there, so that a save
+    /// does not list the folder (a night's folder holds thousands of files by morning).
+    private let next = NextNumber()
 
     /// Makes a store. Nothing is created until the first save.
     ///
@@ -92,6 +96,8 @@ public struct FrameStore: Sendable {
         var number: Int
         if let firstNumber {
             number = firstNumber
+        } else if !created.contains(folder), let known = next.number(in: folder) {
+            number = known
         } else {
             number = try highestNumber(in: folder) + 1
         }
@@ -126,6 +132,7 @@ public struct FrameStore: Sendable {
                     _ = unlink(final)
                     throw error
                 }
+                next.set(number + 1, in: folder)
                 return SavedFile(path: final, bytes: bytes)
             }
             guard result == EEXIST else {
@@ -144,6 +151,28 @@ public struct FrameStore: Sendable {
                 number = max(number, highest + 1)
             }
         }
+    }
+
+    /// Removes the hidden temporary files of saves that a crash interrupted
+    /// (`.PREFIX-NNNN.fits.tmp-<pid>-<hex>` in the day folders under the root), those of
+    /// processes that no longer exist: a live writer's are left alone. The camera calls it at
+    /// start-up. Final files are never touched.
+    /// - Returns: the files removed.
+    public func removeStaleTemporaries() -> [String] {
+        guard let folders = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
+        let head = "." + prefix + "-"
+        var removed: [String] = []
+        for day in folders where day.count == 8 && day.allSatisfy(\.isASCII) && day.allSatisfy(\.isNumber) {
+            let folder = (root == "/" ? "" : root) + "/" + day
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+            for name in names where name.hasPrefix(head) {
+                guard let marker = name.range(of: ".fits.tmp-") else { continue }
+                let pid = name[marker.upperBound...].prefix { $0 != "-" }
+                if let pid = Int32(pid), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+                if unlink(folder + "/" + name) == 0 { removed.append(folder + "/" + name) }
+            }
+        }
+        return removed
     }
 
     /// `PREFIX-NNNN.fits`, at least 4 digits.
@@ -203,5 +232,18 @@ public struct SavedFile: Sendable, Hashable {
     public init(path: String, bytes: Int) {
         self.path = path
         self.bytes = bytes
+    }
+}
+
+/// The number the next save in a folder tries first: the one after the last saved there.
+private final class NextNumber: Sendable {
+    private let state = Mutex<(folder: String, number: Int)?>(nil)
+
+    func number(in folder: String) -> Int? {
+        state.withLock { $0?.folder == folder ? $0?.number : nil }
+    }
+
+    func set(_ number: Int, in folder: String) {
+        state.withLock { $0 = (folder, number) }
     }
 }

@@ -461,3 +461,18 @@ final class RingPeer {
         process.waitUntilExit()
     }
 }
+
+/// Issue 11: a camera killed while creating its ring left `camera.frames.new-*` behind for ever.
+@Test func staleRingTemporariesOfDeadWritersAreRemoved() throws {
+    let runtime = try TemporaryRuntime()
+    defer { runtime.cleanup() }
+    let path = runtime.directory.path + "/camera.frames"
+    let dead = path + ".new-99999999-ab12", live = path + ".new-\(getpid())-cd34"
+    for file in [dead, live, path + ".other"] {
+        FileManager.default.createFile(atPath: file, contents: Data([1]))
+    }
+    #expect(FrameRingWriter.removeStaleTemporaries(of: path) == [dead])
+    #expect(FileManager.default.fileExists(atPath: live))
+    #expect(FileManager.default.fileExists(atPath: path + ".other"))
+    #expect(!FileManager.default.fileExists(atPath: dead))
+}

@@ -285,6 +285,45 @@ struct FrameStoreTests {
         }
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+
+    @Test("stale temporary files of dead writers are removed; a live writer's and every final file stay")
+    func staleTemporariesRemoved() throws {
+        try withTemporaryFolder { folder in
+            let store = FrameStore(root: folder, prefix: "image")
+            let saved = try store.saveSample(seed: 1)
+            let night = folder + "/20261121"
+            try FileManager.default.createDirectory(atPath: folder + "/20261120", withIntermediateDirectories: true)
+            // A pid that cannot be alive (beyond pid_max), and this live process.
+            try touch(night + "/.image-0002.fits.tmp-99999999-abc")
+            try touch(folder + "/20261120/.image-0007.fits.tmp-99999999-1f")
+            try touch(night + "/.image-0003.fits.tmp-\(getpid())-9")
+            try touch(night + "/.other-0001.fits.tmp-99999999-9")
+            let removed = store.removeStaleTemporaries().sorted()
+            #expect(removed == [folder + "/20261120/.image-0007.fits.tmp-99999999-1f", night + "/.image-0002.fits.tmp-99999999-abc"])
+            #expect(entries(night) == [".image-0003.fits.tmp-\(getpid())-9", ".other-0001.fits.tmp-99999999-9", "image-0001.fits"])
+            #expect(try FITSFile.verifyChecksums(path: saved.path) == (1, 1))
+        }
+    }
+
+    @Test("after the first save the next number is known without listing the folder, and a name taken meanwhile is skipped")
+    func nextNumberRemembered() throws {
+        try withTemporaryFolder { folder in
+            let store = FrameStore(root: folder, prefix: "image")
+            #expect(try store.saveSample(seed: 1).path.hasSuffix("image-0001.fits"))
+            // A file named by hand with a lower number is not looked for; one in the way is skipped.
+            try touch(folder + "/20261121/image-0002.fits")
+            let third = try store.saveSample(seed: 3)
+            #expect(third.path.hasSuffix("image-0003.fits"))
+            #expect(try String(contentsOfFile: folder + "/20261121/image-0002.fits", encoding: .utf8) == "by hand")
+            // A store that starts afresh (a restarted camera) lists the folder once.
+            let restarted = FrameStore(root: folder, prefix: "image")
+            #expect(try restarted.saveSample(seed: 4).path.hasSuffix("image-0004.fits"))
+            // A folder removed and made again starts from its contents, not the remembered number.
+            try FileManager.default.removeItem(atPath: folder + "/20261121")
+            #expect(try restarted.saveSample(seed: 5).path.hasSuffix("image-0001.fits"))
+        }
+    }
+
 }
 
 /// `RLIMIT_FSIZE` as the type `getrlimit` takes on glibc.
