@@ -88,19 +88,20 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
             if !condition { throw AnalysisError(.invalidArgument, message()) }
         }
         try check(Self.netBorderWidthRange.contains(netBorderWidth),
-                  "net_border_width \(netBorderWidth) is outside \(Self.netBorderWidthRange.lowerBound)...\(Self.netBorderWidthRange.upperBound)")
+                  "net_border_width: \(netBorderWidth) is outside \(Self.netBorderWidthRange.lowerBound)...\(Self.netBorderWidthRange.upperBound)")
         try check((0...65535).contains(centroidThreshold),
-                  "centroid_threshold \(centroidThreshold) is outside 0...65535")
-        try check((1...65536).contains(histogramBins), "histogram_bins \(histogramBins) is outside 1...65536")
-        try check(histogramMinimum.isFinite && histogramMaximum.isFinite
-                    && abs(histogramMinimum) <= 1e9 && abs(histogramMaximum) <= 1e9,
-                  "histogram_min \(histogramMinimum) and histogram_max \(histogramMaximum) must be finite numbers within -1e9...1e9")
+                  "centroid_threshold: \(centroidThreshold) is outside 0...65535")
+        try check((1...65536).contains(histogramBins), "histogram_bins: \(histogramBins) is outside 1...65536")
+        try check(histogramMinimum.isFinite && abs(histogramMinimum) <= 1e9,
+                  "histogram_min: \(histogramMinimum) is outside -1e9...1e9")
+        try check(histogramMaximum.isFinite && abs(histogramMaximum) <= 1e9,
+                  "histogram_max: \(histogramMaximum) is outside -1e9...1e9")
         try check(histogramMaximum > histogramMinimum,
-                  "histogram_max \(histogramMaximum) is not above histogram_min \(histogramMinimum)")
+                  "histogram_max: \(histogramMaximum) is not above histogram_min \(histogramMinimum)")
         try check((0...65536).contains(saturationThreshold),
-                  "saturation_threshold \(saturationThreshold) is outside 0...65536")
+                  "saturation_threshold: \(saturationThreshold) is outside 0...65536")
         try check(Self.focusThresholdRange.contains(focusThreshold),
-                  "focus_threshold \(focusThreshold) is outside \(Self.focusThresholdRange.lowerBound)...\(Self.focusThresholdRange.upperBound) (standard deviations)")
+                  "focus_threshold: \(focusThreshold) is outside \(Self.focusThresholdRange.lowerBound)...\(Self.focusThresholdRange.upperBound) (standard deviations)")
     }
 
     /// Checks everything, the ROIs against an image of `width` x `height` pixels included: what
