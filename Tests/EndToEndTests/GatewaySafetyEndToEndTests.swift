@@ -63,6 +63,24 @@ import Testing
         #expect(capture.json["url"] is String, "\(capture.text)")
     }
 
+    @Test("a request body that trickles in is cut at gateway.read_timeout, though each byte beats the idle timeout")
+    func tricklingBodyIsCut() async throws {
+        let (service, address) = try await start(["APERTURE_GATEWAY_IDLE_TIMEOUT": "5", "APERTURE_GATEWAY_READ_TIMEOUT": "1"])
+        defer { service.cleanup() }
+        let connection = try RawConnection(address)
+        defer { connection.close() }
+        try connection.send("POST /v1/exposures HTTP/1.1\r\nHost: \(address)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        // A byte every 200 ms: never idle, never done. Closed after the read timeout (1 s).
+        let start = Date()
+        var closed = false
+        while !closed, Date().timeIntervalSince(start) < 10 {
+            try? await Task.sleep(for: .milliseconds(200))
+            closed = connection.closedByPeer() || (try? connection.send(" ")) == nil
+        }
+        #expect(closed, "the trickling request was still open after 10 s")
+        #expect(Date().timeIntervalSince(start) < 5, "closed only after the idle timeout, not the read timeout")
+    }
+
     @Test("an event client that stops reading loses its slot (gateway.sse_write_timeout); a new client gets it")
     func stalledEventClientLosesItsSlot() async throws {
         let (service, address) = try await start([
@@ -194,7 +212,7 @@ import Testing
         #expect(refused.header("content-type")?.hasPrefix("text/plain") == true, "\(refused.headers)")
         #expect(refused.text.contains("127.0.0.1") && refused.text.contains("alpaca.allow_from"), "\(refused.text)")
         // The gateway's own HTTP API is not Alpaca's: it still answers.
-        #expect(try await http(outsideAddress, "GET", "/healthz").status == 200)
+        #expect(try await http(outsideAddress, "GET", "/v1/camera").status == 200)
         outside.cleanup()
 
         let (inside, _) = try await start(["APERTURE_ALPACA_ALLOW_FROM": "127.0.0.0/8,::1"])
@@ -221,6 +239,51 @@ import Testing
         #expect(chunked.status == 413, "\(chunked.status) \(chunked.text)")
         let after = try await child("gateway", address)
         #expect(after.pid == before.pid && after.restarts == before.restarts)
+    }
+
+    @Test("through the shipped nginx site, acting requests need the token unless the operator uncomments the opt-out line",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")))
+    func nginxNeedsTheTokenByDefault() async throws {
+        let gatewayPort = ServiceHarness.freePort()
+        let (service, _) = try await start(["APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)"])
+        defer { service.cleanup() }
+        let dataRoot = service.root + "/data"
+        try FileManager.default.createDirectory(atPath: dataRoot, withIntermediateDirectories: true)
+        func front(_ name: String, edit: @escaping (String) -> String = { $0 }) async throws -> (Process, String) {
+            let port = ServiceHarness.freePort()
+            let nginx = try NginxEndToEndTests().startNginx(prefix: service.root + "/" + name, port: port, gatewayPort: gatewayPort,
+                                                            dataRoot: dataRoot, edit: edit)
+            let address = "127.0.0.1:\(port)"
+            let deadline = Date().addingTimeInterval(30)
+            while (try? await http(address, "GET", "/api/healthz"))?.status != 200, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return (nginx, address)
+        }
+        let body = #"{"type":"bias","time":0}"#
+
+        // The site as shipped: refused, even when the client claims the opt-out itself.
+        let (shipped, address) = try await front("shipped")
+        defer { shipped.terminate(); shipped.waitUntilExit() }
+        let refused = try RawConnection.exchange(address, "POST /api/v1/exposures", body: body)
+        #expect(refused.status == 403 && refused.errorCode == "token_required", "\(refused.status) \(refused.text)")
+        #expect(refused.text.contains("gateway.token") && refused.text.contains("X-Aperture-Open-Proxy"), "\(refused.text)")
+        let spoofed = try RawConnection.exchange(address, "POST /api/v1/exposures", body: body,
+                                                 headers: ["X-Aperture-Open-Proxy": "allow"])
+        #expect(spoofed.status == 403, "\(spoofed.text)")
+        let initialize = try RawConnection.exchange(address, "GET /api/initialize")
+        #expect(initialize.status == 403, "\(initialize.text)")
+        // Reads are served.
+        #expect(try RawConnection.exchange(address, "GET /api/getStatus").status == 200)
+
+        // The opt-out line uncommented: served without a token.
+        let (open, openAddress) = try await front("open") {
+            $0.replacingOccurrences(of: "    #proxy_set_header X-Aperture-Open-Proxy \"allow\";",
+                                    with: "    proxy_set_header X-Aperture-Open-Proxy \"allow\";")
+        }
+        defer { open.terminate(); open.waitUntilExit() }
+        let served = try RawConnection.exchange(openAddress, "POST /api/v1/exposures", body: body)
+        #expect(served.status == 202, "\(served.status) \(served.text)")
     }
 
     @Test("a gateway beyond loopback with Alpaca on, without alpaca.allow_from or allow_unauthenticated, does not start")
