@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// `GET /v1/events`: server-sent events from every child.
 ///
@@ -41,17 +42,19 @@ enum EventsEndpoint {
         ]
         let body = ResponseBody { writer in
             defer { slot.release() }
-            /// One write, which must be taken by the client within `gateway.sse_write_timeout`:
-            /// a client that stops reading fills its socket's buffers, the write waits, and the
-            /// connection is closed, which ends the write, the stream, and frees the slot.
-            func send(_ text: String) async throws {
-                let deadline = Task {
-                    try await Task.sleep(for: writeTimeout)
+            // Each write must be taken by the client within gateway.sse_write_timeout: a client
+            // that stops reading fills its socket's buffers and the write waits; the watchdog
+            // then closes the connection, which ends the write, the stream, and frees the slot.
+            let deadline = WriteDeadline()
+            let watchdog = Task {
+                await deadline.watch(timeout: writeTimeout) {
                     gateway.logger.notice("/v1/events: a client read nothing for \(writeTimeout) (gateway.sse_write_timeout); its stream is closed")
                     channel.close(promise: nil)
                 }
-                defer { deadline.cancel() }
-                try await writer.write(ByteBuffer(string: text))
+            }
+            defer { watchdog.cancel() }
+            func send(_ text: String) async throws {
+                try await deadline.during { try await writer.write(ByteBuffer(string: text)) }
             }
             try await send("retry: 2000\n: connected to aperture-gateway\n\n")
             loop: while true {
@@ -84,4 +87,31 @@ final class EventSlot: Sendable {
     func release() { hub.disconnect(client) }
 
     deinit { release() }
+}
+
+/// Notices a write that waits too long: ``during(_:)`` marks the write, ``watch(timeout:onExpiry:)``
+/// (one task per stream) looks every quarter of the timeout, so a stuck write is noticed between
+/// 1 and 1.25 times the timeout after it began.
+final class WriteDeadline: Sendable {
+    /// When the pending write began (uptime nanoseconds), 0 when none is pending.
+    private let pendingSince = Atomic<UInt64>(0)
+
+    func during(_ write: () async throws -> Void) async throws {
+        pendingSince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        defer { pendingSince.store(0, ordering: .relaxed) }
+        try await write()
+    }
+
+    /// Runs until cancelled, or until a write has waited `timeout`; then calls `onExpiry` once.
+    func watch(timeout: Duration, onExpiry: () -> Void) async {
+        let limit = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: timeout / 4) } catch { return }
+            let since = pendingSince.load(ordering: .relaxed)
+            if since != 0, DispatchTime.now().uptimeNanoseconds - since >= limit {
+                onExpiry()
+                return
+            }
+        }
+    }
 }

@@ -25,8 +25,8 @@ struct RequestGuards: Sendable {
         if gethostname(&buffer, buffer.count) == 0 {
             let machine = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
             if !machine.isEmpty {
-                names.insert(machine)
-                names.insert(String(machine.prefix { $0 != "." }))
+                let short = String(machine.prefix { $0 != "." })
+                names.formUnion([machine, short, short + ".local"])  // .local: its mDNS name
             }
         }
         names.formUnion(configuration.gatewayAllowedHosts)
@@ -52,7 +52,8 @@ struct RequestGuards: Sendable {
     }
 
     /// Refuses a `Host` that is neither an IP address (which no DNS rebinding can produce),
-    /// `localhost` (or a name under `.localhost`), the machine's name, `gateway.listen`'s host,
+    /// `localhost` (or a name under `.localhost`), the machine's name (its short name, and that
+    /// under `.local`), `gateway.listen`'s host,
     /// nor a name in `gateway.allowed_hosts`. A request without `Host` (HTTP/1.0: no browser)
     /// passes.
     /// - Throws: ``APIError`` 403 `forbidden_host` naming the Host and the rule.
