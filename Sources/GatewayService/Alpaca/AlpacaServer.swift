@@ -28,7 +28,7 @@ enum AlpacaServer {
         if !configuration.alpacaAllowFrom.isEmpty {
             logger.info("alpaca: answers clients in alpaca.allow_from = \(configuration.alpacaAllowFrom.map(\.description).joined(separator: ", ")) only")
         } else if !loopback {
-            // Without either choice the configuration does not load (ApertureConfiguration.checkCombinations).
+            // Without either choice the gateway does not start (checkAlpacaListener in GatewayApplication.build).
             logger.warning("""
                 alpaca: listening on \(configuration.gatewayHost) with alpaca.allow_unauthenticated = true: anyone who \
                 reaches port \(configuration.alpacaPort) can drive the camera (Alpaca clients send no token); \
