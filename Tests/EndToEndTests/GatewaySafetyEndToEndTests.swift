@@ -63,6 +63,29 @@ import Testing
         #expect(capture.json["url"] is String, "\(capture.text)")
     }
 
+    @Test("an event stream is not idle: it outlives gateway.idle_timeout and keeps delivering events")
+    func eventStreamOutlivesTheIdleTimeout() async throws {
+        let (service, address) = try await start(["APERTURE_GATEWAY_IDLE_TIMEOUT": "1"])
+        defer { service.cleanup() }
+        let stream = try RawConnection(address)
+        defer { stream.close() }
+        try stream.send("GET /v1/events?topics=camera.telemetry HTTP/1.1\r\nHost: \(address)\r\n\r\n")
+        // Telemetry comes every second: read for three idle timeouts; the stream stays open
+        // and events still arrive at the end.
+        let start = Date()
+        var lateEvents = 0
+        var closed = false
+        while !closed, Date().timeIntervalSince(start) < 3.5 {
+            let chunk = stream.read(within: 0.5)
+            closed = chunk == nil
+            if let chunk, Date().timeIntervalSince(start) > 2.5 {
+                lateEvents += chunk.components(separatedBy: "event: camera.telemetry").count - 1
+            }
+        }
+        #expect(!closed, "the stream was closed after \(Date().timeIntervalSince(start)) s")
+        #expect(lateEvents > 0, "no event after 2.5 s")
+    }
+
     @Test("a request body that trickles in is cut at gateway.read_timeout, though each byte beats the idle timeout")
     func tricklingBodyIsCut() async throws {
         let (service, address) = try await start(["APERTURE_GATEWAY_IDLE_TIMEOUT": "5", "APERTURE_GATEWAY_READ_TIMEOUT": "1"])
@@ -359,6 +382,16 @@ final class RawConnection: @unchecked Sendable {
             if received == 0 || (received < 0 && errno != EAGAIN) { return true }
         }
         return false
+    }
+
+    /// What arrives within `seconds` ("" when nothing did); nil when the peer closed.
+    func read(within seconds: Double) -> String? {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, Int32(seconds * 1000)) == 1 else { return "" }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let received = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if received == 0 || (received < 0 && errno != EAGAIN) { return nil }
+        return String(decoding: buffer[0..<max(received, 0)], as: UTF8.self)
     }
 
     /// Reads until end of file (or, with `statusOnly`, the first line).
