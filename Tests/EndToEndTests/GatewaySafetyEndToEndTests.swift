@@ -235,9 +235,13 @@ import Testing
         try await service.gatewayReports("an Alpaca address") { $0.alpaca }
     }
 
-    @Test("alpaca.allow_from: a client outside the list gets 403 text; inside it is answered")
+    @Test("alpaca.allow_from: a client outside the list gets 403 text and no discovery reply; inside it is answered")
     func alpacaAllowList() async throws {
-        let (outside, outsideAddress) = try await start(["APERTURE_ALPACA_ALLOW_FROM": "10.0.0.0/8, fd00::/8"])
+        let outsidePort = AlpacaEndToEndTests.freeUDPPort()
+        let (outside, outsideAddress) = try await start([
+            "APERTURE_ALPACA_ALLOW_FROM": "10.0.0.0/8, fd00::/8",
+            "APERTURE_ALPACA_DISCOVERY": "on", "APERTURE_ALPACA_DISCOVERY_PORT": String(outsidePort),
+        ])
         defer { outside.cleanup() }
         let refused = try RawConnection.exchange(try await alpaca(outside), "GET /management/apiversions")
         #expect(refused.status == 403, "\(refused.text)")
@@ -245,12 +249,22 @@ import Testing
         #expect(refused.text.contains("127.0.0.1") && refused.text.contains("alpaca.allow_from"), "\(refused.text)")
         // The gateway's own HTTP API is not Alpaca's: it still answers.
         #expect(try await http(outsideAddress, "GET", "/v1/camera").status == 200)
+        // Discovery does not tell it the port either (the same list, checked on the query's sender).
+        #expect(AlpacaEndToEndTests.discover(port: outsidePort, timeout: 1.5) == nil)
         outside.cleanup()
 
-        let (inside, _) = try await start(["APERTURE_ALPACA_ALLOW_FROM": "127.0.0.0/8,::1"])
+        let insidePort = AlpacaEndToEndTests.freeUDPPort()
+        let (inside, _) = try await start([
+            "APERTURE_ALPACA_ALLOW_FROM": "127.0.0.0/8,::1",
+            "APERTURE_ALPACA_DISCOVERY": "on", "APERTURE_ALPACA_DISCOVERY_PORT": String(insidePort),
+        ])
         defer { inside.cleanup() }
         let answered = try RawConnection.exchange(try await alpaca(inside), "GET /management/apiversions")
         #expect(answered.status == 200, "\(answered.text)")
+        var reply: String?
+        let deadline = Date().addingTimeInterval(10)
+        while reply == nil, Date() < deadline { reply = AlpacaEndToEndTests.discover(port: insidePort, timeout: 0.5) }
+        #expect(reply?.contains("AlpacaPort") == true, "no discovery reply inside alpaca.allow_from")
     }
 
     @Test("an oversized Alpaca PUT is answered 413 with a text body naming the limit; no restart")

@@ -61,7 +61,7 @@ enum AlpacaServer {
             services.append(NonEssentialService(
                 name: "alpaca discovery on UDP port \(configuration.alpacaDiscoveryPort)",
                 base: AlpacaDiscovery(port: configuration.alpacaDiscoveryPort, loopbackOnly: loopback,
-                                      alpacaPort: boundPort, logger: logger),
+                                      alpacaPort: boundPort, allowFrom: configuration.alpacaAllowFrom, logger: logger),
                 logger: logger))
         } else {
             logger.info("alpaca: discovery off (alpaca.discovery = \(configuration.alpacaDiscovery)\(loopback ? ", the gateway listens on loopback" : ""))")
