@@ -97,6 +97,28 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var alpacaDiscoveryPort: Int = 32227
     /// `alpaca.discovery`: auto (on unless the gateway listens on loopback only), on, or off.
     public var alpacaDiscovery: String = "auto"
+    /// `gateway.idle_timeout`: seconds a connection of either HTTP listener (the gateway's and
+    /// Alpaca's) may stay open with no request in progress (between requests, or stalled in the
+    /// middle of sending one) before it is closed. A response being written (a long `/capture`,
+    /// an event stream) is not idle.
+    public var gatewayIdleTimeout: Double = 60
+    /// `gateway.read_timeout`: seconds a client has, from the end of a request's head, to send the
+    /// rest of the request (its body), on either HTTP listener; past it the connection is closed.
+    public var gatewayReadTimeout: Double = 30
+    /// `gateway.sse_write_timeout`: seconds one write to a `/v1/events` client may wait for the
+    /// client to read; past it the stream ends and its slot is freed.
+    public var gatewayEventWriteTimeout: Double = 30
+    /// `gateway.sse_clients`: the most `/v1/events` streams open at once.
+    public var gatewayEventClients: Int = 512
+    /// `gateway.allowed_hosts`: host names accepted in a request's `Host` header besides IP
+    /// addresses, `localhost`, the machine's name and `gateway.listen`'s host (`*`: any).
+    public var gatewayAllowedHosts: [String] = []
+    /// `alpaca.allow_from`: the networks (CIDRs) whose clients the Alpaca listener answers
+    /// (empty: every client).
+    public var alpacaAllowFrom: [AddressRange] = []
+    /// `alpaca.allow_unauthenticated`: lets the Alpaca listener answer every client on a
+    /// non-loopback address (Alpaca clients send no token).
+    public var alpacaAllowUnauthenticated: Bool = false
 
     /// The defaults.
     public init() {}
@@ -149,6 +171,13 @@ public struct ApertureConfiguration: Sendable, Equatable {
         ("alpaca.port", "11111", "ASCOM Alpaca listener port on the gateway's host; 0 picks a free port, -1 turns it off"),
         ("alpaca.discovery_port", "32227", "Alpaca UDP discovery port"),
         ("alpaca.discovery", "auto", "auto (on unless the gateway listens on loopback only), on or off"),
+        ("gateway.idle_timeout", "60", "seconds (1 to 3600) a connection of either HTTP listener may stay open with no request in progress"),
+        ("gateway.read_timeout", "30", "seconds (1 to 3600) a client has to send a request's body once its head arrived"),
+        ("gateway.sse_write_timeout", "30", "seconds (1 to 3600) a write to a /v1/events client may wait before the stream is ended"),
+        ("gateway.sse_clients", "512", "most /v1/events streams open at once (1 to 4096)"),
+        ("gateway.allowed_hosts", "(empty)", "Host names accepted besides IP addresses, localhost, the machine's name and the listen host; * for any"),
+        ("alpaca.allow_from", "(empty)", "CIDRs (IPv4, IPv6) whose clients the Alpaca listener answers; others get 403"),
+        ("alpaca.allow_unauthenticated", "false", "answer every Alpaca client on a non-loopback gateway.listen"),
     ]
 }
 
@@ -204,6 +233,28 @@ extension ApertureConfiguration {
         return configuration
     }
 
+    /// Checks that an Alpaca listener beyond loopback was chosen knowingly: it needs
+    /// `alpaca.allow_from` or `alpaca.allow_unauthenticated = true`, since Alpaca clients send no
+    /// token. The gateway calls it at start, after its own "no token beyond loopback" rule.
+    /// - Throws: ``ConfigurationError`` naming the keys.
+    public func checkAlpacaListener() throws(ConfigurationError) {
+        if alpacaPort >= 0, !Self.isLoopback(gatewayHost), alpacaAllowFrom.isEmpty, !alpacaAllowUnauthenticated {
+            throw ConfigurationError(
+                "gateway.listen = \(gatewayHost):\(gatewayPort) is not a loopback address and alpaca.port = \(alpacaPort) is on: "
+                + "Alpaca clients send no token, so the Alpaca listener would answer anyone who reaches it. "
+                + "Set alpaca.allow_from (CIDRs of the clients, e.g. 192.168.1.0/24), or alpaca.allow_unauthenticated = true, "
+                + "or alpaca.port = -1 to turn Alpaca off.")
+        }
+    }
+
+    /// Whether a listen host is loopback only: `localhost`, `::1`, or a numeric 127.x.x.x
+    /// (a name such as `127.example.org` is not).
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" { return true }
+        guard let address = AddressRange.bytes(of: host), address.count == 4 else { return false }
+        return address[0] == 127
+    }
+
     /// Applies the `key = value` lines of a configuration text.
     /// - Parameters:
     ///   - text: the file's contents; `#` starts a comment, blank lines are ignored.
@@ -247,6 +298,12 @@ extension ApertureConfiguration {
             guard let number = Double(value), number.isFinite else { throw fail("must be a number of seconds") }
             guard number >= min, number <= max else { throw fail("must be between \(min) and \(max) seconds") }
             return number
+        }
+        func boolean() throws(ConfigurationError) -> Bool {
+            guard let flag = ["true": true, "false": false, "yes": true, "no": false][value.lowercased()] else {
+                throw fail("must be true or false")
+            }
+            return flag
         }
         switch key {
         case "runtime.directory":
@@ -334,10 +391,7 @@ extension ApertureConfiguration {
         case "camera.sdk_call_timeout":
             sdkCallTimeout = try seconds(min: 0.5, max: 3600)
         case "processor.autostart":
-            guard let flag = ["true": true, "false": false, "yes": true, "no": false][value.lowercased()] else {
-                throw fail("must be true or false")
-            }
-            processorAutostart = flag
+            processorAutostart = try boolean()
         case "camera.ring_slots":
             guard let number = Int(value), (2...1024).contains(number) else { throw fail("must be an integer from 2 to 1024") }
             ringSlots = number
@@ -399,6 +453,34 @@ extension ApertureConfiguration {
         case "alpaca.discovery":
             guard ["auto", "on", "off"].contains(value) else { throw fail("must be auto, on or off") }
             alpacaDiscovery = value
+        case "gateway.idle_timeout":
+            gatewayIdleTimeout = try seconds(min: 1, max: 3600)
+        case "gateway.read_timeout":
+            gatewayReadTimeout = try seconds(min: 1, max: 3600)
+        case "gateway.sse_write_timeout":
+            gatewayEventWriteTimeout = try seconds(min: 1, max: 3600)
+        case "gateway.sse_clients":
+            guard let number = Int(value), (1...4096).contains(number) else { throw fail("must be an integer from 1 to 4096") }
+            gatewayEventClients = number
+        case "gateway.allowed_hosts":
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                .filter { !$0.isEmpty }
+            let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz0123456789-.*")
+            for name in names where !name.unicodeScalars.allSatisfy(allowed.contains) || (name.contains("*") && name != "*") {
+                throw fail("'\(name)' is not a host name (letters, digits, '-' and '.', without a port) or *")
+            }
+            gatewayAllowedHosts = names
+        case "alpaca.allow_from":
+            var ranges: [AddressRange] = []
+            for text in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+                guard let range = AddressRange(text) else {
+                    throw fail("'\(text)' is not a CIDR such as 192.168.1.0/24, 10.0.0.7 or fd00::/8")
+                }
+                ranges.append(range)
+            }
+            alpacaAllowFrom = ranges
+        case "alpaca.allow_unauthenticated":
+            alpacaAllowUnauthenticated = try boolean()
         default:
             let known = Self.keys.map(\.key).joined(separator: ", ")
             throw ConfigurationError("\(source): unknown key '\(key)'; known keys: \(known)")

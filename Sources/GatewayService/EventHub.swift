@@ -34,15 +34,16 @@ public final class EventHub: Service, Sendable {
     private let clients = Mutex<[Int: EventClient]>([:])
     private let nextClient = Atomic<Int>(0)
     private let nextEventID = Atomic<UInt64>(0)
-    /// The most clients at once.
-    public static let maximumClients = 512
+    /// The most clients at once (`gateway.sse_clients`).
+    public let maximumClients: Int
 
-    init(runtime: RuntimeDirectory, bufferSize: Int, children: ChildHealth, metrics: GatewayMetrics,
+    init(runtime: RuntimeDirectory, bufferSize: Int, maximumClients: Int, children: ChildHealth, metrics: GatewayMetrics,
          temperatures: TemperatureHistory, cameraStatus: CameraStatusCache, logger: Logger) {
         self.temperatures = temperatures
         self.cameraStatus = cameraStatus
         self.runtime = runtime
         self.bufferSize = bufferSize
+        self.maximumClients = maximumClients
         self.children = children
         self.metrics = metrics
         self.logger = logger
@@ -114,30 +115,30 @@ public final class EventHub: Service, Sendable {
         }
     }
 
-    /// Registers a client.
+    /// Registers a client: the slot is counted and taken in one step, under the lock.
     /// - Parameter topics: topic prefixes the client wants (empty: all).
     /// - Throws: ``APIError`` 503 when ``maximumClients`` are connected.
     public func connect(topics: [String]) throws(APIError) -> EventClient {
         let id = nextClient.add(1, ordering: .relaxed).newValue
         let client = EventClient(id: id, capacity: bufferSize, topics: topics)
         let added = clients.withLock { clients -> Bool in
-            guard clients.count < Self.maximumClients else { return false }
+            guard clients.count < maximumClients else { return false }
             clients[id] = client
             return true
         }
         guard added else {
             throw APIError(.serviceUnavailable, "too_many_clients",
-                           "\(Self.maximumClients) event streams are open; try again later", retryAfter: 5)
+                           "\(maximumClients) event streams are open (gateway.sse_clients); try again later", retryAfter: 5)
         }
         metrics.eventClients(count)
         return client
     }
 
-    /// Unregisters a client.
+    /// Unregisters a client (once; later calls do nothing).
     public func disconnect(_ client: EventClient) {
-        clients.withLock { _ = $0.removeValue(forKey: client.id) }
+        let removed = clients.withLock { $0.removeValue(forKey: client.id) != nil }
         client.finish()
-        metrics.eventClients(count)
+        if removed { metrics.eventClients(count) }
     }
 
     /// Clients connected now.

@@ -49,6 +49,7 @@ public final class Gateway: Sendable {
         children = ChildHealth()
         metrics = GatewayMetrics()
         events = EventHub(runtime: runtime, bufferSize: configuration.gatewayEventBuffer,
+                          maximumClients: configuration.gatewayEventClients,
                           children: children, metrics: metrics, temperatures: temperatures,
                           cameraStatus: cameraStatus, logger: logger)
     }

@@ -22,7 +22,8 @@ public enum GatewayApplication {
     ///   - commands: the control socket's router; `status` is added.
     /// - Returns: the services to run.
     /// - Throws: ``BusError`` when the bus clients cannot be created; ``GatewayConfigurationError``
-    ///   when the gateway would listen beyond loopback without a token.
+    ///   when the gateway would listen beyond loopback without a token, or Alpaca would without
+    ///   `alpaca.allow_from` or `alpaca.allow_unauthenticated`.
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
         let configuration = context.configuration
         if !isLoopback(configuration.gatewayHost) && configuration.gatewayToken.isEmpty {
@@ -30,6 +31,11 @@ public enum GatewayApplication {
                 "gateway.listen = \(configuration.gatewayHost):\(configuration.gatewayPort) is not a loopback address, "
                 + "and no gateway.token is set: state-changing requests would be open to the network. "
                 + "Set gateway.token (or gateway.token_file), or listen on 127.0.0.1 behind nginx.")
+        }
+        do {
+            try configuration.checkAlpacaListener()
+        } catch {
+            throw GatewayConfigurationError(error.message)
         }
         let gateway = try Gateway(configuration: configuration, runtime: context.runtime, logger: context.logger)
         let boundAddress = BoundAddress()
@@ -42,6 +48,7 @@ public enum GatewayApplication {
         let logger = context.logger
         let app = Application(
             router: router,
+            server: ConnectionLimits.server(configuration),
             configuration: .init(
                 address: .hostname(configuration.gatewayHost, port: configuration.gatewayPort),
                 serverName: "aperture-gateway"),
@@ -63,6 +70,7 @@ public enum GatewayApplication {
         let router = Router(context: Context.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: HostGuardMiddleware(guards: RequestGuards(configuration: gateway.configuration)))
         router.add(middleware: AuthMiddleware(token: gateway.configuration.gatewayToken))
         router.add(middleware: BodyLimitMiddleware(limit: gateway.configuration.gatewayMaxBody))
 
@@ -85,10 +93,7 @@ public enum GatewayApplication {
     /// Whether a listen host is loopback only: `localhost`, `::1`, or a numeric 127.x.x.x
     /// (a name such as `127.example.org` is not).
     public static func isLoopback(_ host: String) -> Bool {
-        if host == "localhost" || host == "::1" { return true }
-        var address = in_addr()
-        guard inet_pton(AF_INET, host, &address) == 1 else { return false }
-        return UInt32(bigEndian: address.s_addr) >> 24 == 127
+        ApertureConfiguration.isLoopback(host)
     }
 }
 

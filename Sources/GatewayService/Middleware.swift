@@ -43,20 +43,25 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         case .get, .head, .options: break
         default:
             try Self.authorize(request, token: token)
-            if token.isEmpty, request.headers[HTTPField.Name("X-Forwarded-For")!] != nil,
+            if token.isEmpty, request.headers[RequestGuards.forwardedForHeader] != nil,
                !warnedAboutProxy.exchange(true, ordering: .relaxed) {
                 context.logger.warning("""
-                    \(request.method) \(request.uri.path) came through a proxy and changed state without a token: \
-                    anyone who reaches the proxy can drive the camera. Set gateway.token (docs/http-api.md).
+                    \(request.method) \(request.uri.path) came through a proxy that opted out of the token \
+                    (X-Aperture-Open-Proxy): anyone who reaches the proxy can drive the camera. Set gateway.token \
+                    (docs/operations.md).
                     """)
             }
         }
         return try await next(request, context)
     }
 
-    /// Checks the bearer token of a request that changes state.
-    /// - Throws: ``APIError`` 401 when a token is configured and the request does not carry it.
+    /// Checks a request that changes state: its Origin and, through a proxy, that a token is
+    /// configured (``RequestGuards``), then its bearer token.
+    /// - Throws: ``APIError`` 403 for a foreign Origin or a proxied request without a configured
+    ///   token; 401 when a token is configured and the request does not carry it.
     static func authorize(_ request: Request, token: [UInt8]) throws(APIError) {
+        try RequestGuards.checkOrigin(request)
+        try RequestGuards.checkProxy(request, tokenConfigured: !token.isEmpty)
         guard !token.isEmpty else { return }
         guard let header = request.headers[.authorization] else {
             throw APIError(.unauthorized, "unauthorized",

@@ -241,8 +241,10 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")))
     func thePageWorksBehindTheShippedNginxSiteUnderApi() async throws {
         let gatewayPort = ServiceHarness.freePort()
+        // Acting requests through the shipped site need the token: the page asks for it.
+        let token = "dashboard-test-\(UInt32.random(in: 0...UInt32.max))"
         let (service, _) = try await start([
-            "APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)",
+            "APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)", "APERTURE_GATEWAY_TOKEN": token,
             "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "512", "APERTURE_CAMERA_HEIGHT": "512",
         ])
         defer { service.cleanup() }
@@ -258,6 +260,6 @@ import Testing
             if let reply = try? await Self.get(front, "/api/"), reply.status == 200 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        try runBrowser("http://\(front)/api/", service: service)
+        try runBrowser("http://\(front)/api/", service: service, token: token)
     }
 }

@@ -11,8 +11,10 @@ import Testing
         .deletingLastPathComponent().appendingPathComponent("units/nginx/aperture.conf").path
 
     /// Writes a main configuration including the adapted site and starts nginx in the foreground.
-    func startNginx(prefix: String, port: Int, gatewayPort: Int, dataRoot: String) throws -> Process {
-        var site = try String(contentsOfFile: Self.site, encoding: .utf8)
+    /// - Parameter edit: a change an operator makes to the site (none by default).
+    func startNginx(prefix: String, port: Int, gatewayPort: Int, dataRoot: String,
+                    edit: (String) -> String = { $0 }) throws -> Process {
+        var site = edit(try String(contentsOfFile: Self.site, encoding: .utf8))
         site = site.replacingOccurrences(of: "server 127.0.0.1:8000;", with: "server 127.0.0.1:\(gatewayPort);")
         site = site.replacingOccurrences(of: "    listen [::]:80;\n", with: "")
         site = site.replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(port);")
@@ -58,8 +60,10 @@ import Testing
 
     @Test func theShippedSiteServesTheAPIUnderApiAndTheFramesUnderData() async throws {
         let gatewayPort = ServiceHarness.freePort()
+        // Acting requests through the site need the token (docs/operations.md).
+        let token = "nginx-test-\(UInt32.random(in: 0...UInt32.max))-token"
         let service = try ServiceHarness("aperture", environment: [
-            "APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)",
+            "APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)", "APERTURE_GATEWAY_TOKEN": token,
             "APERTURE_CAMERA_WIDTH": "128", "APERTURE_CAMERA_HEIGHT": "128", "APERTURE_CAMERA_TIME_SCALE": "0.01",
         ])
         defer { service.cleanup() }
@@ -117,7 +121,8 @@ import Testing
         #expect(temperatureCode == 200)
         #expect(String(decoding: temperature, as: UTF8.self).contains("\"temperature\""))
         let capture = try await http(front, "POST", "/api/capture",
-                                     json: ["exptime": 0, "exptype": "Single", "imgtype": "Bias"])
+                                     json: ["exptime": 0, "exptype": "Single", "imgtype": "Bias"],
+                                     headers: ["Authorization": "Bearer \(token)"])
         let url = try #require(capture.json["url"] as? String, "\(capture.text)")
         #expect(url.hasPrefix("http://\(front)/api/v1/files/"), "\(url)")
         let download = try await http(front, "GET", String(url.dropFirst("http://\(front)".count)))

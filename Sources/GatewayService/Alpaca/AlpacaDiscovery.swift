@@ -1,3 +1,4 @@
+import ApertureConfig
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -27,12 +28,15 @@ final class AlpacaDiscovery: Service, Sendable {
     let port: Int
     let loopbackOnly: Bool
     let alpacaPort: AlpacaBoundPort
+    /// `alpaca.allow_from`: when not empty, queries from other addresses get no reply.
+    let allowFrom: [AddressRange]
     let logger: Logger
 
-    init(port: Int, loopbackOnly: Bool, alpacaPort: AlpacaBoundPort, logger: Logger) {
+    init(port: Int, loopbackOnly: Bool, alpacaPort: AlpacaBoundPort, allowFrom: [AddressRange] = [], logger: Logger) {
         self.port = port
         self.loopbackOnly = loopbackOnly
         self.alpacaPort = alpacaPort
+        self.allowFrom = allowFrom
         self.logger = logger
     }
 
@@ -59,10 +63,11 @@ final class AlpacaDiscovery: Service, Sendable {
         }
         let wakeRead = wake[0], wakeWrite = wake[1]
         let alpacaPort = self.alpacaPort
+        let allowFrom = self.allowFrom
         let logger = self.logger
         let (finished, finish) = AsyncStream<Void>.makeStream()
         let thread = Thread {
-            Self.serve(endpoints, wake: wakeRead, alpacaPort: alpacaPort, logger: logger)
+            Self.serve(endpoints, wake: wakeRead, alpacaPort: alpacaPort, allowFrom: allowFrom, logger: logger)
             finish.finish()
         }
         thread.name = "alpaca-discovery"
@@ -77,7 +82,8 @@ final class AlpacaDiscovery: Service, Sendable {
         close(wakeWrite)
     }
 
-    private static func serve(_ endpoints: [Endpoint], wake: Int32, alpacaPort: AlpacaBoundPort, logger: Logger) {
+    private static func serve(_ endpoints: [Endpoint], wake: Int32, alpacaPort: AlpacaBoundPort, allowFrom: [AddressRange],
+                              logger: Logger) {
         var fds = endpoints.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
         var buffer = [UInt8](repeating: 0, count: 1024)
@@ -100,6 +106,9 @@ final class AlpacaDiscovery: Service, Sendable {
                     }
                 }
                 guard received > 0, contains(buffer[0..<received], query), let port = alpacaPort.value else { continue }
+                if !allowFrom.isEmpty {
+                    guard let sender = addressBytes(address), allowFrom.contains(where: { $0.contains(sender) }) else { continue }
+                }
                 let reply = Array("{\"AlpacaPort\":\(port)}".utf8)
                 let sent = reply.withUnsafeBytes { bytes in
                     withUnsafePointer(to: &address) {
@@ -111,6 +120,24 @@ final class AlpacaDiscovery: Service, Sendable {
                 if sent < 0 {
                     logger.debug("alpaca discovery: reply failed: \(String(cString: strerror(errno)))")
                 }
+            }
+        }
+    }
+
+    /// The 4 or 16 address bytes of a sender.
+    private static func addressBytes(_ address: sockaddr_storage) -> [UInt8]? {
+        let family = Int32(address.ss_family)
+        var address = address
+        return withUnsafeBytes(of: &address) { raw -> [UInt8]? in
+            switch family {
+            case AF_INET:
+                let offset = MemoryLayout<sockaddr_in>.offset(of: \sockaddr_in.sin_addr)!
+                return Array(raw[offset..<offset + 4])
+            case AF_INET6:
+                let offset = MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_addr)!
+                return Array(raw[offset..<offset + 16])
+            default:
+                return nil
             }
         }
     }

@@ -25,8 +25,20 @@ enum AlpacaServer {
         let boundPort = AlpacaBoundPort()
         let logger = gateway.logger
         let host = configuration.gatewayHost
+        if !configuration.alpacaAllowFrom.isEmpty {
+            logger.info("alpaca: answers clients in alpaca.allow_from = \(configuration.alpacaAllowFrom.map(\.description).joined(separator: ", ")) only")
+        } else if !loopback {
+            // Without either choice the gateway does not start (checkAlpacaListener in GatewayApplication.build).
+            logger.warning("""
+                alpaca: listening on \(configuration.gatewayHost) with alpaca.allow_unauthenticated = true: anyone who \
+                reaches port \(configuration.alpacaPort) can drive the camera (Alpaca clients send no token); \
+                alpaca.allow_from limits it to your clients' networks
+                """)
+        }
         let app = Application(
-            responder: AlpacaResponder(camera: camera, management: management),
+            responder: AlpacaResponder(camera: camera, management: management, allowFrom: configuration.alpacaAllowFrom,
+                                       guards: RequestGuards(configuration: configuration)),
+            server: ConnectionLimits.server(configuration),
             configuration: .init(address: .hostname(host, port: configuration.alpacaPort), serverName: "aperture-alpaca"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.alpacaPort
@@ -49,7 +61,7 @@ enum AlpacaServer {
             services.append(NonEssentialService(
                 name: "alpaca discovery on UDP port \(configuration.alpacaDiscoveryPort)",
                 base: AlpacaDiscovery(port: configuration.alpacaDiscoveryPort, loopbackOnly: loopback,
-                                      alpacaPort: boundPort, logger: logger),
+                                      alpacaPort: boundPort, allowFrom: configuration.alpacaAllowFrom, logger: logger),
                 logger: logger))
         } else {
             logger.info("alpaca: discovery off (alpaca.discovery = \(configuration.alpacaDiscovery)\(loopback ? ", the gateway listens on loopback" : ""))")
@@ -79,15 +91,22 @@ struct NonEssentialService: Service {
 /// Routes the Alpaca listener's requests: `/api/v1/camera/0/{member}`, `/management/...`,
 /// `/setup...`.
 struct AlpacaResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    /// The gateway's context, for the client's address (``GatewayRequestContext/channel``).
+    typealias Context = GatewayRequestContext
 
     let camera: AlpacaCamera
     let management: AlpacaManagement
+    /// `alpaca.allow_from`: when not empty, the only networks answered.
+    let allowFrom: [AddressRange]
+    /// The gateway's Host and Origin rules.
+    let guards: RequestGuards
     private let serverTransactions = ServerTransactionCounter()
 
-    init(camera: AlpacaCamera, management: AlpacaManagement) {
+    init(camera: AlpacaCamera, management: AlpacaManagement, allowFrom: [AddressRange], guards: RequestGuards) {
         self.camera = camera
         self.management = management
+        self.allowFrom = allowFrom
+        self.guards = guards
     }
 
     /// Largest PUT body read (Alpaca forms are a few parameters).
@@ -95,9 +114,28 @@ struct AlpacaResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
+            try admit(request, peer: context.channel.remoteAddress)
             return try await route(request)
         } catch let bad as AlpacaBadRequest {
             return bad.response
+        }
+    }
+
+    /// Refuses (403, text) a client outside `alpaca.allow_from`, a `Host` the gateway does not
+    /// answer to, and a PUT sent by a web page of another origin.
+    private func admit(_ request: Request, peer: SocketAddress?) throws(AlpacaBadRequest) {
+        if !allowFrom.isEmpty {
+            let address = peer?.ipAddress ?? "an unknown address"
+            guard let bytes = peer?.ipAddress.flatMap(AddressRange.bytes(of:)), allowFrom.contains(where: { $0.contains(bytes) }) else {
+                throw AlpacaBadRequest("the client \(address) is not in alpaca.allow_from (\(allowFrom.map(\.description).joined(separator: ", "))): "
+                    + "this Alpaca device answers those networks only", status: .forbidden)
+            }
+        }
+        do {
+            try guards.checkHost(request)
+            if request.method == .put { try RequestGuards.checkOrigin(request) }
+        } catch {
+            throw AlpacaBadRequest(error.message, status: error.status)
         }
     }
 
@@ -161,8 +199,7 @@ struct AlpacaResponder: HTTPResponder {
             }
         case .put:
             guard access.put else { throw AlpacaBadRequest("'\(member)' is read-only: use GET") }
-            var request = request
-            let body = try await request.collectBody(upTo: Self.bodyLimit)
+            let body = try await Self.collectBody(request)
             let parameters = AlpacaParameters.parse(String(buffer: body), caseSensitive: true)
             let transaction = AlpacaTransaction(client: parameters.transactionNumber("ClientTransactionID"),
                                                 server: serverTransactions.next())
@@ -174,6 +211,22 @@ struct AlpacaResponder: HTTPResponder {
             }
         default:
             throw AlpacaBadRequest("\(method.rawValue) is not an Alpaca method: '\(member)' answers \(access.get ? "GET" : "")\(access.get && access.put ? " and " : "")\(access.put ? "PUT" : "")")
+        }
+    }
+}
+
+extension AlpacaResponder {
+    /// A PUT's form body, at most ``bodyLimit`` bytes.
+    /// - Throws: ``AlpacaBadRequest`` 413 naming the limit, from `Content-Length` before reading
+    ///   or while reading a chunked body.
+    static func collectBody(_ request: Request) async throws(AlpacaBadRequest) -> ByteBuffer {
+        let tooLarge = AlpacaBadRequest("the request body is over the limit of \(bodyLimit) bytes (an Alpaca PUT is a short form)",
+                                        status: .contentTooLarge)
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > bodyLimit { throw tooLarge }
+        do {
+            return try await request.body.collect(upTo: bodyLimit)
+        } catch {
+            throw tooLarge
         }
     }
 }
