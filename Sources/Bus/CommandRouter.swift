@@ -46,7 +46,11 @@ public struct CommandRouter: Sendable {
                     arguments = try BusJSON.decoder().decode(C.Arguments.self, from: Data("{}".utf8))
                 }
             } catch {
-                let detail = BusJSON.describe(error)
+                var detail = BusJSON.describe(error)
+                if case DecodingError.dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                   let misfit = JSONNumberFit.misfit(in: request.message, decoding: RequestArguments<C.Arguments>.self) {
+                    detail = "field '\(misfit.field)': \(misfit.rule)"
+                }
                 throw BusError(.badRequest, "invalid arguments for '\(C.name)': \(detail)")
             }
             let result = try await handler(arguments)

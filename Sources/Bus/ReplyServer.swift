@@ -58,7 +58,7 @@ public final class ReplyServer: Sendable {
     deinit { socket.close() }
 
     /// Serves requests until the task is cancelled or ``close()`` is called, then closes.
-    /// Commands still running then finish; their replies are dropped with the socket.
+    /// Commands still running then are cancelled; their replies could not be sent.
     public func run() async {
         await withDiscardingTaskGroup { group in
             for _ in 0..<receivers {
@@ -84,6 +84,8 @@ public final class ReplyServer: Sendable {
                 }
                 if received == Int32(NNG_ECLOSED.rawValue) || received == Int32(NNG_ECANCELED.rawValue) {
                     _ = nng_ctx_close(ctx)
+                    // Closed: the replies could not be sent anyway; stop the commands still running.
+                    group.cancelAll()
                     return
                 }
                 if received != 0 {

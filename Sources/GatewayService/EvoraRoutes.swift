@@ -289,8 +289,8 @@ enum EvoraRoutes {
     static func number(_ value: Any?, name: String) throws(APIError) -> Double {
         let parsed: Double?
         switch value {
-        case let number? where RequestBody.jsonNumber(number) != nil:
-            parsed = RequestBody.jsonNumber(number)!.doubleValue
+        case let number? where JSONNumberFit.number(number) != nil:
+            parsed = JSONNumberFit.number(number)!.doubleValue
         case is Bool:
             parsed = nil
         case let text as String:
@@ -309,7 +309,7 @@ enum EvoraRoutes {
     private static func describe(_ value: Any?) -> String {
         switch value {
         case let text as String: return "'\(text.prefix(40))'"
-        case let number? where RequestBody.jsonNumber(number) != nil: return RequestBody.jsonNumber(number)!.stringValue
+        case let number? where JSONNumberFit.number(number) != nil: return JSONNumberFit.number(number)!.stringValue
         case is Bool: return "\(value!)"
         default: return "\(type(of: value as Any))"
         }

@@ -1,3 +1,4 @@
+import Bus
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -141,90 +142,12 @@ enum RequestBody {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-               let misfit = misfitNumber(in: data, decoding: T.self) {
-                throw misfit
+               let misfit = JSONNumberFit.misfit(in: data, decoding: T.self) {
+                throw APIError.invalid(misfit.field, "\(misfit.field): \(misfit.rule)")
             }
             throw describe(error)
         } catch {
             throw APIError.invalid(nil, "the body is not valid JSON: \(error)")
-        }
-    }
-
-    /// A JSON number as `JSONSerialization` gives it, or nil for anything else: booleans
-    /// included, which it also gives as `NSNumber` (JSON `true` is not the number 1).
-    static func jsonNumber(_ value: Any?) -> NSNumber? {
-        guard let number = value as? NSNumber, !(value is Bool && String(cString: number.objCType) == "c") else { return nil }
-        return number
-    }
-
-    /// The field whose number does not fit its integer type. Foundation's decoder reports a
-    /// fraction, or an integer beyond Int (`"count": 1.5`, `1e308`, `2^64`), as invalid JSON with
-    /// no field; when the body is valid JSON, the numbers that cannot be an `Int` are tried one at
-    /// a time (the first 32): the one whose replacement by 0 removes that error is the field.
-    /// - Returns: a 400 naming the field and the value, or nil if none is found.
-    private static func misfitNumber<T: Decodable>(in data: Data, decoding type: T.Type) -> APIError? {
-        guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
-        var candidates: [[JSONPathComponent]] = []
-        func collect(_ value: Any, _ path: [JSONPathComponent]) {
-            guard candidates.count < 32 else { return }
-            if let object = value as? [String: Any] {
-                for key in object.keys.sorted() { collect(object[key]!, path + [.key(key)]) }
-            } else if let array = value as? [Any] {
-                for (index, element) in array.enumerated() { collect(element, path + [.index(index)]) }
-            } else if let number = jsonNumber(value), Int64(exactly: number.doubleValue) == nil || number is NSDecimalNumber {
-                candidates.append(path)
-            }
-        }
-        collect(tree, [])
-        for path in candidates {
-            guard let replaced = try? JSONSerialization.data(withJSONObject: replacing(path, in: tree, with: 0),
-                                                             options: [.fragmentsAllowed]) else { continue }
-            do {
-                _ = try JSONDecoder().decode(T.self, from: replaced)
-            } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
-                continue
-            } catch {}
-            let field = path.map(\.text).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-            let value = (value(at: path, in: tree) as? NSNumber)?.stringValue ?? "?"
-            return .invalid(field, "\(field): expected an integer from \(Int.min) to \(Int.max), got \(value)")
-        }
-        return nil
-    }
-
-    private enum JSONPathComponent {
-        case key(String)
-        case index(Int)
-        var text: String {
-            switch self {
-            case .key(let key): return key
-            case .index(let index): return "[\(index)]"
-            }
-        }
-    }
-
-    private static func value(at path: [JSONPathComponent], in tree: Any) -> Any? {
-        var current: Any? = tree
-        for component in path {
-            switch component {
-            case .key(let key): current = (current as? [String: Any])?[key]
-            case .index(let index): current = (current as? [Any]).flatMap { $0.indices.contains(index) ? $0[index] : nil }
-            }
-        }
-        return current
-    }
-
-    private static func replacing(_ path: [JSONPathComponent], in tree: Any, with replacement: Any) -> Any {
-        guard let first = path.first else { return replacement }
-        let rest = Array(path.dropFirst())
-        switch first {
-        case .key(let key):
-            guard var object = tree as? [String: Any], let child = object[key] else { return tree }
-            object[key] = replacing(rest, in: child, with: replacement)
-            return object
-        case .index(let index):
-            guard var array = tree as? [Any], array.indices.contains(index) else { return tree }
-            array[index] = replacing(rest, in: array[index], with: replacement)
-            return array
         }
     }
 

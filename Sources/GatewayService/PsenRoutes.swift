@@ -69,7 +69,7 @@ enum PsenRoutes {
         }
         var values: [Int] = []
         for (index, element) in list.enumerated() {
-            guard let number = RequestBody.jsonNumber(element), number.doubleValue == number.doubleValue.rounded(),
+            guard let number = JSONNumberFit.number(element), number.doubleValue == number.doubleValue.rounded(),
                   abs(number.doubleValue) < 1e9 else {
                 throw APIError.invalid(key, "\(key)[\(index)]: must be an integer")
             }

@@ -41,6 +41,22 @@ import Testing
         #expect(reply.id == nil)
     }
 
+    /// Issue 11: a fraction or an integer beyond Int where an integer belongs was "message is
+    /// not valid JSON", naming no field.
+    @Test(arguments: ["1.5", "1e308", "18446744073709551616"])
+    func aNumberThatDoesNotFitNamesItsField(number: String) async throws {
+        let reply = try await reply(#"{"id":"n","command":"echo","args":{"text":"a","delayMilliseconds":\#(number)}}"#)
+        #expect(reply.error?.code == "bad_request")
+        #expect(reply.error?.message.contains("'args.delayMilliseconds'") == true, "\(reply.error?.message ?? "")")
+        #expect(reply.error?.message.contains("expected an integer") == true)
+        #expect(reply.id == "n")
+    }
+
+    @Test func jsonTrueIsNotANumber() async throws {
+        let reply = try await reply(#"{"id":"t","command":"echo","args":{"text":"a","delayMilliseconds":true}}"#)
+        #expect(reply.error?.message.contains("'args.delayMilliseconds' must be an integer") == true, "\(reply.error?.message ?? "")")
+    }
+
     @Test func unreadableIdIsSentAsNull() async throws {
         let data = await echoRouter().reply(to: Data("[1,2]".utf8))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

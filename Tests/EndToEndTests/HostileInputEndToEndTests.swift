@@ -146,6 +146,7 @@ import Testing
         try wheel.run()
         // SIGKILL: the test process blocks SIGTERM, and its children inherit the mask.
         defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitUntilExit() }
+        try await waitForListener(port: port)
 
         var environment = Self.fast
         environment["APERTURE_FILTERWHEEL_DRIVER"] = "evora"
@@ -173,4 +174,24 @@ import Testing
         let after = try await waitUntilHealthy(address)
         #expect(pidsAndRestarts(after) == pidsAndRestarts(before), "the camera was restarted:\n\(service.output.suffix(3000))")
     }
+}
+
+/// Waits until something accepts TCP connections on a loopback port (a test peer starting).
+func waitForListener(port: Int, timeout: Double = 20) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        close(fd)
+        if connected == 0 { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("nothing listens on 127.0.0.1:\(port) after \(timeout) s")
+    throw CancellationError()
 }

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Finds the field whose JSON number does not fit its integer type.
+///
+/// Foundation's `JSONDecoder` reports a fraction, or an integer beyond `Int`, where an `Int`
+/// belongs (`"count": 1.5`, `1e308`, `18446744073709551616`) as "not valid JSON", naming no
+/// field. When the text is valid JSON, the numbers that cannot be an `Int` are tried one at a
+/// time (the first 32, in key order): the one whose replacement by 0 makes that error go away
+/// is the field. Both the bus (``CommandRouter``) and the gateway's HTTP bodies use it, so a
+/// request gets a message naming the field and the value wherever it enters.
+public enum JSONNumberFit {
+    /// The field at fault and the rule it breaks.
+    public struct Misfit: Sendable, Hashable {
+        /// The field's path: `count`, `subframe.width`, `roi[2]`.
+        public var field: String
+        /// `expected an integer from ... to ..., got 1.5`.
+        public var rule: String
+    }
+
+    /// Locates the number that made decoding `type` from `data` fail.
+    /// - Parameters:
+    ///   - data: the JSON text that failed to decode with no coding path.
+    ///   - type: the type it was decoded as.
+    /// - Returns: the field and the rule, or nil when no single number explains the failure.
+    public static func misfit<T: Decodable>(in data: Data, decoding type: T.Type) -> Misfit? {
+        guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+        var candidates: [[Component]] = []
+        func collect(_ value: Any, _ path: [Component]) {
+            guard candidates.count < 32 else { return }
+            if let object = value as? [String: Any] {
+                for key in object.keys.sorted() { collect(object[key]!, path + [.key(key)]) }
+            } else if let array = value as? [Any] {
+                for (index, element) in array.enumerated() { collect(element, path + [.index(index)]) }
+            } else if let number = number(value), number is NSDecimalNumber || Int64(exactly: number.doubleValue) == nil {
+                candidates.append(path)
+            }
+        }
+        collect(tree, [])
+        for path in candidates {
+            guard let replaced = try? JSONSerialization.data(withJSONObject: replacing(path, in: tree, with: 0),
+                                                             options: [.fragmentsAllowed]) else { continue }
+            do {
+                _ = try JSONDecoder().decode(T.self, from: replaced)
+            } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
+                continue
+            } catch {}
+            let field = path.map(\.text).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            let value = number(value(at: path, in: tree))?.stringValue ?? "?"
+            return Misfit(field: field, rule: "expected an integer from \(Int.min) to \(Int.max), got \(value)")
+        }
+        return nil
+    }
+
+    /// A JSON number as `JSONSerialization` gives it, or nil for anything else: booleans
+    /// included, which it also gives as `NSNumber` (JSON `true` is not the number 1).
+    public static func number(_ value: Any?) -> NSNumber? {
+        guard let number = value as? NSNumber, !(value is Bool && String(cString: number.objCType) == "c") else { return nil }
+        return number
+    }
+
+    private enum Component {
+        case key(String)
+        case index(Int)
+        var text: String {
+            switch self {
+            case .key(let key): return key
+            case .index(let index): return "[\(index)]"
+            }
+        }
+    }
+
+    private static func value(at path: [Component], in tree: Any) -> Any? {
+        var current: Any? = tree
+        for component in path {
+            switch component {
+            case .key(let key): current = (current as? [String: Any])?[key]
+            case .index(let index): current = (current as? [Any]).flatMap { $0.indices.contains(index) ? $0[index] : nil }
+            }
+        }
+        return current
+    }
+
+    private static func replacing(_ path: [Component], in tree: Any, with replacement: Any) -> Any {
+        guard let first = path.first else { return replacement }
+        let rest = Array(path.dropFirst())
+        switch first {
+        case .key(let key):
+            guard var object = tree as? [String: Any], let child = object[key] else { return tree }
+            object[key] = replacing(rest, in: child, with: replacement)
+            return object
+        case .index(let index):
+            guard var array = tree as? [Any], array.indices.contains(index) else { return tree }
+            array[index] = replacing(rest, in: array[index], with: replacement)
+            return array
+        }
+    }
+}
