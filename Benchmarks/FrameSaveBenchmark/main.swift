@@ -34,17 +34,19 @@ import Glibc
 struct Options {
     var frames = 100
     var batch = 10
+    var night = 5000
     var directory = "/tmp"
     var width = 2048
     var height = 2048
 
     static let usage = """
-        usage: aperture-bench-fits [--frames N] [--batch B] [--dir DIR] [--width W] [--height H]
+        usage: aperture-bench-fits [--frames N] [--batch B] [--dir DIR] [--width W] [--height H] [--night N]
           --frames N   frames per case (default 100)
           --batch B    frames per interleaved batch of the disk cases, and dd's count (default 10)
           --dir DIR    where to make the scratch folder (default /tmp): the file system measured
           --width W    frame width (default 2048)
           --height H   frame height (default 2048)
+          --night N    files already in the night's folder for the numbering case (default 5000)
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -67,6 +69,7 @@ struct Options {
             case "--width": options.width = positive("--width")
             case "--height": options.height = positive("--height")
             case "--batch": options.batch = positive("--batch")
+            case "--night": options.night = positive("--night")
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -402,3 +405,45 @@ print("FrameStore.save per frame: p50 \(String(format: "%.2f", percentile(saveLa
     + "p99 \(String(format: "%.2f", percentile(saveLatencies, 0.99) * 1000)) ms over \(saveLatencies.count) saves")
 print("CHECKSUM in cfitsio (ffpcks re-reads the data unit): \(String(format: "%.2f", checksumCost * 1000)) ms per frame; "
     + "FITSFile sums while converting (included in encode)")
+
+// MARK: - Numbering late in the night
+
+// Issue 11: each save listed the night's folder to find the next number, so a save cost more
+// with every file of the night. A small frame (64x64) into a folder that already holds
+// `--night` files: a new FrameStore for each save (it lists the folder, as every save did
+// before) against one FrameStore (it lists once, then remembers), in alternating rounds.
+@MainActor func numberingLateInTheNight() {
+    let root = work + "/night"
+    let folder = FrameStore(root: root, prefix: "image").folder(for: exposureStart)
+    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    for number in 1...options.night {
+        FileManager.default.createFile(atPath: folder + "/" + String(format: "image-%04d.fits", number), contents: nil)
+    }
+    let small = [UInt16](repeating: 1000, count: 64 * 64)
+    let remembering = FrameStore(root: root, prefix: "image")
+    var listing: [Double] = [], remembered: [Double] = []
+    func save(_ store: FrameStore) -> Double {
+        seconds {
+            small.withUnsafeBufferPointer { buffer in
+                do {
+                    _ = try store.save(pixels: buffer, width: 64, height: 64, cards: cards, comments: comments, date: exposureStart)
+                } catch {
+                    fail("save: \(error)")
+                }
+            }
+        }
+    }
+    _ = save(remembering)
+    for _ in 0..<max(20, options.frames) {
+        listing.append(save(FrameStore(root: root, prefix: "image")))
+        remembered.append(save(remembering))
+    }
+    print("")
+    print("numbering with \(options.night) files in the night's folder, 64x64 frames, \(listing.count) saves each:")
+    print("  listing the folder on every save (before): p50 \(String(format: "%.3f", percentile(listing, 0.5) * 1000)) ms, "
+        + "p99 \(String(format: "%.3f", percentile(listing, 0.99) * 1000)) ms")
+    print("  next number remembered (now):             p50 \(String(format: "%.3f", percentile(remembered, 0.5) * 1000)) ms, "
+        + "p99 \(String(format: "%.3f", percentile(remembered, 0.99) * 1000)) ms")
+}
+numberingLateInTheNight()
