@@ -19,6 +19,8 @@ public final class ReplyServer: Sendable {
     private let receivers: Int
     private let maxInFlight: Int
     private let inFlight = Atomic<Int>(0)
+    /// NNG aios kept for sending replies, so that a reply allocates none.
+    private let spareIOs = Mutex<[AsyncIO]>([])
     private let maxRequestBytes: Int
     private let logger: Logger
 
@@ -115,13 +117,17 @@ public final class ReplyServer: Sendable {
     /// Sends one reply on its request's context, then closes the context.
     private func send(_ reply: Data, on ctx: nng_ctx) async {
         defer { _ = nng_ctx_close(ctx) }
-        guard let message = try? reply.withUnsafeBytes({ bytes in try makeMessage(bytes) }),
-              let aio = try? AsyncIO() else { return }
+        guard let message = try? reply.withUnsafeBytes({ bytes in try makeMessage(bytes) }) else { return }
+        guard let aio = spareIOs.withLock({ $0.popLast() }) ?? (try? AsyncIO()) else {
+            nng_msg_free(message)
+            return
+        }
         let sent = await aio.run(timeoutMilliseconds: 5_000) { handle in
             nng_aio_set_msg(handle, message)
             nng_ctx_send(ctx, handle)
         }
         if sent != 0 { nng_msg_free(message) }
+        spareIOs.withLock { if $0.count < maxInFlight { $0.append(aio) } }
     }
 }
 
