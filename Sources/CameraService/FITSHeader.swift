@@ -3,7 +3,7 @@ import FITSStorage
 import Foundation
 
 /// Builds the FITS header of a saved frame (issue 3's keyword list; REFERENCE.md: evora, INDI).
-enum FITSHeader {
+package enum FITSHeader {
     /// What the header describes.
     struct Context {
         var request: ExposureRequest
@@ -96,7 +96,7 @@ enum FITSHeader {
     ]
 
     /// Checks user keywords; returns the reason the first bad one is refused.
-    static func validateKeywords(_ keywords: [String: KeywordValue]?) -> String? {
+    package static func validateKeywords(_ keywords: [String: KeywordValue]?) -> String? {
         for (keyword, value) in (keywords ?? [:]).sorted(by: { $0.key < $1.key }) {
             let name = keyword.uppercased()
             if reservedKeywords.contains(name) {
