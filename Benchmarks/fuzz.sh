@@ -6,6 +6,8 @@
 #   Benchmarks/fuzz.sh                          every target, 600 s each
 #   Benchmarks/fuzz.sh --seconds 600 envelope   one target
 #   Benchmarks/fuzz.sh --smoke                  10 s each (what CI can run); exits 1 on a crash
+#   Benchmarks/fuzz.sh --keep-going envelope    go on after a crash (libFuzzer -fork=1
+#                                               -ignore_crashes=1: one fuzzing child at a time)
 #   Benchmarks/fuzz.sh --random 100000          without libFuzzer: the ordinary build's seeded
 #                                               random generator (where -sanitize=fuzzer fails)
 #
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 ALL=(envelope http-body alpaca frame-ring)
 SECONDS_EACH=600
 RANDOM_RUNS=0
+KEEP_GOING=0
 BUILD=1
 OUT=""
 TARGETS=()
@@ -27,9 +30,10 @@ while (($#)); do
         --seconds) SECONDS_EACH=$2; shift 2 ;;
         --smoke) SECONDS_EACH=10; shift ;;
         --random) RANDOM_RUNS=$2; shift 2 ;;
+        --keep-going) KEEP_GOING=1; shift ;;
         --no-build) BUILD=0; shift ;;
         --out) OUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) TARGETS+=("$1"); shift ;;
     esac
@@ -81,6 +85,9 @@ if ((BUILD)); then
 fi
 BIN=.build-fuzz/debug
 
+# Swift's own backtracer trips over ASan when a check traps; libFuzzer's deadly-signal handler then
+# prints the stack instead (ASan's unwinder, Swift names mangled, with file:line).
+export SWIFT_BACKTRACE=enable=no
 status=0
 rows=()
 for target in "${TARGETS[@]}"; do
@@ -90,6 +97,7 @@ for target in "${TARGETS[@]}"; do
              -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$target")"
              -dict="Benchmarks/Fuzz/dict/$target.dict" -artifact_prefix="$crashes/"
              -timeout=10 -rss_limit_mb=4096 -print_final_stats=1)
+    ((KEEP_GOING)) && command+=(-fork=1 -ignore_crashes=1)
     echo "== $target: ${command[*]}"
     started=$SECONDS
     set +e
@@ -100,13 +108,18 @@ for target in "${TARGETS[@]}"; do
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
     executions=$(stat number_of_executed_units)
     rate=$(stat average_exec_per_sec)
+    if ((KEEP_GOING)); then
+        # Fork mode's own status lines: "#EXECS: cov: C ft: F corp: N exec/s: R oom/timeout/crash: ..."
+        executions=$(grep -oE '^#[0-9]+: cov' "$log" | tail -1 | tr -dc '0-9')
+        rate=$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+    fi
     coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     features=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
     if ((code != 0)); then
         status=1
         grep -m1 -E "Fatal error|Swift runtime failure|ERROR: (AddressSanitizer|libFuzzer)" "$log" | sed "s/^/   /" || true
-        grep -m4 -E "^ *[0-9]+ .* at /" "$log" | sed "s/^ */   /" || true
+        grep -m4 -E "^ *#[0-9]+ 0x.* /.*/(Sources|Benchmarks)/" "$log" | sed "s/^ */   /" || true
     fi
     rows+=("$(printf '%-11s %7s %12s %8s %7s %8s %7s  %s' "$target" "$elapsed" "${executions:-?}" "${rate:-?}" \
         "${coverage:-?}" "${features:-?}" "$found" "$crashes")")
