@@ -111,7 +111,7 @@ for target in "${TARGETS[@]}"; do
     if ((KEEP_GOING)); then
         # Fork mode's own status lines: "#EXECS: cov: C ft: F corp: N exec/s: R oom/timeout/crash: ..."
         executions=$(grep -oE '^#[0-9]+: cov' "$log" | tail -1 | tr -dc '0-9')
-        rate=$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+        rate=$(( ${executions:-0} / (elapsed > 0 ? elapsed : 1) ))  # its exec/s is the last job's
     fi
     coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     features=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
