@@ -282,3 +282,34 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: Fuzzing (Benchmarks/fuzz.sh; docs/performance.md, "Fuzzing").
+// Each target is a libFuzzer entry point when built with `-Xswiftc -sanitize=fuzzer,address
+// -Xswiftc -DFUZZING`, and otherwise a program that replays inputs and runs seeded random ones.
+let fuzzTargets: [(product: String, target: String, folder: String, dependencies: [Target.Dependency])] = [
+    ("aperture-fuzz-envelope", "FuzzEnvelope", "Envelope", ["Bus", "CameraCore", "ProcessorService"]),
+    ("aperture-fuzz-http-body", "FuzzHTTPBody", "HTTPBody", [
+        "Bus", "CameraCore", "FrameAnalysis", "ProcessorService", "GatewayService", "ApertureConfig",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+    ]),
+    ("aperture-fuzz-alpaca", "FuzzAlpaca", "Alpaca", ["GatewayService"]),
+    ("aperture-fuzz-frame-ring", "FuzzFrameRing", "FrameRing", ["Bus"]),
+]
+package.targets.append(.target(
+    name: "FuzzSupport",
+    dependencies: ["ApertureConfig", "Bus", "CameraCore", "CameraService", "FrameAnalysis", "ProcessorService"],
+    path: "Benchmarks/Fuzz/Support",
+    swiftSettings: swiftSettings
+))
+for fuzz in fuzzTargets {
+    package.targets.append(.executableTarget(
+        name: fuzz.target,
+        dependencies: ["FuzzSupport"] + fuzz.dependencies,
+        path: "Benchmarks/Fuzz/\(fuzz.folder)",
+        swiftSettings: swiftSettings
+    ))
+    package.products.append(.executable(name: fuzz.product, targets: [fuzz.target]))
+}

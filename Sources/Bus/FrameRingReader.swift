@@ -240,7 +240,9 @@ public final class FrameRingReader: Sendable {
         let before = aperture_ring_load_acquire(seqlock)
         let wanted = 2 &* location.sequence
         if before != wanted {
-            let holding = (before + 1) / 2  // the frame in the slot, complete or being written
+            // The frame in the slot, complete or being written: (before + 1) / 2, which
+            // cannot overflow written this way (a damaged file may hold all ones).
+            let holding = before / 2 + before % 2
             if holding > location.sequence {
                 droppedCount.add(1, ordering: .relaxed)
                 return .overwritten
@@ -364,10 +366,12 @@ enum SlotHeader {
         guard let pixelType = FramePixelType(rawValue: pixelTypeCode) else {
             return .invalid("unknown pixel type \(pixelTypeCode)")
         }
-        let bytes = width * height * pixelType.bytesPerPixel  // each at most 2^32: no overflow
-        guard width >= 1, height >= 1, bytes <= capacity else {
+        // Each is below 2^32, so their product may not fit an Int (a damaged or hostile file).
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard width >= 1, height >= 1, !overflow, pixels <= capacity / pixelType.bytesPerPixel else {
             return .invalid("a \(width) x \(height) frame does not fit the slot capacity of \(capacity) bytes")
         }
+        let bytes = pixels * pixelType.bytesPerPixel
         guard header.load(fromByteOffset: S.pixelBytes, as: UInt64.self) == UInt64(bytes) else {
             return .invalid("pixel byte count does not match \(width) x \(height)")
         }

@@ -256,16 +256,8 @@ final class CameraController: Sendable {
         guard let info = state.withLock({ $0.info }) else {
             throw CameraError(.notConnected, state.withLock { $0.machine.errorReason } ?? "the camera is not connected")
         }
-        let plan = try request.plan(info: info, maximumExposure: configuration.maximumExposure,
-                                    filters: configuration.filterNames)
         // Accepted means saved: the header its frames get must pass the FITS writer's rule.
-        if let problem = FITSHeader.problem(FITSHeader.Context(
-            request: request, settings: plan.settings, info: info, start: Date(), temperature: nil,
-            filter: plan.filter, instrument: configuration.instrument, telescope: configuration.telescope,
-            observer: configuration.observer, exposureId: Self.exposureId(Date(), 1), frame: plan.count ?? 1,
-            count: plan.count)) {
-            throw problem
-        }
+        let plan = try ExposureAdmission.plan(request, info: info, configuration: configuration)
         let now = Date()
         let record: ExposureRecord
         let actions: [ExposureStateMachine.Action]

@@ -1,9 +1,10 @@
+import ApertureConfig
 import CameraCore
 import FITSStorage
 import Foundation
 
 /// Builds the FITS header of a saved frame (issue 3's keyword list; REFERENCE.md: evora, INDI).
-enum FITSHeader {
+package enum FITSHeader {
     /// What the header describes.
     struct Context {
         var request: ExposureRequest
@@ -122,6 +123,33 @@ enum FITSHeader {
         case "OBSERVER": return invalid("observer: \(problem.message)")
         default: return invalid("the FITS header cannot be written: \(problem.message)")
         }
+    }
+}
+
+/// What `expose` checks before it starts anything, in one place: the plan against the camera
+/// and the configuration, then the whole header its frames will get by the FITS writer's rule.
+/// The camera calls it; so does the fuzz harness (`Benchmarks/Fuzz`).
+package enum ExposureAdmission {
+    /// - Parameters:
+    ///   - request: the request as it arrived.
+    ///   - info: what the camera can do.
+    ///   - configuration: the service's configuration (limits, filters, header texts).
+    ///   - filter: the filter at the wheel's position when the request names none.
+    /// - Returns: the plan to run.
+    /// - Throws: ``CameraError`` `invalid_argument` naming the field, the value and the rule.
+    package static func plan(_ request: ExposureRequest, info: CameraInfo, configuration: ApertureConfiguration,
+                             filter: String? = nil) throws(CameraError) -> ExposurePlan {
+        let plan = try request.plan(info: info, maximumExposure: configuration.maximumExposure,
+                                    filters: configuration.filterNames)
+        let now = Date()
+        if let problem = FITSHeader.problem(FITSHeader.Context(
+            request: request, settings: plan.settings, info: info, start: now, temperature: nil,
+            filter: plan.filter ?? filter, instrument: configuration.instrument, telescope: configuration.telescope,
+            observer: configuration.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
+            count: plan.count)) {
+            throw problem
+        }
+        return plan
     }
 }
 

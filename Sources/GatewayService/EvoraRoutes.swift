@@ -13,7 +13,7 @@ import NIOCore
 /// without blocking, so `/getTemperature` and `/abort` answer at once during a long exposure.
 /// Failures keep evora's `{message, status: 2}` shape, add Aperture's `error` object, and use
 /// a proper HTTP status (evora answered 200 to everything).
-enum EvoraRoutes {
+package enum EvoraRoutes {
     /// The SDK's status numbers evora reports.
     enum SDK {
         static let success = 20002
@@ -151,15 +151,15 @@ enum EvoraRoutes {
         }
     }
 
-    struct CapturePlan {
-        var request: ExposureRequest
+    package struct CapturePlan {
+        package var request: ExposureRequest
         var realTime: Bool
     }
 
     /// Reads evora's capture fields: `exptime`, `exptype` (Single, Real Time, Series),
     /// `imgtype` (Bias, Dark, Flat, Object), `filtype`, `comment`, `expnum`. Numbers may come as
     /// strings, as the web client sends them.
-    static func captureRequest(_ fields: [String: Any]) throws(APIError) -> CapturePlan {
+    package static func captureRequest(_ fields: [String: Any]) throws(APIError) -> CapturePlan {
         let imageTypes: [String: ImageType] = ["bias": .bias, "dark": .dark, "flat": .flat, "object": .object]
         guard let imageName = fields["imgtype"] as? String else {
             throw APIError.invalid("imgtype", "imgtype: is required, one of Bias, Dark, Flat, Object")
@@ -252,7 +252,7 @@ enum EvoraRoutes {
     }
 
     /// The body's fields: a JSON object, a JSON string holding one (when `twice`), or a form.
-    static func fields(of request: Request, gateway: Gateway, twice: Bool = false) async throws(APIError) -> [String: Any] {
+    package static func fields(of request: Request, gateway: Gateway, twice: Bool = false) async throws(APIError) -> [String: Any] {
         var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gatewayMaxBody)
         let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         if data.isEmpty { return [:] }
@@ -280,13 +280,13 @@ enum EvoraRoutes {
     }
 
     /// `a=1&b=two` as fields (a repeated key keeps its last value).
-    static func form(_ data: Data) -> [String: Any] {
+    package static func form(_ data: Data) -> [String: Any] {
         Dictionary(RequestBody.formPairs(String(decoding: data, as: UTF8.self)).map { ($0.key, $0.value as Any) },
                    uniquingKeysWith: { $1 })
     }
 
     /// A number given as a JSON number or a numeric string.
-    static func number(_ value: Any?, name: String) throws(APIError) -> Double {
+    package static func number(_ value: Any?, name: String) throws(APIError) -> Double {
         let parsed: Double?
         switch value {
         case let number? where JSONNumberFit.number(number) != nil:

@@ -103,10 +103,10 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Reading request bodies.
-enum RequestBody {
+package enum RequestBody {
     /// The pairs of `application/x-www-form-urlencoded` text (a PUT body, a query): `a=1&b=x+y`,
     /// percent-decoded, `+` as a space, in order; a pair without `=` has an empty value.
-    static func formPairs(_ text: String) -> [(key: String, value: String)] {
+    package static func formPairs(_ text: String) -> [(key: String, value: String)] {
         func decode(_ text: Substring) -> String {
             let plus = text.replacingOccurrences(of: "+", with: " ")
             return plus.removingPercentEncoding ?? plus
@@ -131,7 +131,7 @@ enum RequestBody {
     /// - Parameter twice: also accept a JSON string that holds the JSON (evora's web client
     ///   encodes the capture body twice).
     /// - Throws: ``APIError`` 400 naming the field that does not fit.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int, twice: Bool = false) async throws(APIError) -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int, twice: Bool = false) async throws(APIError) -> T {
         var buffer = try await collect(request, limit: limit)
         var data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { data = Data("{}".utf8) }

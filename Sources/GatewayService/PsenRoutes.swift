@@ -13,7 +13,7 @@ import ProcessorService
 /// request-specific field (`roi_background`, `roi_signal`, `statistics`). Unlike the original,
 /// which answered 200 with state "error", failures carry a proper status code and a message
 /// naming the field (an invalid ROI is 400, a processor that is down is 503).
-enum PsenRoutes {
+package enum PsenRoutes {
     static func register(on group: RouterGroup<GatewayApplication.Context>, gateway: Gateway) {
         group.post("start") { _, _ -> Response in
             await psen(gateway) {
@@ -56,7 +56,7 @@ enum PsenRoutes {
 
     /// The body of a ROI POST: the bare JSON list, `[]` or `null` (psen's client sends
     /// `json=roi`). Any other shape is a 400 naming the rule.
-    static func roiBody(_ request: Request, key: String, gateway: Gateway) async throws(APIError) -> [Int]? {
+    package static func roiBody(_ request: Request, key: String, gateway: Gateway) async throws(APIError) -> [Int]? {
         var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gatewayMaxBody)
         let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }

@@ -9,7 +9,7 @@ import ProcessorService
 import Synchronization
 
 /// Aperture's own versioned JSON API under `/v1/` (described by `/v1/openapi.json`).
-enum V1Routes {
+package enum V1Routes {
     typealias Group = RouterGroup<GatewayApplication.Context>
 
     static func register(on group: Group, gateway: Gateway) {
@@ -91,9 +91,9 @@ enum V1Routes {
         }
     }
 
-    struct FilterMove: Decodable {
-        var name: String?
-        var slot: Int?
+    package struct FilterMove: Decodable {
+        package var name: String?
+        package var slot: Int?
     }
 
     // MARK: exposures

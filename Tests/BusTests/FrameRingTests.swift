@@ -196,6 +196,49 @@ struct FrameRingTests {
         #expect(reader.counters.invalid == 3 && reader.counters.read == 1)
     }
 
+    /// A 2-slot ring of 8-byte slots holding one 2 x 2 frame, with `bytes` then written over the
+    /// file at `offset` (the slot headers carry no checksum); its reader and the frame's location.
+    static func damagedRing(_ directory: RingDirectory, _ bytes: [UInt8], at offset: Int) throws
+        -> (FrameRingReader, FrameLocation) {
+        let writer = try FrameRingWriter(path: directory.ring, slots: 2, slotCapacity: 8)
+        let location = try writer.write(FrameMetadata(width: 2, height: 2), pixels: [1, 2, 3, 4])
+        let fd = open(directory.ring, O_WRONLY)
+        defer { close(fd) }
+        #expect(bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) } == bytes.count)
+        return (try FrameRingReader(path: directory.ring), location)
+    }
+
+    /// Found by `Benchmarks/fuzz.sh frame-ring` (Benchmarks/Fuzz/crashes/frame-ring/seqlock-all-ones):
+    /// a slot whose seqlock word is all ones (a damaged or hostile ring file) trapped on
+    /// arithmetic overflow when a location was read; it is a newer frame being written, so the
+    /// location's frame is gone.
+    @Test func aSeqlockOfAllOnesIsAnOverwriteNotACrash() throws {
+        let directory = try RingDirectory()
+        defer { directory.cleanup() }
+        let (reader, location) = try Self.damagedRing(directory, [UInt8](repeating: 0xFF, count: 8), at: 4096)
+        var buffer: [UInt16] = []
+        #expect(reader.read(location, into: &buffer) == .overwritten)
+        #expect(reader.latestLocation() == nil)
+        #expect(reader.counters.dropped == 1)
+    }
+
+    /// Found by `Benchmarks/fuzz.sh frame-ring` (Benchmarks/Fuzz/crashes/frame-ring/slot-size-overflow):
+    /// a slot header whose width and height are both near 2^32 trapped on arithmetic overflow
+    /// (width x height x 2 bytes exceeds Int); it is a header that does not fit its slot.
+    @Test func aSlotHeaderWhoseSizeOverflowsIsInvalidNotACrash() throws {
+        let directory = try RingDirectory()
+        defer { directory.cleanup() }
+        // Slot 0's width and height.
+        let (reader, location) = try Self.damagedRing(directory, [UInt8](repeating: 0xFF, count: 8), at: 4096 + 24)
+        var buffer: [UInt16] = []
+        guard case .invalid(let reason) = reader.read(location, into: &buffer) else {
+            Issue.record("a 4294967295 x 4294967295 frame in an 8-byte slot was not refused")
+            return
+        }
+        #expect(reason.contains("4294967295 x 4294967295") && reason.contains("8 bytes"), "\(reason)")
+        #expect(reader.latest(into: &buffer) == nil)
+    }
+
     // MARK: Overwrites, skipping
 
     /// Whether every pixel equals `value` (memcmp of the buffer against itself shifted by one

@@ -47,7 +47,7 @@ struct AlpacaError: Error, Sendable, Hashable {
 }
 
 /// A malformed request: HTTP 400 with a text/plain body that says what is wrong.
-struct AlpacaBadRequest: Error, Sendable {
+package struct AlpacaBadRequest: Error, Sendable {
     var message: String
     var status: HTTPResponse.Status = .badRequest
 
@@ -155,8 +155,8 @@ enum AlpacaEnvelope {
 
 /// The parameters of one request: the query of a GET (keys case-insensitive) or the
 /// form-urlencoded body of a PUT (keys case-sensitive).
-struct AlpacaParameters: Sendable {
-    let pairs: [(key: String, value: String)]
+package struct AlpacaParameters: Sendable {
+    package let pairs: [(key: String, value: String)]
     let caseSensitive: Bool
 
     init(pairs: [(key: String, value: String)], caseSensitive: Bool) {
@@ -165,13 +165,13 @@ struct AlpacaParameters: Sendable {
     }
 
     /// Parses `a=1&b=x+y` (percent-decoding, `+` as a space).
-    static func parse(_ text: String?, caseSensitive: Bool) -> AlpacaParameters {
+    package static func parse(_ text: String?, caseSensitive: Bool) -> AlpacaParameters {
         AlpacaParameters(pairs: RequestBody.formPairs(text ?? ""), caseSensitive: caseSensitive)
     }
 
     /// The value of `name`: exact for a PUT (a key that differs only in case is a malformed
     /// request), case-insensitive for a GET.
-    func value(_ name: String) throws(AlpacaBadRequest) -> String? {
+    package func value(_ name: String) throws(AlpacaBadRequest) -> String? {
         if let exact = pairs.first(where: { $0.key == name }) { return exact.value }
         if let other = pairs.first(where: { $0.key.caseInsensitiveCompare(name) == .orderedSame }) {
             if caseSensitive {
@@ -183,14 +183,14 @@ struct AlpacaParameters: Sendable {
         return nil
     }
 
-    func required(_ name: String) throws(AlpacaBadRequest) -> String {
+    package func required(_ name: String) throws(AlpacaBadRequest) -> String {
         guard let value = try value(name) else {
             throw AlpacaBadRequest("missing parameter '\(name)'")
         }
         return value
     }
 
-    func int(_ name: String) throws(AlpacaBadRequest) -> Int {
+    package func int(_ name: String) throws(AlpacaBadRequest) -> Int {
         let text = try required(name)
         guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
             throw AlpacaBadRequest("parameter '\(name)' must be an integer (got '\(text)')")
@@ -198,7 +198,7 @@ struct AlpacaParameters: Sendable {
         return value
     }
 
-    func double(_ name: String) throws(AlpacaBadRequest) -> Double {
+    package func double(_ name: String) throws(AlpacaBadRequest) -> Double {
         let text = try required(name)
         guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite else {
             throw AlpacaBadRequest("parameter '\(name)' must be a finite number (got '\(text)')")
@@ -206,7 +206,7 @@ struct AlpacaParameters: Sendable {
         return value
     }
 
-    func bool(_ name: String) throws(AlpacaBadRequest) -> Bool {
+    package func bool(_ name: String) throws(AlpacaBadRequest) -> Bool {
         let text = try required(name)
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {
         case "true": return true
@@ -217,7 +217,7 @@ struct AlpacaParameters: Sendable {
 
     /// `ClientTransactionID` (or `ClientID`): a uint32; absent, miscased in a PUT, or not a
     /// uint32, it counts as 0, as the Alpaca reference says.
-    func transactionNumber(_ name: String) -> UInt32 {
+    package func transactionNumber(_ name: String) -> UInt32 {
         let match = caseSensitive
             ? pairs.first(where: { $0.key == name })
             : pairs.first(where: { $0.key.caseInsensitiveCompare(name) == .orderedSame })
