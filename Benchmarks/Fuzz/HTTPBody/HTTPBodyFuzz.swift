@@ -23,6 +23,8 @@ enum HTTPBodyFuzz: FuzzTarget {
     static let gateway: Gateway = {
         let path = NSTemporaryDirectory() + "aperture-fuzz-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // Nothing is ever created in it (no child listens): it need not outlive the gateway's start.
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
         return try! Gateway(configuration: ApertureConfiguration(), runtime: RuntimeDirectory(existing: path), logger: logger)
     }()
