@@ -134,17 +134,16 @@ package enum ExposureAdmission {
     ///   - request: the request as it arrived.
     ///   - info: what the camera can do.
     ///   - configuration: the service's configuration (limits, filters, header texts).
-    ///   - filter: the filter at the wheel's position when the request names none.
     /// - Returns: the plan to run.
     /// - Throws: ``CameraError`` `invalid_argument` naming the field, the value and the rule.
-    package static func plan(_ request: ExposureRequest, info: CameraInfo, configuration: ApertureConfiguration,
-                             filter: String? = nil) throws(CameraError) -> ExposurePlan {
+    package static func plan(_ request: ExposureRequest, info: CameraInfo,
+                             configuration: ApertureConfiguration) throws(CameraError) -> ExposurePlan {
         let plan = try request.plan(info: info, maximumExposure: configuration.maximumExposure,
                                     filters: configuration.filterNames)
         let now = Date()
         if let problem = FITSHeader.problem(FITSHeader.Context(
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
-            filter: plan.filter ?? filter, instrument: configuration.instrument, telescope: configuration.telescope,
+            filter: plan.filter, instrument: configuration.instrument, telescope: configuration.telescope,
             observer: configuration.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
             count: plan.count)) {
             throw problem

@@ -282,6 +282,23 @@ import Testing
         #expect(try measuredFWHM(at: best + 300) > 1.5 * measuredFWHM(at: best))
     }
 
+    /// Issue 11: a focuser position of 1e24 made the PSF wider than Int and trapped in the
+    /// star renderer. Far out of focus a star's light is spread to nothing: only the
+    /// background is left, and the frame takes no longer than any other.
+    @Test(arguments: [1e24, -1e24, 1e9, Double.greatestFiniteMagnitude])
+    func aFocusFarOutOfRangeRendersBackgroundOnly(focus: Double) throws {
+        let camera = try makeCamera {
+            $0.skyBackground = 0
+            $0.darkCurrent = 0
+            $0.cosmicRayRate = 0
+        }
+        camera.starCatalog = [SimulatedStar(x: 128.3, y: 127.6, flux: 400_000)]
+        let inFocus = try expose(camera, settings(.object, 0.5, readoutMode: 1))
+        camera.focusPosition = focus
+        let defocused = try expose(camera, settings(.object, 0.5, readoutMode: 1))
+        #expect(defocused.max()! < inFocus.max()! / 10, "focus \(focus): the star should be spread out")
+    }
+
     // MARK: Flats, saturation, cosmic rays
 
     @Test func flatsAreUniformWithTheExpectedLevel() throws {
