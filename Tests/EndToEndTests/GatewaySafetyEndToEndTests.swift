@@ -77,7 +77,7 @@ import Testing
         var lateEvents = 0
         var closed = false
         while !closed, lateEvents == 0, Date().timeIntervalSince(start) < 15 {
-            let chunk = stream.read(within: 0.5)
+            let chunk = await stream.read(within: 0.5)
             closed = chunk == nil
             if let chunk, Date().timeIntervalSince(start) > 3 {
                 lateEvents += chunk.components(separatedBy: "event: camera.telemetry").count - 1
@@ -120,7 +120,7 @@ import Testing
         try stalled.send("GET /v1/events HTTP/1.1\r\nHost: \(address)\r\nAccept: text/event-stream\r\n\r\n")
         var head = ""
         let headDeadline = Date().addingTimeInterval(10)
-        while !head.contains("\r\n"), Date() < headDeadline, let chunk = stalled.read(within: 0.5) { head += chunk }
+        while !head.contains("\r\n"), Date() < headDeadline, let chunk = await stalled.read(within: 0.5) { head += chunk }
         #expect(head.hasPrefix("HTTP/1.1 200"), "the stalled client's reply: \(head)")
         // It holds the only slot: another client is refused with 503 too_many_clients.
         #expect(try await probeEvents(address, until: 503, within: 10), "the stalled client never held the slot")
@@ -394,10 +394,15 @@ final class RawConnection: @unchecked Sendable {
         return received == 0 || (received < 0 && errno != EAGAIN)
     }
 
-    /// What arrives within `seconds` ("" when nothing did); nil when the peer closed.
-    func read(within seconds: Double) -> String? {
+    /// What arrives within `seconds` ("" when nothing did); nil when the peer closed. Waits
+    /// without holding a thread of the cooperative pool (other suites run meanwhile).
+    func read(within seconds: Double) async -> String? {
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&entry, 1, Int32(seconds * 1000)) == 1 else { return "" }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while poll(&entry, 1, 0) != 1 {
+            guard ContinuousClock.now < deadline else { return "" }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
         let received = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
         if received == 0 || (received < 0 && errno != EAGAIN) { return nil }
