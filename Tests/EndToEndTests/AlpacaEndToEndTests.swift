@@ -73,8 +73,8 @@ struct AlpacaEndToEndTests {
 
     /// Runs a scenario of alpaca_client.py; records its failed checks; returns its summary.
     @discardableResult
-    func scenario(_ name: String, _ running: Running, arguments: [String] = []) throws -> [String: Any] {
-        let (status, printed, complaints) = try ServiceHarness.runPython(
+    func scenario(_ name: String, _ running: Running, arguments: [String] = []) async throws -> [String: Any] {
+        let (status, printed, complaints) = try await ServiceHarness.runPython(
             "alpaca_client", [name, running.alpaca] + arguments, in: running.service.root)
         #expect(status == 0, "alpaca_client.py \(name):\n\(complaints)\nservice output:\n\(running.service.output.suffix(4000))")
         return (try? JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any]) ?? [:]
@@ -85,7 +85,7 @@ struct AlpacaEndToEndTests {
     @Test func alpycaDiscoversTheCameraAndItsUniqueIDSurvivesAGatewayRestart() async throws {
         let running = try await start()
         defer { running.service.cleanup() }
-        let summary = try scenario("discovery", running, arguments: ["--discovery-port", String(running.discoveryPort)])
+        let summary = try await scenario("discovery", running, arguments: ["--discovery-port", String(running.discoveryPort)])
         let port = running.alpaca.split(separator: ":").last.map(String.init) ?? ""
         #expect((summary["alpyca_found"] as? [String])?.contains("127.0.0.1:\(port)") == true)
 
@@ -114,7 +114,7 @@ struct AlpacaEndToEndTests {
     @Test func aOneSecondLightFrameThroughAlpacaEqualsItsFITSFile() async throws {
         let running = try await start()
         defer { running.service.cleanup() }
-        let summary = try scenario("exposure", running, arguments: ["--data-root", running.service.root + "/data"])
+        let summary = try await scenario("exposure", running, arguments: ["--data-root", running.service.root + "/data"])
         // exposing first, idle at the end; never ready before 1 s.
         let states = summary["states"] as? [Int] ?? []
         #expect(states.first == 2 && states.last == 0, "camera states \(states)")
@@ -125,20 +125,20 @@ struct AlpacaEndToEndTests {
     @Test func abortDuringAnExposureLeavesNoImageAndTheCameraIdle() async throws {
         let running = try await start()
         defer { running.service.cleanup() }
-        let summary = try scenario("abort", running)
+        let summary = try await scenario("abort", running)
         #expect((summary["abort_seconds"] as? Double ?? 9) < 2.0)
     }
 
     @Test func everyInvalidValueIsRefusedWithInvalidValue() async throws {
         let running = try await start()
         defer { running.service.cleanup() }
-        try scenario("invalid", running)
+        try await scenario("invalid", running)
     }
 
     @Test func malformedRequestsAreHTTP400AndTheEnvelopeFollowsTheRules() async throws {
         let running = try await start()
         defer { running.service.cleanup() }
-        try scenario("protocol", running)
+        try await scenario("protocol", running)
     }
 
     /// An exposure started through Alpaca makes `POST /v1/exposures` answer 409 busy, and one
@@ -146,7 +146,7 @@ struct AlpacaEndToEndTests {
     @Test func alpacaAndTheV1APIDriveTheSameCamera() async throws {
         let running = try await start()
         defer { running.service.cleanup() }
-        let summary = try scenario("busy", running, arguments: ["--http", running.http])
+        let summary = try await scenario("busy", running, arguments: ["--http", running.http])
         #expect(summary["v1_while_alpaca"] as? Int == 409)
     }
 

@@ -146,7 +146,7 @@ import Testing
         #expect(try await Self.get(address, "/v1/frames/latest.png?width=300", headers: ["If-None-Match": etag]).status == 304)
 
         // Pixels and limits against astropy, for several widths and every stretch.
-        let check = try ServiceHarness.runPython("dashboard_preview_check", ["http://\(address)/", path], in: service.root)
+        let check = try await ServiceHarness.runPython("dashboard_preview_check", ["http://\(address)/", path], in: service.root)
         #expect(check.status == 0, "dashboard_preview_check.py:\n\(check.errors)\n\(check.output)")
         #expect(check.output.contains("\"exposure_id\": \"\(record.id)\""))
     }
@@ -190,12 +190,12 @@ import Testing
     /// Runs dashboard_browser.py against `url`; checks it passed with no console error and
     /// returns its summary.
     @discardableResult
-    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil) throws -> [String: Any] {
+    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil) async throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
         if let token { arguments += ["--token", token] }
-        let result = try ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
+        let result = try await ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         } ?? [:]
@@ -218,7 +218,7 @@ import Testing
         defer { processor.close() }
         _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
         _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
-        let summary = try runBrowser("http://\(address)/", service: service)
+        let summary = try await runBrowser("http://\(address)/", service: service)
         let debug = summary["debug"] as? [String: Any] ?? [:]
         #expect(debug["roisDrawn"] as? Int == 2, "the ROI boxes over the preview: \(debug)")
         #expect(debug["progressEvents"] as? Int ?? 0 >= 2, "\(debug)")
@@ -235,7 +235,7 @@ import Testing
             "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "256", "APERTURE_CAMERA_HEIGHT": "256",
         ])
         defer { service.cleanup() }
-        try runBrowser("http://\(address)/", service: service, token: token)
+        try await runBrowser("http://\(address)/", service: service, token: token)
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")))
@@ -260,6 +260,6 @@ import Testing
             if let reply = try? await Self.get(front, "/api/"), reply.status == 200 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        try runBrowser("http://\(front)/api/", service: service, token: token)
+        try await runBrowser("http://\(front)/api/", service: service, token: token)
     }
 }

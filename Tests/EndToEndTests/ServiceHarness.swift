@@ -85,7 +85,7 @@ final class ServiceHarness: @unchecked Sendable {
     /// Runs one of the test's Python scripts (`Python/NAME.py`) to its end, its stdout and
     /// stderr kept apart in files under `directory` (files, not pipes: nothing blocks however
     /// much is printed).
-    static func runPython(_ name: String, _ arguments: [String], in directory: String) throws
+    static func runPython(_ name: String, _ arguments: [String], in directory: String) async throws
         -> (status: Int32, output: String, errors: String) {
         let script = try #require(Bundle.module.path(forResource: name, ofType: "py", inDirectory: "Python"))
         let process = Process()
@@ -98,6 +98,9 @@ final class ServiceHarness: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle(forWritingAtPath: errPath)
         try process.run()
+        // Waits without holding a thread of the cooperative pool: a script may run for a minute
+        // (schemathesis, a browser), and the other suites run meanwhile.
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         process.waitUntilExit()
         let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
