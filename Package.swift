@@ -257,6 +257,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GatewayServiceTests",
+            dependencies: ["GatewayService", "CameraCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ApertureLoggingTests",
             dependencies: ["ApertureLogging", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings

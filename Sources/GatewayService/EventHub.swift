@@ -36,6 +36,8 @@ public final class EventHub: Service, Sendable {
     private let nextEventID = Atomic<UInt64>(0)
     /// The most clients at once (`gateway.sse_clients`).
     public let maximumClients: Int
+    /// Requests waiting for an exposure to end, woken by `camera.exposure`.
+    let exposures = ExposureWaiters()
 
     init(runtime: RuntimeDirectory, bufferSize: Int, maximumClients: Int, children: ChildHealth, metrics: GatewayMetrics,
          temperatures: TemperatureHistory, cameraStatus: CameraStatusCache, logger: Logger) {
@@ -89,6 +91,9 @@ public final class EventHub: Service, Sendable {
             switch event.topic {
             case CameraTopic.state, CameraTopic.exposure, CameraTopic.frame: cameraStatus.invalidate()
             default: break
+            }
+            if event.topic == CameraTopic.exposure, let record = try? event.decode(ExposureRecord.self) {
+                exposures.exposureChanged(record)
             }
             if event.topic == CameraTopic.telemetry, let telemetry = try? event.decode(TelemetryEvent.self),
                let reading = telemetry.temperature {

@@ -199,25 +199,29 @@ package enum EvoraRoutes {
         }
     }
 
-    /// Polls the exposure's record until it is no longer running. The wait suspends; it
-    /// holds no thread and no lock, so every other request is served meanwhile.
+    /// Waits for the exposure to end without holding anything: woken by the camera's
+    /// `camera.exposure` event; the camera is asked once at the start (the exposure may be over
+    /// already) and again only when no event came for a while (events are lossy, and the camera
+    /// may restart meanwhile). Every other request is served during the wait.
     static func waitUntilDone(_ record: ExposureRecord, gateway: Gateway) async throws(APIError) -> ExposureRecord {
+        let waiter = gateway.events.exposures.register(record.id)
+        defer { waiter.cancel() }
         var current = record
         var failures = 0
         while current.status == .running {
-            do {
-                try await Task.sleep(for: .milliseconds(100))
-            } catch {
-                throw APIError(.serviceUnavailable, "cancelled", "the request was cancelled")
-            }
             do {
                 current = try await gateway.camera(ExposureQueryCommand.self, .init(id: record.id))
                 failures = 0
             } catch where error.status == .serviceUnavailable {
                 // The camera may be restarting; give it a while before giving up.
                 failures += 1
-                if failures > 100 { throw error }
+                if failures > 30 { throw error }
             }
+            guard current.status == .running else { break }
+            if let finished = await waiter.finished(within: failures > 0 ? .seconds(1) : .seconds(5)) {
+                current = finished
+            }
+            if Task.isCancelled { throw APIError(.serviceUnavailable, "cancelled", "the request was cancelled") }
         }
         return current
     }
