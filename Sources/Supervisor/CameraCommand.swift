@@ -77,6 +77,12 @@ struct CameraCommand: AsyncParsableCommand {
                 request.keywords = values
             }
             let (client, configuration) = try CameraCommand.client(options)
+            // With --wait, follow camera.exposure: subscribed before the request, so that its end
+            // is not missed; the camera is asked once, then only when no event came for 5 s.
+            let events = wait ? try? Subscriber(
+                dialing: SupervisorConnection.runtime(configuration).endpoint(EndpointName.cameraEvents),
+                topics: [CameraTopic.exposure], bufferSize: 64) : nil
+            defer { events?.close() }
             let record: ExposureRecord
             do {
                 record = try await client.call(ExposeCommand.self, request, timeout: .seconds(10))
@@ -86,14 +92,27 @@ struct CameraCommand: AsyncParsableCommand {
             print(record.id)
             guard wait else { return }
             while true {
-                try await Task.sleep(for: .milliseconds(200))
-                let current: ExposureRecord
+                var current: ExposureRecord
                 do {
                     current = try await client.call(ExposureQueryCommand.self, .init(id: record.id), timeout: .seconds(10))
                 } catch {
                     throw CameraCommand.fail(error, configuration)
                 }
-                if current.status == .running { continue }
+                if current.status == .running {
+                    guard let events else {
+                        try await Task.sleep(for: .seconds(1))
+                        continue
+                    }
+                    let deadline = ContinuousClock.now + .seconds(5)
+                    while current.status == .running, ContinuousClock.now < deadline,
+                          let event = try? await events.next(timeout: deadline - ContinuousClock.now) {
+                        if let changed = try? event.decode(ExposureRecord.self), changed.id == record.id {
+                            current = changed
+                        }
+                    }
+                    // No event within 5 s (events are lossy): ask the camera again.
+                    if current.status == .running { continue }
+                }
                 for file in current.files { print(file.path) }
                 switch current.status {
                 case .completed: return
