@@ -125,6 +125,9 @@ import Testing
         defer { client.close(); camera.cleanup() }
         let events = try Subscriber(dialing: camera.runtime.endpoint(EndpointName.cameraEvents), topics: ["camera."], bufferSize: 256)
         defer { events.close() }
+        // The subscriber dials in the background: one event (telemetry comes every second) shows
+        // it is connected, so that the exposure's state events cannot go out before it listens.
+        _ = try await events.next(timeout: .seconds(10))
 
         let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .object, time: 60, count: 3))
         let deadline = Date().addingTimeInterval(10)
