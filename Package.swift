@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "Supervision",
             dependencies: [
-                "Bus", "ApertureConfig", "ApertureLogging", "ProcessSupport", "CSystemd",
+                "Bus", "ApertureLogging", "ProcessSupport", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "GatewayService",
             dependencies: [
-                "Bus", "ChildRuntime", "ApertureConfig", "CameraCore", "ProcessorService", "FrameAnalysis",
+                "Bus", "ChildRuntime", "ApertureConfig", "CameraCore", "ProcessorService",
                 "FITSStorage", "CZlib",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

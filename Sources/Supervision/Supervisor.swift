@@ -1,4 +1,3 @@
-import ApertureConfig
 import Bus
 import Foundation
 import Logging
