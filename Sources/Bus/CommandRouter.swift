@@ -47,8 +47,8 @@ public struct CommandRouter: Sendable {
                 }
             } catch {
                 var detail = BusJSON.describe(error)
-                if case DecodingError.dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                   let misfit = JSONNumberFit.misfit(in: request.message, decoding: RequestArguments<C.Arguments>.self) {
+                if let misfit = JSONNumberFit.misfit(explaining: error, in: request.message,
+                                                     decoding: RequestArguments<C.Arguments>.self) {
                     detail = "field '\(misfit.field)': \(misfit.rule)"
                 }
                 throw BusError(.badRequest, "invalid arguments for '\(C.name)': \(detail)")

@@ -19,11 +19,13 @@ public enum JSONNumberFit {
 
     /// Locates the number that made decoding `type` from `data` fail.
     /// - Parameters:
-    ///   - data: the JSON text that failed to decode with no coding path.
+    ///   - error: the decoder's error; only "data corrupted" with no coding path is looked into.
+    ///   - data: the JSON text that failed to decode.
     ///   - type: the type it was decoded as.
     /// - Returns: the field and the rule, or nil when no single number explains the failure.
-    public static func misfit<T: Decodable>(in data: Data, decoding type: T.Type) -> Misfit? {
-        guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+    public static func misfit<T: Decodable>(explaining error: any Error, in data: Data, decoding type: T.Type) -> Misfit? {
+        guard case DecodingError.dataCorrupted(let context) = error, context.codingPath.isEmpty,
+              let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
         var candidates: [[Component]] = []
         func collect(_ value: Any, _ path: [Component]) {
             guard candidates.count < 32 else { return }

@@ -98,7 +98,6 @@ package enum FITSHeader {
         var context = context
         context.temperature = context.temperature
             ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: false, state: .off, coolerPower: nil)
-        context.filter = context.filter ?? "none"
         let header = cards(context)
         guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
         let request = context.request
@@ -112,7 +111,7 @@ package enum FITSHeader {
                     + "(keywords are upper-cased); give it once")
             }
             let own = cards(Context(copying: context, keywords: [:])).cards.contains { $0.keyword == keyword }
-            if own || problem.message.contains("is reserved") {
+            if own || FITSFile.isReserved(keyword) {
                 return invalid("keywords: \(keyword) is written by Aperture itself and cannot be set")
             }
             return invalid("keywords: \(spellings[0]): \(problem.message.replacingOccurrences(of: "invalid FITS card: ", with: ""))")

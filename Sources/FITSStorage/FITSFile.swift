@@ -32,6 +32,14 @@ public enum FITSFile {
         FITSFormat.problem(card)
     }
 
+    /// Whether a keyword is one the writer sets itself or that FITS's structure owns (the ones
+    /// ``validate(_:)`` refuses as reserved): SIMPLE, NAXISn, CHECKSUM, COMMENT...
+    ///
+    /// - Parameter keyword: An upper-case keyword.
+    public static func isReserved(_ keyword: String) -> Bool {
+        FITSFormat.isReserved(keyword)
+    }
+
     /// Checks that a text can be written as COMMENT cards: printable ASCII, any length (long
     /// lines are split into several cards), newlines start new cards.
     ///

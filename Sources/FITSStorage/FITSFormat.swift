@@ -25,10 +25,15 @@ enum FITSFormat {
                 return "keyword '\(keyword)' has characters other than A-Z 0-9 _ - (FITS keywords are upper case)"
             }
         }
-        if reservedKeywords.contains(keyword) || isAxisKeyword(bytes) {
+        if isReserved(keyword) {
             return "keyword '\(keyword)' is reserved: the FITS writer sets it"
         }
         return nil
+    }
+
+    /// Whether the writer sets `keyword` itself (or FITS's structure owns it).
+    static func isReserved(_ keyword: String) -> Bool {
+        reservedKeywords.contains(keyword) || isAxisKeyword(Array(keyword.utf8))
     }
 
     /// NAXISn.

@@ -293,16 +293,12 @@ package enum EvoraRoutes {
     package static func number(_ value: Any?, name: String) throws(APIError) -> Double {
         let parsed: Double?
         switch value {
-        case let number? where JSONNumberFit.number(number) != nil:
-            parsed = JSONNumberFit.number(number)!.doubleValue
-        case is Bool:
-            parsed = nil
-        case let text as String:
-            parsed = Double(text.trimmingCharacters(in: .whitespaces))
         case nil, is NSNull:
             throw APIError.invalid(name, "\(name): is required (a number)")
+        case let text as String:
+            parsed = Double(text.trimmingCharacters(in: .whitespaces))
         default:
-            parsed = nil
+            parsed = JSONNumberFit.number(value)?.doubleValue  // nil for JSON true: not a number
         }
         guard let parsed, parsed.isFinite else {
             throw APIError.invalid(name, "\(name): must be a number (got \(describe(value)))")
@@ -311,10 +307,10 @@ package enum EvoraRoutes {
     }
 
     private static func describe(_ value: Any?) -> String {
+        if let number = JSONNumberFit.number(value) { return number.stringValue }
         switch value {
         case let text as String: return "'\(text.prefix(40))'"
-        case let number? where JSONNumberFit.number(number) != nil: return JSONNumberFit.number(number)!.stringValue
-        case is Bool: return "\(value!)"
+        case let flag as Bool: return "\(flag)"
         default: return "\(type(of: value as Any))"
         }
     }

@@ -141,8 +141,7 @@ package enum RequestBody {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-               let misfit = JSONNumberFit.misfit(in: data, decoding: T.self) {
+            if let misfit = JSONNumberFit.misfit(explaining: error, in: data, decoding: T.self) {
                 throw APIError.invalid(misfit.field, "\(misfit.field): \(misfit.rule)")
             }
             throw describe(error)
