@@ -257,6 +257,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ProcessorServiceTests",
+            dependencies: ["ProcessorService", "Bus", "CameraCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayServiceTests",
             dependencies: ["GatewayService", "CameraCore"],
             swiftSettings: swiftSettings

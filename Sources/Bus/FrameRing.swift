@@ -28,7 +28,7 @@ import Foundation
 //    16  frame number             Int64
 //    24  width, height            UInt32, UInt32
 //    32  pixel type               UInt32 (1 = UInt16)
-//    36  flags                    UInt32 (bit 0 preview, bit 1 rows top-down)
+//    36  flags                    UInt32 (bit 0 preview, bit 1 rows top-down, bit 2 focus set)
 //    40  binning x, y             UInt32, UInt32
 //    48  subframe x, y            UInt32, UInt32
 //    56  exposure time            Double (seconds)
@@ -37,7 +37,8 @@ import Foundation
 //    80  pixel bytes              UInt64 (width * height * 2)
 //    88  image type               16 bytes, UTF-8, NUL-padded
 //   104  exposure id              64 bytes, UTF-8, NUL-padded
-//   168  reserved up to 256
+//   168  focus position           Double (the observer's, from the comment; valid when bit 2 is set)
+//   176  reserved up to 256
 //
 // Frame s goes to slot (s - 1) % slot count. The writer marks the slot odd, issues a release
 // fence, copies the header and the pixels, then stores the even value with release ordering;
@@ -101,9 +102,12 @@ public struct FrameMetadata: Sendable, Hashable, Codable {
     public var preview: Bool
     /// Rows run from the top of the image down (FITS `ROWORDER = 'TOP-DOWN'`).
     public var topDown: Bool
+    /// The focus position the observer gave for this frame (`focus: N` in the comment), nil when
+    /// none was given.
+    public var focus: Double?
 
     enum CodingKeys: String, CodingKey {
-        case width, height, preview
+        case width, height, preview, focus
         case exposureId = "exposure_id"
         case frameNumber = "frame_number"
         case pixelType = "pixel_type"
@@ -135,11 +139,12 @@ public struct FrameMetadata: Sendable, Hashable, Codable {
     ///   - imageType: `bias`, `dark`, `flat` or `object`, at most 16 bytes of UTF-8.
     ///   - preview: whether the frame is a preview.
     ///   - topDown: whether rows run from the top down.
+    ///   - focus: the observer's focus position for this frame, if any (finite).
     public init(exposureId: String = "", frameNumber: Int = 0, width: Int, height: Int,
                 pixelType: FramePixelType = .uint16, binningX: Int = 1, binningY: Int = 1,
                 subframeX: Int = 0, subframeY: Int = 0, exposureTime: Double = 0,
                 exposureStart: Double = 0, readoutTime: Double = 0, imageType: String = "object",
-                preview: Bool = false, topDown: Bool = true) {
+                preview: Bool = false, topDown: Bool = true, focus: Double? = nil) {
         self.exposureId = exposureId
         self.frameNumber = frameNumber
         self.width = width
@@ -155,6 +160,7 @@ public struct FrameMetadata: Sendable, Hashable, Codable {
         self.imageType = imageType
         self.preview = preview
         self.topDown = topDown
+        self.focus = focus
     }
 
     /// `width * height`.
@@ -309,10 +315,12 @@ enum FrameRingLayout {
         static let imageTypeSize = 16
         static let exposureId = 104
         static let exposureIdSize = 64
+        static let focus = 168
     }
 
     static let flagPreview: UInt32 = 1 << 0
     static let flagTopDown: UInt32 = 1 << 1
+    static let flagFocus: UInt32 = 1 << 2
 
     /// Slot header plus `capacity` bytes of pixels, rounded up to whole pages so that every
     /// slot's pixels start page-aligned plus 256 bytes.

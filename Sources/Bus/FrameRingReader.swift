@@ -177,6 +177,14 @@ public final class FrameRingReader: Sendable {
         try nextFrame(after: sequence, body)
     }
 
+    /// The location of the oldest complete frame whose sequence is greater than `sequence`,
+    /// nil when the ring holds none: a reader that must see every frame still in the ring takes
+    /// them in order with this and ``withFrame(_:_:)`` (frames the writer overwrote before the
+    /// reader came to them show as a gap in the sequence).
+    public func oldestLocation(after sequence: UInt64) -> FrameLocation? {
+        Self.complete(in: mapping, after: sequence, newest: false)
+    }
+
     // MARK: Replacement
 
     /// Whether `path` now names a different file than the one mapped (the camera restarted).
@@ -320,12 +328,17 @@ public final class FrameRingReader: Sendable {
     }
 
     private static func newest(in mapping: FrameRingMapping) -> FrameLocation? {
+        complete(in: mapping, after: 0, newest: true)
+    }
+
+    /// The newest or the oldest complete frame with a sequence greater than `sequence`.
+    private static func complete(in mapping: FrameRingMapping, after sequence: UInt64, newest: Bool) -> FrameLocation? {
         var best: (slot: Int, value: UInt64)?
         for index in 0..<mapping.header.slotCount {
             let value = aperture_ring_load_acquire(mapping.seqlock(index))
-            if value != 0, value & 1 == 0, value > (best?.value ?? 0) {
-                best = (index, value)
-            }
+            guard value != 0, value & 1 == 0, value / 2 > sequence else { continue }
+            if let current = best?.value, newest ? value <= current : value >= current { continue }
+            best = (index, value)
         }
         guard let best else { return nil }
         return FrameLocation(slot: best.slot, sequence: best.value / 2, generation: mapping.header.generation)
@@ -382,6 +395,9 @@ enum SlotHeader {
             return .invalid("exposure id is not UTF-8")
         }
         let flags = header.load(fromByteOffset: S.flags, as: UInt32.self)
+        if flags & FrameRingLayout.flagFocus != 0, !f64(S.focus).isFinite {
+            return .invalid("focus position is not a finite number")
+        }
         let metadata = FrameMetadata(
             exposureId: exposureId,
             frameNumber: Int(header.load(fromByteOffset: S.frameNumber, as: Int64.self)),
@@ -391,7 +407,8 @@ enum SlotHeader {
             exposureTime: f64(S.exposureTime), exposureStart: f64(S.exposureStart),
             readoutTime: f64(S.readoutTime), imageType: imageType,
             preview: flags & FrameRingLayout.flagPreview != 0,
-            topDown: flags & FrameRingLayout.flagTopDown != 0)
+            topDown: flags & FrameRingLayout.flagTopDown != 0,
+            focus: flags & FrameRingLayout.flagFocus != 0 ? f64(S.focus) : nil)
         return .valid(sequence: header.load(fromByteOffset: S.sequence, as: UInt64.self), metadata: metadata)
     }
 }

@@ -151,6 +151,7 @@ struct EncodedSlotHeader {
     var exposureTime: Double
     var exposureStart: Double
     var readoutTime: Double
+    var focus: Double
     var pixelBytes: UInt64
     var imageType: [UInt8]
     var exposureId: [UInt8]
@@ -190,8 +191,13 @@ struct EncodedSlotHeader {
         exposureStart = metadata.exposureStart
         readoutTime = metadata.readoutTime
         pixelBytes = UInt64(bytes.partialValue)
+        if let focus = metadata.focus, !focus.isFinite {
+            throw invalid("focus position \(focus) is not a finite number")
+        }
+        focus = metadata.focus ?? 0
         flags = (metadata.preview ? FrameRingLayout.flagPreview : 0)
             | (metadata.topDown ? FrameRingLayout.flagTopDown : 0)
+            | (metadata.focus != nil ? FrameRingLayout.flagFocus : 0)
         imageType = Array(metadata.imageType.utf8)
         exposureId = Array(metadata.exposureId.utf8)
         guard imageType.count <= FrameRingLayout.Slot.imageTypeSize, !imageType.contains(0) else {
@@ -221,6 +227,7 @@ struct EncodedSlotHeader {
         slot.storeBytes(of: exposureStart, toByteOffset: S.exposureStart, as: Double.self)
         slot.storeBytes(of: readoutTime, toByteOffset: S.readoutTime, as: Double.self)
         slot.storeBytes(of: pixelBytes, toByteOffset: S.pixelBytes, as: UInt64.self)
+        slot.storeBytes(of: focus, toByteOffset: S.focus, as: Double.self)
         Self.storeText(imageType, at: slot + S.imageType, size: S.imageTypeSize)
         Self.storeText(exposureId, at: slot + S.exposureId, size: S.exposureIdSize)
     }

@@ -496,7 +496,8 @@ final class CameraController: Sendable {
                 binningX: settings.binX, binningY: settings.binY, subframeX: settings.subframe.x,
                 subframeY: settings.subframe.y, exposureTime: settings.exposureTime,
                 exposureStart: start.timeIntervalSince1970, readoutTime: readout.timeIntervalSince1970,
-                imageType: request.type.rawValue, preview: file == nil, topDown: topDown)
+                imageType: request.type.rawValue, preview: file == nil, topDown: topDown,
+                focus: request.focusFromComment)
             do throws(BusError) {
                 location = try pixels.withUnsafeBufferPointer { buffer throws(BusError) in try ring.write(metadata, pixels: buffer) }
             } catch {

@@ -9,9 +9,9 @@ import Synchronization
 /// The processor's brain: reads each new frame from the camera's shared-memory ring (only a
 /// small notice arrives on the bus), analyses it in place, publishes and keeps the result.
 ///
-/// It never blocks the camera: the camera never waits for it, the notice subscription keeps
-/// only the newest few notices, and a frame overwritten before it was analysed is counted as
-/// dropped. Nothing queues without bound.
+/// It never blocks the camera: the camera never waits for it, notices only wake it (the ring is
+/// the queue, bounded by its slots), and a frame overwritten before it was analysed is counted
+/// as dropped. Nothing queues without bound.
 final class FrameProcessor: Sendable {
     struct State: Sendable {
         var processing: Bool
@@ -136,71 +136,74 @@ final class FrameProcessor: Sendable {
 
     // MARK: The frame loop
 
-    /// Follows camera.frame notices and analyses each frame until the task is cancelled.
+    /// Analyses the frames the camera writes to its ring until the task is cancelled.
+    ///
+    /// A `camera.frame` notice only wakes the loop (and says which ring generation is current);
+    /// the ring itself is the queue: every frame read out since processing started that is
+    /// still in the ring is analysed, in order, so a notice lost (published before this
+    /// subscription connected, or while the processor was busy) loses no frame. A processor
+    /// that falls so far behind that its next frame is about to be overwritten (more than the
+    /// ring's slots less two) jumps to the newest frame instead of chasing it, and counts what it
+    /// passed over as dropped.
     func run() async {
         let notices: Subscriber
         do {
             notices = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents),
-                                     topics: [CameraTopic.frame + "\n"], bufferSize: 2)
+                                     topics: [CameraTopic.frame + "\n"], bufferSize: 4)
         } catch {
             logger.critical("cannot subscribe to camera.events: \(error.message)")
             return
         }
         defer { notices.close() }
         let analyzer = AnalyzerBox()
-        var reader: FrameRingReader?
-        var missedNotices = 0
-        var lastSequence: (generation: UInt64, sequence: UInt64)?
-        let ringPath = runtime.path + "/" + EndpointName.cameraFrames
+        var cursor = RingCursor(path: runtime.path + "/" + EndpointName.cameraFrames)
         while !Task.isCancelled {
-            guard let event = try? await notices.next(timeout: .seconds(1)) else {
-                // No notice for a second: a notice may have been lost (one published before
-                // this subscription was connected, say). Look in the ring for a newer frame.
-                guard state.withLock({ $0.processing }) else { continue }
-                if reader == nil || (try? reader?.reopenIfReplaced()) == nil { reader = try? FrameRingReader(path: ringPath) }
-                if let reader, let location = reader.latestLocation(),
-                   lastSequence.map({ $0.generation != location.generation || $0.sequence < location.sequence }) ?? true {
-                    let notice = FrameNotice(exposureId: "", frame: 0, count: nil, sequence: 0, width: 0, height: 0,
-                                             preview: false, path: nil, bytes: 0, ring: location)
-                    process(notice, at: location, reader: reader, analyzer: analyzer)
-                    lastSequence = (location.generation, location.sequence)
-                }
-                continue
-            }
-            let lost = notices.dropped - missedNotices
-            missedNotices = notices.dropped
+            // Without a notice for a second, look in the ring anyway.
+            let event = try? await notices.next(timeout: .seconds(1))
             guard state.withLock({ $0.processing }) else { continue }
-            if lost > 0 { state.withLock { $0.dropped += lost } }
-            guard let notice = try? event.decode(FrameNotice.self) else { continue }
-            guard let location = notice.ring else {
-                skip("frame \(notice.frame) of \(notice.exposureId) has no frame-ring location")
-                continue
-            }
-            if let last = lastSequence, last.generation == location.generation, last.sequence >= location.sequence {
-                continue
-            }
-            if reader?.generation != location.generation {
-                do {
-                    reader = try FrameRingReader(path: ringPath)
-                } catch {
-                    skip("cannot open the frame ring: \(error.message)")
-                    reader = nil
+            if let notice = event.flatMap({ try? $0.decode(FrameNotice.self) }) {
+                guard let location = notice.ring else {
+                    skip("frame \(notice.frame) of \(notice.exposureId) has no frame-ring location")
                     continue
                 }
-                if reader?.generation != location.generation {
-                    skip("the notice is for another camera process's frame ring")
+                if let problem = cursor.follow(location.generation) {
+                    skip(problem)
                     continue
                 }
+            } else if cursor.reopenIfReplaced() == nil {
+                continue
             }
-            process(notice, at: location, reader: reader!, analyzer: analyzer)
-            lastSequence = (location.generation, location.sequence)
+            drain(&cursor, analyzer: analyzer)
         }
     }
 
-    private func process(_ notice: FrameNotice, at location: FrameLocation, reader: FrameRingReader, analyzer: AnalyzerBox) {
-        let configuration = state.withLock { $0.configuration }
-        let outcome: Result<(FrameMetadata, FrameAnalysis), AnalysisError>?
-        outcome = reader.withFrame(location) { metadata, pixels -> Result<(FrameMetadata, FrameAnalysis), AnalysisError> in
+    /// Analyses the frames in the ring after the cursor's last one, oldest first.
+    private func drain(_ cursor: inout RingCursor, analyzer: AnalyzerBox) {
+        guard let reader = cursor.reader else { return }
+        // Behind by more than this, the oldest unread frame is about to be overwritten.
+        let reach = UInt64(max(1, reader.slotCount - 2))
+        while !Task.isCancelled, let newest = reader.latestLocation(), newest.sequence > cursor.last {
+            guard let (configuration, since) = state.withLock({ s in s.processing ? (s.configuration, s.startTime ?? 0) : nil }) else { return }
+            let location = newest.sequence - cursor.last > reach
+                ? newest : (reader.oldestLocation(after: cursor.last) ?? newest)
+            // Frames between the last one and this one were overwritten before they were read, or
+            // passed over to catch up; before the first frame of a ring nothing was expected.
+            if cursor.counting, location.sequence > cursor.last + 1 {
+                let passed = Int(clamping: location.sequence - cursor.last - 1)
+                state.withLock { $0.dropped += passed }
+            }
+            cursor.last = location.sequence
+            cursor.counting = true
+            process(at: location, reader: reader, analyzer: analyzer, configuration: configuration, since: since)
+        }
+    }
+
+    private func process(at location: FrameLocation, reader: FrameRingReader, analyzer: AnalyzerBox,
+                         configuration: AnalysisConfiguration, since: Double) {
+        let outcome: Result<(FrameMetadata, FrameAnalysis), AnalysisError>??
+        outcome = reader.withFrame(location) { metadata, pixels -> Result<(FrameMetadata, FrameAnalysis), AnalysisError>? in
+            // Read out before processing (re)started: not this run's to analyse.
+            guard metadata.readoutTime >= since else { return nil }
             guard metadata.pixelType == .uint16 else {
                 return .failure(AnalysisError(.invalidArgument, "pixel type \(metadata.pixelType) is not supported"))
             }
@@ -217,12 +220,14 @@ final class FrameProcessor: Sendable {
         switch outcome {
         case nil:
             state.withLock { $0.dropped += 1 }
-        case .failure(let error)?:
-            skip("frame \(notice.frame) of \(notice.exposureId) skipped: \(error.message)")
-        case .success(let (metadata, analysis))?:
+        case .some(nil):
+            break
+        case .some(.failure(let error)?):
+            skip("frame \(location) skipped: \(error.message)")
+        case .some(.success(let (metadata, analysis))?):
             let now = Date().timeIntervalSince1970
             let result = ProcessorResult(exposureId: metadata.exposureId, frame: metadata.frameNumber,
-                                         sequence: location.sequence, focus: notice.focus,
+                                         sequence: location.sequence, focus: metadata.focus,
                                          readoutTime: metadata.readoutTime, processedTime: now, analysis: analysis)
             state.withLock { s in
                 s.processed += 1
@@ -241,6 +246,43 @@ final class FrameProcessor: Sendable {
     private func skip(_ reason: String) {
         state.withLock { $0.skipped += 1 }
         logger.warning("\(reason)")
+    }
+}
+
+/// Where the frame loop is in the camera's ring: the mapped file and the last frame it took.
+private struct RingCursor {
+    let path: String
+    var reader: FrameRingReader?
+    /// The sequence of the last frame taken from this ring (0: none yet).
+    var last: UInt64 = 0
+    /// Whether a gap before the next frame is a loss (false until the first frame of a ring).
+    var counting = false
+
+    init(path: String) { self.path = path }
+
+    /// Maps the ring of `generation` if it is not the one mapped; nil when it is, or the reason
+    /// why it cannot be.
+    mutating func follow(_ generation: UInt64) -> String? {
+        if reader?.generation == generation { return nil }
+        do {
+            try open()
+        } catch {
+            return "cannot open the frame ring: \(error.message)"
+        }
+        return reader?.generation == generation ? nil : "the notice is for another camera process's frame ring"
+    }
+
+    /// Maps the ring if none is mapped or the camera replaced it; nil when there is none to read.
+    mutating func reopenIfReplaced() -> FrameRingReader? {
+        if reader == nil || reader!.isReplaced { try? open() }
+        return reader
+    }
+
+    private mutating func open() throws(BusError) {
+        reader = nil
+        reader = try FrameRingReader(path: path)
+        last = 0
+        counting = false
     }
 }
 

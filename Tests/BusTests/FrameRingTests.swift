@@ -338,6 +338,35 @@ struct FrameRingTests {
         #expect(reader.counters == FrameRingReaderCounters(read: 2, dropped: 1, skipped: 7, invalid: 0))
     }
 
+    @Test func theOldestUnreadFrameComesFirstAndTheFocusPositionTravelsWithIt() throws {
+        let directory = try RingDirectory()
+        defer { directory.cleanup() }
+        let writer = try FrameRingWriter(path: directory.ring, slots: 4, slotCapacity: 8 * 8 * 2)
+        let reader = try FrameRingReader(path: directory.ring)
+        #expect(reader.oldestLocation(after: 0) == nil)
+        for number in 1...6 {
+            let metadata = FrameMetadata(exposureId: "focus", frameNumber: number, width: 8, height: 8,
+                                         focus: number == 6 ? nil : 4800 + 100 * Double(number))
+            _ = try writer.write(metadata, pixels: [UInt16](repeating: UInt16(number), count: 64))
+        }
+        // Frames 1 and 2 were overwritten by 5 and 6: the oldest still there is 3.
+        let oldest = try #require(reader.oldestLocation(after: 0))
+        #expect(oldest.sequence == 3)
+        #expect(reader.oldestLocation(after: 4)?.sequence == 5)
+        #expect(reader.oldestLocation(after: 6) == nil)
+        var buffer: [UInt16] = []
+        guard case .frame(let third) = reader.read(oldest, into: &buffer) else {
+            Issue.record("frame 3 could not be read")
+            return
+        }
+        #expect(third.focus == 5100)
+        #expect(reader.latest(into: &buffer)?.metadata.focus == nil)
+        // A focus position that is not a number is refused before the ring is touched.
+        let bad = FrameMetadata(exposureId: "focus", frameNumber: 7, width: 8, height: 8, focus: .nan)
+        #expect(throws: BusError.self) { try writer.write(bad, pixels: [UInt16](repeating: 7, count: 64)) }
+        #expect(reader.latestLocation()?.sequence == 6)
+    }
+
     // MARK: The writer's life
 
     @Test func aRestartedWriterReplacesTheRingAndOldReadersReopen() throws {
