@@ -72,10 +72,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Every type that crosses a process boundary: the camera's, the processor's and the
+        // supervisor's commands, results and events. Bus and the analysis value types only.
+        .target(
+            name: "ApertureProtocol",
+            dependencies: ["Bus", "FrameAnalysis"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CameraCore",
             dependencies: [
-                "Bus",
+                "Bus", "ApertureProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -119,7 +126,7 @@ let package = Package(
         .target(
             name: "Supervision",
             dependencies: [
-                "Bus", "ApertureLogging", "ProcessSupport", "CSystemd",
+                "Bus", "ApertureProtocol", "ApertureLogging", "ProcessSupport", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -129,7 +136,7 @@ let package = Package(
         .target(
             name: "CameraService",
             dependencies: [
-                "Bus", "ChildRuntime", "ApertureConfig", "CameraCore", "FITSStorage",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "CameraCore", "FITSStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -137,7 +144,7 @@ let package = Package(
         .target(
             name: "ProcessorService",
             dependencies: [
-                "Bus", "ChildRuntime", "ApertureConfig", "FrameAnalysis", "CameraCore",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -145,8 +152,7 @@ let package = Package(
         .target(
             name: "GatewayService",
             dependencies: [
-                "Bus", "ChildRuntime", "ApertureConfig", "CameraCore", "ProcessorService",
-                "FITSStorage", "CZlib",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "CZlib",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -167,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Supervision", "ApertureConfig", "ApertureLogging", "Bus", "CameraCore", "ProcessSupport",
+                "Supervision", "ApertureConfig", "ApertureLogging", "Bus", "ApertureProtocol", "ProcessSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -199,13 +205,13 @@ let package = Package(
 
         .executableTarget(
             name: "SupervisorBenchmark",
-            dependencies: ["Bus"],
+            dependencies: ["Bus", "ApertureProtocol"],
             path: "Benchmarks/SupervisorBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "CameraBenchmark",
-            dependencies: ["Bus", "CameraCore"],
+            dependencies: ["Bus", "ApertureProtocol", "CameraCore"],
             path: "Benchmarks/CameraBenchmark",
             swiftSettings: swiftSettings
         ),
@@ -223,7 +229,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ProcessorBenchmark",
-            dependencies: ["FrameAnalysis", "CameraCore"],
+            dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"],
             path: "Benchmarks/ProcessorBenchmark",
             swiftSettings: swiftSettings
         ),
@@ -237,7 +243,7 @@ let package = Package(
         // MARK: Tests.
         .testTarget(
             name: "CameraCoreTests",
-            dependencies: ["CameraCore", "Bus"],
+            dependencies: ["CameraCore", "ApertureProtocol", "Bus"],
             resources: [.copy("StandIn")],
             swiftSettings: swiftSettings
         ),
@@ -248,7 +254,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FrameAnalysisTests",
-            dependencies: ["FrameAnalysis", "CameraCore"],
+            dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -258,12 +264,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessorServiceTests",
-            dependencies: ["ProcessorService", "Bus", "CameraCore"],
+            dependencies: ["ProcessorService", "ApertureProtocol", "Bus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatewayServiceTests",
-            dependencies: ["GatewayService", "CameraCore"],
+            dependencies: ["GatewayService", "ApertureProtocol"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -284,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Bus", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
+                "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Python")],
@@ -297,20 +303,20 @@ let package = Package(
 // Each target is a libFuzzer entry point when built with `-Xswiftc -sanitize=fuzzer,address
 // -Xswiftc -DFUZZING`, and otherwise a program that replays inputs and runs seeded random ones.
 let fuzzTargets: [(product: String, target: String, folder: String, dependencies: [Target.Dependency])] = [
-    ("aperture-fuzz-envelope", "FuzzEnvelope", "Envelope", ["Bus", "CameraCore", "ProcessorService"]),
+    ("aperture-fuzz-envelope", "FuzzEnvelope", "Envelope", ["Bus", "ApertureProtocol", "CameraCore", "ProcessorService"]),
     ("aperture-fuzz-http-body", "FuzzHTTPBody", "HTTPBody", [
-        "Bus", "CameraCore", "FrameAnalysis", "ProcessorService", "GatewayService", "ApertureConfig",
+        "Bus", "ApertureProtocol", "CameraCore", "FrameAnalysis", "ProcessorService", "GatewayService", "ApertureConfig",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
     ]),
-    ("aperture-fuzz-alpaca", "FuzzAlpaca", "Alpaca", ["GatewayService"]),
+    ("aperture-fuzz-alpaca", "FuzzAlpaca", "Alpaca", ["GatewayService", "ApertureProtocol"]),
     ("aperture-fuzz-frame-ring", "FuzzFrameRing", "FrameRing", ["Bus"]),
 ]
 package.targets.append(.target(
     name: "FuzzSupport",
-    dependencies: ["ApertureConfig", "Bus", "CameraCore", "CameraService", "FrameAnalysis", "ProcessorService"],
+    dependencies: ["ApertureConfig", "ApertureProtocol", "Bus", "CameraCore", "CameraService", "FrameAnalysis", "ProcessorService"],
     path: "Benchmarks/Fuzz/Support",
     swiftSettings: swiftSettings
 ))

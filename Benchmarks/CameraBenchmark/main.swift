@@ -7,6 +7,7 @@
 // measures (a) the time from the abort request to the camera being idle, as the camera
 // measures it, and (b) the whole round trip as a client sees it. A `ping` round trip measured
 // in the same run shows how much of (b) is the bus.
+import ApertureProtocol
 import Bus
 import CameraCore
 import Foundation

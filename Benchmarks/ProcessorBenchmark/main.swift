@@ -27,6 +27,7 @@
 // Before timing, the Swift results of frame 0 are compared with numpy's; the run stops if they
 // differ.
 
+import ApertureProtocol
 import CameraCore
 import FrameAnalysis
 import Foundation

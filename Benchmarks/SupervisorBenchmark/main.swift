@@ -8,6 +8,7 @@
 // processor and the camera); and the supervisor's resident memory. Restart back-off is set to 0
 // and the FATAL intensity out of reach, so every kill measures the restart path itself (with
 // the defaults the first restart after a stable run is immediate too).
+import ApertureProtocol
 import Bus
 import Foundation
 
@@ -110,7 +111,7 @@ func measureRestarts(_ child: String, control: String, kills: Int, root: String)
         while true {
             let status = try? await supervisor.call(SupervisorStatusCommand.self, timeout: .milliseconds(500))
             if let entry = status?.children.first(where: { $0.name == child }),
-               entry.pid != old, entry.state == "running", entry.responding {
+               entry.pid != old, entry.state == .running, entry.responding {
                 healthy.append(milliseconds(ContinuousClock.now - killed))
                 break
             }

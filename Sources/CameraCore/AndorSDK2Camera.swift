@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 import Logging
 

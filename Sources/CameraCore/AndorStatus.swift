@@ -1,3 +1,4 @@
+import ApertureProtocol
 /// A return code of the Andor SDK2 (every SDK2 call returns an `unsigned int`), named as in
 /// Andor's Linux header `atmcdLXd.h`.
 ///

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 
 /// A filter wheel driver. Like ``CameraDriver``, it is called from one dedicated thread and

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 
 /// The simulated sensor's temperature: a first-order approach, with a time constant, to the

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 
 /// The simulator's random numbers: reproducible from a seed on every platform, so the same seed

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 
 /// What one simulated exposure needs to be rendered, captured when it starts.

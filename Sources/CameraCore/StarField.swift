@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 
 /// One star of the simulated sky.

@@ -1,4 +1,5 @@
 import ApertureConfig
+import ApertureProtocol
 import CameraCore
 import FITSStorage
 import Foundation

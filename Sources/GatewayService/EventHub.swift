@@ -1,5 +1,5 @@
 import Bus
-import CameraCore
+import ApertureProtocol
 import DequeModule
 import Foundation
 import HTTPTypes

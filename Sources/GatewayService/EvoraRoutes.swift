@@ -1,6 +1,6 @@
 import ApertureConfig
 import Bus
-import CameraCore
+import ApertureProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,4 @@
-import CameraCore
+import ApertureProtocol
 import Synchronization
 
 /// Requests that wait for an exposure to end (evora's `/capture`), woken by the camera's

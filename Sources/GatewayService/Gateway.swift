@@ -1,6 +1,6 @@
 import ApertureConfig
 import Bus
-import CameraCore
+import ApertureProtocol
 import Foundation
 import Hummingbird
 import Logging
@@ -192,33 +192,54 @@ public final class FrameSource: Sendable {
 
 /// Whether each child is up, as the supervisor's `child.*` events tell it.
 public final class ChildHealth: Sendable {
-    private let states = Mutex<[String: String]>([:])
+    /// Whether a child can be asked, as the last event or status report said.
+    enum Availability: Sendable {
+        case up, restarting, fatal, stopped
+
+        init(_ event: ChildLifecycle) {
+            switch event {
+            case .started, .unresponsive: self = .up
+            case .exited, .restarting: self = .restarting
+            case .fatal: self = .fatal
+            }
+        }
+
+        /// A child that is starting counts as up: its process is there and usually answers
+        /// already (the supervisor marks it running only at its next ping, and this copy follows
+        /// within 2 s); a request it cannot answer yet fails on its own deadline.
+        init(_ state: ChildState) {
+            switch state {
+            case .running, .starting, .stopping: self = .up
+            case .backoff, .exited: self = .restarting
+            case .fatal: self = .fatal
+            case .stopped: self = .stopped
+            }
+        }
+    }
+
+    private let states = Mutex<[String: Availability]>([:])
 
     init() {}
 
-    /// Records a lifecycle event (`started`, `exited`, `restarting`, `fatal`, `unresponsive`).
+    /// Records a lifecycle event.
     func record(_ event: ChildLifecycleEvent) {
-        states.withLock { $0[event.child] = event.event }
+        states.withLock { $0[event.child] = Availability(event.event) }
     }
 
     /// Records the states of a supervisor status report.
     func record(_ status: SupervisorStatus) {
         states.withLock { states in
-            for child in status.children { states[child.name] = child.state == "running" ? "started" : child.state }
+            for child in status.children { states[child.name] = Availability(child.state) }
         }
     }
 
-    /// Why `child` is down, or nil when it is (or is believed to be) up. A child that is
-    /// starting counts as up: its process is there and usually answers already (the supervisor
-    /// marks it running only at its next ping, and this copy follows within 2 s); a request it
-    /// cannot answer yet fails on its own deadline.
+    /// Why `child` is down, or nil when it is (or is believed to be) up.
     public func downReason(_ child: String) -> String? {
-        guard let state = states.withLock({ $0[child] }) else { return nil }
-        switch state {
-        case "exited", "restarting", "backoff": return "restarting"
-        case "fatal", "FATAL": return "FATAL (stopped after repeated failures; `aperture restart \(child)` revives it)"
-        case "stopped": return "stopped"
-        default: return nil
+        switch states.withLock({ $0[child] }) {
+        case nil, .up?: return nil
+        case .restarting?: return "restarting"
+        case .fatal?: return "FATAL (stopped after repeated failures; `aperture restart \(child)` revives it)"
+        case .stopped?: return "stopped"
         }
     }
 }

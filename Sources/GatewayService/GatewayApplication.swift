@@ -1,4 +1,5 @@
 import ApertureConfig
+import ApertureProtocol
 import Bus
 import ChildRuntime
 import Foundation
@@ -171,11 +172,11 @@ enum HealthEndpoint {
         do {
             let status = try await gateway.supervisor.call(SupervisorStatusCommand.self, timeout: .seconds(1))
             gateway.children.record(status)
-            let failing = status.children.filter { !($0.state == "running" && $0.responding) }
+            let failing = status.children.filter { !($0.state == .running && $0.responding) }
             healthy = failing.isEmpty && !status.stopping
             let message = healthy ? nil
                 : status.stopping ? "the service is stopping"
-                : failing.map { "\($0.name) is \($0.state)\($0.state == "running" ? " but not answering pings" : "")" }
+                : failing.map { "\($0.name) is \($0.state.rawValue)\($0.state == .running ? " but not answering pings" : "")" }
                     .joined(separator: "; ")
             report = Report(
                 status: healthy ? "ok" : "degraded", message: message,

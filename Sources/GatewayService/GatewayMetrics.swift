@@ -1,5 +1,5 @@
 import Bus
-import CameraCore
+import ApertureProtocol
 import CoreMetrics
 import Foundation
 import Metrics
@@ -84,8 +84,7 @@ public final class GatewayMetrics: Sendable {
     /// (so the figures are right even for restarts before the gateway started).
     func childStatus(_ status: SupervisorStatus) {
         for child in status.children {
-            childEvent(ChildLifecycleEvent(child: child.name, event: child.state == "running" ? "started" : child.state,
-                                           pid: child.pid, reason: nil, restarts: child.restarts))
+            self.child(child.name, up: child.state == .running, restarts: child.restarts)
         }
     }
 
@@ -98,12 +97,16 @@ public final class GatewayMetrics: Sendable {
 
     /// Records a child's lifecycle event.
     func childEvent(_ event: ChildLifecycleEvent) {
-        Self.metric(event.child, in: restartGauges) {
-            CoreMetrics.Gauge(label: "aperture_child_restarts", dimensions: [("child", event.child)], factory: factory)
-        }.record(Double(event.restarts))
-        Self.metric(event.child, in: upGauges) {
-            CoreMetrics.Gauge(label: "aperture_child_up", dimensions: [("child", event.child)], factory: factory)
-        }.record(event.event == "started" ? 1 : 0)
+        child(event.child, up: event.event == .started, restarts: event.restarts)
+    }
+
+    private func child(_ name: String, up: Bool, restarts: Int) {
+        Self.metric(name, in: restartGauges) {
+            CoreMetrics.Gauge(label: "aperture_child_restarts", dimensions: [("child", name)], factory: factory)
+        }.record(Double(restarts))
+        Self.metric(name, in: upGauges) {
+            CoreMetrics.Gauge(label: "aperture_child_up", dimensions: [("child", name)], factory: factory)
+        }.record(up ? 1 : 0)
     }
 
     func eventsDropped(_ count: Int) { sseDropped.increment(by: Int64(count)) }

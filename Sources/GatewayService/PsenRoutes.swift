@@ -4,7 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import ProcessorService
+import ApertureProtocol
 
 /// psen_processing's REST API under `/psen/`, backed by the processor, so that
 /// `PsenProcessingClient(address="http://host:8000/psen/")` works unchanged.

@@ -1,4 +1,4 @@
-import CameraCore
+import ApertureProtocol
 import DequeModule
 import Foundation
 import Synchronization

@@ -1,11 +1,10 @@
 import ApertureConfig
 import Bus
-import CameraCore
+import ApertureProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import ProcessorService
 import Synchronization
 
 /// Aperture's own versioned JSON API under `/v1/` (described by `/v1/openapi.json`).

@@ -1,6 +1,6 @@
 import ApertureConfig
 import Bus
-import CameraCore
+import ApertureProtocol
 import FrameAnalysis
 import Foundation
 import Logging

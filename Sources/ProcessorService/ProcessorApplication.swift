@@ -1,4 +1,5 @@
 import ApertureConfig
+import ApertureProtocol
 import Bus
 import ChildRuntime
 import Logging

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Bus
 import Foundation
 import Logging
@@ -52,11 +53,6 @@ public struct SupervisionSettings: Sendable {
         self.stopGracePeriod = stopGracePeriod
         self.restartPolicy = restartPolicy
     }
-}
-
-/// The state of one supervised child, as supervisord names them.
-public enum ChildState: String, Sendable {
-    case stopped, starting, running, backoff, stopping, exited, fatal
 }
 
 /// Runs one child: spawns it, notices its exit at once (a thread blocked in `waitpid`), pings
@@ -124,7 +120,7 @@ actor ChildRunner {
             heartbeat = HeartbeatTracker(startedAt: started.uptimeSeconds, maximumMissed: settings.maxMissedPings,
                                          startTimeout: settings.startTimeout.seconds)
             logger.info("\(spec.name) started", metadata: ["child.pid": "\(spawned.pid)"])
-            publish("started", pid: spawned.pid, reason: nil)
+            publish(.started, pid: spawned.pid, reason: nil)
 
             let pinging = Task { [control] in await self.ping(pid: spawned.pid, over: control) }
             let status = await ExitWatcher.waitForExit(of: spawned.pid)
@@ -135,7 +131,7 @@ actor ChildRunner {
             process = nil
             lastExit = status.description
             let uptime = (ContinuousClock.now - started).seconds
-            publish("exited", pid: spawned.pid, reason: status.description)
+            publish(.exited, pid: spawned.pid, reason: status.description)
 
             if stopRequested {
                 state = .exited
@@ -162,7 +158,7 @@ actor ChildRunner {
         case .giveUp:
             state = .fatal
             logger.critical("\(spec.name) failed too often (more than \(policy.intensity) times in \(policy.period) s); it stays down until `aperture restart \(spec.name)`")
-            publish("fatal", pid: nil, reason: lastExit)
+            publish(.fatal, pid: nil, reason: lastExit)
             await sleep(seconds: nil)
             if !stopRequested {
                 policy.reset()
@@ -171,7 +167,7 @@ actor ChildRunner {
         case .restart(let delay):
             state = .backoff
             restarts += 1
-            publish("restarting", pid: nil, reason: lastExit)
+            publish(.restarting, pid: nil, reason: lastExit)
             if delay > 0 {
                 logger.notice("restarting \(spec.name) in \(delay) s")
                 await sleep(seconds: delay)
@@ -209,7 +205,7 @@ actor ChildRunner {
                 if Task.isCancelled { return }
                 if case .unresponsive(let reason) = heartbeat?.missedPing(at: ContinuousClock.now.uptimeSeconds) {
                     logger.error("\(spec.name) \(reason) (\(error.message)); killing it", metadata: ["child.pid": "\(pid)"])
-                    publish("unresponsive", pid: pid, reason: "\(reason): \(error.message)")
+                    publish(.unresponsive, pid: pid, reason: "\(reason): \(error.message)")
                     kill(pid, SIGKILL)
                     return
                 }
@@ -301,15 +297,15 @@ actor ChildRunner {
         let pongAge = heartbeat?.lastAnswer.map { now.uptimeSeconds - $0 }
         let window = (settings.pingInterval + settings.pingTimeout).seconds
         return ChildStatus(
-            name: spec.name, state: state.rawValue, pid: process?.pid,
+            name: spec.name, state: state, pid: process?.pid,
             uptime: process == nil ? nil : startedAt.map { (now - $0).seconds },
             restarts: restarts, lastExit: lastExit,
             responding: process != nil && (heartbeat?.isResponding(at: now.uptimeSeconds, window: window) ?? false),
             lastPingAge: process == nil ? nil : pongAge)
     }
 
-    private func publish(_ event: String, pid: Int32?, reason: String?) {
-        try? events?.publish("child.\(event)", ChildLifecycleEvent(
+    private func publish(_ event: ChildLifecycle, pid: Int32?, reason: String?) {
+        try? events?.publish(event.topic, ChildLifecycleEvent(
             child: spec.name, event: event, pid: pid, reason: reason, restarts: restarts))
     }
 }

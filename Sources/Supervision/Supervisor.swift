@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Bus
 import Foundation
 import Logging
@@ -203,8 +204,8 @@ public final class Supervisor: Service {
                 restarts += status.restarts
                 let word: String
                 switch status.state {
-                case "running": word = status.responding ? "ok" : "not answering"
-                default: word = status.state
+                case .running: word = status.responding ? "ok" : "not answering"
+                default: word = status.state.rawValue
                 }
                 parts.append("\(status.name) \(word)")
                 if !(await runner.hasBeenReady) { allReady = false }

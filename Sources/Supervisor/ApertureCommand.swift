@@ -1,6 +1,7 @@
 import ApertureConfig
 import ApertureLogging
 import ArgumentParser
+import ApertureProtocol
 import Bus
 import Foundation
 import Logging
@@ -140,7 +141,7 @@ struct Status: AsyncParsableCommand {
         for child in status.children {
             let columns = [
                 child.name.padding(toLength: 10, withPad: " ", startingAt: 0),
-                child.state.padding(toLength: 10, withPad: " ", startingAt: 0),
+                child.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
                 (child.pid.map(String.init) ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0),
                 (child.uptime.map(Self.format) ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0),
                 String(child.restarts).padding(toLength: 9, withPad: " ", startingAt: 0),

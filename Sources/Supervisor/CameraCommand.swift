@@ -1,7 +1,7 @@
 import ApertureConfig
 import ArgumentParser
 import Bus
-import CameraCore
+import ApertureProtocol
 import Foundation
 
 /// `aperture camera ...`: drives the running camera over camera.ctl.

@@ -1,3 +1,4 @@
+import ApertureProtocol
 @testable import CameraCore
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Bus
 import CameraCore
 import Foundation

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Bus
 import Foundation
 #if canImport(FoundationNetworking)

@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Bus
 import Foundation
 import Synchronization
@@ -97,7 +98,7 @@ final class NotifySocketListener: Sendable {
         // At READY=1 every child has answered a ping.
         let status = try await supervisorStatus(service)
         #expect(status.ready)
-        #expect(status.children.allSatisfy { $0.state == "running" && $0.lastPingAge != nil }, "\(status.children)")
+        #expect(status.children.allSatisfy { $0.state == .running && $0.lastPingAge != nil }, "\(status.children)")
         let readyMessage = notify.messages.first { $0.message.contains("READY=1") }?.message ?? ""
         #expect(readyMessage.contains("STATUS=camera ok, processor ok, gateway ok"), "\(readyMessage)")
 

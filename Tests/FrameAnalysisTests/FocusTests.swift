@@ -1,3 +1,4 @@
+import ApertureProtocol
 import CameraCore
 import FrameAnalysis
 import Foundation

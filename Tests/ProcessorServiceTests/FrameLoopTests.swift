@@ -1,5 +1,5 @@
+import ApertureProtocol
 import Bus
-import CameraCore
 import Foundation
 import Logging
 @testable import ProcessorService

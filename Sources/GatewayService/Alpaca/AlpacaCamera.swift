@@ -1,5 +1,5 @@
 import Bus
-import CameraCore
+import ApertureProtocol
 import Foundation
 import Logging
 import Synchronization

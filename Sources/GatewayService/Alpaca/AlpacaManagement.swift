@@ -1,5 +1,5 @@
 import ApertureConfig
-import CameraCore
+import ApertureProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird

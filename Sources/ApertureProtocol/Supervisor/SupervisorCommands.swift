@@ -1,3 +1,5 @@
+import Bus
+
 /// Commands and events shared between Aperture's processes (see docs/protocol.md).
 
 // MARK: - supervisor.ctl
@@ -68,12 +70,30 @@ public struct SupervisorStatus: Codable, Sendable, Hashable {
     }
 }
 
+/// The state of one supervised child, as supervisord names them (lower case on the wire).
+public enum ChildState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Not started (before start-up, or after a stop).
+    case stopped
+    /// Spawned, not yet answering its pings as ready.
+    case starting
+    /// Answering its pings.
+    case running
+    /// Waiting out the restart delay after an unexpected exit.
+    case backoff
+    /// Being stopped (SIGTERM, then SIGKILL after the grace period).
+    case stopping
+    /// Exited, about to be restarted.
+    case exited
+    /// Failed too often too quickly: not restarted until `restart` revives it.
+    case fatal
+}
+
 /// One supervised child as the supervisor sees it.
 public struct ChildStatus: Codable, Sendable, Hashable {
     /// `camera`, `processor` or `gateway`.
     public var name: String
-    /// stopped, starting, running, backoff, stopping, exited or fatal.
-    public var state: String
+    /// Its state.
+    public var state: ChildState
     /// The pid while a process exists.
     public var pid: Int32?
     /// Seconds since the current process started.
@@ -93,7 +113,7 @@ public struct ChildStatus: Codable, Sendable, Hashable {
         case lastPingAge = "last_ping_age"
     }
 
-    public init(name: String, state: String, pid: Int32?, uptime: Double?, restarts: Int,
+    public init(name: String, state: ChildState, pid: Int32?, uptime: Double?, restarts: Int,
                 lastExit: String?, responding: Bool, lastPingAge: Double?) {
         self.name = name
         self.state = state
@@ -106,12 +126,29 @@ public struct ChildStatus: Codable, Sendable, Hashable {
     }
 }
 
+/// What happened to a child: the topic `child.<raw value>` and the event's `event` member.
+public enum ChildLifecycle: String, Sendable, Hashable, Codable, CaseIterable {
+    /// A new process was spawned.
+    case started
+    /// The process ended (`reason` says how).
+    case exited
+    /// It will be restarted after the restart delay.
+    case restarting
+    /// It failed too often too quickly and will not be restarted.
+    case fatal
+    /// It stopped answering its pings and will be killed.
+    case unresponsive
+
+    /// The topic on `supervisor.events`.
+    public var topic: String { "child." + rawValue }
+}
+
 /// `child.*` events on `supervisor.events`: a child started, exited, is backing off or FATAL.
 public struct ChildLifecycleEvent: Codable, Sendable, Hashable {
     /// The child's name.
     public var child: String
-    /// started, exited, restarting, fatal, unresponsive.
-    public var event: String
+    /// What happened.
+    public var event: ChildLifecycle
     /// The pid concerned.
     public var pid: Int32?
     /// How it ended, for `exited`.
@@ -119,7 +156,7 @@ public struct ChildLifecycleEvent: Codable, Sendable, Hashable {
     /// Restarts so far.
     public var restarts: Int
 
-    public init(child: String, event: String, pid: Int32?, reason: String?, restarts: Int) {
+    public init(child: String, event: ChildLifecycle, pid: Int32?, reason: String?, restarts: Int) {
         self.child = child
         self.event = event
         self.pid = pid

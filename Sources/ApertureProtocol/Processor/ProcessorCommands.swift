@@ -90,17 +90,23 @@ public enum StatisticsCommand: BusCommand {
     public typealias Result = ProcessorStatistics
 }
 
+/// The processor's counters and rates.
 public struct ProcessorStatistics: Codable, Sendable, Hashable {
+    /// Always `ok` (psen's statistics carried it).
     public var state = "ok"
+    /// `processing` or `stopped`.
     public var status: String
     /// Unix time processing (last) started.
     public var processingStartTime: Double?
     public var framesProcessed: Int
-    /// Frames lost before analysis: events missed, slots overwritten before they were read.
+    /// Frames lost before analysis: overwritten in the ring before they were read, or passed
+    /// over by a processor that fell too far behind.
     public var framesDropped: Int
     /// Frames skipped with a logged reason (no ring location, unexpected size or type).
     public var framesSkipped: Int
+    /// `exposure id/frame number` of the last frame analysed.
     public var lastFrameId: String?
+    /// Unix time that frame's readout ended.
     public var lastFrameTime: Double?
     /// Frames per second over the last 10 s.
     public var processingRate: Double
@@ -117,6 +123,21 @@ public struct ProcessorStatistics: Codable, Sendable, Hashable {
         case lastFrameTime = "last_frame_time"
         case processingRate = "processing_rate"
         case meanLatency = "mean_latency"
+    }
+
+    /// Creates statistics.
+    public init(status: String, processingStartTime: Double?, framesProcessed: Int, framesDropped: Int,
+                framesSkipped: Int, lastFrameId: String?, lastFrameTime: Double?, processingRate: Double,
+                meanLatency: Double?) {
+        self.status = status
+        self.processingStartTime = processingStartTime
+        self.framesProcessed = framesProcessed
+        self.framesDropped = framesDropped
+        self.framesSkipped = framesSkipped
+        self.lastFrameId = lastFrameId
+        self.lastFrameTime = lastFrameTime
+        self.processingRate = processingRate
+        self.meanLatency = meanLatency
     }
 }
 
@@ -136,7 +157,9 @@ public enum ResultsCommand: BusCommand {
         }
     }
     public struct Result: Codable, Sendable, Hashable {
+        /// Oldest first.
         public var results: [ProcessorResult]
+        public init(results: [ProcessorResult]) { self.results = results }
     }
 }
 
@@ -159,20 +182,31 @@ public enum FocusFitCommand: BusCommand {
         }
     }
     public struct Result: Codable, Sendable, Hashable {
+        /// The fitted curve and its best focus.
         public var fit: FocusFit
+        /// The (position, metric) pairs the fit used.
         public var samples: [FocusSample]
+        public init(fit: FocusFit, samples: [FocusSample]) {
+            self.fit = fit
+            self.samples = samples
+        }
     }
 }
 
 /// One frame's result, kept and published on processor.events as `processor.result`.
 public struct ProcessorResult: Codable, Sendable, Hashable {
+    /// The exposure the frame belongs to.
     public var exposureId: String
+    /// The frame's number within it, from 1.
     public var frame: Int
+    /// The frame's sequence number in the camera's ring.
     public var sequence: UInt64
+    /// The observer's focus position for the frame (`focus: N` in the comment).
     public var focus: Double?
     /// Unix time the readout ended, and the time the result was ready.
     public var readoutTime: Double
     public var processedTime: Double
+    /// What the analysis found.
     public var analysis: FrameAnalysis
 
     enum CodingKeys: String, CodingKey {
@@ -180,6 +214,18 @@ public struct ProcessorResult: Codable, Sendable, Hashable {
         case exposureId = "exposure_id"
         case readoutTime = "readout_time"
         case processedTime = "processed_time"
+    }
+
+    /// Creates a result.
+    public init(exposureId: String, frame: Int, sequence: UInt64, focus: Double?, readoutTime: Double,
+                processedTime: Double, analysis: FrameAnalysis) {
+        self.exposureId = exposureId
+        self.frame = frame
+        self.sequence = sequence
+        self.focus = focus
+        self.readoutTime = readoutTime
+        self.processedTime = processedTime
+        self.analysis = analysis
     }
 }
 
@@ -202,5 +248,6 @@ extension ProcessorResult {
 
 /// Topics on processor.events.
 public enum ProcessorTopic {
+    /// One frame's result (``ProcessorResult/summary``).
     public static let result = "processor.result"
 }
