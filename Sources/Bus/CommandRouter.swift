@@ -47,11 +47,13 @@ public struct CommandRouter: Sendable {
                 }
             } catch {
                 var detail = BusJSON.describe(error)
+                var field: String?
                 if let misfit = JSONNumberFit.misfit(explaining: error, in: request.message,
                                                      decoding: RequestArguments<C.Arguments>.self) {
                     detail = "field '\(misfit.field)': \(misfit.rule)"
+                    field = misfit.field.hasPrefix("args.") ? String(misfit.field.dropFirst(5)) : misfit.field
                 }
-                throw BusError(.badRequest, "invalid arguments for '\(C.name)': \(detail)")
+                throw BusError(.badRequest, "invalid arguments for '\(C.name)': \(detail)", field: field)
             }
             let result = try await handler(arguments)
             return try BusJSON.encoder().encode(ReplyEnvelope(id: request.id, result: result))
@@ -108,7 +110,7 @@ public struct CommandRouter: Sendable {
     /// Encodes an error reply.
     static func errorReply(id: String?, _ error: BusError) -> Data {
         let envelope = ReplyEnvelope<NoArguments>(id: id, result: nil,
-                                                  error: ReplyErrorBody(code: error.code, message: error.message))
+                                                  error: ReplyErrorBody(code: error.code, message: error.message, field: error.field))
         // Encoding strings and a code cannot fail; fall back to a fixed reply to be total.
         return (try? BusJSON.encoder().encode(envelope))
             ?? Data(#"{"v":1,"id":null,"error":{"code":"internal","message":"cannot encode error"}}"#.utf8)

@@ -107,6 +107,8 @@ struct RequestArguments<Arguments: Decodable>: Decodable {
 struct ReplyErrorBody: Codable {
     var code: BusError.Code
     var message: String
+    /// The request field at fault, when one is (omitted otherwise).
+    var field: String?
 }
 
 /// `{"v":1,"id":"...","result":{...}}` or `{"v":1,"id":"...","error":{"code":..,"message":..}}`

@@ -52,13 +52,6 @@ extension EndpointName {
     public static let cameraFrames = "camera.frames"
 }
 
-extension BusError.Code {
-    /// The frame ring's file does not exist (yet): the camera has not created it.
-    public static let frameRingMissing = BusError.Code("frame_ring_missing")
-    /// The file is not a valid frame ring: wrong magic, version, checksum or sizes.
-    public static let frameRingCorrupt = BusError.Code("frame_ring_corrupt")
-}
-
 /// The pixel type of the frames in a ring.
 public enum FramePixelType: UInt32, Sendable, Hashable, Codable {
     /// Unsigned 16-bit pixels, the camera's native type.

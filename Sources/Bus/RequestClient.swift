@@ -58,7 +58,7 @@ public final class RequestClient: Sendable {
             throw BusError(.transport, "malformed reply to '\(C.name)' from \(endpoint): \(BusJSON.describe(error))")
         }
         if let error = header.error {
-            throw BusError(error.code, error.message)
+            throw BusError(error.code, error.message, field: error.field)
         }
         guard header.id == id else {
             throw BusError(.transport, "reply to '\(C.name)' from \(endpoint) carries id \(header.id ?? "null"), expected \(id)")

@@ -1,4 +1,5 @@
 import ApertureProtocol
+import Bus
 /// A return code of the Andor SDK2 (every SDK2 call returns an `unsigned int`), named as in
 /// Andor's Linux header `atmcdLXd.h`.
 ///

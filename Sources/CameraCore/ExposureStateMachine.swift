@@ -1,4 +1,5 @@
 import ApertureProtocol
+import Bus
 
 /// How an exposure (one request: a single frame, a series, or a preview run) ended.
 public enum ExposureOutcome: Sendable, Hashable {

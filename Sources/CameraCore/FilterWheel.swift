@@ -1,4 +1,5 @@
 import ApertureProtocol
+import Bus
 import Foundation
 
 /// A filter wheel driver. Like ``CameraDriver``, it is called from one dedicated thread and
@@ -30,7 +31,7 @@ public final class SimulatedFilterWheel: FilterWheel {
 
     public func move(to target: Int) throws(CameraError) {
         guard (0..<slots).contains(target) else {
-            throw CameraError(.invalidArgument, "slot: \(target) is not one of 0...\(slots - 1)")
+            throw CameraError.invalid("slot", "\(target) is not one of 0...\(slots - 1)")
         }
         let distance = (target - slot + slots) % slots
         if secondsPerSlot > 0, distance > 0 {
@@ -60,7 +61,7 @@ public final class EvoraFilterWheel: FilterWheel {
     /// - Throws: ``CameraError`` `invalid_argument` for a malformed address.
     public init(address: String, slots: Int, timeout: Double = 60) throws(CameraError) {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-            throw CameraError(.invalidArgument, "filterwheel.address: '\(address)' is not HOST:PORT")
+            throw CameraError.invalid("filterwheel.address", "'\(address)' is not HOST:PORT")
         }
         self.host = String(address[..<colon])
         self.port = port
@@ -78,7 +79,7 @@ public final class EvoraFilterWheel: FilterWheel {
 
     public func move(to slot: Int) throws(CameraError) {
         guard (0..<slots).contains(slot) else {
-            throw CameraError(.invalidArgument, "slot: \(slot) is not one of 0...\(slots - 1)")
+            throw CameraError.invalid("slot", "\(slot) is not one of 0...\(slots - 1)")
         }
         _ = try command("move \(slot)")
     }

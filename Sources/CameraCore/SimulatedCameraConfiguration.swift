@@ -1,4 +1,5 @@
 import ApertureProtocol
+import Bus
 import Foundation
 
 extension SimulatedCamera {

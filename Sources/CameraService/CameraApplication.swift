@@ -99,7 +99,7 @@ public enum CameraApplication {
         do throws(CameraError) {
             return try await body()
         } catch {
-            throw BusError(BusError.Code(error.code.rawValue), error.message)
+            throw error.busError
         }
     }
 }

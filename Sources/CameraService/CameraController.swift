@@ -141,7 +141,7 @@ final class CameraController: Sendable {
 
     func record(id: String) throws(CameraError) -> ExposureRecord {
         guard let record = state.withLock({ s in s.records.last { $0.id == id } }) else {
-            throw CameraError(.notFound, "id: no exposure '\(id)' (the camera keeps the last \(Self.recordLimit))")
+            throw CameraError(.notFound, "id: no exposure '\(id)' (the camera keeps the last \(Self.recordLimit))", field: "id")
         }
         return record
     }
@@ -178,8 +178,7 @@ final class CameraController: Sendable {
             throw CameraError(.notConnected, "the camera is not connected")
         }
         if let setpoint, !(info.minimumSetpoint...info.maximumSetpoint).contains(setpoint) {
-            throw CameraError(.invalidArgument,
-                "setpoint: \(setpoint) C is outside the cooler's range \(info.minimumSetpoint)...\(info.maximumSetpoint) C")
+            throw CameraError.invalid("setpoint", "\(setpoint) C is outside the cooler's range \(info.minimumSetpoint)...\(info.maximumSetpoint) C")
         }
         if setpoint == nil && cooler == nil {
             throw CameraError(.invalidArgument, "setpoint or cooler: give a set-point, or cooler on/off")
@@ -227,12 +226,12 @@ final class CameraController: Sendable {
             var target: Int
             if let name {
                 guard let index = names.firstIndex(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) else {
-                    throw CameraError(.invalidArgument, "name: unknown filter '\(name)'; the wheel holds \(names.joined(separator: ", "))")
+                    throw CameraError.invalid("name", "unknown filter '\(name)'; the wheel holds \(names.joined(separator: ", "))")
                 }
                 target = index
             } else if let slot {
                 guard names.indices.contains(slot) else {
-                    throw CameraError(.invalidArgument, "slot: \(slot) is not one of 0...\(names.count - 1)")
+                    throw CameraError.invalid("slot", "\(slot) is not one of 0...\(names.count - 1)")
                 }
                 target = slot
             } else {
@@ -345,7 +344,7 @@ final class CameraController: Sendable {
     private func moveFilterForExposure(_ name: String) async throws(CameraError) -> FilterStatus {
         let names = configuration.filterNames
         guard let slot = names.firstIndex(of: name) else {
-            throw CameraError(.invalidArgument, "filter: unknown filter '\(name)'")
+            throw CameraError.invalid("filter", "unknown filter '\(name)'")
         }
         let wheel = self.wheel
         try await wheelThread.perform("filter move") { () throws(CameraError) in
@@ -535,7 +534,7 @@ final class CameraController: Sendable {
             case .aborted: s.records[index].status = .aborted
             case .failed(let error):
                 s.records[index].status = .failed
-                s.records[index].error = .init(code: error.code.rawValue, message: error.message)
+                s.records[index].error = .init(code: error.code, message: error.message)
             }
             s.records[index].finished = Date().timeIntervalSince1970
             if s.currentId == id { s.currentId = nil }

@@ -1,5 +1,6 @@
 import ApertureConfig
 import ApertureProtocol
+import Bus
 import CameraCore
 import FITSStorage
 import Foundation
@@ -103,25 +104,25 @@ package enum FITSHeader {
         guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
         let request = context.request
         let userKeys = (request.keywords ?? [:]).keys.sorted()
-        func invalid(_ message: String) -> CameraError { CameraError(.invalidArgument, message) }
-        guard let keyword = problem.keyword else { return invalid("comment: \(problem.message)") }
+        func invalid(_ field: String, _ detail: String) -> CameraError { .invalid(field, detail) }
+        guard let keyword = problem.keyword else { return invalid("comment", "\(problem.message)") }
         let spellings = userKeys.filter { $0.uppercased() == keyword }
         if !spellings.isEmpty {
             if spellings.count > 1 {
-                return invalid("keywords: \(spellings.joined(separator: " and ")) are the same FITS keyword \(keyword) "
+                return invalid("keywords", "\(spellings.joined(separator: " and ")) are the same FITS keyword \(keyword) "
                     + "(keywords are upper-cased); give it once")
             }
             let own = cards(Context(copying: context, keywords: [:])).cards.contains { $0.keyword == keyword }
             if own || FITSFile.isReserved(keyword) {
-                return invalid("keywords: \(keyword) is written by Aperture itself and cannot be set")
+                return invalid("keywords", "\(keyword) is written by Aperture itself and cannot be set")
             }
-            return invalid("keywords: \(spellings[0]): \(problem.message.replacingOccurrences(of: "invalid FITS card: ", with: ""))")
+            return invalid("keywords", "\(spellings[0]): \(problem.message.replacingOccurrences(of: "invalid FITS card: ", with: ""))")
         }
         switch keyword {
-        case "FOCUS": return invalid("comment: the focus position: \(problem.message)")
-        case "OBJECT": return invalid("object: \(problem.message)")
-        case "OBSERVER": return invalid("observer: \(problem.message)")
-        default: return invalid("the FITS header cannot be written: \(problem.message)")
+        case "FOCUS": return invalid("comment", "the focus position: \(problem.message)")
+        case "OBJECT": return invalid("object", "\(problem.message)")
+        case "OBSERVER": return invalid("observer", "\(problem.message)")
+        default: return CameraError(.invalidArgument, "the FITS header cannot be written: \(problem.message)")
         }
     }
 }

@@ -84,24 +84,24 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
     /// per frame (``FrameAnalysis/roiErrors``), or beforehand with ``validate(width:height:)``.
     /// - Throws: ``AnalysisError`` `invalid_argument`.
     public func validate() throws(AnalysisError) {
-        func check(_ condition: Bool, _ message: @autoclosure () -> String) throws(AnalysisError) {
-            if !condition { throw AnalysisError(.invalidArgument, message()) }
+        func check(_ condition: Bool, _ field: String, _ detail: @autoclosure () -> String) throws(AnalysisError) {
+            if !condition { throw AnalysisError.invalid(field, detail()) }
         }
         try check(Self.netBorderWidthRange.contains(netBorderWidth),
-                  "net_border_width: \(netBorderWidth) is outside \(Self.netBorderWidthRange.lowerBound)...\(Self.netBorderWidthRange.upperBound)")
+                  "net_border_width", "\(netBorderWidth) is outside \(Self.netBorderWidthRange.lowerBound)...\(Self.netBorderWidthRange.upperBound)")
         try check((0...65535).contains(centroidThreshold),
-                  "centroid_threshold: \(centroidThreshold) is outside 0...65535")
-        try check((1...65536).contains(histogramBins), "histogram_bins: \(histogramBins) is outside 1...65536")
+                  "centroid_threshold", "\(centroidThreshold) is outside 0...65535")
+        try check((1...65536).contains(histogramBins), "histogram_bins", "\(histogramBins) is outside 1...65536")
         try check(histogramMinimum.isFinite && abs(histogramMinimum) <= 1e9,
-                  "histogram_min: \(histogramMinimum) is outside -1e9...1e9")
+                  "histogram_min", "\(histogramMinimum) is outside -1e9...1e9")
         try check(histogramMaximum.isFinite && abs(histogramMaximum) <= 1e9,
-                  "histogram_max: \(histogramMaximum) is outside -1e9...1e9")
+                  "histogram_max", "\(histogramMaximum) is outside -1e9...1e9")
         try check(histogramMaximum > histogramMinimum,
-                  "histogram_max: \(histogramMaximum) is not above histogram_min \(histogramMinimum)")
+                  "histogram_max", "\(histogramMaximum) is not above histogram_min \(histogramMinimum)")
         try check((0...65536).contains(saturationThreshold),
-                  "saturation_threshold: \(saturationThreshold) is outside 0...65536")
+                  "saturation_threshold", "\(saturationThreshold) is outside 0...65536")
         try check(Self.focusThresholdRange.contains(focusThreshold),
-                  "focus_threshold: \(focusThreshold) is outside \(Self.focusThresholdRange.lowerBound)...\(Self.focusThresholdRange.upperBound) (standard deviations)")
+                  "focus_threshold", "\(focusThreshold) is outside \(Self.focusThresholdRange.lowerBound)...\(Self.focusThresholdRange.upperBound) (standard deviations)")
     }
 
     /// Checks everything, the ROIs against an image of `width` x `height` pixels included: what
@@ -113,10 +113,10 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
     public func validate(width: Int, height: Int) throws(AnalysisError) {
         try validate()
         if let problem = signalROI?.validate(width: width, height: height, field: "roi_signal") {
-            throw AnalysisError(.invalidArgument, problem)
+            throw AnalysisError(.invalidArgument, problem, field: "roi_signal")
         }
         if let problem = backgroundROI?.validate(width: width, height: height, field: "roi_background") {
-            throw AnalysisError(.invalidArgument, problem)
+            throw AnalysisError(.invalidArgument, problem, field: "roi_background")
         }
     }
 

@@ -52,7 +52,7 @@ public struct ROI: Sendable, Hashable, Codable, CustomStringConvertible {
     public static func parse(_ json: [Int]?, field: String = "roi") throws(AnalysisError) -> ROI? {
         guard let json, !json.isEmpty else { return nil }
         guard json.count == 4 else {
-            throw AnalysisError(.invalidArgument, "\(field): expected 4 integers [offset_x, size_x, offset_y, size_y] "
+            throw AnalysisError.invalid(field, "expected 4 integers [offset_x, size_x, offset_y, size_y] "
                 + "(or null or [] to disable), got \(json.count)")
         }
         let roi = ROI(offsetX: json[0], sizeX: json[1], offsetY: json[2], sizeY: json[3])
@@ -75,7 +75,7 @@ public struct ROI: Sendable, Hashable, Codable, CustomStringConvertible {
         do {
             list = try JSONDecoder().decode([Int]?.self, from: body)
         } catch {
-            throw AnalysisError(.invalidArgument, "\(field): expected null, [] or a list of 4 integers "
+            throw AnalysisError.invalid(field, "expected null, [] or a list of 4 integers "
                 + "[offset_x, size_x, offset_y, size_y]")
         }
         return try parse(list, field: field)
@@ -129,7 +129,7 @@ public struct ROI: Sendable, Hashable, Codable, CustomStringConvertible {
         let field = decoder.codingPath.last?.stringValue ?? "roi"
         do throws(AnalysisError) {
             guard let roi = try ROI.parse(list, field: field) else {
-                throw AnalysisError(.invalidArgument, "\(field): expected 4 integers, got an empty list")
+                throw AnalysisError.invalid(field, "expected 4 integers, got an empty list")
             }
             self = roi
         } catch {

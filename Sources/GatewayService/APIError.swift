@@ -12,7 +12,7 @@ public struct APIError: Error, Sendable, Hashable {
     /// The HTTP status.
     public var status: HTTPResponse.Status
     /// The stable code (`invalid_argument`, `busy`, `camera_unavailable`...).
-    public var code: String
+    public var code: ErrorCode
     /// What was wrong, for humans, naming the field.
     public var message: String
     /// The request field at fault, when one is.
@@ -20,7 +20,7 @@ public struct APIError: Error, Sendable, Hashable {
     /// Seconds a client should wait before trying again (503).
     public var retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil, retryAfter: Int? = nil) {
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, field: String? = nil, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
@@ -34,69 +34,59 @@ public struct APIError: Error, Sendable, Hashable {
     /// Any error as an API error (unexpected ones are 500 `internal`).
     public init(any error: any Error) {
         if let error = error as? APIError { self = error; return }
-        self.init(.internalServerError, "internal", "\(error)")
+        self.init(.internalServerError, .internal, "\(error)")
     }
 
     /// 400 `invalid_argument` naming `field`.
     public static func invalid(_ field: String?, _ message: String) -> APIError {
-        APIError(.badRequest, "invalid_argument", message, field: field)
+        APIError(.badRequest, .invalidArgument, message, field: field)
     }
 
     /// 404 `not_found`.
     public static func notFound(_ message: String) -> APIError {
-        APIError(.notFound, "not_found", message)
+        APIError(.notFound, .notFound, message)
     }
 
-    /// 503 `<child>_unavailable` with `Retry-After`.
-    public static func unavailable(_ child: String, _ message: String) -> APIError {
-        APIError(.serviceUnavailable, "\(child)_unavailable", message, retryAfter: 2)
+    /// 503 `<process>_unavailable` with `Retry-After`.
+    public static func unavailable(_ process: BusProcess, _ message: String) -> APIError {
+        APIError(.serviceUnavailable, .unavailable(process), message, retryAfter: 2)
     }
 
-    /// Maps an error from a child's control socket to its HTTP meaning.
+    /// Maps an error from a child's control socket to its HTTP meaning: the one place where a
+    /// bus error code becomes an HTTP status.
     /// - Parameters:
     ///   - error: the bus error (the child's own code, or a local timeout/closed).
-    ///   - child: which child was asked (`camera`, `processor`, `supervisor`).
-    public init(_ error: BusError, from child: String) {
-        let field = APIError.leadingField(of: error.message)
-        switch error.code.rawValue {
-        case "invalid_argument", "bad_request":
-            self.init(.badRequest, "invalid_argument", error.message, field: field)
-        case "not_found":
-            self.init(.notFound, "not_found", error.message, field: field)
-        case "busy":
-            self.init(.conflict, "busy", error.message)
-        case "not_connected":
-            self.init(.conflict, "not_connected", error.message)
-        case "not_supported":
-            self.init(.notImplemented, "not_supported", error.message, field: field)
-        case "insufficient_data", "not_a_minimum":
+    ///   - process: which process was asked.
+    public init(_ error: BusError, from process: BusProcess) {
+        let field = error.field
+        switch error.code {
+        case .invalidArgument, .badRequest:
+            self.init(.badRequest, .invalidArgument, error.message, field: field)
+        case .notFound:
+            self.init(.notFound, .notFound, error.message, field: field)
+        case .busy, .notConnected:
+            self.init(.conflict, error.code, error.message)
+        case .notSupported:
+            self.init(.notImplemented, .notSupported, error.message, field: field)
+        case .insufficientData, .notAMinimum:
             // A focus fit without enough samples, or whose samples have no minimum: the data is
             // not there yet, not a fault.
-            self.init(.conflict, error.code.rawValue, error.message, field: field)
-        case "storage_error":
-            self.init(APIError.insufficientStorage, "storage_error", error.message)
-        case "driver_error":
-            self.init(.badGateway, "driver_error", error.message)
-        case "timeout", "closed", "cancelled", "transport":
-            self = .unavailable(child, "the \(child) process does not answer (\(error.message))")
+            self.init(.conflict, error.code, error.message, field: field)
+        case .storage:
+            self.init(APIError.insufficientStorage, .storage, error.message)
+        case .driver:
+            self.init(.badGateway, .driver, error.message)
+        case _ where error.code.isNoAnswer:
+            self = .unavailable(process, "the \(process.rawValue) process does not answer (\(error.message))")
         default:
-            self.init(.internalServerError, "internal", "\(child): \(error.message)")
+            self.init(.internalServerError, .internal, "\(process.rawValue): \(error.message)")
         }
-    }
-
-    /// `time: must be...` names `time`; messages that do not start with a field name give nil.
-    static func leadingField(of message: String) -> String? {
-        guard let colon = message.firstIndex(of: ":") else { return nil }
-        let candidate = message[..<colon]
-        guard !candidate.isEmpty, candidate.count <= 32,
-              candidate.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else { return nil }
-        return String(candidate)
     }
 
     /// The JSON body.
     struct Body: Encodable {
         struct Detail: Encodable {
-            var code: String
+            var code: ErrorCode
             var message: String
             var field: String?
         }

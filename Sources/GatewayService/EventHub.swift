@@ -132,7 +132,7 @@ public final class EventHub: Service, Sendable {
             return true
         }
         guard added else {
-            throw APIError(.serviceUnavailable, "too_many_clients",
+            throw APIError(.serviceUnavailable, .tooManyClients,
                            "\(maximumClients) event streams are open (gateway.sse_clients); try again later", retryAfter: 5)
         }
         metrics.eventClients(count)

@@ -135,7 +135,7 @@ package enum EvoraRoutes {
                                                   message: "Capture Successful", status: 0))
             }
             guard let last = finished.files.last else {
-                throw APIError(.internalServerError, "internal", "the exposure finished without a file")
+                throw APIError(.internalServerError, .internal, "the exposure finished without a file")
             }
             let night = URL(fileURLWithPath: last.path).deletingLastPathComponent().lastPathComponent
             let name = URL(fileURLWithPath: last.path).lastPathComponent
@@ -145,8 +145,7 @@ package enum EvoraRoutes {
             return JSONResponse.make(Outcome(message: "Capture aborted", status: 1))
         case .failed, .running:
             let failure = finished.error
-            let error = APIError(BusError(BusError.Code(failure?.code ?? "internal"), failure?.message ?? "the exposure failed"),
-                                 from: "camera")
+            let error = APIError(failure?.busError ?? BusError(.internal, "the exposure failed"), from: .camera)
             return JSONResponse.make(Failure(message: error.message, status: 2, error: .init(error)), status: error.status)
         }
     }
@@ -221,7 +220,7 @@ package enum EvoraRoutes {
             if let finished = await waiter.finished(within: failures > 0 ? .seconds(1) : .seconds(5)) {
                 current = finished
             }
-            if Task.isCancelled { throw APIError(.serviceUnavailable, "cancelled", "the request was cancelled") }
+            if Task.isCancelled { throw APIError(.serviceUnavailable, .cancelled, "the request was cancelled") }
         }
         return current
     }
@@ -376,7 +375,7 @@ package enum EvoraRoutes {
     }
     struct Failure: Encodable {
         struct Detail: Encodable {
-            var code: String
+            var code: ErrorCode
             var message: String
             var field: String?
             init(_ error: APIError) {

@@ -1,3 +1,4 @@
+import Bus
 import ApertureConfig
 import Foundation
 #if canImport(Glibc)
@@ -123,7 +124,7 @@ enum FileRoutes {
         ]
         if let rangeHeader = request.headers[.range] {
             guard let range = try byteRange(rangeHeader, size: size) else {
-                return APIError(.rangeNotSatisfiable, "range_not_satisfiable",
+                return APIError(.rangeNotSatisfiable, .rangeNotSatisfiable,
                                 "Range '\(rangeHeader)' lies outside the file's \(size) bytes", field: "Range")
                     .responseWith([.contentRange: "bytes */\(size)", .acceptRanges: "bytes"])
             }

@@ -85,7 +85,7 @@ public final class Gateway: Sendable {
         let changes = !Self.cameraQueries.contains(C.name)
         if changes { invalidateCamera() }
         defer { if changes { invalidateCamera() } }
-        return try await call(camera, child: "camera", command, arguments, timeout: timeout)
+        return try await call(camera, child: .camera, command, arguments, timeout: timeout)
     }
 
     private func invalidateCamera() {
@@ -101,7 +101,7 @@ public final class Gateway: Sendable {
 
     func cameraStatusEntry() async throws(APIError) -> CameraStatusCache.Entry {
         try await cameraStatus.current { () async throws(APIError) -> CameraStatusReport in
-            try await self.call(self.camera, child: "camera", CameraStatusCommand.self, NoArguments(), timeout: Gateway.queryTimeout)
+            try await self.call(self.camera, child: .camera, CameraStatusCommand.self, NoArguments(), timeout: Gateway.queryTimeout)
         }
     }
 
@@ -118,32 +118,32 @@ public final class Gateway: Sendable {
     /// Calls a camera command without arguments.
     public func camera<C: BusCommand>(_ command: C.Type, timeout: Duration = Gateway.queryTimeout)
         async throws(APIError) -> C.Result where C.Arguments == NoArguments {
-        try await call(camera, child: "camera", command, NoArguments(), timeout: timeout)
+        try await call(camera, child: .camera, command, NoArguments(), timeout: timeout)
     }
 
     /// Calls a processor command; errors become ``APIError``.
     public func processor<C: BusCommand>(_ command: C.Type, _ arguments: C.Arguments,
                                          timeout: Duration = Gateway.queryTimeout) async throws(APIError) -> C.Result {
-        try await call(processor, child: "processor", command, arguments, timeout: timeout)
+        try await call(processor, child: .processor, command, arguments, timeout: timeout)
     }
 
     /// Calls a processor command without arguments.
     public func processor<C: BusCommand>(_ command: C.Type, timeout: Duration = Gateway.queryTimeout)
         async throws(APIError) -> C.Result where C.Arguments == NoArguments {
-        try await call(processor, child: "processor", command, NoArguments(), timeout: timeout)
+        try await call(processor, child: .processor, command, NoArguments(), timeout: timeout)
     }
 
     /// Calls a supervisor command without arguments.
     public func supervisor<C: BusCommand>(_ command: C.Type, timeout: Duration = .seconds(1))
         async throws(APIError) -> C.Result where C.Arguments == NoArguments {
-        try await call(supervisor, child: "supervisor", command, NoArguments(), timeout: timeout)
+        try await call(supervisor, child: .supervisor, command, NoArguments(), timeout: timeout)
     }
 
-    private func call<C: BusCommand>(_ client: RequestClient, child: String, _ command: C.Type, _ arguments: C.Arguments,
+    private func call<C: BusCommand>(_ client: RequestClient, child: BusProcess, _ command: C.Type, _ arguments: C.Arguments,
                                      timeout: Duration) async throws(APIError) -> C.Result {
         // A child the supervisor reports down is answered at once, not after a timeout.
-        if let down = children.downReason(child) {
-            throw APIError.unavailable(child, "the \(child) process is \(down); the supervisor restarts it")
+        if let down = children.downReason(child.rawValue) {
+            throw APIError.unavailable(child, "the \(child.rawValue) process is \(down); the supervisor restarts it")
         }
         do {
             return try await client.call(command, arguments, timeout: timeout)
@@ -176,7 +176,7 @@ public final class FrameSource: Sendable {
                 return opened
             }
         } catch {
-            throw APIError.unavailable("camera", "no frame ring yet (the camera is down or has not connected): \(error.message)")
+            throw APIError.unavailable(.camera, "no frame ring yet (the camera is down or has not connected): \(error.message)")
         }
     }
 

@@ -16,13 +16,14 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
-                throw APIError(.notFound, "not_found", "no route \(request.method) \(request.uri.path)")
+                throw APIError(.notFound, .notFound, "no route \(request.method) \(request.uri.path)")
             case .methodNotAllowed:
-                throw APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path)")
+                throw APIError(.methodNotAllowed, .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
             case .contentTooLarge:
-                throw APIError(.contentTooLarge, "body_too_large", error.body ?? "the request body is too large")
+                throw APIError(.contentTooLarge, .bodyTooLarge, error.body ?? "the request body is too large")
             default:
-                throw APIError(error.status, "http_\(error.status.code)", error.body ?? error.status.reasonPhrase)
+                throw APIError(error.status, error.status.code < 500 ? .badRequest : .internal,
+                               error.body ?? error.status.reasonPhrase)
             }
         }
     }
@@ -65,13 +66,13 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         try RequestGuards.checkProxy(request, tokenConfigured: !token.isEmpty)
         guard !token.isEmpty else { return }
         guard let header = request.headers[.authorization] else {
-            throw APIError(.unauthorized, "unauthorized",
+            throw APIError(.unauthorized, .unauthorized,
                            "\(request.method) \(request.uri.path) changes state: send 'Authorization: Bearer <token>'",
                            field: "Authorization")
         }
         let prefix = "Bearer "
         guard header.hasPrefix(prefix), equalInConstantTime(Array(header.utf8.dropFirst(prefix.utf8.count)), token) else {
-            throw APIError(.unauthorized, "unauthorized", "the bearer token in Authorization is not the configured one",
+            throw APIError(.unauthorized, .unauthorized, "the bearer token in Authorization is not the configured one",
                            field: "Authorization")
         }
     }
@@ -95,7 +96,7 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw APIError(.contentTooLarge, "body_too_large",
+            throw APIError(.contentTooLarge, .bodyTooLarge,
                            "the request body is \(length) bytes; the limit is \(limit) (gateway.max_body)")
         }
         return try await next(request, context)
@@ -123,7 +124,7 @@ package enum RequestBody {
         do {
             return try await request.body.collect(upTo: limit)
         } catch {
-            throw APIError(.contentTooLarge, "body_too_large", "the request body is over the limit of \(limit) bytes (gateway.max_body)")
+            throw APIError(.contentTooLarge, .bodyTooLarge, "the request body is over the limit of \(limit) bytes (gateway.max_body)")
         }
     }
 

@@ -96,7 +96,7 @@ package enum PsenRoutes {
                 "state": .string("error"),
                 "status": .string(current?.status ?? "stopped"),
                 "message": .string(error.message),
-                "error": .object(["code": .string(error.code), "message": .string(error.message),
+                "error": .object(["code": .string(error.code.rawValue), "message": .string(error.message),
                                   "field": error.field.map { .string($0) } ?? .null]),
             ]
             status = error.status
@@ -121,7 +121,7 @@ enum JSONValue: Codable, Sendable, Hashable {
             let data = try JSONResponse.encoder.encode(value)
             self = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw APIError(.internalServerError, "internal", "cannot encode \(T.self): \(error)")
+            throw APIError(.internalServerError, .internal, "cannot encode \(T.self): \(error)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Bus
 import ApertureConfig
 import Foundation
 import HTTPTypes
@@ -61,7 +62,7 @@ struct RequestGuards: Sendable {
         guard !anyHost, let authority = Self.authority(of: request) else { return }
         let host = Self.host(ofAuthority: authority)
         if AddressRange.bytes(of: host) != nil || hostNames.contains(host) || host.hasSuffix(".localhost") { return }
-        throw APIError(.forbidden, "forbidden_host",
+        throw APIError(.forbidden, .forbiddenHost,
                        "Host '\(authority)' is not a name this gateway answers to: the Host must be an IP address, localhost, "
                        + "this machine's name, gateway.listen's host, or a name listed in gateway.allowed_hosts "
                        + "(add the name a proxy or a browser uses there)",
@@ -78,7 +79,7 @@ struct RequestGuards: Sendable {
            normalized(originAuthority, scheme: scheme) == normalized(authority, scheme: scheme) {
             return
         }
-        throw APIError(.forbidden, "forbidden_origin",
+        throw APIError(.forbidden, .forbiddenOrigin,
                        "\(request.method) \(request.uri.path) changes state and was sent by a page of Origin '\(origin)', "
                        + "which is not this gateway's own (http(s)://\(authority)): a browser may only change state from "
                        + "pages the gateway served (scripts send no Origin)",
@@ -92,7 +93,7 @@ struct RequestGuards: Sendable {
     static func checkProxy(_ request: Request, tokenConfigured: Bool) throws(APIError) {
         guard !tokenConfigured, request.headers[forwardedForHeader] != nil,
               request.headers[openProxyHeader]?.lowercased() != "allow" else { return }
-        throw APIError(.forbidden, "token_required",
+        throw APIError(.forbidden, .tokenRequired,
                        "\(request.method) \(request.uri.path) changes state and came through a proxy (X-Forwarded-For), "
                        + "but the gateway has no gateway.token: set gateway.token and send 'Authorization: Bearer <token>', "
                        + "or let anyone who reaches the proxy act by uncommenting the X-Aperture-Open-Proxy line of the "

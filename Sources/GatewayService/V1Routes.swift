@@ -249,7 +249,7 @@ extension Gateway {
         do {
             return try await supervisor.call(SupervisorRestartCommand.self, .init(child: name), timeout: .seconds(10))
         } catch {
-            throw APIError(error, from: "supervisor")
+            throw APIError(error, from: .supervisor)
         }
     }
 }

@@ -65,11 +65,11 @@ final class FrameProcessor: Sendable {
         do throws(AnalysisError) {
             roi = try ROI.parse(values, field: field)
         } catch {
-            throw BusError(BusError.Code(error.code.rawValue), error.message)
+            throw BusError(error)
         }
         try state.withLock { s throws(BusError) in
             if let roi, let size = s.lastSize, let reason = roi.validate(width: size.width, height: size.height, field: field) {
-                throw BusError(.invalidArgument, reason)
+                throw BusError(.invalidArgument, reason, field: field)
             }
             if which == .background { s.configuration.backgroundROI = roi } else { s.configuration.signalROI = roi }
         }
@@ -84,7 +84,7 @@ final class FrameProcessor: Sendable {
                 try configuration.validate(width: size.width, height: size.height)
             }
         } catch {
-            throw BusError(BusError.Code(error.code.rawValue), error.message)
+            throw BusError(error)
         }
         state.withLock { $0.configuration = configuration }
         return configuration
@@ -116,7 +116,7 @@ final class FrameProcessor: Sendable {
     func focusFit(exposureIds: [String]?, metric: String?) throws(BusError) -> FocusFitCommand.Result {
         let useFWHM = metric?.lowercased() == "fwhm"
         if let metric, !["hfd", "fwhm"].contains(metric.lowercased()) {
-            throw BusError(.invalidArgument, "metric: must be hfd or fwhm (got '\(metric)')")
+            throw BusError.invalid("metric", "must be hfd or fwhm (got '\(metric)')")
         }
         let samples = state.withLock { s in
             s.results.compactMap { result -> FocusSample? in
@@ -129,8 +129,9 @@ final class FrameProcessor: Sendable {
         do throws(AnalysisError) {
             return .init(fit: try FocusFit.fit(samples), samples: samples)
         } catch {
-            throw BusError(BusError.Code(error.code.rawValue),
-                "\(error.message) (\(samples.count) frame(s) with a focus position and focus metrics; take a series with comments 'focus: N' and focus metrics on)")
+            var failure = BusError(error)
+            failure.message += " (\(samples.count) frame(s) with a focus position and focus metrics; take a series with comments 'focus: N' and focus metrics on)"
+            throw failure
         }
     }
 

@@ -105,8 +105,7 @@ public final class Supervisor: Service {
         }
         router.register(SupervisorRestartCommand.self) { [runners] arguments in
             guard let runner = runners.first(where: { $0.spec.name == arguments.child }) else {
-                throw BusError(.invalidArgument,
-                    "child: unknown child '\(arguments.child)'; the children are \(runners.map(\.spec.name).joined(separator: ", "))")
+                throw BusError.invalid("child", "unknown child '\(arguments.child)'; the children are \(runners.map(\.spec.name).joined(separator: ", "))")
             }
             if readiness.state.withLock({ $0.stopping }) {
                 throw BusError(.busy, "the service is stopping")

@@ -120,7 +120,7 @@ struct CameraCommand: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("aperture: exposure \(record.id) was aborted after \(current.files.count) frame(s)\n".utf8))
                     throw ExitCode(2)
                 default:
-                    FileHandle.standardError.write(Data("aperture: exposure \(record.id) failed: \(current.error?.code ?? "?"): \(current.error?.message ?? "")\n".utf8))
+                    FileHandle.standardError.write(Data("aperture: exposure \(record.id) failed: \(current.error?.code.rawValue ?? "?"): \(current.error?.message ?? "")\n".utf8))
                     throw ExitCode(1)
                 }
             }

@@ -136,3 +136,45 @@ import Testing
         #expect(other.error?.message.contains("fails") == true)
     }
 }
+
+/// One error code type: known codes compare as values, unknown ones keep their text, and the
+/// field at fault travels beside the message.
+@Suite struct ErrorCodeTests {
+    @Test func codesRoundTripAndUnknownOnesKeepTheirText() throws {
+        let decoder = JSONDecoder()
+        let known = try decoder.decode([ErrorCode].self, from: Data(#"["busy","storage_error","camera_unavailable"]"#.utf8))
+        #expect(known == [.busy, .storage, .unavailable(.camera)])
+        #expect(known.allSatisfy { $0.isKnown })
+        let unknown = try decoder.decode(ErrorCode.self, from: Data(#""filter_jammed""#.utf8))
+        #expect(!unknown.isKnown && unknown.rawValue == "filter_jammed" && unknown != .internal)
+        let encoded = try JSONEncoder().encode(unknown)
+        #expect(String(decoding: encoded, as: UTF8.self) == #""filter_jammed""#)
+        #expect(ErrorCode.timeout.isNoAnswer && !ErrorCode.busy.isNoAnswer)
+    }
+
+    @Test func theFieldAtFaultTravelsInTheReply() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        var router = CommandRouter()
+        router.register(Echo.self) { arguments in
+            throw BusError.invalid("text", "'\(arguments.text)' is not a word")
+        }
+        let server = try ReplyServer(listening: runtime.endpoint("field.ctl"), router: router, logger: testLogger)
+        let serving = Task { await server.run() }
+        defer { server.close(); serving.cancel() }
+        let client = try RequestClient(dialing: runtime.endpoint("field.ctl"))
+        defer { client.close() }
+        let error = await #expect(throws: BusError.self) {
+            _ = try await client.call(Echo.self, .init(text: "x y"), timeout: .seconds(10))
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.field == "text")
+        #expect(error?.message == "text: 'x y' is not a word")
+        // A number that does not fit names its field too, on the wire.
+        let data = await echoRouter().reply(to: Data(#"{"v":1,"id":"f1","command":"echo","args":{"text":"a","delayMilliseconds":1e30}}"#.utf8))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let wire = try #require(object["error"] as? [String: Any])
+        #expect(wire["code"] as? String == "bad_request")
+        #expect(wire["field"] as? String == "delayMilliseconds", "\(wire)")
+    }
+}

@@ -1,4 +1,5 @@
 import ApertureProtocol
+import Bus
 import CameraCore
 import Foundation
 import Synchronization

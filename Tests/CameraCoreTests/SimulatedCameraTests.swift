@@ -1,4 +1,5 @@
 import ApertureProtocol
+import Bus
 @testable import CameraCore
 import Foundation
 import Testing

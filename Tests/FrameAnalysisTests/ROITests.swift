@@ -117,7 +117,7 @@ import Testing
         #expect(mismatched.roiSignalXProfile?.count == 4)
         #expect(mismatched.backgroundSubtractedSignal == nil)
 
-        #expect(throws: AnalysisError(.invalidArgument, "roi_signal: offset_y + size_y = 7 exceeds the image height 6")) {
+        #expect(throws: AnalysisError(.invalidArgument, "roi_signal: offset_y + size_y = 7 exceeds the image height 6", field: "roi_signal")) {
             var tooLow = configuration
             tooLow.signalROI = ROI(offsetX: 0, sizeX: 8, offsetY: 2, sizeY: 5)
             try tooLow.validate(width: 8, height: 6)

@@ -157,13 +157,19 @@ public struct ExposureRecord: Codable, Sendable, Hashable {
         case running, completed, aborted, failed
     }
 
+    /// Why a request failed.
     public struct Failure: Codable, Sendable, Hashable {
-        public var code: String
+        /// The stable code (`driver_error`, `storage_error`, ...).
+        public var code: ErrorCode
+        /// What went wrong, for people.
         public var message: String
-        public init(code: String, message: String) {
+        public init(code: ErrorCode, message: String) {
             self.code = code
             self.message = message
         }
+
+        /// The failure as a bus error.
+        public var busError: BusError { BusError(code, message) }
     }
 
     public var id: String

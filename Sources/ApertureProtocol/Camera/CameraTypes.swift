@@ -1,41 +1,36 @@
+import Bus
 import Foundation
 
 /// A failure of the camera or of a request to it, with a stable machine-readable code.
 public struct CameraError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// A stable, lower-case code, identical on the bus.
-    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+    /// The stable code (``ErrorCode``: `invalid_argument`, `busy`, `not_connected`,
+    /// `driver_error`, `not_supported`, `storage_error`, `timeout`, `not_found`).
+    public typealias Code = ErrorCode
 
-        /// A request's value is out of range or malformed; the message names the field.
-        public static let invalidArgument = Code(rawValue: "invalid_argument")
-        /// The camera is doing something that excludes the request (an exposure runs).
-        public static let busy = Code(rawValue: "busy")
-        /// The camera is not connected (not initialised, or shut down).
-        public static let notConnected = Code(rawValue: "not_connected")
-        /// The driver or SDK reported a failure; `sdkStatus` holds its code when there is one.
-        public static let driver = Code(rawValue: "driver_error")
-        /// The camera cannot do this at all (no shutter, no such readout mode...).
-        public static let notSupported = Code(rawValue: "not_supported")
-        /// A frame could not be stored (disk full, folder not writable).
-        public static let storage = Code(rawValue: "storage_error")
-        /// The SDK did not finish in time.
-        public static let timeout = Code(rawValue: "timeout")
-        /// No such thing (an exposure id the camera does not keep).
-        public static let notFound = Code(rawValue: "not_found")
-    }
-
+    /// What went wrong, for programs.
     public var code: Code
+    /// What went wrong, for people, naming the field.
     public var message: String
+    /// The request field at fault, when one is.
+    public var field: String?
     /// The vendor SDK's return code, when the SDK caused the error (e.g. 20072 DRV_ACQUIRING).
     public var sdkStatus: UInt32?
 
-    public init(_ code: Code, _ message: String, sdkStatus: UInt32? = nil) {
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, field: String? = nil, sdkStatus: UInt32? = nil) {
         self.code = code
         self.message = message
+        self.field = field
         self.sdkStatus = sdkStatus
     }
+
+    /// `invalid_argument` for `field`: the message is `field: detail`.
+    public static func invalid(_ field: String, _ detail: String) -> CameraError {
+        CameraError(.invalidArgument, "\(field): \(detail)", field: field)
+    }
+
+    /// The error as it goes on the bus.
+    public var busError: BusError { BusError(code, message, field: field) }
 
     public var description: String { "\(code): \(message)" }
 }

@@ -1,3 +1,4 @@
+import Bus
 import Foundation
 
 /// How a request's frames are taken.
@@ -144,35 +145,35 @@ extension ExposureRequest {
     /// - Returns: the plan.
     /// - Throws: ``CameraError`` `invalid_argument` whose message names the field and the rule.
     public func plan(info: CameraInfo, maximumExposure: Double, filters: [String]) throws(CameraError) -> ExposurePlan {
-        func invalid(_ message: String) -> CameraError { CameraError(.invalidArgument, message) }
-        guard time.isFinite else { throw invalid("time: must be a finite number of seconds") }
-        guard time >= 0 else { throw invalid("time: must not be negative (got \(time) s)") }
+        func invalid(_ field: String, _ detail: String) -> CameraError { .invalid(field, detail) }
+        guard time.isFinite else { throw invalid("time", "must be a finite number of seconds") }
+        guard time >= 0 else { throw invalid("time", "must not be negative (got \(time) s)") }
         let exposure = type == .bias ? 0 : time
         if type != .bias && time == 0 {
-            throw invalid("time: \(type == .object ? "an" : "a") \(type.rawValue) frame needs an exposure time above 0 s (only a bias is 0 s)")
+            throw invalid("time", "\(type == .object ? "an" : "a") \(type.rawValue) frame needs an exposure time above 0 s (only a bias is 0 s)")
         }
         let limit = min(maximumExposure, info.maximumExposure)
-        guard exposure <= limit else { throw invalid("time: \(time) s is above the maximum of \(limit) s") }
+        guard exposure <= limit else { throw invalid("time", "\(time) s is above the maximum of \(limit) s") }
         if type != .bias && exposure < info.minimumExposure {
-            throw invalid("time: \(time) s is below the camera's minimum of \(info.minimumExposure) s")
+            throw invalid("time", "\(time) s is below the camera's minimum of \(info.minimumExposure) s")
         }
 
         if let count, !(1...Self.maximumCount).contains(count) {
-            throw invalid("count: must be from 1 to \(Self.maximumCount) (got \(count))")
+            throw invalid("count", "must be from 1 to \(Self.maximumCount) (got \(count))")
         }
         let mode = self.mode ?? ((count ?? 1) > 1 ? .series : .single)
         let frames: Int?
         switch mode {
         case .single:
-            guard count == nil || count == 1 else { throw invalid("count: a single exposure takes 1 frame; use mode series for \(count!)") }
+            guard count == nil || count == 1 else { throw invalid("count", "a single exposure takes 1 frame; use mode series for \(count!)") }
             frames = 1
         case .series:
             let n = count ?? 1
-            guard (1...Self.maximumCount).contains(n) else { throw invalid("count: must be from 1 to \(Self.maximumCount) (got \(n))") }
+            guard (1...Self.maximumCount).contains(n) else { throw invalid("count", "must be from 1 to \(Self.maximumCount) (got \(n))") }
             frames = n
         case .preview:
             if let count, !(1...Self.maximumCount).contains(count) {
-                throw invalid("count: must be from 1 to \(Self.maximumCount) (got \(count))")
+                throw invalid("count", "must be from 1 to \(Self.maximumCount) (got \(count))")
             }
             frames = count
         }
@@ -180,54 +181,54 @@ extension ExposureRequest {
         let binX = self.binX ?? 1
         let binY = self.binY ?? 1
         guard (1...info.maximumBinX).contains(binX) else {
-            throw invalid("bin_x: \(binX) is not supported; the camera bins 1 to \(info.maximumBinX)")
+            throw invalid("bin_x", "\(binX) is not supported; the camera bins 1 to \(info.maximumBinX)")
         }
         guard (1...info.maximumBinY).contains(binY) else {
-            throw invalid("bin_y: \(binY) is not supported; the camera bins 1 to \(info.maximumBinY)")
+            throw invalid("bin_y", "\(binY) is not supported; the camera bins 1 to \(info.maximumBinY)")
         }
         let region = subframe ?? Subframe(x: 0, y: 0, width: info.width - info.width % binX, height: info.height - info.height % binY)
-        guard region.x >= 0, region.y >= 0 else { throw invalid("subframe: x and y must be >= 0 (got \(region.x), \(region.y))") }
+        guard region.x >= 0, region.y >= 0 else { throw invalid("subframe", "x and y must be >= 0 (got \(region.x), \(region.y))") }
         guard region.width >= 1, region.height >= 1 else {
-            throw invalid("subframe: width and height must be >= 1 (got \(region.width)x\(region.height))")
+            throw invalid("subframe", "width and height must be >= 1 (got \(region.width)x\(region.height))")
         }
         // Ranges checked before adding: x + width must not overflow (x = Int.max, width 1).
         guard region.width <= info.width, region.height <= info.height,
               region.x <= info.width - region.width, region.y <= info.height - region.height else {
-            throw invalid("subframe: \(region.width)x\(region.height) at (\(region.x), \(region.y)) lies outside the \(info.width)x\(info.height) sensor")
+            throw invalid("subframe", "\(region.width)x\(region.height) at (\(region.x), \(region.y)) lies outside the \(info.width)x\(info.height) sensor")
         }
         guard region.width % binX == 0, region.height % binY == 0 else {
-            throw invalid("subframe: width \(region.width) and height \(region.height) must be multiples of the binning \(binX)x\(binY)")
+            throw invalid("subframe", "width \(region.width) and height \(region.height) must be multiples of the binning \(binX)x\(binY)")
         }
         let readoutMode = self.readoutMode ?? 0
         guard info.readoutModes.indices.contains(readoutMode) else {
-            throw invalid("readout_mode: \(readoutMode) is not one of 0...\(info.readoutModes.count - 1) (\(info.readoutModes.joined(separator: ", ")))")
+            throw invalid("readout_mode", "\(readoutMode) is not one of 0...\(info.readoutModes.count - 1) (\(info.readoutModes.joined(separator: ", ")))")
         }
         let gain = self.gain ?? 0
         guard info.gains.indices.contains(gain) else {
-            throw invalid("gain: \(gain) is not one of 0...\(info.gains.count - 1) (\(info.gains.joined(separator: ", ")))")
+            throw invalid("gain", "\(gain) is not one of 0...\(info.gains.count - 1) (\(info.gains.joined(separator: ", ")))")
         }
         var filterName: String?
         if let filter {
             guard let match = filters.first(where: { $0.caseInsensitiveCompare(filter) == .orderedSame }) else {
-                throw invalid("filter: unknown filter '\(filter)'; the wheel holds \(filters.joined(separator: ", "))")
+                throw invalid("filter", "unknown filter '\(filter)'; the wheel holds \(filters.joined(separator: ", "))")
             }
             filterName = match
         }
         if let comment {
             if let focus = focusFromComment, !(focus.isFinite && Self.focusRange.contains(focus)) {
                 let written = focusText ?? "\(focus)"
-                throw invalid("comment: focus \(written.count > 40 ? written.prefix(40) + "..." : written) is outside \(Int(Self.focusRange.lowerBound))...\(Int(Self.focusRange.upperBound)) (a focuser position)")
+                throw invalid("comment", "focus \(written.count > 40 ? written.prefix(40) + "..." : written) is outside \(Int(Self.focusRange.lowerBound))...\(Int(Self.focusRange.upperBound)) (a focuser position)")
             }
             guard comment.count <= Self.maximumCommentLength else {
-                throw invalid("comment: at most \(Self.maximumCommentLength) characters")
+                throw invalid("comment", "at most \(Self.maximumCommentLength) characters")
             }
             guard comment.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {
-                throw invalid("comment: must be printable ASCII (FITS headers allow nothing else)")
+                throw invalid("comment", "must be printable ASCII (FITS headers allow nothing else)")
             }
         }
         for (field, value) in [("object", object), ("observer", observer)] {
             if let value, !(value.count <= 68 && value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F })) {
-                throw invalid("\(field): must be printable ASCII of at most 68 characters")
+                throw invalid(field, "must be printable ASCII of at most 68 characters")
             }
         }
         let settings = AcquisitionSettings(

@@ -332,7 +332,7 @@ final class AlpacaCamera: Sendable {
             do {
                 status = try await gateway.camera(CameraStatusCommand.self)
                 break
-            } catch where error.code == "camera_unavailable" && ContinuousClock.now < deadline {
+            } catch where error.code == .unavailable(.camera) && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(200))
             } catch {
                 throw AlpacaError(error)
@@ -528,7 +528,7 @@ final class AlpacaCamera: Sendable {
                 status = record.status
                 exposure.file = record.files.first?.path
                 if let file = exposure.file { state.withLock { if $0.exposure?.id == exposure.id { $0.exposure?.file = file } } }
-            } catch where error.code == "not_found" {
+            } catch where error.code == .notFound {
                 // A restarted camera process no longer knows it: the exposure was lost.
                 status = .failed
             } catch {

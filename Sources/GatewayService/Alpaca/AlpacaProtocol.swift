@@ -1,3 +1,4 @@
+import Bus
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -34,13 +35,14 @@ struct AlpacaError: Error, Sendable, Hashable {
     /// 0x500: the driver's own failure (the camera process is down, an SDK error).
     static func driver(_ message: String) -> AlpacaError { AlpacaError(0x500, message) }
 
-    /// Maps a failure of the camera process (as the gateway reports it) to its Alpaca meaning.
+    /// Maps a failure of the camera process (as the gateway reports it) to its Alpaca meaning:
+    /// the one place where an error code becomes an Alpaca error number.
     init(_ error: APIError) {
         switch error.code {
-        case "busy": self = .invalidOperation("the camera is busy: \(error.message)")
-        case "invalid_argument": self = .invalidValue(error.message)
-        case "not_connected": self = AlpacaError(0x407, "the camera hardware is not connected: \(error.message)")
-        case "not_supported": self = .notImplemented(error.message)
+        case .busy: self = .invalidOperation("the camera is busy: \(error.message)")
+        case .invalidArgument: self = .invalidValue(error.message)
+        case .notConnected: self = AlpacaError(0x407, "the camera hardware is not connected: \(error.message)")
+        case .notSupported: self = .notImplemented(error.message)
         default: self = .driver("\(error.code): \(error.message)")
         }
     }

@@ -74,7 +74,7 @@ public enum PreviewEndpoint {
     static func render(_ pixels: [UInt16], entry: FrameRingEntry, width: Int, stretch: PreviewStretch) throws(APIError) -> RenderedPreview {
         let metadata = entry.metadata
         guard metadata.width > 0, metadata.height > 0, pixels.count >= metadata.pixelCount else {
-            throw APIError(.internalServerError, "internal", "the frame ring returned \(pixels.count) pixels for a \(metadata.width)x\(metadata.height) frame")
+            throw APIError(.internalServerError, .internal, "the frame ring returned \(pixels.count) pixels for a \(metadata.width)x\(metadata.height) frame")
         }
         let image = pixels.withUnsafeBufferPointer { pixels in
             PreviewImage.render(pixels, frameWidth: metadata.width, frameHeight: metadata.height, topDown: metadata.topDown,
@@ -87,7 +87,7 @@ public enum PreviewEndpoint {
                 ("Comment", "\(metadata.exposureId) frame \(metadata.frameNumber), \(stretch.rawValue) \(format(image.low))..\(format(image.high))"),
             ])
         } catch {
-            throw APIError(.internalServerError, "internal", "cannot encode the preview: \(error)")
+            throw APIError(.internalServerError, .internal, "cannot encode the preview: \(error)")
         }
         return RenderedPreview(location: entry.location, metadata: metadata, width: width, stretch: stretch,
                                low: image.low, high: image.high, png: png)
