@@ -375,9 +375,9 @@ final class CameraController: Sendable {
             case .startFrame(let frame):
                 frameTemperature = try? sdk.call("GetTemperatureF") { () throws(CameraError) -> TemperatureStatus in try driver.temperature() }
                 if let frameTemperature { state.withLock { $0.temperature = frameTemperature } }
-                if let focus = plan.request.focusFromComment, let simulator = driver as? SimulatedCamera {
-                    // The simulator's PSF follows the focus position the observer reports.
-                    simulator.focusPosition = focus
+                if let focus = plan.request.focusFromComment {
+                    // A driver whose frames follow the focuser (the simulator) is told where it is.
+                    driver.focuserMoved(to: focus)
                 }
                 frameStart = Date()
                 do throws(CameraError) {
@@ -460,7 +460,8 @@ final class CameraController: Sendable {
                               start: Date) -> [ExposureStateMachine.Action] {
         let driver = self.driver.driver
         var lastProgress = ContinuousClock.now
-        let scale = driverName == "simulator" ? configuration.simulatorTimeScale : 1
+        // Progress is in the exposure's own seconds, also when the driver's clock runs faster.
+        let scale = driver.exposureTimeScale
         while true {
             if abortRequested.load(ordering: .sequentiallyConsistent) {
                 return deliver(.abortRequested)
@@ -640,36 +641,5 @@ final class CameraController: Sendable {
         if let final {
             logger.info("camera released at \(String(format: "%.1f", final ?? .nan)) C")
         }
-    }
-}
-
-/// Runs an async operation with a deadline, failing with `timeout`. The operation keeps running
-/// in the background if it overruns (an SDK call cannot be interrupted); the caller moves on.
-func withTimeout<T: Sendable>(_ limit: Duration, _ what: String,
-                              _ body: @escaping @Sendable () async throws(CameraError) -> T) async throws(CameraError) -> T {
-    let once = ResumeOnce<Result<T, CameraError>>()
-    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, CameraError>, Never>) in
-        once.arm(continuation)
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            once.resume(.failure(CameraError(.timeout, "\(what): no answer from the camera within \(limit)")))
-        }
-        Task {
-            let outcome: Result<T, CameraError>
-            do throws(CameraError) { outcome = .success(try await body()) } catch { outcome = .failure(error) }
-            once.resume(outcome)
-            timer.cancel()
-        }
-    }
-    return try result.get()
-}
-
-/// A continuation resumed by whichever of several racers comes first.
-final class ResumeOnce<T: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<T, Never>?>(nil)
-    func arm(_ continuation: CheckedContinuation<T, Never>) { self.continuation.withLock { $0 = continuation } }
-    func resume(_ value: T) {
-        let taken = continuation.withLock { c -> CheckedContinuation<T, Never>? in defer { c = nil }; return c }
-        taken?.resume(returning: value)
     }
 }
