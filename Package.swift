@@ -262,6 +262,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CameraServiceTests",
+            dependencies: [
+                "CameraService", "CameraCore", "Bus", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayServiceTests",
             dependencies: ["GatewayService", "CameraCore"],
             swiftSettings: swiftSettings
