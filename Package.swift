@@ -268,6 +268,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CameraServiceTests",
+            dependencies: [
+                "CameraService", "CameraCore", "ApertureProtocol", "Bus", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayServiceTests",
             dependencies: ["GatewayService", "ApertureProtocol"],
             swiftSettings: swiftSettings

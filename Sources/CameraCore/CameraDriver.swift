@@ -53,4 +53,26 @@ public protocol CameraDriver: AnyObject {
 
     /// Reads the sensor temperature and cooler state; allowed during an acquisition.
     func temperature() throws(CameraError) -> TemperatureStatus
+
+    // MARK: Optional capabilities (each has a default below, right for a hardware camera)
+
+    /// How many real seconds one second of exposure takes: 1 for a hardware camera (the
+    /// default); a simulator may run faster (less than 1) or slower. Exposure progress divides
+    /// the real time elapsed by it, so that it reports the exposure's own seconds.
+    var exposureTimeScale: Double { get }
+
+    /// Tells the driver the focuser position the observer reports for the frames that follow
+    /// (the `focus: N` of an exposure's comment), told before each frame starts. A hardware
+    /// camera cannot see the focuser and ignores it (the default); the simulator's star images
+    /// follow it.
+    /// - Parameter position: the focuser position, as the observer wrote it.
+    func focuserMoved(to position: Double)
+}
+
+extension CameraDriver {
+    /// Real time: one second of exposure takes one second.
+    public var exposureTimeScale: Double { 1 }
+
+    /// Ignored: a hardware camera's frames do not depend on what it is told about the focuser.
+    public func focuserMoved(to position: Double) {}
 }

@@ -113,6 +113,17 @@ public final class SimulatedCamera: CameraDriver, Sendable {
         return pixels / configuration.readoutModes[settings.readoutMode].pixelRate
     }
 
+    // MARK: CameraDriver capabilities
+
+    /// The simulator's ``Configuration/timeScale``: real seconds per simulated second.
+    public var exposureTimeScale: Double { configuration.timeScale }
+
+    /// Moves ``focusPosition``, which the next exposure's star images follow.
+    /// - Parameter position: the focuser position the observer reports.
+    public func focuserMoved(to position: Double) {
+        focusPosition = position
+    }
+
     // MARK: CameraDriver
 
     /// Checks the configuration and connects; connecting again is harmless.
