@@ -61,7 +61,20 @@ public enum FramePixelType: UInt32, Sendable, Hashable, Codable {
     public var bytesPerPixel: Int { 2 }
 }
 
-/// Everything a ring slot says about its frame, besides the pixels.
+/// Which row of the pixels comes first, as FITS `ROWORDER` names it.
+public enum RowOrder: String, Sendable, Hashable, Codable {
+    /// The first row is the top of the image (the simulator, most CMOS cameras).
+    case topDown = "TOP-DOWN"
+    /// The first row is the bottom of the image (Andor's SDK).
+    case bottomUp = "BOTTOM-UP"
+
+    /// The order for a camera whose first row is, or is not, the top.
+    public init(firstRowIsTop: Bool) { self = firstRowIsTop ? .topDown : .bottomUp }
+}
+
+/// Everything a ring slot says about its frame, besides the pixels: the one description of a
+/// frame, which the `camera.frame` notice, the camera's `frame.latest` reply, the gateway's
+/// `/v1/frames/latest` and its FITS copy are all made from.
 ///
 /// Pixels are row-major, `width` pixels per row, `height` rows, in the order ``topDown`` says.
 public struct FrameMetadata: Sendable, Hashable, Codable {
@@ -158,6 +171,9 @@ public struct FrameMetadata: Sendable, Hashable, Codable {
 
     /// `width * height`.
     public var pixelCount: Int { width * height }
+
+    /// ``topDown`` as FITS `ROWORDER`.
+    public var rowOrder: RowOrder { RowOrder(firstRowIsTop: topDown) }
 }
 
 /// Where a frame is in a ring: what the camera's `camera.frame` notice carries.

@@ -76,9 +76,8 @@ package enum FITSHeader {
             cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
         }
         cards += [
-            context.info.firstRowIsTop
-                ? FITSCard(keyword: "ROWORDER", value: .string("TOP-DOWN"), comment: "first row is the top of the image")
-                : FITSCard(keyword: "ROWORDER", value: .string("BOTTOM-UP"), comment: "first row is the bottom of the image"),
+            FITSCard(keyword: "ROWORDER", value: .string(RowOrder(firstRowIsTop: context.info.firstRowIsTop).rawValue),
+                     comment: "first row is the \(context.info.firstRowIsTop ? "top" : "bottom") of the image"),
             FITSCard(keyword: "SWCREATE", value: .string("Aperture \(ApertureVersion.string)"), comment: "software"),
             FITSCard(keyword: "EXPID", value: .string(context.exposureId), comment: "Aperture exposure id"),
             FITSCard(keyword: "FRAMENUM", value: .integer(context.frame), comment: "frame number within the exposure"),

@@ -112,15 +112,10 @@ final class FramePublisher: Sendable {
             value += 1
             return value
         }
-        latestFrames.store(.init(exposureId: frame.exposureId, frame: frame.frameNumber, sequence: sequence,
-                                 width: frame.width, height: frame.height, preview: frame.preview, path: file?.path,
-                                 time: frame.exposureStart, pixels: location.map { .ring($0) } ?? .copy(pixels),
-                                 rowOrder: frame.topDown ? "TOP-DOWN" : "BOTTOM-UP"))
-        try? events.publish(CameraTopic.frame, FrameNotice(
-            exposureId: frame.exposureId, frame: frame.frameNumber, count: count, sequence: sequence,
-            width: frame.width, height: frame.height, preview: frame.preview, path: file?.path,
-            bytes: file?.bytes ?? pixels.count * 2, ring: location, focus: frame.focus,
-            exposureStart: frame.exposureStart, readoutTime: frame.readoutTime))
+        latestFrames.store(.init(metadata: frame, sequence: sequence, path: file?.path,
+                                 pixels: location.map { .ring($0) } ?? .copy(pixels)))
+        try? events.publish(CameraTopic.frame, FrameNotice(frame, sequence: sequence, count: count, path: file?.path,
+                                                           bytes: file?.bytes ?? pixels.count * 2, ring: location))
         if let file {
             logger.info("saved \(file.path)", metadata: ["exposure.id": "\(frame.exposureId)", "frame": "\(frame.frameNumber)"])
         }

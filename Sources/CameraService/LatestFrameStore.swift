@@ -17,16 +17,13 @@ final class LatestFrameStore: Sendable {
     }
 
     struct Frame: Sendable {
-        var exposureId: String
-        var frame: Int
+        /// The frame as the ring describes it.
+        var metadata: FrameMetadata
+        /// Its number over all frames of this camera process.
         var sequence: Int
-        var width: Int
-        var height: Int
-        var preview: Bool
+        /// Its FITS file, nil for a preview.
         var path: String?
-        var time: Double
         var pixels: Pixels
-        var rowOrder: String
     }
 
     private let ringPath: String
@@ -55,9 +52,7 @@ final class LatestFrameStore: Sendable {
                 guard let pixels = try self.pixels(of: frame) else { continue }
                 encoded = pixels.map { $0.littleEndian }.withUnsafeBytes { Data($0).base64EncodedString() }
             }
-            return LatestFrame(exposureId: frame.exposureId, frame: frame.frame, sequence: frame.sequence,
-                               width: frame.width, height: frame.height, preview: frame.preview, path: frame.path,
-                               time: frame.time, pixels: encoded, rowOrder: frame.rowOrder)
+            return LatestFrame(frame.metadata, sequence: frame.sequence, path: frame.path, pixels: encoded)
         }
         throw CameraError(.driver, "the newest frame kept being overwritten while it was read; ask again")
     }

@@ -29,7 +29,7 @@ enum MemoryFITS {
             card("INSTRUME", quoted(String(instrument.filter { $0.isASCII && !$0.isNewline }.prefix(60)))),
             card("EXPID", quoted(metadata.exposureId), "Aperture exposure id"),
             card("FRAMENUM", String(metadata.frameNumber), "frame within the exposure"),
-            card("ROWORDER", quoted(metadata.topDown ? "TOP-DOWN" : "BOTTOM-UP"), "order of the rows"),
+            card("ROWORDER", quoted(metadata.rowOrder.rawValue), "order of the rows"),
         ]
         cards.append("END".padding(toLength: 80, withPad: " ", startingAt: 0))
         var bytes = Array(cards.joined().utf8)

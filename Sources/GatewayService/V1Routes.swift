@@ -225,7 +225,7 @@ package enum V1Routes {
             ("X-Frame-Width", String(metadata.width)),
             ("X-Frame-Height", String(metadata.height)),
             ("X-Frame-Pixel-Type", "uint16-le"),
-            ("X-Frame-Row-Order", metadata.topDown ? "TOP-DOWN" : "BOTTOM-UP"),
+            ("X-Frame-Row-Order", metadata.rowOrder.rawValue),
             ("X-Frame-Exposure-Start", String(metadata.exposureStart)),
             ("X-Frame-Readout-Time", String(metadata.readoutTime)),
         ]

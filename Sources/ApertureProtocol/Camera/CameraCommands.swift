@@ -267,7 +267,7 @@ public struct LatestFrame: Codable, Sendable, Hashable {
     /// Base64 of little-endian UInt16 pixels, row-major, in ``rowOrder`` (only when asked).
     public var pixels: String?
     /// `TOP-DOWN` (the first row is the top of the image) or `BOTTOM-UP` (Andor), as FITS ROWORDER.
-    public var rowOrder: String
+    public var rowOrder: RowOrder
 
     enum CodingKeys: String, CodingKey {
         case frame, sequence, width, height, preview, path, time, pixels
@@ -276,7 +276,7 @@ public struct LatestFrame: Codable, Sendable, Hashable {
     }
 
     public init(exposureId: String, frame: Int, sequence: Int, width: Int, height: Int, preview: Bool,
-                path: String?, time: Double, pixels: String?, rowOrder: String = "TOP-DOWN") {
+                path: String?, time: Double, pixels: String?, rowOrder: RowOrder = .topDown) {
         self.rowOrder = rowOrder
         self.exposureId = exposureId
         self.frame = frame
@@ -287,6 +287,18 @@ public struct LatestFrame: Codable, Sendable, Hashable {
         self.path = path
         self.time = time
         self.pixels = pixels
+    }
+
+    /// The reply for a frame described by its ring metadata.
+    /// - Parameters:
+    ///   - metadata: the frame.
+    ///   - sequence: its number over all frames of this camera process.
+    ///   - path: its FITS file, nil for a preview.
+    ///   - pixels: base64 of its pixels, when asked.
+    public init(_ metadata: FrameMetadata, sequence: Int, path: String?, pixels: String?) {
+        self.init(exposureId: metadata.exposureId, frame: metadata.frameNumber, sequence: sequence,
+                  width: metadata.width, height: metadata.height, preview: metadata.preview, path: path,
+                  time: metadata.exposureStart, pixels: pixels, rowOrder: metadata.rowOrder)
     }
 }
 
@@ -404,5 +416,20 @@ public struct FrameNotice: Codable, Sendable, Hashable {
         self.preview = preview
         self.path = path
         self.bytes = bytes
+    }
+
+    /// The notice of a frame described by its ring metadata.
+    /// - Parameters:
+    ///   - metadata: the frame.
+    ///   - sequence: its number over all frames of this camera process.
+    ///   - count: its exposure's frame count; nil for a preview run until aborted.
+    ///   - path: its FITS file, nil for a preview.
+    ///   - bytes: the file's size, or the pixels' for a preview.
+    ///   - ring: where it is in the frame ring, if it was put there.
+    public init(_ metadata: FrameMetadata, sequence: Int, count: Int?, path: String?, bytes: Int, ring: FrameLocation?) {
+        self.init(exposureId: metadata.exposureId, frame: metadata.frameNumber, count: count, sequence: sequence,
+                  width: metadata.width, height: metadata.height, preview: metadata.preview, path: path,
+                  bytes: bytes, ring: ring, focus: metadata.focus, exposureStart: metadata.exposureStart,
+                  readoutTime: metadata.readoutTime)
     }
 }

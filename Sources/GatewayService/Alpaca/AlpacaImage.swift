@@ -47,7 +47,7 @@ enum AlpacaImage {
                 }
                 guard let file = exposure.file else { return nil }
                 let image = try FITSFile.read(path: file)
-                let topDown = image.header["ROWORDER"]?.contains("TOP-DOWN") ?? false
+                let topDown = image.header["ROWORDER"]?.contains(RowOrder.topDown.rawValue) ?? false
                 return image.pixels.withUnsafeBufferPointer {
                     encode(Shape(width: image.width, height: image.height, topDown: topDown), $0)
                 }
