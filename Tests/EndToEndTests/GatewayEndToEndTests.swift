@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import FITSStorage
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -369,6 +370,14 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         #expect(fits.body.starts(with: Data("SIMPLE  =".utf8)))
         let dataBlocks: Int = (256 * 256 * 2 + 2879) / 2880
         #expect(fits.body.count == 2880 + dataBlocks * 2880)
+        // The same encoder as the saved files: it reads back with its keywords and checksums.
+        let copy = NSTemporaryDirectory() + "latest-\(getpid()).fits"
+        try fits.body.write(to: URL(fileURLWithPath: copy))
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let read = try FITSFile.read(path: copy)
+        #expect(read.width == 256 && read.height == 256 && read.pixels.count == 256 * 256)
+        #expect(read.header["ROWORDER"]?.contains("TOP-DOWN") == true)
+        #expect(read.header["CHECKSUM"] != nil && read.header["DATASUM"] != nil, "\(read.header.keys.sorted())")
 
         let supervisor = try await http(address, "GET", "/v1/supervisor")
         #expect((supervisor.json["children"] as? [[String: Any]])?.map { $0["name"] as? String } == ["camera", "processor", "gateway"])
