@@ -277,7 +277,11 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayServiceTests",
-            dependencies: ["GatewayService", "ApertureProtocol"],
+            dependencies: [
+                "GatewayService", "ApertureProtocol", "ApertureConfig", "Bus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
