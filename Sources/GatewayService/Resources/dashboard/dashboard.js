@@ -1,9 +1,3 @@
-// The dashboard's script: plain JavaScript, no library. It talks to the `/v1` API with URLs
-// relative to the page (so `/api/` behind nginx reaches `/api/v1/...`), follows the events
-// stream (`v1/events`), and keeps the page current without reloading it.
-
-extension DashboardAssets {
-    static let script = #"""
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -743,5 +737,3 @@ extension DashboardAssets {
   setInterval(loadHealth, 10000);
   setInterval(() => { if (!debug.streamOpen) loadCamera(); }, 5000);
 })();
-"""#
-}
