@@ -10,8 +10,8 @@ want_tests=0
 packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev pkg-config)
 if (( want_tests )); then
     # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers;
-    # chromium loads the dashboard headless.
-    packages+=(fitsverify nng-utils nginx python3 python3-pip chromium)
+    # chromium loads the dashboard headless; nodejs checks that its script parses.
+    packages+=(fitsverify nng-utils nginx python3 python3-pip chromium nodejs)
 fi
 
 missing=()

@@ -44,3 +44,19 @@ enum ResourceFiles {
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
+
+@Suite struct ResourceFilesTests {
+    /// Text is kept in files a person can read whole and an editor and a linter can check
+    /// (issue 12): none holds more than 500 lines.
+    @Test func noResourceFileHoldsMoreThan500Lines() throws {
+        var checked = 0
+        for folder in try FileManager.default.contentsOfDirectory(atPath: ResourceFiles.resources.path) {
+            for name in try ResourceFiles.names(in: folder) {
+                let lines = try ResourceFiles.contents(folder, name).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).count - 1
+                #expect(lines <= 500, "Resources/\(folder)/\(name) has \(lines) lines: split it (see OpenAPIDocument, DashboardAssets)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 10, "only \(checked) resource files found under \(ResourceFiles.resources.path)")
+    }
+}
