@@ -166,6 +166,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            // The OpenAPI document and the dashboard's files, compiled in as byte arrays
+            // (`PackageResources.<file_name>`): nothing to install beside the executable.
+            resources: [.embedInCode("Resources")],
             swiftSettings: swiftSettings
         ),
 

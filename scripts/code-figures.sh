@@ -45,14 +45,15 @@ if command -v duplicates >/dev/null; then
     duplicates --repo Sources --seconds 120 | head -1
 fi
 if [ "$BUILD" = 1 ]; then
-    echo "-- clean release build of each executable (seconds), and its size"
+    # Wall time depends on what else the machine does; the CPU seconds (user + system, all
+    # compiler processes) much less, so both are printed.
+    echo "-- clean release build of each executable: wall s, CPU s, binary MB"
     swift package resolve >/dev/null 2>&1
     for product in aperture aperture-camera aperture-processor aperture-gateway; do
         rm -rf .build/release .build/x86_64-unknown-linux-gnu/release
-        start=$(date +%s.%N)
-        swift build -c release --product "$product" >/dev/null 2>&1
-        end=$(date +%s.%N)
+        /usr/bin/time -f "%e %U %S" -o "$DIR/time" swift build -c release --product "$product" >/dev/null 2>&1
+        read -r wall user system < "$DIR/time"
         size=$(stat -c %s ".build/release/$product")
-        printf '%-20s %7.1f s  %6.1f MB\n' "$product" "$(echo "$end - $start" | bc)" "$(echo "$size / 1000000" | bc -l)"
+        printf '%-20s %7.1f %7.1f %6.1f\n' "$product" "$wall" "$(echo "$user + $system" | bc)" "$(echo "$size / 1000000" | bc -l)"
     done
 fi

@@ -10,8 +10,8 @@ want_tests=0
 packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev pkg-config)
 if (( want_tests )); then
     # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers;
-    # chromium loads the dashboard headless.
-    packages+=(fitsverify nng-utils nginx python3 python3-pip chromium)
+    # chromium loads the dashboard headless; nodejs checks that its script parses.
+    packages+=(fitsverify nng-utils nginx python3 python3-pip chromium nodejs)
 fi
 
 missing=()
@@ -39,6 +39,7 @@ if (( want_tests )); then
     python3 -c "import astropy" 2>/dev/null || python_packages+=(astropy)
     python3 -c "import numpy" 2>/dev/null || python_packages+=(numpy)
     python3 -c "import schemathesis" 2>/dev/null || python_packages+=(schemathesis)
+    python3 -c "import openapi_spec_validator" 2>/dev/null || python_packages+=(openapi-spec-validator)
     python3 -c "import alpaca.camera" 2>/dev/null || python_packages+=(alpyca)
     python3 -c "import websocket" 2>/dev/null || python_packages+=(websocket-client)
     if (( ${#python_packages[@]} )); then
