@@ -57,12 +57,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         SignalMask.unblockTerminationSignals()
         let configuration = try options.loadConfiguration()
-        LoggingSetup.bootstrap(identifier: "aperture", level: configuration.logLevel)
+        LoggingSetup.bootstrap(identifier: "aperture", level: configuration.log.level.rawValue)
         let logger = Logger(label: "aperture")
 
         let runtime: RuntimeDirectory
         do {
-            runtime = try RuntimeDirectory.prepare(configuration.runtimeDirectory)
+            runtime = try RuntimeDirectory.prepare(configuration.storage.runtimeDirectory)
         } catch {
             logger.critical("\(error.message)")
             FileHandle.standardError.write(Data("aperture: \(error.message)\n".utf8))
@@ -73,23 +73,28 @@ struct Run: AsyncParsableCommand {
         if let path = options.config ?? ProcessInfo.processInfo.environment["APERTURE_CONFIG"] {
             childArguments += ["--config", URL(fileURLWithPath: path).standardizedFileURL.path]
         }
+        let supervision = configuration.supervisor
         let settings = SupervisionSettings(
-            pingInterval: .seconds(configuration.pingInterval),
-            pingTimeout: .seconds(configuration.pingTimeout),
-            maxMissedPings: configuration.maxMissedPings,
-            startTimeout: .seconds(configuration.startTimeout),
-            stopGracePeriod: .seconds(configuration.stopGracePeriod),
+            pingInterval: supervision.pingInterval,
+            pingTimeout: supervision.pingTimeout,
+            maxMissedPings: supervision.maxMissedPings,
+            startTimeout: supervision.startTimeout,
+            stopGracePeriod: supervision.stopGrace,
             restartPolicy: RestartPolicy(
-                intensity: configuration.restartIntensity, period: configuration.restartPeriod,
-                initialDelay: configuration.backoffInitial, maximumDelay: configuration.backoffMaximum,
-                stablePeriod: configuration.stablePeriod))
+                intensity: supervision.restartIntensity, period: supervision.restartPeriod.seconds,
+                initialDelay: supervision.backoffInitial.seconds, maximumDelay: supervision.backoffMaximum.seconds,
+                stablePeriod: supervision.stablePeriod.seconds))
+        var overrides: [String: String] = [:]
+        overrides["camera"] = configuration.camera.executable
+        overrides["processor"] = configuration.processor.executable
+        overrides["gateway"] = configuration.gateway.executable
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(
                 children: ApertureChildren.specs(
                     in: Self.executableDirectory(), arguments: childArguments,
-                    cameraStopGrace: .seconds(max(configuration.stopGracePeriod, configuration.warmupTimeout + 5)),
-                    overrides: configuration.childExecutables),
+                    cameraStopGrace: max(supervision.stopGrace, configuration.camera.warmupTimeout + .seconds(5)),
+                    overrides: overrides),
                 runtime: runtime, settings: settings, logger: logger)
         } catch {
             logger.critical("\(error.message)")
@@ -219,7 +224,7 @@ enum SupervisorConnection {
     /// The runtime directory of the running service: the configured one, or, when it holds no
     /// service, the systemd unit's `/run/aperture` (an operator's shell has no `$RUNTIME_DIRECTORY`).
     static func runtime(_ configuration: ApertureConfiguration) -> RuntimeDirectory {
-        let configured = RuntimeDirectory(existing: configuration.runtimeDirectory)
+        let configured = RuntimeDirectory(existing: configuration.storage.runtimeDirectory)
         let installed = RuntimeDirectory(existing: "/run/aperture")
         let socket = "/" + EndpointName.supervisorControl
         if !FileManager.default.fileExists(atPath: configured.path + socket),
