@@ -73,29 +73,12 @@ struct Run: AsyncParsableCommand {
         if let path = options.config ?? ProcessInfo.processInfo.environment["APERTURE_CONFIG"] {
             childArguments += ["--config", URL(fileURLWithPath: path).standardizedFileURL.path]
         }
-        let supervision = configuration.supervisor
-        let settings = SupervisionSettings(
-            pingInterval: supervision.pingInterval,
-            pingTimeout: supervision.pingTimeout,
-            maxMissedPings: supervision.maxMissedPings,
-            startTimeout: supervision.startTimeout,
-            stopGracePeriod: supervision.stopGrace,
-            restartPolicy: RestartPolicy(
-                intensity: supervision.restartIntensity, period: supervision.restartPeriod.seconds,
-                initialDelay: supervision.backoffInitial.seconds, maximumDelay: supervision.backoffMaximum.seconds,
-                stablePeriod: supervision.stablePeriod.seconds))
-        var overrides: [String: String] = [:]
-        overrides["camera"] = configuration.camera.executable
-        overrides["processor"] = configuration.processor.executable
-        overrides["gateway"] = configuration.gateway.executable
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(
-                children: ApertureChildren.specs(
-                    in: Self.executableDirectory(), arguments: childArguments,
-                    cameraStopGrace: max(supervision.stopGrace, configuration.camera.warmupTimeout + .seconds(5)),
-                    overrides: overrides),
-                runtime: runtime, settings: settings, logger: logger)
+                children: ApertureChildren.specs(in: Self.executableDirectory(), arguments: childArguments,
+                                                 configuration: configuration),
+                runtime: runtime, settings: SupervisionSettings(configuration), logger: logger)
         } catch {
             logger.critical("\(error.message)")
             throw ExitCode(1)
