@@ -158,6 +158,22 @@ import Testing
         #expect(ApertureConfiguration.key("gateway.listen")?.value(in: configuration) == "[fd00::1]:0")
     }
 
+    @Test func theDocumentedKeyListIsGeneratedFromTheDeclarations() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let document = try String(contentsOfFile: root.appendingPathComponent("docs/configuration.md").path, encoding: .utf8)
+        let begin = "<!-- configuration keys: begin (aperture config keys) -->\n\n"
+        let end = "\n<!-- configuration keys: end -->"
+        let start = try #require(document.range(of: begin)), finish = try #require(document.range(of: end))
+        let table = String(document[start.upperBound..<finish.lowerBound])
+        #expect(table == ApertureConfiguration.keyListMarkdown(),
+                "docs/configuration.md is stale: regenerate it with scripts/config-keys.sh")
+        let list = ApertureConfiguration.keyListMarkdown()
+        for key in ApertureConfiguration.keys {
+            #expect(list.contains("| `\(key.key)` | `\(key.environmentName)` | \(key.defaultValue) |"))
+        }
+    }
+
     @Test func theShippedFileShowsEveryDefault() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
