@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "Supervision",
             dependencies: [
-                "Bus", "ApertureProtocol", "ApertureLogging", "ProcessSupport", "CSystemd",
+                "Bus", "ApertureProtocol", "ApertureConfig", "ApertureLogging", "ProcessSupport", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -299,7 +299,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisionTests",
-            dependencies: ["Supervision", "ProcessSupport", "Bus"],
+            dependencies: ["Supervision", "ApertureConfig", "ProcessSupport", "Bus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -23,10 +23,10 @@ public enum CameraApplication {
         signal(SIGXFSZ, SIG_IGN)
         let events = try Publisher(listening: context.runtime.endpoint(EndpointName.cameraEvents))
         let driver = makeDriver(configuration, logger: context.logger)
-        let wheel: any FilterWheel = configuration.filterWheelDriver == "evora"
-            ? try EvoraFilterWheel(address: configuration.filterWheelAddress, slots: configuration.filterNames.count)
-            : SimulatedFilterWheel(slots: configuration.filterNames.count)
-        let controller = CameraController(configuration: configuration, driverName: configuration.cameraDriver,
+        let wheel: any FilterWheel = configuration.filterWheel.driver == .evora
+            ? try EvoraFilterWheel(address: configuration.filterWheel.address, slots: configuration.filterWheel.filters.count)
+            : SimulatedFilterWheel(slots: configuration.filterWheel.filters.count)
+        let controller = CameraController(configuration: configuration, driverName: configuration.camera.driver.rawValue,
                                           driver: driver, wheel: wheel, events: events, runtime: context.runtime,
                                           logger: context.logger)
         context.health.install {
@@ -38,17 +38,17 @@ public enum CameraApplication {
     }
 
     static func makeDriver(_ configuration: ApertureConfiguration, logger: Logger) -> any CameraDriver {
-        switch configuration.cameraDriver {
-        case "andor":
-            return AndorSDK2Camera(libraryPath: configuration.andorLibrary,
-                                   configDirectory: configuration.andorConfigDirectory, logger: logger)
-        default:
+        switch configuration.camera.driver {
+        case .andor:
+            return AndorSDK2Camera(libraryPath: configuration.andor.library,
+                                   configDirectory: configuration.andor.configDirectory, logger: logger)
+        case .simulator:
             var simulator = SimulatedCamera.Configuration()
-            simulator.width = configuration.simulatorWidth
-            simulator.height = configuration.simulatorHeight
-            simulator.seed = configuration.simulatorSeed
-            simulator.timeScale = configuration.simulatorTimeScale
-            simulator.maximumExposure = max(simulator.maximumExposure, configuration.maximumExposure)
+            simulator.width = configuration.camera.width
+            simulator.height = configuration.camera.height
+            simulator.seed = configuration.camera.seed
+            simulator.timeScale = configuration.camera.timeScale
+            simulator.maximumExposure = max(simulator.maximumExposure, configuration.camera.maximumExposure)
             return SimulatedCamera(configuration: simulator)
         }
     }

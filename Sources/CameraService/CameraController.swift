@@ -89,7 +89,7 @@ final class CameraController: Sendable {
 
     /// A driver call running longer than the configured limit: the camera is wedged.
     var wedgedCall: (name: String, seconds: Double)? {
-        guard let call = sdk.currentCall, call.seconds > configuration.sdkCallTimeout else { return nil }
+        guard let call = sdk.currentCall, call.seconds > configuration.camera.sdkCallTimeout.seconds else { return nil }
         return call
     }
 

@@ -96,7 +96,7 @@ final class CoolingControl: Sendable {
         let turnOn = cooler ?? true
         let driver = self.driver
         let sdk = self.sdk
-        try await withTimeout(.seconds(configuration.sdkCallTimeout), "cool") { () async throws(CameraError) in
+        try await withTimeout(configuration.camera.sdkCallTimeout, "cool") { () async throws(CameraError) in
             try await sdk.perform("cool") { () throws(CameraError) in
                 // Switch first, so that a refused switch leaves the set-point as it was.
                 try sdk.call(turnOn ? "CoolerON" : "CoolerOFF") { () throws(CameraError) in try driver.driver.setCooler(on: turnOn) }
@@ -116,7 +116,7 @@ final class CoolingControl: Sendable {
             let temperature = connected ? try? await read(timeout: .seconds(2)) : nil
             try? events.publish(CameraTopic.telemetry, TelemetryEvent(state: session.cameraState, connected: connected,
                                                                       temperature: temperature))
-            try? await Task.sleep(for: .seconds(configuration.telemetryInterval))
+            try? await Task.sleep(for: configuration.camera.telemetryInterval)
         }
     }
 
@@ -129,13 +129,13 @@ final class CoolingControl: Sendable {
     func warmUpAndRelease() async throws(CameraError) -> Double? {
         let driver = self.driver
         let sdk = self.sdk
-        let target = configuration.warmupTemperature
-        let timeout = configuration.warmupTimeout
+        let target = configuration.camera.warmupTemperature
+        let timeout = configuration.camera.warmupTimeout
         let logger = self.logger
-        return try await withTimeout(.seconds(timeout + 10), "shutdown") { () async throws(CameraError) -> Double? in
+        return try await withTimeout(timeout + .seconds(10), "shutdown") { () async throws(CameraError) -> Double? in
             try await sdk.perform("shutdown") { () throws(CameraError) -> Double? in
                 try? sdk.call("CoolerOFF") { () throws(CameraError) in try driver.driver.setCooler(on: false) }
-                let deadline = Date().addingTimeInterval(timeout)
+                let deadline = Date().addingTimeInterval(timeout.seconds)
                 var reading = try? sdk.call("GetTemperatureF") { () throws(CameraError) in try driver.driver.temperature() }
                 if let current = reading?.celsius, current < target {
                     logger.notice("warming the sensor from \(String(format: "%.1f", current)) C to \(target) C before releasing the camera")

@@ -191,8 +191,8 @@ final class ExposureRunner: Sendable {
             case .save(let frame):
                 let header = FITSHeader.Context(
                     request: plan.request, settings: settings, info: info, start: frameStart,
-                    temperature: frameTemperature, filter: filter, instrument: configuration.instrument,
-                    telescope: configuration.telescope, observer: configuration.observer,
+                    temperature: frameTemperature, filter: filter, instrument: configuration.camera.instrument,
+                    telescope: configuration.camera.telescope, observer: configuration.camera.observer,
                     exposureId: id, frame: frame, count: plan.count)
                 let file: SavedFrame
                 do throws(StorageError) {

@@ -138,13 +138,13 @@ package enum ExposureAdmission {
     /// - Throws: ``CameraError`` `invalid_argument` naming the field, the value and the rule.
     package static func plan(_ request: ExposureRequest, info: CameraInfo,
                              configuration: ApertureConfiguration) throws(CameraError) -> ExposurePlan {
-        let plan = try request.plan(info: info, maximumExposure: configuration.maximumExposure,
-                                    filters: configuration.filterNames)
+        let plan = try request.plan(info: info, maximumExposure: configuration.camera.maximumExposure,
+                                    filters: configuration.filterWheel.filters)
         let now = Date()
         if let problem = FITSHeader.problem(FITSHeader.Context(
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
-            filter: plan.filter, instrument: configuration.instrument, telescope: configuration.telescope,
-            observer: configuration.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
+            filter: plan.filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
+            observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
             count: plan.count)) {
             throw problem
         }

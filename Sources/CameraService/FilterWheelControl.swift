@@ -25,8 +25,8 @@ final class FilterWheelControl: Sendable {
         thread = SDKThread(name: "aperture-wheel")
         self.wheel = DriverHandle(wheel)
         self.session = session
-        names = configuration.filterNames
-        driverName = configuration.filterWheelDriver
+        names = configuration.filterWheel.filters
+        driverName = configuration.filterWheel.driver.rawValue
     }
 
     /// Reads the wheel's position.

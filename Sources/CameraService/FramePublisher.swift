@@ -32,13 +32,13 @@ final class FramePublisher: Sendable {
     ///   - logger: for saved files and failures.
     init(configuration: ApertureConfiguration, runtime: RuntimeDirectory, events: Publisher, logger: Logger) {
         ringPath = runtime.path + "/" + EndpointName.cameraFrames
-        ringSlots = configuration.ringSlots
+        ringSlots = configuration.camera.ringSlots
         latestFrames = LatestFrameStore(ringPath: ringPath)
         // Records and events carry absolute paths, whatever directory the process started in.
-        let root = configuration.dataRoot.hasPrefix("/")
-            ? configuration.dataRoot
-            : FileManager.default.currentDirectoryPath + "/" + configuration.dataRoot
-        store = FrameStore(root: URL(fileURLWithPath: root).standardizedFileURL.path, prefix: configuration.filePrefix)
+        let root = configuration.storage.dataRoot.hasPrefix("/")
+            ? configuration.storage.dataRoot
+            : FileManager.default.currentDirectoryPath + "/" + configuration.storage.dataRoot
+        store = FrameStore(root: URL(fileURLWithPath: root).standardizedFileURL.path, prefix: configuration.storage.filePrefix)
         self.events = events
         self.logger = logger
     }

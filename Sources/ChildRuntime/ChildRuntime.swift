@@ -134,12 +134,12 @@ public enum ChildProcessRuntime {
             }
         }
 
-        LoggingSetup.bootstrap(identifier: process, level: configuration.logLevel)
+        LoggingSetup.bootstrap(identifier: process, level: configuration.log.level.rawValue)
         let logger = Logger(label: process)
 
         let runtime: RuntimeDirectory
         do {
-            runtime = try RuntimeDirectory.prepare(configuration.runtimeDirectory)
+            runtime = try RuntimeDirectory.prepare(configuration.storage.runtimeDirectory)
         } catch {
             logger.critical("\(error.message)")
             return 73

@@ -22,7 +22,7 @@ struct ApertureCommand: AsyncParsableCommand {
             talk to a running service over its runtime directory's supervisor.ctl socket.
             Logs: `journalctl -u aperture` under systemd (`-t aperture-camera` for one child).
             """,
-        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, Logs.self],
+        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, Logs.self, ConfigCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -57,12 +57,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         SignalMask.unblockTerminationSignals()
         let configuration = try options.loadConfiguration()
-        LoggingSetup.bootstrap(identifier: "aperture", level: configuration.logLevel)
+        LoggingSetup.bootstrap(identifier: "aperture", level: configuration.log.level.rawValue)
         let logger = Logger(label: "aperture")
 
         let runtime: RuntimeDirectory
         do {
-            runtime = try RuntimeDirectory.prepare(configuration.runtimeDirectory)
+            runtime = try RuntimeDirectory.prepare(configuration.storage.runtimeDirectory)
         } catch {
             logger.critical("\(error.message)")
             FileHandle.standardError.write(Data("aperture: \(error.message)\n".utf8))
@@ -73,24 +73,12 @@ struct Run: AsyncParsableCommand {
         if let path = options.config ?? ProcessInfo.processInfo.environment["APERTURE_CONFIG"] {
             childArguments += ["--config", URL(fileURLWithPath: path).standardizedFileURL.path]
         }
-        let settings = SupervisionSettings(
-            pingInterval: .seconds(configuration.pingInterval),
-            pingTimeout: .seconds(configuration.pingTimeout),
-            maxMissedPings: configuration.maxMissedPings,
-            startTimeout: .seconds(configuration.startTimeout),
-            stopGracePeriod: .seconds(configuration.stopGracePeriod),
-            restartPolicy: RestartPolicy(
-                intensity: configuration.restartIntensity, period: configuration.restartPeriod,
-                initialDelay: configuration.backoffInitial, maximumDelay: configuration.backoffMaximum,
-                stablePeriod: configuration.stablePeriod))
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(
-                children: ApertureChildren.specs(
-                    in: Self.executableDirectory(), arguments: childArguments,
-                    cameraStopGrace: .seconds(max(configuration.stopGracePeriod, configuration.warmupTimeout + 5)),
-                    overrides: configuration.childExecutables),
-                runtime: runtime, settings: settings, logger: logger)
+                children: ApertureChildren.specs(in: Self.executableDirectory(), arguments: childArguments,
+                                                 configuration: configuration),
+                runtime: runtime, settings: SupervisionSettings(configuration), logger: logger)
         } catch {
             logger.critical("\(error.message)")
             throw ExitCode(1)
@@ -219,7 +207,7 @@ enum SupervisorConnection {
     /// The runtime directory of the running service: the configured one, or, when it holds no
     /// service, the systemd unit's `/run/aperture` (an operator's shell has no `$RUNTIME_DIRECTORY`).
     static func runtime(_ configuration: ApertureConfiguration) -> RuntimeDirectory {
-        let configured = RuntimeDirectory(existing: configuration.runtimeDirectory)
+        let configured = RuntimeDirectory(existing: configuration.storage.runtimeDirectory)
         let installed = RuntimeDirectory(existing: "/run/aperture")
         let socket = "/" + EndpointName.supervisorControl
         if !FileManager.default.fileExists(atPath: configured.path + socket),

@@ -11,11 +11,11 @@ import Testing
 
     @Test func defaultsRunEverythingLocallyWithTheSimulator() throws {
         let configuration = try ApertureConfiguration.load(path: nil, environment: [:])
-        #expect(configuration.runtimeDirectory == "./run")
-        #expect(configuration.dataRoot == "./data")
-        #expect(configuration.cameraDriver == "simulator")
-        #expect(configuration.gatewayHost == "127.0.0.1")
-        #expect(configuration.gatewayPort == 8000)
+        #expect(configuration.storage.runtimeDirectory == "./run")
+        #expect(configuration.storage.dataRoot == "./data")
+        #expect(configuration.camera.driver == .simulator)
+        #expect(configuration.gateway.host == "127.0.0.1")
+        #expect(configuration.gateway.port == 8000)
     }
 
     @Test func fileValuesThenEnvironmentOverrides() throws {
@@ -28,11 +28,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let configuration = try ApertureConfiguration.load(
             path: path, environment: ["APERTURE_GATEWAY_LISTEN": "[::1]:8100", "RUNTIME_DIRECTORY": "/run/aperture"])
-        #expect(configuration.gatewayHost == "::1")
-        #expect(configuration.gatewayPort == 8100)
-        #expect(configuration.dataRoot == "/srv/aperture data")
-        #expect(configuration.stopGracePeriod == 2.5)
-        #expect(configuration.runtimeDirectory == "/run/aperture")
+        #expect(configuration.gateway.host == "::1")
+        #expect(configuration.gateway.port == 8100)
+        #expect(configuration.storage.dataRoot == "/srv/aperture data")
+        #expect(configuration.supervisor.stopGrace == .seconds(2.5))
+        #expect(configuration.storage.runtimeDirectory == "/run/aperture")
     }
 
     @Test func unknownKeyNamesFileLineAndKey() throws {
@@ -68,9 +68,9 @@ import Testing
         let tokenFile = try writeFile("a-token-from-a-credential-file\nignored second line\n")
         defer { try? FileManager.default.removeItem(atPath: tokenFile) }
         let fromFile = try ApertureConfiguration.load(path: nil, environment: ["APERTURE_GATEWAY_TOKEN_FILE": tokenFile])
-        #expect(fromFile.gatewayToken == "a-token-from-a-credential-file")
+        #expect(fromFile.gateway.token == "a-token-from-a-credential-file")
         let fromEnvironment = try ApertureConfiguration.load(path: nil, environment: ["APERTURE_GATEWAY_TOKEN": "0123456789abcdef"])
-        #expect(fromEnvironment.gatewayToken == "0123456789abcdef")
+        #expect(fromEnvironment.gateway.token == "0123456789abcdef")
         for (key, value, rule) in [
             ("APERTURE_GATEWAY_TOKEN", "short", "at least 16"),
             ("APERTURE_GATEWAY_TOKEN", "has a space in it somewhere", "without spaces"),
@@ -86,7 +86,7 @@ import Testing
             }
         }
         let state = try ApertureConfiguration.load(path: nil, environment: ["STATE_DIRECTORY": "/var/lib/aperture"])
-        #expect(state.stateDirectory == "/var/lib/aperture")
+        #expect(state.storage.stateDirectory == "/var/lib/aperture")
     }
 
     @Test func duplicateKeyIsAnError() {
@@ -117,7 +117,7 @@ import Testing
         let path = root.appendingPathComponent("config/aperture.conf").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         _ = try ApertureConfiguration.load(path: path, environment: [:])
-        for (key, _, _) in ApertureConfiguration.keys {
+        for key in ApertureConfiguration.keys.map(\.key) {
             #expect(text.contains(key), "config/aperture.conf does not mention \(key)")
         }
     }

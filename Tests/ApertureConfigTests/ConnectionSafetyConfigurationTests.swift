@@ -11,13 +11,13 @@ import Testing
 
     @Test func defaults() throws {
         let configuration = try load([:])
-        #expect(configuration.gatewayIdleTimeout == 60)
-        #expect(configuration.gatewayReadTimeout == 30)
-        #expect(configuration.gatewayEventWriteTimeout == 30)
-        #expect(configuration.gatewayEventClients == 512)
-        #expect(configuration.gatewayAllowedHosts.isEmpty)
-        #expect(configuration.alpacaAllowFrom.isEmpty)
-        #expect(configuration.alpacaAllowUnauthenticated == false)
+        #expect(configuration.gateway.idleTimeout == .seconds(60))
+        #expect(configuration.gateway.readTimeout == .seconds(30))
+        #expect(configuration.gateway.eventWriteTimeout == .seconds(30))
+        #expect(configuration.gateway.eventClients == 512)
+        #expect(configuration.gateway.allowedHosts.isEmpty)
+        #expect(configuration.alpaca.allowFrom.isEmpty)
+        #expect(configuration.alpaca.allowUnauthenticated == false)
         for key in ["gateway.idle_timeout", "gateway.read_timeout", "gateway.sse_write_timeout", "gateway.sse_clients",
                     "gateway.allowed_hosts", "alpaca.allow_from", "alpaca.allow_unauthenticated"] {
             #expect(ApertureConfiguration.keys.contains { $0.key == key }, "\(key) is not listed")
@@ -49,10 +49,10 @@ import Testing
             "APERTURE_GATEWAY_ALLOWED_HOSTS": "Camera.Example.org, obs.local",
             "APERTURE_ALPACA_ALLOW_FROM": "192.168.1.0/24, fd00::/8, 10.1.2.3",
         ])
-        #expect(configuration.gatewayIdleTimeout == 2.5)
-        #expect(configuration.gatewayEventClients == 8)
-        #expect(configuration.gatewayAllowedHosts == ["camera.example.org", "obs.local"])
-        #expect(configuration.alpacaAllowFrom.map(\.description) == ["192.168.1.0/24", "fd00::/8", "10.1.2.3/32"])
+        #expect(configuration.gateway.idleTimeout == .seconds(2.5))
+        #expect(configuration.gateway.eventClients == 8)
+        #expect(configuration.gateway.allowedHosts == ["camera.example.org", "obs.local"])
+        #expect(configuration.alpaca.allowFrom.map(\.description) == ["192.168.1.0/24", "fd00::/8", "10.1.2.3/32"])
     }
 
     @Test func addressRangesMatchIPv4IPv6AndMappedAddresses() throws {

@@ -28,8 +28,8 @@ final class CameraBench: Sendable {
         path = "/tmp/aperture-camera-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         runtime = try RuntimeDirectory.prepare(path + "/run")
         var configuration = ApertureConfiguration()
-        configuration.dataRoot = path + "/data"
-        configuration.telemetryInterval = 0.05
+        configuration.storage.dataRoot = path + "/data"
+        configuration.camera.telemetryInterval = .milliseconds(50)
         change(&configuration)
         self.configuration = configuration
         var simulator = SimulatedCamera.Configuration()
@@ -41,7 +41,7 @@ final class CameraBench: Sendable {
         let lines = log
         controller = CameraController(
             configuration: configuration, driverName: "simulator", driver: camera,
-            wheel: SimulatedFilterWheel(slots: configuration.filterNames.count, secondsPerSlot: secondsPerSlot),
+            wheel: SimulatedFilterWheel(slots: configuration.filterWheel.filters.count, secondsPerSlot: secondsPerSlot),
             events: events, runtime: runtime,
             logger: Logger(label: "camera-service-tests", factory: { _ in CollectingLogHandler(lines: lines) }))
     }

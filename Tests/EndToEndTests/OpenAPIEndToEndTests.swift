@@ -67,7 +67,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var configuration = ApertureConfiguration()
-        configuration.dataRoot = directory + "/data"
+        configuration.storage.dataRoot = directory + "/data"
         let gateway = try Gateway(configuration: configuration, runtime: RuntimeDirectory(existing: directory),
                                   logger: Logger(label: "test"))
         let router = GatewayApplication.makeRouter(gateway: gateway)

@@ -53,7 +53,7 @@ import Testing
     /// The gateway's router for `runtime`, tested in-process.
     func application(_ runtime: RuntimeDirectory) throws -> some ApplicationProtocol {
         var configuration = ApertureConfiguration()
-        configuration.dataRoot = runtime.path + "/data"
+        configuration.storage.dataRoot = runtime.path + "/data"
         let gateway = try Gateway(configuration: configuration, runtime: runtime, logger: Logger(label: "gateway-tests"))
         return Application(router: GatewayApplication.makeRouter(gateway: gateway))
     }

@@ -30,7 +30,7 @@ enum HTTPBodyFuzz: FuzzTarget {
         return try! Gateway(configuration: ApertureConfiguration(), runtime: RuntimeDirectory(existing: path), logger: logger)
     }()
 
-    static var limit: Int { gateway.configuration.gatewayMaxBody }
+    static var limit: Int { gateway.configuration.gateway.maxBody }
 
     /// The routes, in the order the first byte selects them.
     enum Route: Int, CaseIterable {

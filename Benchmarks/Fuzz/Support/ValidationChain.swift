@@ -21,7 +21,7 @@ package enum ValidationChain {
     /// The default simulator's capabilities: what `expose` is planned against.
     package static let info: CameraInfo = {
         var simulator = SimulatedCamera.Configuration()
-        simulator.maximumExposure = max(simulator.maximumExposure, configuration.maximumExposure)
+        simulator.maximumExposure = max(simulator.maximumExposure, configuration.camera.maximumExposure)
         return try! SimulatedCamera(configuration: simulator).connect()
     }()
 
@@ -88,7 +88,7 @@ package enum ValidationChain {
     /// `filter` (camera.ctl, `POST /v1/filterwheel`, evora `/setFilterWheel`): the slot it names.
     /// - Returns: the slot, nil for a read or a home.
     package static func filter(name: String?, slot: Int?) throws -> Int? {
-        let names = configuration.filterNames
+        let names = configuration.filterWheel.filters
         if let name {
             guard let index = names.firstIndex(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) else {
                 throw BusError(.invalidArgument, "name: unknown filter")

@@ -76,8 +76,8 @@ struct AlpacaManagement: Sendable {
             ("Device", "\(AlpacaCamera.name), camera 0, ICameraV\(AlpacaCamera.interfaceVersion)"),
             ("UniqueID", management.uniqueID),
             ("Alpaca connected", camera.isConnected ? "yes" : "no"),
-            ("Alpaca port", configuration.alpacaPort == 0 ? "a free port (alpaca.port = 0)" : String(configuration.alpacaPort)),
-            ("Discovery", "\(configuration.alpacaDiscovery) (UDP \(configuration.alpacaDiscoveryPort))"),
+            ("Alpaca port", configuration.alpaca.port == 0 ? "a free port (alpaca.port = 0)" : String(configuration.alpaca.port)),
+            ("Discovery", "\(configuration.alpaca.discovery) (UDP \(configuration.alpaca.discoveryPort))"),
         ]
         if let status = try? await camera.gateway.camera(CameraStatusCommand.self, timeout: .seconds(1)) {
             rows.append(("Camera", status.info.map { "\($0.model) (\(status.driver)), \($0.width)x\($0.height)" } ?? status.driver))

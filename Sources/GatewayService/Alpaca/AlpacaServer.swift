@@ -14,34 +14,34 @@ enum AlpacaServer {
     /// responder unless discovery is off (`alpaca.discovery = auto` is off on loopback).
     static func services(gateway: Gateway) throws -> [any Service] {
         let configuration = gateway.configuration
-        guard configuration.alpacaPort >= 0 else {
+        guard configuration.alpaca.port >= 0 else {
             gateway.logger.info("alpaca: off (alpaca.port = -1)")
             return []
         }
-        let loopback = GatewayApplication.isLoopback(configuration.gatewayHost)
-        let management = AlpacaManagement(stateDirectory: configuration.stateDirectory, host: configuration.gatewayHost,
+        let loopback = GatewayApplication.isLoopback(configuration.gateway.host)
+        let management = AlpacaManagement(stateDirectory: configuration.storage.stateDirectory, host: configuration.gateway.host,
                                           logger: gateway.logger)
         let camera = AlpacaCamera(gateway: gateway)
         let boundPort = AlpacaBoundPort()
         let logger = gateway.logger
-        let host = configuration.gatewayHost
-        if !configuration.alpacaAllowFrom.isEmpty {
-            logger.info("alpaca: answers clients in alpaca.allow_from = \(configuration.alpacaAllowFrom.map(\.description).joined(separator: ", ")) only")
+        let host = configuration.gateway.host
+        if !configuration.alpaca.allowFrom.isEmpty {
+            logger.info("alpaca: answers clients in alpaca.allow_from = \(configuration.alpaca.allowFrom.map(\.description).joined(separator: ", ")) only")
         } else if !loopback {
             // Without either choice the gateway does not start (checkAlpacaListener in GatewayApplication.build).
             logger.warning("""
-                alpaca: listening on \(configuration.gatewayHost) with alpaca.allow_unauthenticated = true: anyone who \
-                reaches port \(configuration.alpacaPort) can drive the camera (Alpaca clients send no token); \
+                alpaca: listening on \(configuration.gateway.host) with alpaca.allow_unauthenticated = true: anyone who \
+                reaches port \(configuration.alpaca.port) can drive the camera (Alpaca clients send no token); \
                 alpaca.allow_from limits it to your clients' networks
                 """)
         }
         let app = Application(
-            responder: AlpacaResponder(camera: camera, management: management, allowFrom: configuration.alpacaAllowFrom,
+            responder: AlpacaResponder(camera: camera, management: management, allowFrom: configuration.alpaca.allowFrom,
                                        guards: RequestGuards(configuration: configuration)),
             server: ConnectionLimits.server(configuration),
-            configuration: .init(address: .hostname(host, port: configuration.alpacaPort), serverName: "aperture-alpaca"),
+            configuration: .init(address: .hostname(host, port: configuration.alpaca.port), serverName: "aperture-alpaca"),
             onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? configuration.alpacaPort
+                let port = channel.localAddress?.port ?? configuration.alpaca.port
                 let shown = host.contains(":") ? "[\(host)]" : host
                 boundPort.set(port)
                 gateway.alpacaAddress.set("\(shown):\(port)")
@@ -49,22 +49,22 @@ enum AlpacaServer {
             },
             logger: logger)
         // Alpaca is an extra face: if its port is taken, the gateway's HTTP API carries on.
-        var services: [any Service] = [NonEssentialService(name: "alpaca listener on port \(configuration.alpacaPort)",
+        var services: [any Service] = [NonEssentialService(name: "alpaca listener on port \(configuration.alpaca.port)",
                                                            base: app, logger: logger)]
         let discovery: Bool
-        switch configuration.alpacaDiscovery.lowercased() {
-        case "on": discovery = true
-        case "off": discovery = false
-        default: discovery = !loopback
+        switch configuration.alpaca.discovery {
+        case .on: discovery = true
+        case .off: discovery = false
+        case .auto: discovery = !loopback
         }
         if discovery {
             services.append(NonEssentialService(
-                name: "alpaca discovery on UDP port \(configuration.alpacaDiscoveryPort)",
-                base: AlpacaDiscovery(port: configuration.alpacaDiscoveryPort, loopbackOnly: loopback,
-                                      alpacaPort: boundPort, allowFrom: configuration.alpacaAllowFrom, logger: logger),
+                name: "alpaca discovery on UDP port \(configuration.alpaca.discoveryPort)",
+                base: AlpacaDiscovery(port: configuration.alpaca.discoveryPort, loopbackOnly: loopback,
+                                      alpacaPort: boundPort, allowFrom: configuration.alpaca.allowFrom, logger: logger),
                 logger: logger))
         } else {
-            logger.info("alpaca: discovery off (alpaca.discovery = \(configuration.alpacaDiscovery)\(loopback ? ", the gateway listens on loopback" : ""))")
+            logger.info("alpaca: discovery off (alpaca.discovery = \(configuration.alpaca.discovery)\(loopback ? ", the gateway listens on loopback" : ""))")
         }
         return services
     }

@@ -16,8 +16,8 @@ import NIOHTTPTypes
 enum ConnectionLimits {
     /// The HTTP/1.1 server of a listener, with both timeouts.
     static func server(_ configuration: ApertureConfiguration) -> HTTPServerBuilder {
-        let idle = TimeAmount.nanoseconds(Int64(configuration.gatewayIdleTimeout * 1e9))
-        let read = TimeAmount.nanoseconds(Int64(configuration.gatewayReadTimeout * 1e9))
+        let idle = TimeAmount.nanoseconds(Int64(configuration.gateway.idleTimeout / .nanoseconds(1)))
+        let read = TimeAmount.nanoseconds(Int64(configuration.gateway.readTimeout / .nanoseconds(1)))
         return .http1(configuration: .init(additionalChannelHandlers: [RequestReadDeadline(timeout: read)], idleTimeout: idle))
     }
 }

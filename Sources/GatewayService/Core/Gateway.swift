@@ -48,15 +48,15 @@ public final class Gateway: Sendable {
         frames = FrameSource(path: runtime.path + "/" + EndpointName.cameraFrames)
         children = ChildHealth()
         metrics = GatewayMetrics()
-        events = EventHub(runtime: runtime, bufferSize: configuration.gatewayEventBuffer,
-                          maximumClients: configuration.gatewayEventClients,
+        events = EventHub(runtime: runtime, bufferSize: configuration.gateway.eventBuffer,
+                          maximumClients: configuration.gateway.eventClients,
                           children: children, metrics: metrics, temperatures: temperatures,
                           cameraStatus: cameraStatus, logger: logger)
     }
 
     /// Checks the bearer token of a request that changes state (see ``AuthMiddleware``).
     func authorize(_ request: Request) throws(APIError) {
-        try AuthMiddleware<GatewayApplication.Context>.authorize(request, token: Array(configuration.gatewayToken.utf8))
+        try AuthMiddleware<GatewayApplication.Context>.authorize(request, token: Array(configuration.gateway.token.utf8))
     }
 
     /// Runs pixel work (a preview, an image download) on NIO's thread pool, one job per core at
@@ -109,7 +109,7 @@ public final class Gateway: Sendable {
     /// telemetry intervals old, and newer than the last cooling command), else asked of the camera.
     public func temperature() async throws(APIError) -> TemperatureStatus {
         if children.downReason("camera") == nil,
-           let reading = temperatures.latest(maximumAge: 2 * configuration.telemetryInterval) {
+           let reading = temperatures.latest(maximumAge: 2 * configuration.camera.telemetryInterval.seconds) {
             return reading
         }
         return try await camera(TemperatureCommand.self)

@@ -27,9 +27,9 @@ public enum GatewayApplication {
     ///   `alpaca.allow_from` or `alpaca.allow_unauthenticated`.
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
         let configuration = context.configuration
-        if !isLoopback(configuration.gatewayHost) && configuration.gatewayToken.isEmpty {
+        if !isLoopback(configuration.gateway.host) && configuration.gateway.token.isEmpty {
             throw GatewayConfigurationError(
-                "gateway.listen = \(configuration.gatewayHost):\(configuration.gatewayPort) is not a loopback address, "
+                "gateway.listen = \(configuration.gateway.host):\(configuration.gateway.port) is not a loopback address, "
                 + "and no gateway.token is set: state-changing requests would be open to the network. "
                 + "Set gateway.token (or gateway.token_file), or listen on 127.0.0.1 behind nginx.")
         }
@@ -51,11 +51,11 @@ public enum GatewayApplication {
             router: router,
             server: ConnectionLimits.server(configuration),
             configuration: .init(
-                address: .hostname(configuration.gatewayHost, port: configuration.gatewayPort),
+                address: .hostname(configuration.gateway.host, port: configuration.gateway.port),
                 serverName: "aperture-gateway"),
             onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? configuration.gatewayPort
-                let host = configuration.gatewayHost.contains(":") ? "[\(configuration.gatewayHost)]" : configuration.gatewayHost
+                let port = channel.localAddress?.port ?? configuration.gateway.port
+                let host = configuration.gateway.host.contains(":") ? "[\(configuration.gateway.host)]" : configuration.gateway.host
                 boundAddress.set("\(host):\(port)")
                 readiness.set(true)
                 logger.info("HTTP listening on http://\(host):\(port)")
@@ -72,8 +72,8 @@ public enum GatewayApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: HostGuardMiddleware(guards: RequestGuards(configuration: gateway.configuration)))
-        router.add(middleware: AuthMiddleware(token: gateway.configuration.gatewayToken))
-        router.add(middleware: BodyLimitMiddleware(limit: gateway.configuration.gatewayMaxBody))
+        router.add(middleware: AuthMiddleware(token: gateway.configuration.gateway.token))
+        router.add(middleware: BodyLimitMiddleware(limit: gateway.configuration.gateway.maxBody))
 
         router.get("healthz") { _, _ -> Response in
             await HealthEndpoint.report(gateway: gateway)

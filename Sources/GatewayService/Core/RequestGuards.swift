@@ -21,7 +21,7 @@ struct RequestGuards: Sendable {
 
     /// - Parameter configuration: `gateway.allowed_hosts` and `gateway.listen`'s host.
     init(configuration: ApertureConfiguration) {
-        var names: Set<String> = ["localhost", configuration.gatewayHost.lowercased()]
+        var names: Set<String> = ["localhost", configuration.gateway.host.lowercased()]
         var buffer = [CChar](repeating: 0, count: 256)
         if gethostname(&buffer, buffer.count) == 0 {
             let machine = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
@@ -30,9 +30,9 @@ struct RequestGuards: Sendable {
                 names.formUnion([machine, short, short + ".local"])  // .local: its mDNS name
             }
         }
-        names.formUnion(configuration.gatewayAllowedHosts)
+        names.formUnion(configuration.gateway.allowedHosts)
         hostNames = names
-        anyHost = configuration.gatewayAllowedHosts.contains("*")
+        anyHost = configuration.gateway.allowedHosts.contains("*")
     }
 
     /// The `Host` of a request (HTTP/1.1's header, which Hummingbird keeps as the authority).

@@ -51,7 +51,7 @@ package enum EvoraRoutes {
         router.get("shutdown") { request, _ -> Response in
             try await evora {
                 try gateway.authorize(request)
-                let timeout = Duration.seconds(gateway.configuration.warmupTimeout + 30)
+                let timeout = gateway.configuration.camera.warmupTimeout + .seconds(30)
                 _ = try await gateway.camera(ShutdownCommand.self, timeout: timeout)
                 return JSONResponse.make(["status": SDK.success])
             }
@@ -256,7 +256,7 @@ package enum EvoraRoutes {
 
     /// The body's fields: a JSON object, a JSON string holding one (when `twice`), or a form.
     package static func fields(of request: Request, gateway: Gateway, twice: Bool = false) async throws(APIError) -> [String: Any] {
-        var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gatewayMaxBody)
+        var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gateway.maxBody)
         let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         if data.isEmpty { return [:] }
         var parsed: Any

@@ -57,7 +57,7 @@ package enum PsenRoutes {
     /// The body of a ROI POST: the bare JSON list, `[]` or `null` (psen's client sends
     /// `json=roi`). Any other shape is a 400 naming the rule.
     package static func roiBody(_ request: Request, key: String, gateway: Gateway) async throws(APIError) -> [Int]? {
-        var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gatewayMaxBody)
+        var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gateway.maxBody)
         let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
         guard let parsed = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {

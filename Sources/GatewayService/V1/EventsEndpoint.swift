@@ -34,7 +34,7 @@ enum EventsEndpoint {
         // The slot is counted and taken in one step, while the reply can still be a 503. If the
         // body never runs (the connection died first), the slot is freed when the body goes.
         let slot = EventSlot(hub: gateway.events, client: try gateway.events.connect(topics: topics))
-        let writeTimeout = Duration.seconds(gateway.configuration.gatewayEventWriteTimeout)
+        let writeTimeout = gateway.configuration.gateway.eventWriteTimeout
         let headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "no-store",

@@ -34,7 +34,7 @@ enum FileRoutes {
     }
 
     static func register(_ routes: RouteTable, gateway: Gateway) {
-        let root = gateway.configuration.dataRoot
+        let root = gateway.configuration.storage.dataRoot
         let fileIO = FileIO()
         routes.get("files") { _, _ in
             JSONResponse.make(["nights": try nights(root: root)])

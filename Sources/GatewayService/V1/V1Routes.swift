@@ -61,7 +61,7 @@ package enum V1Routes {
         }
         routes.post("camera/cooling") { request, _ in
             let arguments = try await RequestBody.decode(CoolCommand.Arguments.self, from: request,
-                                                         limit: gateway.configuration.gatewayMaxBody)
+                                                         limit: gateway.configuration.gateway.maxBody)
             guard arguments.setpoint != nil || arguments.cooler != nil else {
                 throw APIError.invalid("setpoint", "setpoint or cooler: give a set-point in whole degrees C, or cooler true/false")
             }
@@ -72,13 +72,13 @@ package enum V1Routes {
         }
         routes.post("camera/shutdown") { _, _ in
             JSONResponse.make(try await gateway.camera(ShutdownCommand.self,
-                                                       timeout: .seconds(gateway.configuration.warmupTimeout + 30)))
+                                                       timeout: gateway.configuration.camera.warmupTimeout + .seconds(30)))
         }
         routes.get("filterwheel") { _, _ in
             JSONResponse.make(try await gateway.camera(FilterCommand.self, .init()))
         }
         routes.post("filterwheel") { request, _ in
-            let arguments = try await RequestBody.decode(FilterMove.self, from: request, limit: gateway.configuration.gatewayMaxBody)
+            let arguments = try await RequestBody.decode(FilterMove.self, from: request, limit: gateway.configuration.gateway.maxBody)
             guard (arguments.name == nil) != (arguments.slot == nil) else {
                 throw APIError.invalid("name", "name or slot: give exactly one (a filter name such as V, or a slot number)")
             }
@@ -103,7 +103,7 @@ package enum V1Routes {
         }
         routes.post("exposures") { request, _ in
             let exposure = try await RequestBody.decode(ExposureRequest.self, from: request,
-                                                        limit: gateway.configuration.gatewayMaxBody)
+                                                        limit: gateway.configuration.gateway.maxBody)
             let record = try await gateway.camera(ExposeCommand.self, exposure)
             return JSONResponse.make(record, status: .accepted, headers: [.location: "exposures/\(record.id)"])
         }
@@ -156,7 +156,7 @@ package enum V1Routes {
         }
         routes.put("processor/configuration") { request, _ in
             let body = try await RequestBody.decode(ConfigureCommand.Arguments.self, from: request,
-                                                    limit: gateway.configuration.gatewayMaxBody)
+                                                    limit: gateway.configuration.gateway.maxBody)
             return JSONResponse.make(try await gateway.processor(ConfigureCommand.self, body))
         }
         routes.get("processor/results") { request, _ in
@@ -207,7 +207,7 @@ package enum V1Routes {
         routes.get("frames/latest.fits") { _, _ in
             var pixels: [UInt16] = []
             let entry = try gateway.frames.latest(into: &pixels)
-            let bytes = try MemoryFITS.make(entry.metadata, pixels: pixels, instrument: gateway.configuration.instrument)
+            let bytes = try MemoryFITS.make(entry.metadata, pixels: pixels, instrument: gateway.configuration.camera.instrument)
             var headers: HTTPFields = [.contentType: "application/fits", .cacheControl: "no-store"]
             headers[.contentDisposition] = "attachment; filename=\"latest-\(entry.metadata.exposureId)-\(entry.metadata.frameNumber).fits\""
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -1,0 +1,185 @@
+import Foundation
+
+extension ApertureConfiguration {
+    /// Every key, declared once: its name, the field it sets, its allowed values and its meaning.
+    /// The field's type and default are in ``ApertureConfiguration``. Applied in this order from
+    /// the environment (`gateway.token_file` after `gateway.token`, so the file wins).
+    public static let keys: [ConfigurationKey] = [
+        // Where things live.
+        .text("runtime.directory", \.storage.runtimeDirectory, rule: "a directory path of at most \(maximumRuntimePath) bytes",
+              defaultNote: "./run ($RUNTIME_DIRECTORY under systemd)", "directory of the bus's ipc sockets, created 0700") {
+            if $0.isEmpty { return "must not be empty" }
+            return $0.utf8.count <= maximumRuntimePath
+                ? nil : "is too long for unix socket paths (at most \(maximumRuntimePath) bytes)"
+        },
+        .text("data.root", \.storage.dataRoot, rule: "a directory path",
+              "where FITS files go: DATA_ROOT/YYYYMMDD/PREFIX-NNNN.fits") { $0.isEmpty ? "must not be empty" : nil },
+        .text("data.prefix", \.storage.filePrefix, rule: fileNameRule, "file name prefix") {
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
+            return !$0.isEmpty && $0.unicodeScalars.allSatisfy(allowed.contains) && !$0.hasPrefix(".")
+                ? nil : "must be \(fileNameRule)"
+        },
+        .text("state.directory", \.storage.stateDirectory, rule: "a directory path",
+              defaultNote: "./state ($STATE_DIRECTORY under systemd)",
+              "state kept across restarts (the Alpaca device's UniqueID)") { $0.isEmpty ? "must not be empty" : nil },
+        .choice("log.level", \.log.level, "the lowest level logged (journald priority under systemd)"),
+
+        // The camera.
+        .choice("camera.driver", \.camera.driver, "the camera: the built-in simulator, or an Andor CCD through the SDK2"),
+        .executable("camera.executable", \.camera.executable, "the camera process's program"),
+        .integer("camera.width", \.camera.width, 16...16384, "simulated sensor width in pixels"),
+        .integer("camera.height", \.camera.height, 16...16384, "simulated sensor height in pixels"),
+        .value("camera.seed", \.camera.seed, rule: "a non-negative integer",
+               "simulator random seed: the same seed gives the same frames") { (text: String) throws(ConfigurationKey.Invalid) in
+            guard let seed = UInt64(text) else { throw .init("must be a non-negative integer") }
+            return seed
+        },
+        .number("camera.time_scale", \.camera.timeScale, rule: "a number above 0 and at most 100",
+                "simulator: real seconds per simulated second (0.01 = 100x faster)") { $0 > 0 && $0 <= 100 },
+        .seconds("camera.max_exposure", \.camera.maximumExposure, 0.001...86400, "longest exposure accepted, in seconds"),
+        .text("camera.instrument", \.camera.instrument, rule: fitsStringRule, "FITS INSTRUME", check: fitsString),
+        .text("camera.telescope", \.camera.telescope, rule: fitsStringRule, "FITS TELESCOP", check: fitsString),
+        .text("camera.observer", \.camera.observer, rule: fitsStringRule, "FITS OBSERVER when a request names none",
+              check: fitsString),
+        .number("camera.warmup_temperature", \.camera.warmupTemperature, rule: "degrees Celsius from -120 to 40",
+                "warm the sensor to at least this (C) before releasing the camera") { (-120...40).contains($0) },
+        .seconds("camera.warmup_timeout", \.camera.warmupTimeout, 0...3600, "longest wait for the warm-up at shutdown, in seconds"),
+        .seconds("camera.sdk_call_timeout", \.camera.sdkCallTimeout, 0.5...3600,
+                 "an SDK call running longer than this (s) marks the camera wedged"),
+        .seconds("camera.telemetry_interval", \.camera.telemetryInterval, 0.05...60, "seconds between telemetry events"),
+        .integer("camera.ring_slots", \.camera.ringSlots, 2...1024,
+                 "frames held by the shared-memory frame ring (camera.frames in the runtime directory)"),
+        .text("andor.library", \.andor.library, rule: "a library name or path", "the Andor SDK2 library (dlopen path)") {
+            $0.isEmpty ? "must name a library" : nil
+        },
+        .text("andor.config_dir", \.andor.configDirectory, rule: "a directory path", "directory passed to the SDK's Initialize") {
+            $0.isEmpty ? "must name a directory" : nil
+        },
+        .choice("filterwheel.driver", \.filterWheel.driver, "the filter wheel: in memory, or an evora server (TCP line protocol)"),
+        .text("filterwheel.address", \.filterWheel.address, rule: "HOST:PORT with a port from 1 to 65535",
+              "HOST:PORT of the evora filter wheel server") {
+            guard let colon = $0.lastIndex(of: ":"), let port = Int($0[$0.index(after: colon)...]),
+                  (1...65535).contains(port), colon != $0.startIndex else {
+                return "must be HOST:PORT with a port from 1 to 65535"
+            }
+            return nil
+        },
+        .list("filterwheel.filters", \.filterWheel.filters, rule: "distinct, non-empty names separated by commas",
+              "filter names by slot, comma separated") { (names: [String]) throws(ConfigurationKey.Invalid) in
+            guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.count <= 32 }), Set(names).count == names.count else {
+                throw .init("must be distinct, non-empty names separated by commas")
+            }
+            return names
+        },
+
+        // The processor.
+        .executable("processor.executable", \.processor.executable, "the processor process's program"),
+        .flag("processor.autostart", \.processor.autostart, "analyse frames from the start (psen start/stop switch it later)"),
+
+        // The gateway.
+        .executable("gateway.executable", \.gateway.executable, "the gateway process's program"),
+        ConfigurationKey("gateway.listen", rule: "HOST:PORT with a port from 0 to 65535",
+                         "HTTP listen address HOST:PORT; port 0 picks a free port", parse: listenAddress,
+                         assign: { $0.gateway.host = $1.host; $0.gateway.port = $1.port },
+                         show: { ($0.gateway.host.contains(":") ? "[\($0.gateway.host)]" : $0.gateway.host) + ":\($0.gateway.port)" }),
+        .text("gateway.token", \.gateway.token, rule: "at least 16 printable ASCII characters without spaces, or empty",
+              "bearer token required by state-changing HTTP requests; required when gateway.listen is not loopback") {
+            if !$0.isEmpty && $0.count < 16 { return "must be at least 16 characters (or empty for none)" }
+            return $0.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) ? nil : "must be printable ASCII without spaces"
+        },
+        ConfigurationKey("gateway.token_file", rule: "a readable file", defaultNote: "(none)",
+                         "a file holding gateway.token (first line), e.g. a systemd credential", action: tokenFile),
+        .integer("gateway.max_body", \.gateway.maxBody, 1024...(1 << 30), rule: "a number of bytes from 1024 to 1073741824",
+                 "largest HTTP request body accepted, in bytes"),
+        .integer("gateway.sse_buffer", \.gateway.eventBuffer, 1...100_000, rule: "from 1 to 100000",
+                 "events queued per /v1/events client before the oldest are dropped (and counted)"),
+        .integer("gateway.sse_clients", \.gateway.eventClients, 1...4096, "most /v1/events streams open at once"),
+        .seconds("gateway.idle_timeout", \.gateway.idleTimeout, 1...3600,
+                 "seconds a connection of either HTTP listener may stay open with no request in progress"),
+        .seconds("gateway.read_timeout", \.gateway.readTimeout, 1...3600,
+                 "seconds a client has to send a request's body once its head arrived"),
+        .seconds("gateway.sse_write_timeout", \.gateway.eventWriteTimeout, 1...3600,
+                 "seconds a write to a /v1/events client may wait before the stream is ended"),
+        .list("gateway.allowed_hosts", \.gateway.allowedHosts, rule: "host names separated by commas, or *",
+              "Host names accepted besides IP addresses, localhost, the machine's name and the listen host; * for any") {
+            (names: [String]) throws(ConfigurationKey.Invalid) in
+            let names = names.map { $0.lowercased() }.filter { !$0.isEmpty }
+            let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz0123456789-.*")
+            for name in names where !name.unicodeScalars.allSatisfy(allowed.contains) || (name.contains("*") && name != "*") {
+                throw .init("'\(name)' is not a host name (letters, digits, '-' and '.', without a port) or *")
+            }
+            return names
+        },
+
+        // Alpaca.
+        .integer("alpaca.port", \.alpaca.port, -1...65535, rule: "a port from 0 to 65535, or -1 for off",
+                 "ASCOM Alpaca listener port on the gateway's host; 0 picks a free port, -1 turns it off"),
+        .integer("alpaca.discovery_port", \.alpaca.discoveryPort, 0...65535, rule: "a port from 0 to 65535",
+                 "Alpaca UDP discovery port"),
+        .choice("alpaca.discovery", \.alpaca.discovery, "Alpaca UDP discovery; auto: on unless the gateway listens on loopback only"),
+        .list("alpaca.allow_from", \.alpaca.allowFrom, rule: "CIDRs separated by commas",
+              "CIDRs (IPv4, IPv6) whose clients the Alpaca listener answers; others get 403") {
+            (texts: [String]) throws(ConfigurationKey.Invalid) in
+            var ranges: [AddressRange] = []
+            for text in texts where !text.isEmpty {
+                guard let range = AddressRange(text) else {
+                    throw .init("'\(text)' is not a CIDR such as 192.168.1.0/24, 10.0.0.7 or fd00::/8")
+                }
+                ranges.append(range)
+            }
+            return ranges
+        },
+        .flag("alpaca.allow_unauthenticated", \.alpaca.allowUnauthenticated,
+              "answer every Alpaca client on a non-loopback gateway.listen"),
+
+        // The supervisor.
+        .seconds("supervisor.ping_interval", \.supervisor.pingInterval, 0.05...60, "seconds between heartbeat pings to each child"),
+        .seconds("supervisor.ping_timeout", \.supervisor.pingTimeout, 0.01...60, "seconds a child has to answer a ping"),
+        .integer("supervisor.max_missed_pings", \.supervisor.maxMissedPings, 1...100,
+                 "consecutive missed pings after which a child is killed and restarted"),
+        .seconds("supervisor.start_timeout", \.supervisor.startTimeout, 0.1...600, "seconds a child has to answer its first ping"),
+        .seconds("supervisor.stop_grace", \.supervisor.stopGrace, 0...300,
+                 "seconds a child has to exit after SIGTERM before SIGKILL"),
+        .integer("supervisor.restart_intensity", \.supervisor.restartIntensity, 0...1000,
+                 "more failures than this within restart_period and a child goes FATAL"),
+        .seconds("supervisor.restart_period", \.supervisor.restartPeriod, 1...86400, "seconds over which failures count"),
+        .seconds("supervisor.backoff_initial", \.supervisor.backoffInitial, 0...60,
+                 "seconds before the second consecutive restart (the first is immediate)"),
+        .seconds("supervisor.backoff_max", \.supervisor.backoffMaximum, 0...3600, "longest delay between restarts, in seconds"),
+        .seconds("supervisor.stable_period", \.supervisor.stablePeriod, 1...86400, "seconds of running that forget earlier failures"),
+    ]
+
+    /// The longest runtime directory whose sockets' paths (`/processor.events`, the longest
+    /// name) fit a unix socket address (107 bytes).
+    static let maximumRuntimePath = 107 - "/processor.events".utf8.count
+    private static let fileNameRule = "letters, digits, '-', '_' or '.', not starting with '.'"
+    private static let fitsStringRule = "printable ASCII of at most 68 characters (a FITS string)"
+
+    private static func fitsString(_ text: String) -> String? {
+        text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) && text.count <= 68
+            ? nil : "must be \(fitsStringRule)"
+    }
+
+    /// `HOST:PORT`, brackets around an IPv6 host removed.
+    private static func listenAddress(_ text: String) throws(ConfigurationKey.Invalid) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw .init("must be HOST:PORT with a port from 0 to 65535")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw .init("must name a host") }
+        return (host, port)
+    }
+
+    /// `gateway.token_file`: the token is the file's first line, checked as `gateway.token`.
+    private static func tokenFile(_ configuration: inout ApertureConfiguration, _ path: String,
+                                  _ source: String) throws(ConfigurationError) {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigurationError("\(source): gateway.token_file = '\(path)': cannot be read", key: "gateway.token_file")
+        }
+        let token = text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        try configuration.set("gateway.token", token, source: "\(source) (\(path))")
+    }
+}
