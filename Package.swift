@@ -222,7 +222,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "CameraBenchmark",
-            dependencies: ["Bus", "ApertureProtocol", "CameraCore"] + benchmarkSupport,
+            dependencies: ["Bus", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/CameraBenchmark",
             swiftSettings: swiftSettings
         ),
