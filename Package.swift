@@ -287,6 +287,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChildRuntimeTests",
+            dependencies: [
+                "ChildRuntime", "ApertureConfig", "Bus", "ProcessSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayServiceTests",
             dependencies: ["GatewayService", "ApertureProtocol"],
             swiftSettings: swiftSettings
