@@ -8,6 +8,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What every benchmark executable uses besides its subject: the shared parts and argument parsing.
+let benchmarkSupport: [Target.Dependency] = [
+    "BenchmarkSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+]
+
 let package = Package(
     name: "aperture",
     platforms: [.macOS(.v15)],
@@ -199,46 +204,52 @@ let package = Package(
             dependencies: ["GatewayService", "ChildRuntime"],
             swiftSettings: swiftSettings
         ),
+        // MARK: Benchmarks (docs/performance.md); their shared parts in BenchmarkSupport.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "BusBenchmark",
-            dependencies: ["Bus", "CNNG", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Bus", "CNNG", .product(name: "Logging", package: "swift-log")] + benchmarkSupport,
             path: "Benchmarks/BusBenchmark",
             swiftSettings: swiftSettings
         ),
-
         .executableTarget(
             name: "SupervisorBenchmark",
-            dependencies: ["Bus", "ApertureProtocol"],
+            dependencies: ["Bus", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/SupervisorBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "CameraBenchmark",
-            dependencies: ["Bus", "ApertureProtocol", "CameraCore"],
+            dependencies: ["Bus", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/CameraBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "FrameRingPeer",
-            dependencies: ["Bus", "CNNG"],
+            dependencies: ["Bus", "CNNG"] + benchmarkSupport,
             path: "Benchmarks/FrameRingPeer",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "FrameRingBenchmark",
-            dependencies: ["Bus", "CNNG"],
+            dependencies: ["Bus", "CNNG"] + benchmarkSupport,
             path: "Benchmarks/FrameRingBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "ProcessorBenchmark",
-            dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"],
+            dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/ProcessorBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "FrameSaveBenchmark",
-            dependencies: ["FITSStorage"],
+            dependencies: ["FITSStorage"] + benchmarkSupport,
             path: "Benchmarks/FrameSaveBenchmark",
             swiftSettings: swiftSettings
         ),
@@ -274,6 +285,14 @@ let package = Package(
             name: "CameraServiceTests",
             dependencies: [
                 "CameraService", "CameraCore", "ApertureProtocol", "Bus", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChildRuntimeTests",
+            dependencies: [
+                "ChildRuntime", "ApertureConfig", "Bus", "ProcessSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

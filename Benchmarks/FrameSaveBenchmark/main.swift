@@ -23,6 +23,8 @@
 // MB/s counts pixel bytes (W*H*2 per frame) in every case, as dd's blocks of W*H*2 bytes, so the
 // columns compare like with like. Files are deleted after each batch; the folder at the end.
 
+import ArgumentParser
+import BenchmarkSupport
 import FITSStorage
 import Foundation
 #if canImport(Glibc)
@@ -31,80 +33,30 @@ import Glibc
 
 // MARK: - Options
 
-struct Options {
+/// The options; the benchmark itself is this file's top-level code, which reads them first.
+struct FrameSaveBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aperture-bench-fits",
+        abstract: "How fast frames are saved as FITS, against the raw disk (docs/performance.md).")
+
+    @Option(help: "Frames per case.")
     var frames = 100
+    @Option(help: "Frames per interleaved batch of the disk cases, and dd's count.")
     var batch = 10
-    var night = 5000
+    @Option(name: .customLong("dir"), help: "Where to make the scratch folder: the file system measured.")
     var directory = "/tmp"
-    var width = 2048
-    var height = 2048
+    @OptionGroup var size: FrameSize
+    @Option(help: "Files already in the night's folder for the numbering case.")
+    var night = 5000
 
-    static let usage = """
-        usage: aperture-bench-fits [--frames N] [--batch B] [--dir DIR] [--width W] [--height H] [--night N]
-          --frames N   frames per case (default 100)
-          --batch B    frames per interleaved batch of the disk cases, and dd's count (default 10)
-          --dir DIR    where to make the scratch folder (default /tmp): the file system measured
-          --width W    frame width (default 2048)
-          --height H   frame height (default 2048)
-          --night N    files already in the night's folder for the numbering case (default 5000)
-        """
-
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var index = 0
-        func value(_ name: String) -> String {
-            index += 1
-            guard index < arguments.count else { fail("\(name) needs a value\n\(usage)") }
-            return arguments[index]
+    func validate() throws {
+        guard frames > 0, batch > 0, night > 0 else {
+            throw ValidationError("--frames, --batch and --night must be positive integers")
         }
-        func positive(_ name: String) -> Int {
-            let text = value(name)
-            guard let number = Int(text), number > 0 else { fail("\(name) must be a positive integer, not '\(text)'") }
-            return number
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--frames": options.frames = positive("--frames")
-            case "--dir": options.directory = value("--dir")
-            case "--width": options.width = positive("--width")
-            case "--height": options.height = positive("--height")
-            case "--batch": options.batch = positive("--batch")
-            case "--night": options.night = positive("--night")
-            case "-h", "--help":
-                print(usage)
-                exit(0)
-            default: fail("unknown argument '\(arguments[index])'\n\(usage)")
-            }
-            index += 1
-        }
-        return options
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("aperture-bench-fits: \(message)\n".utf8))
-    exit(2)
-}
-
 // MARK: - Helpers
-
-func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let clock = ContinuousClock()
-    let start = clock.now
-    try body()
-    let elapsed = clock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
-}
 
 func removeContents(of folder: String) {
     for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
@@ -151,11 +103,11 @@ func ddSeconds(file: String, frames: Int, blockBytes: Int) -> Double {
 
 // MARK: - The frame
 
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-let frameBytes = options.width * options.height * 2
+let options = FrameSaveBenchmark.parseOrExit()
+let frameBytes = options.size.width * options.size.height * 2
 
 /// Noise-like pixels: a bias of 1000, read noise and sky, a few saturated stars.
-var pixels = [UInt16](repeating: 0, count: options.width * options.height)
+var pixels = [UInt16](repeating: 0, count: options.size.width * options.size.height)
 var state: UInt64 = 0x9E37_79B9_7F4A_7C15
 for index in pixels.indices {
     state ^= state << 13
@@ -202,20 +154,20 @@ let comments = ["focus: 1234", "Benchmark frame written by aperture-bench-fits."
 
 // MARK: - Scratch folder
 
-var template = Array((options.directory + "/aperture-bench-fits-XXXXXX").utf8CString)
-guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-    fail("cannot make a folder in \(options.directory): \(String(cString: strerror(errno)))")
+let scratch: ScratchDirectory
+do {
+    scratch = try ScratchDirectory(in: options.directory, prefix: "aperture-bench-fits")
+} catch {
+    fail("\(error)")
 }
-let work = String(cString: made)
-defer { try? FileManager.default.removeItem(atPath: work) }
+let work = scratch.path
+defer { scratch.remove() }
 
 let batches = (options.frames + options.batch - 1) / options.batch
-print("aperture-bench-fits: \(options.frames) frames of \(options.width)x\(options.height) 16-bit "
-    + "(\(String(format: "%.2f", Double(frameBytes) / 1e6)) MB of pixels each) per case, disk cases in \(batches) "
+print("aperture-bench-fits: \(options.frames) frames of \(options.size.width)x\(options.size.height) 16-bit "
+    + "(\(fixed(Double(frameBytes) / 1e6, 2)) MB of pixels each) per case, disk cases in \(batches) "
     + "interleaved batches of \(options.batch), in \(work) (\(fileSystemType(work)))")
-let loadAverage = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "")
-    .split(separator: " ").prefix(3).joined(separator: " ")
-print("  \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(loadAverage)")
+print("  \(cores) cores, load average \(loadAverage())")
 
 // MARK: - Cases
 
@@ -232,7 +184,7 @@ typealias Run = @MainActor (_ count: Int) -> Double
     let folder = work + "/raw"
     mkdir(folder, 0o755)
     defer { removeContents(of: folder) }
-    return seconds {
+    return Timing.seconds {
         pixels.withUnsafeBytes { bytes in
             for index in 0..<count {
                 let temporary = folder + "/.frame-\(index).tmp"
@@ -261,12 +213,12 @@ var saveLatencies: [Double] = []
     var store = FrameStore(root: work + "/store", prefix: "image")
     store.startsWriteback = writeback
     defer { try? FileManager.default.removeItem(atPath: work + "/store") }
-    return seconds {
+    return Timing.seconds {
         pixels.withUnsafeBufferPointer { buffer in
             for _ in 0..<count {
-                let one = seconds {
+                let one = Timing.seconds {
                     do {
-                        _ = try store.save(pixels: buffer, width: options.width, height: options.height,
+                        _ = try store.save(pixels: buffer, width: options.size.width, height: options.size.height,
                                            cards: cards, comments: comments, date: exposureStart)
                     } catch {
                         fail("save: \(error)")
@@ -282,11 +234,11 @@ var saveLatencies: [Double] = []
     let folder = work + "/write"
     mkdir(folder, 0o755)
     defer { removeContents(of: folder) }
-    return seconds {
+    return Timing.seconds {
         pixels.withUnsafeBufferPointer { buffer in
             for index in 0..<count {
                 do {
-                    try FITSFile.write(pixels: buffer, width: options.width, height: options.height,
+                    try FITSFile.write(pixels: buffer, width: options.size.width, height: options.size.height,
                                        cards: cards, comments: comments, to: folder + "/frame-\(index).fits")
                 } catch {
                     fail("write: \(error)")
@@ -300,11 +252,11 @@ var saveLatencies: [Double] = []
     let folder = work + "/cfitsio"
     mkdir(folder, 0o755)
     defer { removeContents(of: folder) }
-    return seconds {
+    return Timing.seconds {
         pixels.withUnsafeBufferPointer { buffer in
             for index in 0..<count {
                 do {
-                    try FITSFile.writeWithCFITSIO(pixels: buffer, width: options.width, height: options.height,
+                    try FITSFile.writeWithCFITSIO(pixels: buffer, width: options.size.width, height: options.size.height,
                                                   cards: cards, comments: comments, checksum: checksum,
                                                   to: folder + "/frame-\(index).fits")
                 } catch {
@@ -316,11 +268,11 @@ var saveLatencies: [Double] = []
 }
 
 @MainActor func runEncode(_ count: Int) -> Double {
-    seconds {
+    Timing.seconds {
         pixels.withUnsafeBufferPointer { buffer in
             for _ in 0..<count {
                 do {
-                    let bytes = try FITSFile.encode(pixels: buffer, width: options.width, height: options.height,
+                    let bytes = try FITSFile.encode(pixels: buffer, width: options.size.width, height: options.size.height,
                                                     cards: cards, comments: comments)
                     precondition(bytes.count > frameBytes)
                 } catch {
@@ -373,37 +325,30 @@ for index in memory.indices {
 
 // MARK: - Report
 
-func row(_ label: String, _ columns: [String]) -> String {
-    label.padding(toLength: 40, withPad: " ", startingAt: 0)
-        + columns.map { String(repeating: " ", count: max(0, 9 - $0.count)) + $0 }.joined(separator: " ")
-}
-
 let ddTotal = disk[0].times.reduce(0, +)
 let ddPerFrame = ddTotal / Double(disk[0].frames)
 print("")
-print(row("case", ["ms/frame", "frames/s", "MB/s", "vs dd"]))
+var table = Table([.left("case", width: 40)] + ["ms/frame", "frames/s", "MB/s", "vs dd"].map { .right($0, width: 9) },
+                  indent: "", separator: " ", rule: false)
 for item in disk + memory {
     let perFrame = item.times.reduce(0, +) / Double(item.frames)
-    print(row(item.label, [
-        String(format: "%.2f", perFrame * 1000),
-        String(format: "%.1f", 1 / perFrame),
-        String(format: "%.0f", Double(frameBytes) / perFrame / 1e6),
-        String(format: "%.0f%%", ddPerFrame / perFrame * 100),
-    ]))
+    table.append([item.label, fixed(perFrame * 1000, 2), fixed(1 / perFrame), fixed(Double(frameBytes) / perFrame / 1e6, 0),
+                  fixed(ddPerFrame / perFrame * 100, 0) + "%"])
 }
+table.print()
 
 let saveTotal = disk[2].times.reduce(0, +)
 let ratios = zip(disk[0].times, disk[2].times).map { $0 / $1 * 100 }
 let checksumCost = (memory[1].times[0] - memory[2].times[0]) / Double(options.frames)
 print("")
-print("save vs dd: \(String(format: "%.0f", ddTotal / saveTotal * 100))% over all batches (goal >= 80%); "
-    + "per batch median \(String(format: "%.0f", median(ratios)))%, "
-    + "range \(String(format: "%.0f", ratios.min()!))-\(String(format: "%.0f", ratios.max()!))%")
-print("save vs raw files with the same fsyncs: \(String(format: "%.0f", disk[1].times.reduce(0, +) / saveTotal * 100))%; "
-    + "early writeback: \(String(format: "%.0f", disk[3].times.reduce(0, +) / saveTotal * 100))% of the time without it")
-print("FrameStore.save per frame: p50 \(String(format: "%.2f", percentile(saveLatencies, 0.5) * 1000)) ms, "
-    + "p99 \(String(format: "%.2f", percentile(saveLatencies, 0.99) * 1000)) ms over \(saveLatencies.count) saves")
-print("CHECKSUM in cfitsio (ffpcks re-reads the data unit): \(String(format: "%.2f", checksumCost * 1000)) ms per frame; "
+print("save vs dd: \(fixed(ddTotal / saveTotal * 100, 0))% over all batches (goal >= 80%); "
+    + "per batch median \(fixed(Distribution(ratios).median, 0))%, "
+    + "range \(fixed(ratios.min()!, 0))-\(fixed(ratios.max()!, 0))%")
+print("save vs raw files with the same fsyncs: \(fixed(disk[1].times.reduce(0, +) / saveTotal * 100, 0))%; "
+    + "early writeback: \(fixed(disk[3].times.reduce(0, +) / saveTotal * 100, 0))% of the time without it")
+print("FrameStore.save per frame: p50 \(fixed(Distribution(saveLatencies).p50 * 1000, 2)) ms, "
+    + "p99 \(fixed(Distribution(saveLatencies).p99 * 1000, 2)) ms over \(saveLatencies.count) saves")
+print("CHECKSUM in cfitsio (ffpcks re-reads the data unit): \(fixed(checksumCost * 1000, 2)) ms per frame; "
     + "FITSFile sums while converting (included in encode)")
 
 // MARK: - Numbering late in the night
@@ -424,7 +369,7 @@ print("CHECKSUM in cfitsio (ffpcks re-reads the data unit): \(String(format: "%.
     let remembering = FrameStore(root: root, prefix: "image")
     var listing: [Double] = [], remembered: [Double] = []
     func save(_ store: FrameStore) -> Double {
-        seconds {
+        Timing.seconds {
             small.withUnsafeBufferPointer { buffer in
                 do {
                     _ = try store.save(pixels: buffer, width: 64, height: 64, cards: cards, comments: comments, date: exposureStart)
@@ -441,9 +386,9 @@ print("CHECKSUM in cfitsio (ffpcks re-reads the data unit): \(String(format: "%.
     }
     print("")
     print("numbering with \(options.night) files in the night's folder, 64x64 frames, \(listing.count) saves each:")
-    print("  listing the folder on every save (before): p50 \(String(format: "%.3f", percentile(listing, 0.5) * 1000)) ms, "
-        + "p99 \(String(format: "%.3f", percentile(listing, 0.99) * 1000)) ms")
-    print("  next number remembered (now):             p50 \(String(format: "%.3f", percentile(remembered, 0.5) * 1000)) ms, "
-        + "p99 \(String(format: "%.3f", percentile(remembered, 0.99) * 1000)) ms")
+    print("  listing the folder on every save (before): p50 \(fixed(Distribution(listing).p50 * 1000, 3)) ms, "
+        + "p99 \(fixed(Distribution(listing).p99 * 1000, 3)) ms")
+    print("  next number remembered (now):             p50 \(fixed(Distribution(remembered).p50 * 1000, 3)) ms, "
+        + "p99 \(fixed(Distribution(remembered).p99 * 1000, 3)) ms")
 }
 numberingLateInTheNight()

@@ -28,6 +28,8 @@
 // differ.
 
 import ApertureProtocol
+import ArgumentParser
+import BenchmarkSupport
 import CameraCore
 import FrameAnalysis
 import Foundation
@@ -37,62 +39,29 @@ import Glibc
 
 // MARK: - Options
 
-struct Options {
+/// The options; the benchmark itself is this file's top-level code, which reads them first.
+struct ProcessorBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aperture-bench-processor",
+        abstract: "Frames analysed per second by FrameAnalysis, beside numpy doing the same work (docs/performance.md).")
+
+    @Option(help: "Distinct frames generated.")
     var frames = 4
+    @Option(help: "Timed seconds per case and round.")
     var seconds = 2.0
+    @Option(help: "Alternating rounds of the cases; medians are reported.")
     var rounds = 3
-    var width = 2048
-    var height = 2048
+    @OptionGroup var size: FrameSize
 
-    static let usage = """
-        usage: aperture-bench-processor [--frames N] [--seconds S] [--rounds R] [--width W] [--height H]
-          --frames N    distinct frames generated (default 4)
-          --seconds S   timed seconds per case and round (default 2)
-          --rounds R    alternating rounds of the cases (default 3); medians are reported
-          --width W     frame width (default 2048, at least 1024)
-          --height H    frame height (default 2048, at least 1024)
-        """
-
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var index = 0
-        func value(_ name: String) -> String {
-            index += 1
-            guard index < arguments.count else { fail("\(name) needs a value\n\(usage)") }
-            return arguments[index]
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--frames": options.frames = Int(value("--frames")) ?? 0
-            case "--seconds": options.seconds = Double(value("--seconds")) ?? 0
-            case "--rounds": options.rounds = Int(value("--rounds")) ?? 0
-            case "--width": options.width = Int(value("--width")) ?? 0
-            case "--height": options.height = Int(value("--height")) ?? 0
-            case "--help", "-h":
-                print(usage)
-                exit(0)
-            default: fail("unknown option \(arguments[index])\n\(usage)")
-            }
-            index += 1
-        }
-        guard options.frames > 0, options.seconds > 0, options.rounds > 0, options.width >= 1024, options.height >= 1024 else {
-            fail(usage)
-        }
-        return options
+    func validate() throws {
+        guard frames > 0, rounds > 0 else { throw ValidationError("--frames and --rounds must be positive integers") }
+        guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be a positive number") }
+        guard size.width >= 1024, size.height >= 1024 else { throw ValidationError("--width and --height must be at least 1024") }
     }
 }
 
-/// The scratch folder, removed on the way out, failures included.
-nonisolated(unsafe) var scratchFolder: String?
-
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
-    if let scratchFolder { try? FileManager.default.removeItem(atPath: scratchFolder) }
-    exit(2)
-}
-
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-let width = options.width, height = options.height, pixelCount = width * height
+let options = ProcessorBenchmark.parseOrExit()
+let width = options.size.width, height = options.size.height, pixelCount = width * height
 
 // MARK: - The work
 
@@ -112,28 +81,17 @@ focusConfiguration.focus = true
 
 // MARK: - Frames
 
-func now() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+let scratch: ScratchDirectory
+do {
+    scratch = try ScratchDirectory(in: "/tmp", prefix: "aperture-bench-processor")
+} catch {
+    fail("\(error)")
 }
-
-func threadCPU() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-}
-
-var template = Array("/tmp/aperture-bench-processor-XXXXXX".utf8CString)
-guard let folderPointer = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-    fail("mkdtemp failed: errno \(errno)")
-}
-let folder = String(cString: folderPointer)
-scratchFolder = folder
-defer { try? FileManager.default.removeItem(atPath: folder) }
+let folder = scratch.path
+defer { scratch.remove() }
 
 print("aperture-bench-processor: FrameAnalysis vs numpy, \(width)x\(height) UInt16 frames, one thread each")
-var generationStart = now()
+var generationStart = Timing.seconds()
 var simulator = SimulatedCamera.Configuration()
 simulator.width = width
 simulator.height = height
@@ -164,7 +122,7 @@ guard frames.withUnsafeBytes({ FileManager.default.createFile(atPath: rawPath, c
     fail("cannot write \(rawPath)")  // little-endian on x86_64 and arm64, as numpy reads it ("<u2")
 }
 print("  \(options.frames) simulator object frames (10 s, \(simulator.starCount) stars) generated in "
-    + String(format: "%.1f s", now() - generationStart) + ", written to \(rawPath)")
+    + String(format: "%.1f s", Timing.seconds() - generationStart) + ", written to \(rawPath)")
 print("  work: min/max + positions, mean, sigma, total, net (border 1), centroid + sigmas, 1024-bin histogram")
 print("        (0...65535, below/above, entropy), x/y profiles, saturated count, ROIs \(signalROI) and")
 print("        \(backgroundROI) with x-profiles and background-subtracted signal")
@@ -281,28 +239,22 @@ for line in sys.stdin:  # one timed round per line: "plain|bincount SECONDS"
 
 /// The numpy side: one python3 process, fed one line per timed round.
 @MainActor final class NumpyPeer {
-    let process = Process()
-    let input = Pipe()
-    let output = Pipe()
-    var buffer = Data()
+    let process: LineProcess
     var version = "?"
     var first: [String: Any] = [:]
 
     init() {
         let scriptPath = folder + "/numpy_analysis.py"
         _ = FileManager.default.createFile(atPath: scriptPath, contents: Data(numpyScript.utf8))
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scriptPath, rawPath, "\(width)", "\(height)", "\(options.frames)",
-                             "\(signalROI.array)", "\(backgroundROI.array)"]
         var environment = ProcessInfo.processInfo.environment
         for key in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"] {
             environment[key] = "1"
         }
-        process.environment = environment
-        process.standardInput = input
-        process.standardOutput = output
         do {
-            try process.run()
+            process = try LineProcess(executable: "/usr/bin/env", arguments: [
+                "python3", scriptPath, rawPath, "\(width)", "\(height)", "\(options.frames)",
+                "\(signalROI.array)", "\(backgroundROI.array)",
+            ], environment: environment)
         } catch {
             fail("python3: \(error)")
         }
@@ -313,7 +265,7 @@ for line in sys.stdin:  # one timed round per line: "plain|bincount SECONDS"
 
     /// Runs one timed round in the python process.
     func round(seconds: Double, bincount: Bool = false) -> Measurement {
-        input.fileHandleForWriting.write(Data("\(bincount ? "bincount" : "plain") \(seconds)\n".utf8))
+        process.send("\(bincount ? "bincount" : "plain") \(seconds)")
         let reply = readObject()
         guard let count = reply["frames"] as? Double, let elapsed = reply["seconds"] as? Double,
               let cpu = reply["cpu"] as? Double else { fail("numpy: unexpected reply \(reply)") }
@@ -321,24 +273,17 @@ for line in sys.stdin:  # one timed round per line: "plain|bincount SECONDS"
     }
 
     func stop() {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        process.closeInput()
+        process.wait()
     }
 
     private func readObject() -> [String: Any] {
-        while true {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer = Data(buffer[(newline + 1)...])
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                    fail("numpy: unreadable reply \(String(decoding: line, as: UTF8.self).prefix(200))")
-                }
-                return object
-            }
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { fail("the numpy script ended (status \(process.isRunning ? 0 : process.terminationStatus))") }
-            buffer.append(chunk)
+        let line: Data
+        do { line = try process.readLine() } catch { fail("the numpy script: \(error)") }
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+            fail("numpy: unreadable reply \(String(decoding: line, as: UTF8.self).prefix(200))")
         }
+        return object
     }
 }
 
@@ -416,23 +361,19 @@ struct Measurement {
 /// One timed round of the Swift analysis, cycling over the frames.
 @MainActor func swiftRound(_ configuration: AnalysisConfiguration, seconds: Double) -> Measurement {
     var count = 0
-    let start = now(), cpu = threadCPU()
+    let start = Timing.seconds(), cpu = Timing.threadCPUSeconds()
     var elapsed = 0.0
     repeat {
         analyse(count % options.frames, configuration)
         count += 1
-        elapsed = now() - start
+        elapsed = Timing.seconds() - start
     } while elapsed < seconds
-    return Measurement(framesPerSecond: Double(count) / elapsed, cpuPerFrame: (threadCPU() - cpu) / Double(count))
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return Measurement(framesPerSecond: Double(count) / elapsed, cpuPerFrame: (Timing.threadCPUSeconds() - cpu) / Double(count))
 }
 
 func summary(_ rounds: [Measurement]) -> Measurement {
-    Measurement(framesPerSecond: median(rounds.map(\.framesPerSecond)), cpuPerFrame: median(rounds.map(\.cpuPerFrame)))
+    Measurement(framesPerSecond: Distribution(rounds.map(\.framesPerSecond)).median,
+                cpuPerFrame: Distribution(rounds.map(\.cpuPerFrame)).median)
 }
 
 analyse(0, configuration)
@@ -467,35 +408,30 @@ let allocationsAtEnd = analyzer.bufferAllocations
 // What publishing a result costs: JSONEncoder on the full result (profiles and histogram included).
 let encoder = JSONEncoder()
 var encodedSize = 0
-let encodeStart = now()
+let encodeStart = Timing.seconds()
 var encodings = 0
-while now() - encodeStart < 0.5 || encodings < 3 {
+while Timing.seconds() - encodeStart < 0.5 || encodings < 3 {
     encodedSize = ((try? encoder.encode(result)) ?? Data()).count
     encodings += 1
 }
-let encodeMilliseconds = (now() - encodeStart) / Double(encodings) * 1000
+let encodeMilliseconds = (Timing.seconds() - encodeStart) / Double(encodings) * 1000
 
-func row(_ name: String, _ figure: Measurement, _ reference: Measurement) -> String {
-    name.padding(toLength: 44, withPad: " ", startingAt: 0)
-        + String(format: "%9.1f %10.2f %10.2f %9.1fx %9.1fx", figure.framesPerSecond, 1000 / figure.framesPerSecond,
-                 figure.cpuPerFrame * 1000, figure.framesPerSecond / reference.framesPerSecond,
-                 reference.cpuPerFrame / figure.cpuPerFrame)
-}
-
-var load = [Double](repeating: 0, count: 3)
-_ = getloadavg(&load, 3)
 print("")
 print("medians of \(options.rounds) alternating rounds of \(String(format: "%g", options.seconds)) s per case")
-print("case".padding(toLength: 44, withPad: " ", startingAt: 0) + "  frames/s   ms/frame  cpu ms/fr  rate/numpy  cpu/numpy")
-print(String(repeating: "-", count: 44) + "  --------  ---------  ---------  ----------  ---------")
-print(row("numpy \(numpy.version): statistics + 2 ROIs + histogram", numpyFigure, numpyFigure))
-print(row("numpy, histogram etc. from one np.bincount", expertFigure, numpyFigure))
-print(row("FrameAnalysis: the same", statistics, numpyFigure))
-print(row("FrameAnalysis: the same + focus metrics", withFocus, numpyFigure))
-print("  rounds, frames/s: numpy " + numpyRounds.map { String(format: "%.1f", $0.framesPerSecond) }.joined(separator: " ")
-    + "; numpy bincount " + expertRounds.map { String(format: "%.1f", $0.framesPerSecond) }.joined(separator: " ")
-    + "; FrameAnalysis " + statisticsRounds.map { String(format: "%.0f", $0.framesPerSecond) }.joined(separator: " ")
-    + "; + focus " + focusRounds.map { String(format: "%.0f", $0.framesPerSecond) }.joined(separator: " "))
+var table = Table(names: "case", figures: ["frames/s", "ms/frame", "cpu ms/fr", "rate/numpy", "cpu/numpy"],
+                  nameWidth: 44, indent: "")
+for (name, figure) in [("numpy \(numpy.version): statistics + 2 ROIs + histogram", numpyFigure),
+                       ("numpy, histogram etc. from one np.bincount", expertFigure),
+                       ("FrameAnalysis: the same", statistics), ("FrameAnalysis: the same + focus metrics", withFocus)] {
+    table.append([name, fixed(figure.framesPerSecond), fixed(1000 / figure.framesPerSecond, 2),
+                  fixed(figure.cpuPerFrame * 1000, 2), fixed(figure.framesPerSecond / numpyFigure.framesPerSecond) + "x",
+                  fixed(numpyFigure.cpuPerFrame / figure.cpuPerFrame) + "x"])
+}
+table.print()
+print("  rounds, frames/s: numpy " + numpyRounds.map { fixed($0.framesPerSecond, 1) }.joined(separator: " ")
+    + "; numpy bincount " + expertRounds.map { fixed($0.framesPerSecond, 1) }.joined(separator: " ")
+    + "; FrameAnalysis " + statisticsRounds.map { fixed($0.framesPerSecond, 0) }.joined(separator: " ")
+    + "; + focus " + focusRounds.map { fixed($0.framesPerSecond, 0) }.joined(separator: " "))
 if let stars {
     print(String(format: "  focus on frame 0: %d stars, median FWHM %.2f px, median HFD %.2f px (truth: FWHM %.2f px)",
                  stars.starCount, stars.medianFWHM ?? .nan, stars.medianHFD ?? .nan,
@@ -504,7 +440,7 @@ if let stars {
 print(String(format: "  JSONEncoder on one full result (profiles x and y, 1024 histogram counts, ROI profiles): %.2f ms, %d KB",
              encodeMilliseconds, encodedSize / 1024))
 print("  analyzer buffer allocations: \(allocationsAfterWarmUp) after the first frame, \(allocationsAtEnd) at the end")
-print(String(format: "  load average at the end: %.2f %.2f %.2f", load[0], load[1], load[2]))
+print("  load average at the end: \(loadAverage())")
 let ratio = statistics.framesPerSecond / numpyFigure.framesPerSecond
 print("  goal (issue 5): at least 10x numpy on one core: " + (ratio >= 10 ? "MET" : "NOT MET")
     + String(format: " (%.1fx by rate, %.1fx by CPU time; %.1fx the np.bincount variant's rate)", ratio,

@@ -116,22 +116,12 @@ public enum ChildProcessRuntime {
     ) async -> Int32 {
         let startTime = ContinuousClock.now
         SignalMask.unblockTerminationSignals()
-        let options: ChildOptions
-        var configuration: ApertureConfiguration
+        let configuration: ApertureConfiguration
         do {
-            options = try ChildOptions.parse(arguments)
-            configuration = try ApertureConfiguration.load(path: options.configPath)
+            configuration = try loadConfiguration(arguments: arguments)
         } catch {
             FileHandle.standardError.write(Data("\(process): \(error)\n".utf8))
             return 78
-        }
-        if let runtime = options.runtimeDirectory {
-            do {
-                try configuration.set("runtime.directory", runtime, source: "option --runtime-dir")
-            } catch {
-                FileHandle.standardError.write(Data("\(process): \(error)\n".utf8))
-                return 78
-            }
         }
 
         LoggingSetup.bootstrap(identifier: process, level: configuration.log.level.rawValue)
@@ -149,13 +139,7 @@ public enum ChildProcessRuntime {
         let health = HealthCheck()
         let context = ChildContext(process: process, configuration: configuration, runtime: runtime,
                                    logger: logger, readiness: readiness, health: health)
-        var router = CommandRouter()
-        let pid = getpid()
-        router.register(Ping.self) { _ in
-            if let problem = health.problem { throw BusError(.internal, problem) }
-            return PingReply(process: process, pid: pid,
-                      uptime: (ContinuousClock.now - startTime).seconds, ready: readiness.isReady)
-        }
+        var router = controlRouter(process: process, readiness: readiness, health: health, startTime: startTime)
 
         do {
             let services = try await build(context, &router)
@@ -183,5 +167,41 @@ public enum ChildProcessRuntime {
             logger.critical("failed: \(error)")
             return 1
         }
+    }
+
+    /// The start-up's first step, apart from ``run(process:controlSocket:arguments:build:)`` so
+    /// that tests reach it: the options, the configuration file and the environment, then
+    /// `--runtime-dir` over both.
+    /// - Parameters:
+    ///   - arguments: the command-line arguments after the program name.
+    ///   - environment: the environment the configuration reads (`APERTURE_*`).
+    /// - Throws: ``ConfigurationError`` naming the unknown option, the file or the key at fault;
+    ///   ``run(process:controlSocket:arguments:build:)`` prints it and exits with 78.
+    public static func loadConfiguration(
+        arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> ApertureConfiguration {
+        let options = try ChildOptions.parse(arguments)
+        var configuration = try ApertureConfiguration.load(path: options.configPath, environment: environment)
+        if let runtime = options.runtimeDirectory {
+            try configuration.set("runtime.directory", runtime, source: "option --runtime-dir")
+        }
+        return configuration
+    }
+
+    /// The control socket's commands before the process adds its own, apart from
+    /// ``run(process:controlSocket:arguments:build:)`` so that tests can serve them: `ping`,
+    /// answered with the process's name, pid, uptime and readiness, or refused with `internal`
+    /// and the reason while `health` reports a problem.
+    public static func controlRouter(
+        process: String, readiness: Readiness, health: HealthCheck, startTime: ContinuousClock.Instant = .now
+    ) -> CommandRouter {
+        var router = CommandRouter()
+        let pid = getpid()
+        router.register(Ping.self) { _ in
+            if let problem = health.problem { throw BusError(.internal, problem) }
+            return PingReply(process: process, pid: pid,
+                      uptime: (ContinuousClock.now - startTime).seconds, ready: readiness.isReady)
+        }
+        return router
     }
 }

@@ -22,6 +22,8 @@
 // Every line on standard output is one JSON object with an "event" field: "ready" (with the
 // ring's generation), "done" (frames written, seconds, the last location), "frame" (read).
 
+import ArgumentParser
+import BenchmarkSupport
 import Bus
 import CNNG
 import Foundation
@@ -29,80 +31,90 @@ import Synchronization
 
 // MARK: - Arguments
 
-struct Options {
-    var mode = ""
-    var path = ""
-    var url = ""
-    var slots = 8
-    var width = 2048
-    var height = 2048
-    var count = 0
+@main
+struct FrameRingPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aperture-ring-peer",
+        abstract: "The other process of the frame ring's tests and benchmark; one JSON object per output line.",
+        subcommands: [Write.self, Read.self, NNGPublish.self])
+}
+
+/// What both writing modes take: the frame size, when to stop, whether to wait for a go.
+struct WriterOptions: ParsableArguments {
+    @OptionGroup var size: FrameSize
+    @Option(help: "Stop after S seconds (0: when standard input ends).")
     var seconds = 0.0
-    var fill = "sequence"
+    @Flag(help: "Wait for a line on standard input before writing.")
     var waitGo = false
-    var linger = false
-    var notify = ""
 
-    static let usage = """
-        usage: aperture-ring-peer write --path P [--slots N] [--width W] [--height H] [--count C]
-                                        [--seconds S] [--fill sequence|sources] [--wait-go] [--linger]
-                                        [--notify URL]
-               aperture-ring-peer read --path P
-               aperture-ring-peer nng-pub --url U [--width W] [--height H] [--seconds S] [--wait-go]
-        """
-
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        guard let mode = arguments.first, ["write", "read", "nng-pub"].contains(mode) else {
-            fail("a mode is required\n\(usage)")
-        }
-        options.mode = mode
-        var index = 1
-        func value(_ name: String) -> String {
-            index += 1
-            guard index < arguments.count else { fail("\(name) needs a value") }
-            return arguments[index]
-        }
-        func integer(_ name: String, minimum: Int) -> Int {
-            let text = value(name)
-            guard let n = Int(text), n >= minimum else { fail("\(name) must be an integer >= \(minimum), not '\(text)'") }
-            return n
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--path": options.path = value("--path")
-            case "--url": options.url = value("--url")
-            case "--slots": options.slots = integer("--slots", minimum: 1)
-            case "--width": options.width = integer("--width", minimum: 1)
-            case "--height": options.height = integer("--height", minimum: 1)
-            case "--count": options.count = integer("--count", minimum: 0)
-            case "--seconds":
-                let text = value("--seconds")
-                guard let s = Double(text), s >= 0 else { fail("--seconds must be a number >= 0, not '\(text)'") }
-                options.seconds = s
-            case "--fill":
-                options.fill = value("--fill")
-                guard ["sequence", "sources"].contains(options.fill) else { fail("--fill is sequence or sources") }
-            case "--wait-go": options.waitGo = true
-            case "--linger": options.linger = true
-            case "--notify": options.notify = value("--notify")
-            case "-h", "--help":
-                print(usage)
-                exit(0)
-            default: fail("unknown argument '\(arguments[index])'\n\(usage)")
-            }
-            index += 1
-        }
-        if options.mode == "nng-pub" ? options.url.isEmpty : options.path.isEmpty {
-            fail(options.mode == "nng-pub" ? "--url is required" : "--path is required")
-        }
-        return options
+    func validate() throws {
+        guard seconds >= 0 else { throw ValidationError("--seconds must be a number >= 0") }
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("aperture-ring-peer: \(message)\n".utf8))
-    exit(2)
+extension FrameRingPeer {
+    struct Write: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a ring (slot capacity W*H*2) and write frames as fast as possible.",
+            discussion: """
+                Until C frames (0: no limit), S seconds, or the end of standard input. `--fill sequence` \
+                fills frame s with the constant UInt16(s) and sets its frame number to s, so that a torn \
+                frame is visible; `--fill sources` copies one of four prepared frames (the camera copying \
+                out of its SDK buffer). `--linger` stays until standard input ends, so that a test can \
+                SIGKILL a writer that has written.
+                """)
+
+        enum Fill: String, ExpressibleByArgument { case sequence, sources }
+
+        @Option(help: "The ring file.")
+        var path: String
+        @Option(help: "Ring slots.")
+        var slots = 8
+        @OptionGroup var frame: WriterOptions
+        @Option(help: "Frames to write (0: no limit).")
+        var count = 0
+        @Option(help: "What the frames hold: sequence or sources.")
+        var fill = Fill.sequence
+        @Flag(help: "Stay until standard input ends.")
+        var linger = false
+        @Option(help: "Publish each frame's FrameLocation as `camera.frame` on a Bus Publisher listening on URL.")
+        var notify: String?
+
+        func validate() throws {
+            guard slots >= 1 else { throw ValidationError("--slots must be an integer >= 1") }
+            guard count >= 0 else { throw ValidationError("--count must be an integer >= 0") }
+        }
+
+        func run() throws {
+            try runWriter(self, input: InputWatch())
+        }
+    }
+
+    struct Read: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the newest complete frame of a ring: location, metadata, pixel sum.")
+
+        @Option(help: "The ring file.")
+        var path: String
+
+        func run() throws {
+            try runReader(path: path)
+        }
+    }
+
+    struct NNGPublish: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "nng-pub",
+            abstract: "Publish W*H*2-byte frames on an NNG pub0 socket, one of four prepared frames in each message.")
+
+        @Option(help: "The URL to listen on.")
+        var url: String
+        @OptionGroup var frame: WriterOptions
+
+        func run() throws {
+            try runPublisher(self, input: InputWatch())
+        }
+    }
 }
 
 // MARK: - Output and control
@@ -159,19 +171,6 @@ final class InputWatch: Sendable {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-}
-
-/// Four different frames, so that consecutive frames are not the same bytes.
-func sourceFrames(width: Int, height: Int) -> [[UInt16]] {
-    (0..<4).map { k in
-        (0..<(width * height)).map { UInt16(truncatingIfNeeded: $0 &* 31 &+ k &* 1009) }
-    }
-}
-
 /// Sets every pixel to `value` by doubling memcpys: quick even in a debug build, so that the
 /// writer spends its time writing slots, as the camera does.
 func fill(_ frame: inout [UInt16], with value: UInt16) {
@@ -189,26 +188,26 @@ func fill(_ frame: inout [UInt16], with value: UInt16) {
 
 // MARK: - Modes
 
-func runWriter(_ options: Options, input: InputWatch) throws {
-    let pixels = options.width * options.height
+func runWriter(_ options: FrameRingPeer.Write, input: InputWatch) throws {
+    let pixels = options.frame.size.pixels
     let writer = try FrameRingWriter(path: options.path, slots: options.slots, slotCapacity: pixels * 2)
-    let publisher = try options.notify.isEmpty ? nil : Publisher(listening: Endpoint(url: options.notify))
+    let publisher = try options.notify.map { try Publisher(listening: Endpoint(url: $0)) }
     emit(Report(event: "ready", generation: writer.generation))
-    if options.waitGo { input.waitForLine() }
-    let sources = options.fill == "sources" ? sourceFrames(width: options.width, height: options.height) : []
-    var frame = [UInt16](repeating: 0, count: options.fill == "sequence" ? pixels : 0)
-    var metadata = FrameMetadata(exposureId: "peer-\(getpid())", width: options.width, height: options.height,
+    if options.frame.waitGo { input.waitForLine() }
+    let sources = options.fill == .sources ? sourceFrames(width: options.frame.size.width, height: options.frame.size.height) : []
+    var frame = [UInt16](repeating: 0, count: options.fill == .sequence ? pixels : 0)
+    var metadata = FrameMetadata(exposureId: "peer-\(getpid())", width: options.frame.size.width, height: options.frame.size.height,
                                  exposureTime: 0.001, imageType: "object")
-    let start = monotonicSeconds()
+    let start = Timing.seconds()
     var written = 0
     while options.count == 0 || written < options.count {
         if input.hasEnded { break }
-        if options.seconds > 0, monotonicSeconds() - start >= options.seconds { break }
+        if options.frame.seconds > 0, Timing.seconds() - start >= options.frame.seconds { break }
         let sequence = written + 1
         metadata.frameNumber = sequence
         metadata.exposureStart = Date().timeIntervalSince1970
         metadata.readoutTime = metadata.exposureStart
-        if options.fill == "sequence" {
+        if options.fill == .sequence {
             let value = UInt16(truncatingIfNeeded: sequence)
             fill(&frame, with: value)
             let location = try writer.write(metadata, pixels: frame)
@@ -222,14 +221,14 @@ func runWriter(_ options: Options, input: InputWatch) throws {
         written += 1
     }
     emit(Report(event: "done", generation: writer.generation, written: written,
-                seconds: monotonicSeconds() - start, last: writer.lastLocation))
+                seconds: Timing.seconds() - start, last: writer.lastLocation))
     if options.linger { input.waitForEnd() }
     // Exit here, with the publisher still open: its close can wait on a subscriber (NNG 1.5).
     exit(0)
 }
 
-func runReader(_ options: Options) throws {
-    let reader = try FrameRingReader(path: options.path)
+func runReader(path: String) throws {
+    let reader = try FrameRingReader(path: path)
     var buffer: [UInt16] = []
     guard let entry = reader.latest(into: &buffer) else {
         emit(Report(event: "empty", generation: reader.generation))
@@ -240,7 +239,7 @@ func runReader(_ options: Options) throws {
                 metadata: entry.metadata, sum: sum))
 }
 
-func runPublisher(_ options: Options, input: InputWatch) throws {
+func runPublisher(_ options: FrameRingPeer.NNGPublish, input: InputWatch) throws {
     func check(_ status: Int32, _ what: String) throws {
         if status != 0 { throw BusError(.transport, "\(what): \(String(cString: nng_strerror(status)))") }
     }
@@ -251,13 +250,13 @@ func runPublisher(_ options: Options, input: InputWatch) throws {
     try check(nng_socket_set_int(socket, NNG_OPT_SENDBUF, 4), "NNG_OPT_SENDBUF")
     try check(nng_listen(socket, options.url, nil, 0), "nng_listen \(options.url)")
     emit(Report(event: "ready"))
-    if options.waitGo { input.waitForLine() }
-    let bytes = options.width * options.height * 2
-    let sources = sourceFrames(width: options.width, height: options.height)
-    let start = monotonicSeconds()
+    if options.frame.waitGo { input.waitForLine() }
+    let bytes = options.frame.size.pixels * 2
+    let sources = sourceFrames(width: options.frame.size.width, height: options.frame.size.height)
+    let start = Timing.seconds()
     var written = 0
     while !input.hasEnded {
-        if options.seconds > 0, monotonicSeconds() - start >= options.seconds { break }
+        if options.frame.seconds > 0, Timing.seconds() - start >= options.frame.seconds { break }
         var message: OpaquePointer?
         try check(nng_msg_alloc(&message, bytes), "nng_msg_alloc")
         sources[written % sources.count].withUnsafeBytes { source in
@@ -270,20 +269,5 @@ func runPublisher(_ options: Options, input: InputWatch) throws {
         }
         written += 1
     }
-    emit(Report(event: "done", written: written, seconds: monotonicSeconds() - start))
+    emit(Report(event: "done", written: written, seconds: Timing.seconds() - start))
 }
-
-// MARK: - Main
-
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-let input = InputWatch()
-do {
-    switch options.mode {
-    case "write": try runWriter(options, input: input)
-    case "read": try runReader(options)
-    default: try runPublisher(options, input: input)
-    }
-} catch {
-    fail("\(error)")
-}
-exit(0)

@@ -13,6 +13,8 @@
 // Everything runs in a fresh directory from mkdtemp under /tmp, removed at the end. The
 // figures are printed, never checked: the goal (Bus p50 and p99 at most 1.5 x raw) is reported.
 
+import ArgumentParser
+import BenchmarkSupport
 import Bus
 import CNNG
 import Foundation
@@ -21,69 +23,36 @@ import Synchronization
 
 // MARK: - Options
 
-struct Options {
+@main
+struct BusBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aperture-bench-bus",
+        abstract: "What the Bus costs over raw NNG, on loopback ipc (docs/performance.md, \"Bus\").")
+
+    @Option(help: "Timed req/rep round trips per case.")
     var iterations = 20_000
+    @Option(help: "Untimed round trips before them.")
     var warmup = 1_000
+    @Option(help: "How long each pub/sub case publishes, in seconds.")
     var seconds = 2.0
+    @Option(help: "ReplyServer receivers, i.e. NNG contexts waiting for requests (the server's default).")
     var workers = 2
+    @Option(name: .customLong("buffer"), help: "Subscriber receive buffer in messages.")
     var subscriberBuffer = 1024
 
-    static let usage = """
-        usage: aperture-bench-bus [--iterations N] [--warmup N] [--seconds S] [--workers N] [--buffer N]
-          --iterations N  timed req/rep round trips per case (default 20000)
-          --warmup N      untimed round trips before them (default 1000)
-          --seconds S     how long each pub/sub case publishes (default 2)
-          --workers N     ReplyServer receivers, i.e. NNG contexts waiting for requests (default 2, the server's default)
-          --buffer N      subscriber receive buffer in messages (default 1024)
-        """
-
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var index = 0
-        func value(_ name: String) -> String {
-            index += 1
-            guard index < arguments.count else { fail("\(name) needs a value\n\(usage)") }
-            return arguments[index]
+    func validate() throws {
+        guard iterations > 0, workers > 0, subscriberBuffer > 0 else {
+            throw ValidationError("--iterations, --workers and --buffer must be positive integers")
         }
-        func positiveInt(_ name: String) -> Int {
-            let text = value(name)
-            guard let n = Int(text), n > 0 else { fail("\(name) must be a positive integer, not '\(text)'") }
-            return n
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--iterations": options.iterations = positiveInt("--iterations")
-            case "--warmup":
-                let text = value("--warmup")
-                guard let n = Int(text), n >= 0 else { fail("--warmup must be an integer >= 0, not '\(text)'") }
-                options.warmup = n
-            case "--seconds":
-                let text = value("--seconds")
-                guard let s = Double(text), s > 0, s.isFinite else { fail("--seconds must be a positive number, not '\(text)'") }
-                options.seconds = s
-            case "--workers": options.workers = positiveInt("--workers")
-            case "--buffer": options.subscriberBuffer = positiveInt("--buffer")
-            case "-h", "--help":
-                print(usage)
-                exit(0)
-            default:
-                fail("unknown argument '\(arguments[index])'\n\(usage)")
-            }
-            index += 1
-        }
-        return options
+        guard warmup >= 0 else { throw ValidationError("--warmup must be an integer >= 0") }
+        guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be a positive number") }
     }
-}
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("aperture-bench-bus: \(message)\n".utf8))
-    exit(2)
-}
-
-/// A benchmark failure (a socket that will not open, a reply that does not match).
-struct BenchmarkError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+    /// Runs on the main actor, where the raw clients block; Bus tasks run on the cooperative pool.
+    @MainActor
+    func run() async throws {
+        try await runBenchmark(self)
+    }
 }
 
 /// Throws when an NNG call failed, naming the call and NNG's text for the status.
@@ -94,74 +63,6 @@ func check(_ status: Int32, _ what: String) throws {
 }
 
 let nngClosed = Int32(NNG_ECLOSED.rawValue)
-
-// MARK: - Time and statistics
-
-/// CLOCK_MONOTONIC in nanoseconds.
-@inline(__always)
-func nowNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-}
-
-/// Percentiles of a set of round-trip times.
-struct LatencySummary {
-    var count: Int
-    var p50: Double
-    var p90: Double
-    var p99: Double
-    var mean: Double
-    var max: Double
-    /// CPU time of the whole process per round trip, in microseconds.
-    var cpuPerCall: Double
-    /// Context switches of the whole process per round trip.
-    var switchesPerCall: Double
-
-    /// - Parameters:
-    ///   - samples: durations in nanoseconds; summarised in microseconds.
-    ///   - usage: what the process used while they were taken.
-    init(_ samples: [UInt64], usage: ResourceUsage) {
-        let sorted = samples.sorted()
-        func percentile(_ p: Double) -> Double {
-            // Nearest rank: the smallest sample with at least p of the samples at or below it.
-            let rank = Swift.max(1, Int((p * Double(sorted.count)).rounded(.up)))
-            return Double(sorted[rank - 1]) / 1_000
-        }
-        count = sorted.count
-        p50 = percentile(0.50)
-        p90 = percentile(0.90)
-        p99 = percentile(0.99)
-        mean = Double(sorted.reduce(0, &+)) / Double(sorted.count) / 1_000
-        max = Double(sorted.last!) / 1_000
-        cpuPerCall = Double(usage.cpuNanoseconds) / Double(sorted.count) / 1_000
-        switchesPerCall = Double(usage.contextSwitches) / Double(sorted.count)
-    }
-}
-
-/// Process CPU time and context switches (every thread: client, server, NNG's own).
-struct ResourceUsage {
-    var cpuNanoseconds: UInt64 = 0
-    var contextSwitches: Int = 0
-
-    static func now() -> ResourceUsage {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        func nanoseconds(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1_000 }
-        return ResourceUsage(cpuNanoseconds: nanoseconds(usage.ru_utime) + nanoseconds(usage.ru_stime),
-                             contextSwitches: usage.ru_nvcsw + usage.ru_nivcsw)
-    }
-
-    static func - (a: ResourceUsage, b: ResourceUsage) -> ResourceUsage {
-        ResourceUsage(cpuNanoseconds: a.cpuNanoseconds - b.cpuNanoseconds,
-                      contextSwitches: a.contextSwitches - b.contextSwitches)
-    }
-
-    static func += (a: inout ResourceUsage, b: ResourceUsage) {
-        a.cpuNanoseconds += b.cpuNanoseconds
-        a.contextSwitches += b.contextSwitches
-    }
-}
 
 /// What one pub/sub case measured.
 struct ThroughputSummary {
@@ -180,41 +81,22 @@ struct ThroughputSummary {
     var lost: Int { published - received }
 }
 
-// MARK: - Table printing
+/// Round-trip times in microseconds, and what the process used while they were taken.
+struct LatencySummary {
+    var times: Distribution
+    /// CPU time of the whole process per round trip, in microseconds.
+    var cpuPerCall: Double
+    /// Context switches of the whole process per round trip.
+    var switchesPerCall: Double
 
-func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
-    let count = text.count
-    if count >= width { return text }
-    let padding = String(repeating: " ", count: width - count)
-    return right ? padding + text : text + padding
-}
-
-func fixed(_ value: Double, _ decimals: Int = 1) -> String {
-    String(format: "%.\(decimals)f", value)
-}
-
-func grouped(_ value: Int) -> String {
-    let digits = String(value.magnitude)
-    var result = ""
-    for (offset, character) in digits.enumerated() {
-        if offset > 0, (digits.count - offset) % 3 == 0 { result.append(",") }
-        result.append(character)
+    /// - Parameters:
+    ///   - samples: durations in nanoseconds.
+    ///   - usage: what the process used while they were taken.
+    init(_ samples: [UInt64], usage: ResourceUsage) {
+        times = Distribution(samples.map { Double($0) / 1_000 })
+        cpuPerCall = Double(usage.cpuNanoseconds) / Double(samples.count) / 1_000
+        switchesPerCall = Double(usage.contextSwitches) / Double(samples.count)
     }
-    return value < 0 ? "-" + result : result
-}
-
-func printTable(_ header: [String], _ rows: [[String]]) {
-    var widths = header.map(\.count)
-    for row in rows {
-        for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
-    }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { column, cell in pad(cell, widths[column], right: column > 0) }
-            .joined(separator: "  ")
-    }
-    print("  " + line(header))
-    print("  " + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
-    for row in rows { print("  " + line(row)) }
 }
 
 // MARK: - Payloads and the echo command
@@ -304,11 +186,11 @@ final class RawRequestReply {
         try payload.withUnsafeMutableBytes { out in
             try reply.withUnsafeMutableBytes { back in
                 for index in 0..<count {
-                    let start = nowNanoseconds()
+                    let start = Timing.nanoseconds()
                     try check(nng_send(socket, out.baseAddress, out.count, 0), "nng_send")
                     var size = back.count
                     try check(nng_recv(socket, back.baseAddress, &size, 0), "nng_recv")
-                    samples[index] = nowNanoseconds() - start
+                    samples[index] = Timing.nanoseconds() - start
                     if size != out.count || memcmp(out.baseAddress!, back.baseAddress!, size) != 0 {
                         throw BenchmarkError("raw echo returned different bytes")
                     }
@@ -356,9 +238,9 @@ final class BusRequestReply: Sendable {
             let arguments = EchoPayload(payload: payloadText)
             var samples = [UInt64](repeating: 0, count: count)
             for index in 0..<count {
-                let start = nowNanoseconds()
+                let start = Timing.nanoseconds()
                 let result = try await client.call(EchoCommand.self, arguments)
-                samples[index] = nowNanoseconds() - start
+                samples[index] = Timing.nanoseconds() - start
                 if result.payload.utf8.count != payloadBytes { throw BenchmarkError("echo returned a different payload") }
             }
             return samples
@@ -376,7 +258,7 @@ final class BusRequestReply: Sendable {
 /// ones), so that a background load that comes and goes weighs on both alike. The raw client
 /// blocks the main thread, never a thread of the cooperative pool.
 @MainActor
-func requestReply(directory: String, options: Options, rounds: Int)
+func requestReply(directory: String, options: BusBenchmark, rounds: Int)
     async throws -> (raw: LatencySummary, bus: LatencySummary)
 {
     let raw = try RawRequestReply(url: "ipc://\(directory)/raw.ctl")
@@ -437,9 +319,9 @@ func busEventBytes() throws -> Int {
 
 /// Publishes on `topic` every few milliseconds until `arrived()` says one arrived.
 func waitForSubscription(timeout: Double, publish: () throws -> Void, arrived: () -> Bool) throws {
-    let deadline = nowNanoseconds() + UInt64(timeout * 1e9)
+    let deadline = Timing.nanoseconds() + UInt64(timeout * 1e9)
     while !arrived() {
-        if nowNanoseconds() > deadline { throw BenchmarkError("the subscriber did not connect within \(timeout) s") }
+        if Timing.nanoseconds() > deadline { throw BenchmarkError("the subscriber did not connect within \(timeout) s") }
         try publish()
         usleep(5_000)
     }
@@ -447,14 +329,14 @@ func waitForSubscription(timeout: Double, publish: () throws -> Void, arrived: (
 
 /// Runs `publish` in a tight loop for `seconds`; returns how many it sent and how long it took.
 func publishFlat(seconds: Double, _ publish: () throws -> Void) rethrows -> (count: Int, seconds: Double) {
-    let start = nowNanoseconds()
+    let start = Timing.nanoseconds()
     let end = start + UInt64(seconds * 1e9)
     var count = 0
     var now = start
     while now < end {
         for _ in 0..<64 { try publish() }
         count += 64
-        now = nowNanoseconds()
+        now = Timing.nanoseconds()
     }
     return (count, Double(now - start) / 1e9)
 }
@@ -462,7 +344,7 @@ func publishFlat(seconds: Double, _ publish: () throws -> Void) rethrows -> (cou
 /// The publisher publishes from the main thread; the subscriber receives in a task on the
 /// cooperative pool.
 @MainActor
-func busPublishSubscribe(endpoint: Endpoint, options: Options) async throws -> ThroughputSummary {
+func busPublishSubscribe(endpoint: Endpoint, options: BusBenchmark) async throws -> ThroughputSummary {
     let publisher = try Publisher(listening: endpoint)
     defer { publisher.close() }
     let subscriber = try Subscriber(dialing: endpoint, topics: [subscribedPrefix], bufferSize: options.subscriberBuffer)
@@ -473,7 +355,7 @@ func busPublishSubscribe(endpoint: Endpoint, options: Options) async throws -> T
             do { event = try await subscriber.next() } catch { return }
             if event.topic == eventTopic {
                 counters.received.add(1, ordering: .relaxed)
-                counters.lastNanoseconds.store(nowNanoseconds(), ordering: .relaxed)
+                counters.lastNanoseconds.store(Timing.nanoseconds(), ordering: .relaxed)
             } else {
                 counters.warmups.add(1, ordering: .relaxed)
             }
@@ -485,7 +367,7 @@ func busPublishSubscribe(endpoint: Endpoint, options: Options) async throws -> T
     try await Task.sleep(for: .milliseconds(50))
     let droppedBefore = subscriber.dropped
 
-    let publishStart = nowNanoseconds()
+    let publishStart = Timing.nanoseconds()
     let (published, seconds) = try publishFlat(seconds: options.seconds) {
         try publisher.publish(eventTopic, payload)
     }
@@ -507,7 +389,7 @@ func busPublishSubscribe(endpoint: Endpoint, options: Options) async throws -> T
 /// Raw pub0/sub0 with the Bus's settings (publisher send buffer 16; subscriber receive buffer
 /// as given, preferring new messages). Each message is the topic, a newline, an 8-byte
 /// sequence number, then filler up to `messageBytes`; the receiver counts sequence gaps.
-func rawPublishSubscribe(url: String, messageBytes: Int, options: Options) throws -> ThroughputSummary {
+func rawPublishSubscribe(url: String, messageBytes: Int, options: BusBenchmark) throws -> ThroughputSummary {
     var publisher = aperture_nng_socket_unset()
     try check(nng_pub0_open(&publisher), "nng_pub0_open")
     defer { _ = nng_close(publisher) }
@@ -550,7 +432,7 @@ func rawPublishSubscribe(url: String, messageBytes: Int, options: Options) throw
             }
             lastSequence = sequence
             counters.received.add(1, ordering: .relaxed)
-            counters.lastNanoseconds.store(nowNanoseconds(), ordering: .relaxed)
+            counters.lastNanoseconds.store(Timing.nanoseconds(), ordering: .relaxed)
         }
         finished.signal()
     }
@@ -572,7 +454,7 @@ func rawPublishSubscribe(url: String, messageBytes: Int, options: Options) throw
     usleep(50_000)
 
     var sequence: UInt64 = 0
-    let publishStart = nowNanoseconds()
+    let publishStart = Timing.nanoseconds()
     let (published, seconds) = try publishFlat(seconds: options.seconds) {
         sequence += 1
         try send(topic: eventTopic, sequence: sequence)
@@ -594,36 +476,16 @@ func rawPublishSubscribe(url: String, messageBytes: Int, options: Options) throw
 
 // MARK: - Main
 
-func makeTemporaryDirectory() throws -> String {
-    var template = Array("/tmp/aperture-bench-XXXXXX".utf8CString)
-    guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-        throw BenchmarkError("mkdtemp: \(String(cString: strerror(errno)))")
-    }
-    return String(cString: path)
-}
-
-func kernelRelease() -> String {
-    var name = utsname()
-    uname(&name)
-    return withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-}
-
 func nngVersion() -> String { String(cString: nng_version()) }
 
-/// The 1-minute load average: this machine is shared, and the figures depend on it.
-func loadAverage() -> String {
-    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
-    return text.split(separator: " ").prefix(3).joined(separator: " ")
-}
-
-/// Runs on the main thread, where the raw clients block; Bus tasks run on the cooperative pool.
 @MainActor
-func run(_ options: Options) async throws {
-    let directory = try makeTemporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
+func runBenchmark(_ options: BusBenchmark) async throws {
+    let scratch = try ScratchDirectory(in: "/tmp", prefix: "aperture-bench")
+    defer { scratch.remove() }
+    let directory = scratch.path
 
     print("aperture-bench-bus: Bus over NNG vs raw NNG, loopback ipc in \(directory)")
-    print("  libnng \(nngVersion()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(kernelRelease()), load average \(loadAverage())")
+    print("  libnng \(nngVersion()), \(cores) cores, Linux \(kernelRelease()), load average \(loadAverage())")
     print("  req/rep: \(grouped(options.iterations)) round trips per case after \(grouped(options.warmup)) warm-up,")
     print("           in \(min(10, options.iterations)) alternating rounds; payload \(payloadBytes) bytes; ReplyServer receivers \(options.workers)")
     print("  pub/sub: \(fixed(options.seconds, 1)) s of publishing per case; payload \(payloadBytes) bytes; subscriber buffer \(options.subscriberBuffer)")
@@ -634,18 +496,20 @@ func run(_ options: Options) async throws {
 
     print("Request/reply round trip (microseconds)")
     func latencyRow(_ name: String, _ s: LatencySummary) -> [String] {
-        [name, fixed(s.p50), fixed(s.p90), fixed(s.p99), fixed(s.mean), fixed(s.max), grouped(Int(1e6 / s.mean)),
-         fixed(s.cpuPerCall), fixed(s.switchesPerCall)]
+        let t = s.times
+        return [name, fixed(t.p50), fixed(t.p90), fixed(t.p99), fixed(t.mean), fixed(t.max), grouped(Int(1e6 / t.mean)),
+                fixed(s.cpuPerCall), fixed(s.switchesPerCall)]
     }
-    let ratioP50 = bus.p50 / raw.p50
-    let ratioP99 = bus.p99 / raw.p99
-    printTable(["case", "p50", "p90", "p99", "mean", "max", "calls/s", "cpu/call", "cs/call"], [
-        latencyRow("raw NNG req0/rep0 (blocking)", raw),
-        latencyRow("Bus RequestClient/ReplyServer", bus),
-        ["Bus / raw", fixed(ratioP50, 2) + "x", fixed(bus.p90 / raw.p90, 2) + "x", fixed(ratioP99, 2) + "x",
-         fixed(bus.mean / raw.mean, 2) + "x", "", "", fixed(bus.cpuPerCall / raw.cpuPerCall, 2) + "x",
-         fixed(bus.switchesPerCall / raw.switchesPerCall, 2) + "x"],
-    ])
+    func ratio(_ bus: Double, _ raw: Double) -> String { fixed(bus / raw, 2) + "x" }
+    let ratioP50 = bus.times.p50 / raw.times.p50
+    let ratioP99 = bus.times.p99 / raw.times.p99
+    var latency = Table(names: "case", figures: ["p50", "p90", "p99", "mean", "max", "calls/s", "cpu/call", "cs/call"])
+    latency.append(latencyRow("raw NNG req0/rep0 (blocking)", raw))
+    latency.append(latencyRow("Bus RequestClient/ReplyServer", bus))
+    latency.append(["Bus / raw", ratio(bus.times.p50, raw.times.p50), ratio(bus.times.p90, raw.times.p90),
+                    ratio(bus.times.p99, raw.times.p99), ratio(bus.times.mean, raw.times.mean), "", "",
+                    ratio(bus.cpuPerCall, raw.cpuPerCall), ratio(bus.switchesPerCall, raw.switchesPerCall)])
+    latency.print()
     print("  cpu/call: CPU time (user + system, every thread of the process) per round trip, in microseconds;")
     print("  cs/call: context switches per round trip (getrusage). Both sides run in this one process.")
     let met = ratioP50 <= 1.5 && ratioP99 <= 1.5
@@ -663,20 +527,14 @@ func run(_ options: Options) async throws {
         [name, "\(s.messageBytes)", grouped(s.published), grouped(Int(s.publishedPerSecond)),
          grouped(s.received), grouped(Int(s.receivedPerSecond)), grouped(s.dropped), grouped(s.lost)]
     }
-    printTable(["case", "bytes", "published", "published/s", "received", "received/s", "dropped", "lost"], [
-        throughputRow("raw NNG pub0/sub0", rawPubSub),
-        throughputRow("Bus Publisher/Subscriber", busPubSub),
-    ])
+    var throughput = Table(names: "case", figures: ["bytes", "published", "published/s", "received", "received/s",
+                                                     "dropped", "lost"])
+    throughput.append(throughputRow("raw NNG pub0/sub0", rawPubSub))
+    throughput.append(throughputRow("Bus Publisher/Subscriber", busPubSub))
+    throughput.print()
     print("  bytes: message on the wire (topic, newline, envelope); dropped: gaps in sequence numbers")
     print("  seen by the subscriber (Subscriber.dropped for the Bus); lost: published - received.")
     print("  received/s: received / time from the first publish to the last message received.")
     print("")
     print("load average at the end: \(loadAverage())")
-}
-
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-do {
-    try await run(options)
-} catch {
-    fail("\(error)")
 }
