@@ -69,15 +69,15 @@ import Testing
         defer { file.remove() }
         var environment = environment
         let fromFile = try ChildProcessRuntime.loadConfiguration(arguments: ["--config", file.path], environment: environment)
-        #expect(fromFile.runtimeDirectory == "/tmp/from-file")
-        #expect(fromFile.logLevel == "debug")
+        #expect(fromFile.storage.runtimeDirectory == "/tmp/from-file")
+        #expect(fromFile.log.level == .debug)
         environment["APERTURE_RUNTIME_DIRECTORY"] = "/tmp/from-environment"
         let fromEnvironment = try ChildProcessRuntime.loadConfiguration(arguments: ["--config", file.path],
                                                                         environment: environment)
-        #expect(fromEnvironment.runtimeDirectory == "/tmp/from-environment")
+        #expect(fromEnvironment.storage.runtimeDirectory == "/tmp/from-environment")
         let fromOption = try ChildProcessRuntime.loadConfiguration(
             arguments: ["--config", file.path, "--runtime-dir", "/tmp/from-option"], environment: environment)
-        #expect(fromOption.runtimeDirectory == "/tmp/from-option")
+        #expect(fromOption.storage.runtimeDirectory == "/tmp/from-option")
     }
 
     @Test func runStopsWith78BeforeBuildingOnABadOption() async {
