@@ -2,9 +2,10 @@ import Foundation
 
 /// One star as ``StarDetector`` measured it.
 public struct Star: Sendable, Hashable, Codable {
-    /// `x`, `y`: the centre (Gaussian-weighted centroid), in pixels; pixel `(i, j)` is centred on
-    /// `(i, j)`.
+    /// `x`: the centre's column (Gaussian-weighted centroid), in pixels; pixel `(i, j)` is centred
+    /// on `(i, j)`.
     public var x: Double
+    /// `y`: the centre's row, likewise.
     public var y: Double
     /// `peak`: the brightest pixel's raw value.
     public var peak: Int
