@@ -84,7 +84,7 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
         /// `max_y`: the row where `max` first occurs.
         public var maximumY: Int
 
-        /// - Parameters: the values and positions, as named.
+        /// Creates extrema from their values and positions.
         public init(minimum: Int, minimumX: Int, minimumY: Int, maximum: Int, maximumX: Int, maximumY: Int) {
             self.minimum = minimum
             self.minimumX = minimumX
@@ -121,7 +121,7 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
         /// `sigma_y`: the weighted standard deviation in y; nil when `total` is 0.
         public var sigmaY: Double?
 
-        /// - Parameters: the values, as named.
+        /// Creates a centroid from its values.
         public init(threshold: Int, total: Int, x: Double?, y: Double?, sigmaX: Double?, sigmaY: Double?) {
             self.threshold = threshold
             self.total = total
@@ -162,7 +162,7 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
         /// is in range.
         public var entropy: Double
 
-        /// - Parameters: the values, as named.
+        /// Creates a histogram from its values.
         public init(bins: Int, minimum: Double, maximum: Double, counts: [Int], below: Int, above: Int, entropy: Double) {
             self.bins = bins
             self.minimum = minimum
@@ -217,7 +217,7 @@ public struct FocusMetrics: Sendable, Hashable, Codable {
     /// ``StarDetector``).
     public var rejectedUnmeasurable: Int
 
-    /// - Parameters: the values, as named.
+    /// Creates focus metrics from their values.
     public init(starCount: Int, medianFWHM: Double?, medianHFD: Double?, background: Double, backgroundSigma: Double,
                 threshold: Double, rejectedSaturated: Int, rejectedEdge: Int, rejectedUnmeasurable: Int) {
         self.starCount = starCount

@@ -23,7 +23,7 @@ public struct Star: Sendable, Hashable, Codable {
     /// star, 1 for a line).
     public var ellipticity: Double
 
-    /// - Parameters: the values, as named.
+    /// Creates a star from its measurements.
     public init(x: Double, y: Double, peak: Int, flux: Double, background: Double, fwhm: Double, hfd: Double,
                 ellipticity: Double = 0) {
         self.x = x
@@ -44,7 +44,7 @@ public struct StarDetection: Sendable, Hashable, Codable {
     /// `stars`: every star measured, brightest peak first.
     public var stars: [Star]
 
-    /// - Parameters: the values, as named.
+    /// Creates a detection.
     public init(metrics: FocusMetrics, stars: [Star]) {
         self.metrics = metrics
         self.stars = stars
@@ -166,6 +166,8 @@ public final class StarDetector {
     /// What spreading the pixels over their area adds to a Gaussian's HFD^2: `(8 ln 2) / 12`.
     static let pixelBoxHFDSquared = 8 * log(2.0) / 12
 
+    /// Creates a detector.
+    ///
     /// - Parameter configuration: the detection parameters.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
