@@ -10,7 +10,8 @@ A declaration is public when it says `public`, `package` or `open`, or when it i
 public enum or a requirement of a public protocol (those are public without saying so).
 Attributes (`@inlinable`, `@available(...)` over several lines) may stand between the comment
 and the declaration; a blank line or a plain `//` comment may not. `case a, b` in a public enum
-is reported per case: each case gets its own line and its own comment.
+is reported per case: each case gets its own line and its own comment. A comment that starts
+with `- Parameters:` (or `- Returns:`, `- Throws:`) has no summary line and is reported too.
 
 Not yet covered (others are changing them; add them to COVERED when they are documented):
 GatewayService, ApertureConfig, CameraService, ProcessorService, the executables and Benchmarks.
@@ -125,6 +126,7 @@ def scan(path):
     documented = False    # the lines above (attributes aside) end in a doc comment
     attribute_depth = 0   # open parentheses of an attribute spanning lines
     in_doc_block = False  # inside /** ... */
+    summary = True        # the doc comment starts with a summary, not with `- Parameters:`
     scopes = []           # kind of each open brace: "public enum", "public protocol", "other"
     pending = None        # the kind of the next brace to open, set by a type declaration
     for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -133,7 +135,7 @@ def scan(path):
         code, state = strip_code(line, state)
         if starting_state is not None:  # a line that begins inside a string or comment
             if starting_state == "/*" and in_doc_block and state is None:
-                in_doc_block, documented = False, True
+                in_doc_block, documented, summary = False, True, True
             scopes_update(code, scopes, pending)
             pending = None if "{" in code else pending
             continue
@@ -142,13 +144,15 @@ def scan(path):
             attribute_depth = max(attribute_depth, 0)
             continue
         if text.startswith("///"):
+            if not documented:
+                summary = re.match(r"///\s*-\s*(Parameters?|Returns|Throws)\b", text) is None
             documented = True
             continue
         if text.startswith("/**") and not text.startswith("/**/"):
             if state == "/*":
                 in_doc_block = True
             else:
-                documented = True
+                documented, summary = True, True
             continue
         if not text:
             documented = False
@@ -175,8 +179,12 @@ def scan(path):
                             yield number, f"case {name} (one case a line, each with its own ///)"
                     elif not documented:
                         yield number, text
+                    elif not summary:
+                        yield number, f"{text} (the doc comment has no summary line)"
             elif (explicit or implicit) and not documented:
                 yield number, text
+            elif (explicit or implicit) and not summary:
+                yield number, f"{text} (the doc comment has no summary line)"
             if kind in ("enum", "protocol") and explicit:
                 pending = f"public {kind}"
             elif kind in ("struct", "class", "actor", "enum", "protocol", "extension"):
