@@ -227,7 +227,8 @@ public struct ExposureRecord: Codable, Sendable, Hashable {
         public var busError: BusError { BusError(code, message) }
     }
 
-    /// The exposure id, `YYYYMMDDTHHMMSS-NNNN`: the UTC time the request was accepted and a counter per camera process.
+    /// The exposure id, `YYYYMMDDTHHMMSS-NNNN`: the UTC time the request was accepted and a
+    /// counter that starts at 0001 with each camera process.
     public var id: String
     /// The request as the camera understood it (members left out or `null` are omitted).
     public var request: ExposureRequest
@@ -380,7 +381,8 @@ public struct LatestFrame: Codable, Sendable, Hashable {
 
 /// Topics on camera.events.
 public enum CameraTopic {
-    /// State changes; data ``CameraStateEvent``. Also at each request's start and end and each frame's acquisition.
+    /// The camera's state: at each change, when a request is accepted or ends, and when each
+    /// frame's acquisition starts; data ``CameraStateEvent``.
     public static let state = "camera.state"
     /// Exposure progress, about every 250 ms while a frame is exposing; data ``ExposureProgressEvent``.
     public static let progress = "camera.progress"
