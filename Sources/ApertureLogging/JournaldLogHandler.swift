@@ -9,7 +9,9 @@ import Logging
 /// every character outside `[A-Z0-9_]` replaced by `_`, prefixed so that it never starts with
 /// `_` or a digit, which journald reserves or rejects).
 public struct JournaldLogHandler: LogHandler {
+    /// The lowest level sent to the journal (`log.level`); lower levels are dropped.
     public var logLevel: Logger.Level
+    /// Metadata added to every entry as `APERTURE_*` fields (an event's own metadata wins).
     public var metadata: Logger.Metadata = [:]
     private let identifier: String
 
@@ -22,6 +24,7 @@ public struct JournaldLogHandler: LogHandler {
         self.logLevel = level
     }
 
+    /// One entry of ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -60,6 +63,8 @@ public struct JournaldLogHandler: LogHandler {
         }
     }
 
+    /// Sends one journal entry: `MESSAGE`, `PRIORITY`, `SYSLOG_IDENTIFIER`, `CODE_FILE`, `CODE_LINE`,
+    /// `CODE_FUNC` and one field per metadata key. A failed send is ignored.
     public func log(event: LogEvent) {
         var fields = [
             "MESSAGE=\(event.message)",

@@ -4,7 +4,9 @@ import Logging
 /// A swift-log handler writing one readable line per message to stderr:
 /// `2026-11-21T21:04:05.123Z aperture-camera[4242] info: exposure started exposure.id=17`.
 public struct StderrLogHandler: LogHandler {
+    /// The lowest level written (`log.level`); lower levels are dropped.
     public var logLevel: Logger.Level
+    /// Metadata written on every line as `key=value` (an event's own metadata wins).
     public var metadata: Logger.Metadata = [:]
     private let identifier: String
     private let pid = getpid()
@@ -18,11 +20,14 @@ public struct StderrLogHandler: LogHandler {
         self.logLevel = level
     }
 
+    /// One entry of ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes one line: UTC time to the millisecond, `identifier[pid]`, the level, the message, then the
+    /// metadata sorted by key.
     public func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, new in new } }

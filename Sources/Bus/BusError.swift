@@ -37,6 +37,7 @@ public struct BusError: Error, Sendable, Hashable, CustomStringConvertible {
         BusError(.invalidArgument, "\(field): \(detail)", field: field)
     }
 
+    /// `code: message`, as in logs.
     public var description: String { "\(code): \(message)" }
 
     /// Builds an error from a failed NNG call, mapping the statuses that matter to their codes.

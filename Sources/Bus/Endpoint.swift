@@ -40,17 +40,25 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         url.hasPrefix("ipc://") ? String(url.dropFirst("ipc://".count)) : nil
     }
 
+    /// The URL.
     public var description: String { url }
 }
 
 /// The well-known endpoint names of DESIGN.md, each a file in the runtime directory.
 public enum EndpointName {
+    /// The supervisor's control socket (req/rep): `ping`, `status`, `stop`, `restart`.
     public static let supervisorControl = "supervisor.ctl"
+    /// The supervisor's events (pub/sub): the `child.*` lifecycle topics.
     public static let supervisorEvents = "supervisor.events"
+    /// The camera process's control socket (req/rep): `status`, `expose`, `abort`, `cool`, `filter`, ...
     public static let cameraControl = "camera.ctl"
+    /// The camera process's events (pub/sub): the `camera.*` topics.
     public static let cameraEvents = "camera.events"
+    /// The frame processor's control socket (req/rep): psen's `start`, `stop`, ROIs, `statistics`, `results`, ...
     public static let processorControl = "processor.ctl"
+    /// The frame processor's events (pub/sub): `processor.result`.
     public static let processorEvents = "processor.events"
+    /// The gateway's control socket (req/rep): `ping`, `status`.
     public static let gatewayControl = "gateway.ctl"
 }
 

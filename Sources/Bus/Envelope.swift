@@ -29,6 +29,7 @@ public protocol BusCommand: Sendable {
 
 /// The arguments of a command that takes none; encoded as `{}`.
 public struct NoArguments: Codable, Sendable, Hashable {
+    /// Creates the empty arguments, sent as `{}`.
     public init() {}
 
     /// Accepts any JSON object (extra members are ignored); anything else is refused.
@@ -36,6 +37,7 @@ public struct NoArguments: Codable, Sendable, Hashable {
         _ = try decoder.container(keyedBy: AnyKey.self)
     }
 
+    /// Writes `{}`.
     public func encode(to encoder: any Encoder) throws {
         _ = encoder.container(keyedBy: AnyKey.self)
     }
@@ -50,7 +52,9 @@ public struct NoArguments: Codable, Sendable, Hashable {
 
 /// `ping`: answered by every process on its control socket; the supervisor's heartbeat.
 public enum Ping: BusCommand {
+    /// The command's name: answered on every control socket (`*.ctl`), even when 64 commands are running.
     public static let name = "ping"
+    /// The reply: who answers, for how long it has run, and whether it is ready.
     public typealias Result = PingReply
 }
 
@@ -62,11 +66,14 @@ public struct PingReply: Codable, Sendable, Hashable {
     public var pid: Int32
     /// Seconds since the process started.
     public var uptime: Double
-    /// Whether the process finished starting (the camera connected, the HTTP port bound...).
+    /// Whether the process finished starting (the HTTP port bound; for the camera, its first
+    /// connection attempt is over, whether or not it succeeded; for `aperture`, every child has
+    /// been ready once).
     public var ready: Bool
     /// The envelope version the process speaks.
     public var version: Int
 
+    /// Creates the reply; `version` defaults to this build's ``BusProtocol/version``.
     public init(process: String, pid: Int32, uptime: Double, ready: Bool, version: Int = BusProtocol.version) {
         self.process = process
         self.pid = pid

@@ -63,6 +63,7 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
         return false
     }
 
+    /// The code as on the wire, e.g. `invalid_argument`.
     public var description: String { rawValue }
 
     /// Reads a code from the wire.
@@ -71,6 +72,7 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
         value = Known(rawValue: text).map(Value.known) ?? .unrecognized(text)
     }
 
+    /// Writes the code as a JSON string, unknown codes with the text they came with.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)
@@ -157,7 +159,12 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 }
 
-/// The processes a client of the bus asks.
+/// The processes a client of the bus asks (the gateway names the one that did not answer).
 public enum BusProcess: String, Sendable, Hashable, CaseIterable {
-    case camera, processor, supervisor
+    /// `aperture-camera`, on `camera.ctl`.
+    case camera
+    /// `aperture-processor`, on `processor.ctl`.
+    case processor
+    /// `aperture`, the supervisor, on `supervisor.ctl`.
+    case supervisor
 }

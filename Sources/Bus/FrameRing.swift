@@ -197,6 +197,7 @@ public struct FrameLocation: Sendable, Hashable, Codable, CustomStringConvertibl
         self.generation = generation
     }
 
+    /// `slot S, sequence N, generation G`, for logs.
     public var description: String { "slot \(slot), sequence \(sequence), generation \(generation)" }
 }
 

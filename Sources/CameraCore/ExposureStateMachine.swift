@@ -57,9 +57,11 @@ public struct ExposureStateMachine: Sendable, Hashable {
 
     /// A refused event: the state does not allow it.
     public struct Refusal: Error, Sendable, Hashable {
+        /// Why: `busy` (a request is running) or `not_connected` (the camera is in the error state).
         public let error: CameraError
     }
 
+    /// The camera's state, as `status` and `camera.state` report it.
     public private(set) var state: CameraState
     /// The frame in progress (1-based), while a request runs.
     public private(set) var frame = 0

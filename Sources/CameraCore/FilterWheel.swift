@@ -19,6 +19,8 @@ public final class SimulatedFilterWheel: FilterWheel {
     private let secondsPerSlot: Double
     private var slot = 0
 
+    /// Creates a wheel at slot 0; with the default `secondsPerSlot` of 0 it moves at once.
+    ///
     /// - Parameters:
     ///   - slots: how many filters it holds.
     ///   - secondsPerSlot: real seconds a move takes per slot travelled.
@@ -27,8 +29,11 @@ public final class SimulatedFilterWheel: FilterWheel {
         self.secondsPerSlot = secondsPerSlot
     }
 
+    /// The slot the wheel is at (0 after creation).
     public func position() throws(CameraError) -> Int { slot }
 
+    /// Moves to `target`, sleeping `secondsPerSlot` for each slot travelled (the wheel turns one way).
+    /// - Throws: `invalid_argument` (field `slot`) for a slot the wheel does not have.
     public func move(to target: Int) throws(CameraError) {
         guard (0..<slots).contains(target) else {
             throw CameraError.invalid("slot", "\(target) is not one of 0...\(slots - 1)")
@@ -40,6 +45,7 @@ public final class SimulatedFilterWheel: FilterWheel {
         slot = target
     }
 
+    /// Moves to slot 0.
     public func home() throws(CameraError) {
         try move(to: 0)
     }
@@ -54,6 +60,8 @@ public final class EvoraFilterWheel: FilterWheel {
     private let slots: Int
     private let timeout: Double
 
+    /// Creates a client of the evora server at `address` (`filterwheel.address`); nothing is sent yet.
+    ///
     /// - Parameters:
     ///   - address: `HOST:PORT` of the server.
     ///   - slots: how many filters the wheel holds.
@@ -69,6 +77,9 @@ public final class EvoraFilterWheel: FilterWheel {
         self.timeout = timeout
     }
 
+    /// Asks the server (`get`).
+    /// - Throws: `driver_error` when the server cannot be reached or answers something other
+    ///   than a slot; `timeout` when no reply comes within `timeout` seconds.
     public func position() throws(CameraError) -> Int {
         let reply = try command("get")
         guard let slot = Int(reply.trimmingCharacters(in: .whitespaces)), (0..<slots).contains(slot) else {
@@ -77,6 +88,9 @@ public final class EvoraFilterWheel: FilterWheel {
         return slot
     }
 
+    /// Sends `move N` and returns when the server has answered.
+    /// - Throws: `invalid_argument` (field `slot`) for a slot the wheel does not have; the
+    ///   server's failures as for ``position()``.
     public func move(to slot: Int) throws(CameraError) {
         guard (0..<slots).contains(slot) else {
             throw CameraError.invalid("slot", "\(slot) is not one of 0...\(slots - 1)")
@@ -84,6 +98,7 @@ public final class EvoraFilterWheel: FilterWheel {
         _ = try command("move \(slot)")
     }
 
+    /// Sends `home` and returns when the server has answered.
     public func home() throws(CameraError) {
         _ = try command("home")
     }

@@ -13,6 +13,8 @@ extension SimulatedCamera {
         /// `imageWidth * imageHeight / pixelRate` simulated seconds.
         public var pixelRate: Double
 
+        /// Creates a readout mode.
+        ///
         /// - Parameters:
         ///   - name: the name listed in ``CameraInfo/readoutModes``.
         ///   - readNoise: electrons rms per pixel read.
@@ -32,6 +34,8 @@ extension SimulatedCamera {
         /// `electronsPerADU / multiplier` electrons.
         public var multiplier: Double
 
+        /// Creates a gain setting.
+        ///
         /// - Parameters:
         ///   - name: the name listed in ``CameraInfo/gains``.
         ///   - multiplier: the amplification relative to ``Configuration/electronsPerADU``.

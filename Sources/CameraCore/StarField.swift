@@ -13,6 +13,8 @@ public struct SimulatedStar: Sendable, Hashable, Codable {
     /// Total flux in electrons per second, all of the PSF (before vignetting).
     public var flux: Double
 
+    /// Creates a star.
+    ///
     /// - Parameters:
     ///   - x: column of the centre, in pixels.
     ///   - y: row of the centre, in pixels.

@@ -29,6 +29,7 @@ public struct ChildContext: Sendable {
 /// SDK call that never returns leaves the bus thread alive; this makes the hang visible).
 public final class HealthCheck: Sendable {
     private let check = Mutex<(@Sendable () -> String?)?>(nil)
+    /// Creates a check that passes until ``install(_:)`` gives it a body.
     public init() {}
     /// Installs the check.
     public func install(_ body: @escaping @Sendable () -> String?) { check.withLock { $0 = body } }
@@ -39,6 +40,7 @@ public final class HealthCheck: Sendable {
 /// A flag a child raises once it can do its job (reported in `ping` replies).
 public final class Readiness: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// Creates a flag that is not raised.
     public init() {}
     /// Whether the process is ready.
     public var isReady: Bool { flag.load(ordering: .acquiring) }
@@ -87,8 +89,10 @@ public struct ChildOptions: Sendable, Equatable {
 public struct ControlServerService: Service {
     let server: ReplyServer
 
+    /// Creates the service for a server that is already listening.
     public init(server: ReplyServer) { self.server = server }
 
+    /// Answers requests until graceful shutdown, then closes the socket.
     public func run() async throws {
         await withGracefulShutdownHandler {
             await server.run()
@@ -109,7 +113,8 @@ public enum ChildProcessRuntime {
     ///   - arguments: the command-line arguments after the program name.
     ///   - build: registers the process's commands and returns its services; throwing stops
     ///     the process with an error message.
-    /// - Returns: 0 after a clean shutdown, 78 for a configuration error, 1 for a failure.
+    /// - Returns: 0 after a clean shutdown, 78 for a configuration error, 73 when the runtime
+    ///   directory cannot be prepared, 1 for a failure.
     public static func run(
         process: String, controlSocket: String, arguments: [String],
         build: @Sendable (ChildContext, inout CommandRouter) async throws -> [any Service]

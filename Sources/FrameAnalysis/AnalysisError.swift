@@ -25,6 +25,8 @@ public struct AnalysisError: Error, Sendable, Hashable, CustomStringConvertible 
     /// The field at fault, when one is.
     public var field: String?
 
+    /// Creates an error.
+    ///
     /// - Parameters:
     ///   - code: the stable code.
     ///   - message: the explanation, naming the field.

@@ -6,6 +6,8 @@ public struct FocusSample: Sendable, Hashable, Codable {
     /// `metric`: the star width measured there, in pixels.
     public var metric: Double
 
+    /// Creates a sample.
+    ///
     /// - Parameters:
     ///   - position: the focuser position.
     ///   - metric: the star width measured there.

@@ -1,13 +1,16 @@
 /// The analysis of one frame: every part the ``AnalysisConfiguration`` switched on, the others
 /// nil (absent from the JSON).
 ///
-/// Coordinates are 0-based pixel indices, x the column and y the row from the top-left pixel, so
-/// a centroid of `(x, y) = (10, 20)` is the centre of column 10, row 20. Every floating-point
+/// Coordinates are 0-based pixel indices, x the column and y the row from the first pixel given
+/// (row 0 is the first row the camera delivers: the top of the image for the simulator, the
+/// bottom for Andor cameras; see the frame's `row_order`), so a centroid of `(x, y) = (10, 20)`
+/// is the centre of column 10, row 20. Every floating-point
 /// value is finite (a quantity that is undefined for this frame, such as the centroid of an
 /// all-zero frame, is nil), so the result always encodes as JSON.
 public struct FrameAnalysis: Sendable, Hashable, Codable {
-    /// `width`, `height`: the frame's size in pixels.
+    /// `width`: the frame's width in pixels.
     public var width: Int
+    /// `height`: the frame's height in pixels.
     public var height: Int
 
     /// `min_max`: the extreme values and where each first occurs in row-major order (numpy's
@@ -68,16 +71,20 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
 
     /// The minimum and maximum pixel values and their first positions.
     public struct Extrema: Sendable, Hashable, Codable {
-        /// `min`, `min_x`, `min_y`: the smallest value, its column and its row.
+        /// `min`: the smallest pixel value.
         public var minimum: Int
+        /// `min_x`: the column where `min` first occurs.
         public var minimumX: Int
+        /// `min_y`: the row where `min` first occurs.
         public var minimumY: Int
-        /// `max`, `max_x`, `max_y`: the largest value, its column and its row.
+        /// `max`: the largest pixel value.
         public var maximum: Int
+        /// `max_x`: the column where `max` first occurs.
         public var maximumX: Int
+        /// `max_y`: the row where `max` first occurs.
         public var maximumY: Int
 
-        /// - Parameters: the values and positions, as named.
+        /// Creates extrema from their values and positions.
         public init(minimum: Int, minimumX: Int, minimumY: Int, maximum: Int, maximumX: Int, maximumY: Int) {
             self.minimum = minimum
             self.minimumX = minimumX
@@ -105,14 +112,16 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
         public var threshold: Int
         /// `total`: the sum of the weights (the pixels at or above the threshold).
         public var total: Int
-        /// `x`, `y`: the centroid; nil when `total` is 0.
+        /// `x`: the centroid's column; nil when `total` is 0.
         public var x: Double?
+        /// `y`: the centroid's row; nil when `total` is 0.
         public var y: Double?
-        /// `sigma_x`, `sigma_y`: the weighted standard deviations; nil when `total` is 0.
+        /// `sigma_x`: the weighted standard deviation in x; nil when `total` is 0.
         public var sigmaX: Double?
+        /// `sigma_y`: the weighted standard deviation in y; nil when `total` is 0.
         public var sigmaY: Double?
 
-        /// - Parameters: the values, as named.
+        /// Creates a centroid from its values.
         public init(threshold: Int, total: Int, x: Double?, y: Double?, sigmaX: Double?, sigmaY: Double?) {
             self.threshold = threshold
             self.total = total
@@ -135,9 +144,11 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
     /// counts. (areaDetector rounds `(v - min) * bins / (max - min)` to the nearest bin instead,
     /// which gives the first and last bins half the width of the others.)
     public struct Histogram: Sendable, Hashable, Codable {
-        /// `bins`, `min`, `max`: the binning.
+        /// `bins`: the number of equal bins (`histogram_bins`).
         public var bins: Int
+        /// `min`: the lower edge of the first bin (`histogram_min`).
         public var minimum: Double
+        /// `max`: the upper edge of the last bin, included in it (`histogram_max`).
         public var maximum: Double
         /// `counts`: one count per bin.
         public var counts: [Int]
@@ -151,7 +162,7 @@ public struct FrameAnalysis: Sendable, Hashable, Codable {
         /// is in range.
         public var entropy: Double
 
-        /// - Parameters: the values, as named.
+        /// Creates a histogram from its values.
         public init(bins: Int, minimum: Double, maximum: Double, counts: [Int], below: Int, above: Int, entropy: Double) {
             self.bins = bins
             self.minimum = minimum
@@ -206,7 +217,7 @@ public struct FocusMetrics: Sendable, Hashable, Codable {
     /// ``StarDetector``).
     public var rejectedUnmeasurable: Int
 
-    /// - Parameters: the values, as named.
+    /// Creates focus metrics from their values.
     public init(starCount: Int, medianFWHM: Double?, medianHFD: Double?, background: Double, backgroundSigma: Double,
                 threshold: Double, rejectedSaturated: Int, rejectedEdge: Int, rejectedUnmeasurable: Int) {
         self.starCount = starCount

@@ -2,9 +2,10 @@ import Foundation
 
 /// One star as ``StarDetector`` measured it.
 public struct Star: Sendable, Hashable, Codable {
-    /// `x`, `y`: the centre (Gaussian-weighted centroid), in pixels; pixel `(i, j)` is centred on
-    /// `(i, j)`.
+    /// `x`: the centre's column (Gaussian-weighted centroid), in pixels; pixel `(i, j)` is centred
+    /// on `(i, j)`.
     public var x: Double
+    /// `y`: the centre's row, likewise.
     public var y: Double
     /// `peak`: the brightest pixel's raw value.
     public var peak: Int
@@ -22,7 +23,7 @@ public struct Star: Sendable, Hashable, Codable {
     /// star, 1 for a line).
     public var ellipticity: Double
 
-    /// - Parameters: the values, as named.
+    /// Creates a star from its measurements.
     public init(x: Double, y: Double, peak: Int, flux: Double, background: Double, fwhm: Double, hfd: Double,
                 ellipticity: Double = 0) {
         self.x = x
@@ -43,7 +44,7 @@ public struct StarDetection: Sendable, Hashable, Codable {
     /// `stars`: every star measured, brightest peak first.
     public var stars: [Star]
 
-    /// - Parameters: the values, as named.
+    /// Creates a detection.
     public init(metrics: FocusMetrics, stars: [Star]) {
         self.metrics = metrics
         self.stars = stars
@@ -165,6 +166,8 @@ public final class StarDetector {
     /// What spreading the pixels over their area adds to a Gaussian's HFD^2: `(8 ln 2) / 12`.
     static let pixelBoxHFDSquared = 8 * log(2.0) / 12
 
+    /// Creates a detector.
+    ///
     /// - Parameter configuration: the detection parameters.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration

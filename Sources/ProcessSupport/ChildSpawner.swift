@@ -13,7 +13,9 @@ public struct SpawnedProcess: Sendable, Hashable {
 
 /// A failure to start a child; the message names the executable and the system's reason.
 public struct SpawnError: Error, Sendable, CustomStringConvertible {
+    /// What failed: the executable and the system's reason.
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 

@@ -21,6 +21,8 @@ public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
     /// Whether it exited with code 0.
     public var isSuccess: Bool { self == .exited(0) }
 
+    /// `exited with code N` or `killed by signal N (SIGNAME)`: the text of `last_exit` and of the
+    /// `child.*` events' `reason`.
     public var description: String {
         switch self {
         case .exited(let code): return "exited with code \(code)"

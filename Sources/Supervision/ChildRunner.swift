@@ -18,6 +18,7 @@ public struct ChildSpec: Sendable, Hashable {
     /// camera warms its sensor up before releasing it).
     public var stopGracePeriod: Duration?
 
+    /// Creates a spec; a nil `stopGracePeriod` takes ``SupervisionSettings/stopGracePeriod``.
     public init(name: String, executable: String, arguments: [String], controlSocket: String,
                 stopGracePeriod: Duration? = nil) {
         self.name = name
@@ -43,6 +44,9 @@ public struct SupervisionSettings: Sendable {
     /// When to restart and when to give up.
     public var restartPolicy: RestartPolicy
 
+    /// Creates settings; the defaults are those of the configuration keys (`supervisor.ping_interval`,
+    /// `supervisor.ping_timeout`, `supervisor.max_missed_pings`, `supervisor.start_timeout`,
+    /// `supervisor.stop_grace`).
     public init(pingInterval: Duration = .seconds(1), pingTimeout: Duration = .milliseconds(500),
                 maxMissedPings: Int = 3, startTimeout: Duration = .seconds(30),
                 stopGracePeriod: Duration = .seconds(5), restartPolicy: RestartPolicy = RestartPolicy()) {

@@ -25,6 +25,7 @@ public struct HeartbeatTracker: Sendable, Equatable {
     /// Consecutive failures since the last answer.
     public private(set) var missed = 0
 
+    /// Creates a tracker for a process started at `startedAt`; a `maximumMissed` below 1 counts as 1.
     public init(startedAt: Double, maximumMissed: Int, startTimeout: Double) {
         self.startedAt = startedAt
         self.maximumMissed = max(1, maximumMissed)

@@ -29,8 +29,11 @@ public enum ApertureChildren {
 
 /// A failure that stops the supervisor at start-up; the message names the path or key.
 public struct SupervisorStartError: Error, Sendable, CustomStringConvertible {
+    /// What failed, naming the path or configuration key.
     public let message: String
+    /// Creates an error.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

@@ -32,6 +32,7 @@ public struct CameraError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The error as it goes on the bus.
     public var busError: BusError { BusError(code, message, field: field) }
 
+    /// `code: message`, as in logs.
     public var description: String { "\(code): \(message)" }
 }
 
@@ -41,17 +42,21 @@ public struct CameraInfo: Sendable, Hashable, Codable {
     public var model: String
     /// Serial number, if the SDK reports one.
     public var serial: String?
-    /// Sensor width and height in unbinned pixels.
+    /// Sensor width in unbinned pixels.
     public var width: Int
+    /// Sensor height in unbinned pixels.
     public var height: Int
-    /// Pixel size in micrometres.
+    /// Pixel width in micrometres (`pixel_width`).
     public var pixelWidth: Double
+    /// Pixel height in micrometres (`pixel_height`).
     public var pixelHeight: Double
-    /// The cooler's set-point range in degrees Celsius (inclusive).
+    /// The lowest set-point the cooler accepts, in degrees Celsius (`minimum_setpoint`).
     public var minimumSetpoint: Int
+    /// The highest set-point in degrees Celsius (`maximum_setpoint`).
     public var maximumSetpoint: Int
-    /// The largest horizontal and vertical binning factors (every factor from 1 up is supported).
+    /// The largest horizontal binning factor; every factor from 1 up is supported (`maximum_bin_x`).
     public var maximumBinX: Int
+    /// The largest vertical binning factor (`maximum_bin_y`).
     public var maximumBinY: Int
     /// Readout modes by index (e.g. ["1 MHz", "50 kHz"]); at least one.
     public var readoutModes: [String]
@@ -59,8 +64,9 @@ public struct CameraInfo: Sendable, Hashable, Codable {
     public var gains: [String]
     /// Whether the camera has a mechanical shutter.
     public var hasShutter: Bool
-    /// Shortest and longest exposure the hardware accepts, in seconds.
+    /// The shortest exposure the hardware accepts, in seconds (`minimum_exposure`).
     public var minimumExposure: Double
+    /// The longest exposure the hardware accepts, in seconds (`maximum_exposure`).
     public var maximumExposure: Double
     /// Largest pixel value (65535 for 16-bit).
     public var maximumADU: Int
@@ -87,6 +93,7 @@ public struct CameraInfo: Sendable, Hashable, Codable {
         case firstRowIsTop = "first_row_is_top"
     }
 
+    /// Creates camera info; the defaults are a 16-bit camera delivering the top row first.
     public init(model: String, serial: String? = nil, width: Int, height: Int, pixelWidth: Double, pixelHeight: Double,
                 minimumSetpoint: Int, maximumSetpoint: Int, maximumBinX: Int, maximumBinY: Int,
                 readoutModes: [String], gains: [String], hasShutter: Bool, minimumExposure: Double,
@@ -124,11 +131,16 @@ public enum ShutterMode: String, Sendable, Hashable, Codable {
 
 /// A rectangle of the sensor in unbinned pixels, from the top-left corner (0-based).
 public struct Subframe: Sendable, Hashable, Codable {
+    /// The left edge, 0-based, in unbinned pixels; at least 0.
     public var x: Int
+    /// The top edge, 0-based, in unbinned pixels; at least 0.
     public var y: Int
+    /// The width in unbinned pixels: at least 1, a multiple of the binning, inside the sensor.
     public var width: Int
+    /// The height in unbinned pixels: at least 1, a multiple of the binning, inside the sensor.
     public var height: Int
 
+    /// Creates a subframe (not checked here: ``ExposureRequest`` validation checks it against the sensor).
     public init(x: Int, y: Int, width: Int, height: Int) {
         self.x = x
         self.y = y
@@ -139,7 +151,14 @@ public struct Subframe: Sendable, Hashable, Codable {
 
 /// The kind of frame, which decides the shutter and the FITS `IMAGETYP`.
 public enum ImageType: String, Sendable, Hashable, Codable, CaseIterable {
-    case bias, dark, flat, object
+    /// A zero-length exposure with the shutter closed (`Bias Frame`); its time is always 0.
+    case bias
+    /// An exposure with the shutter closed (`Dark Frame`).
+    case dark
+    /// An exposure of an evenly lit field (`Flat Field`).
+    case flat
+    /// An exposure of the sky (`Light Frame`).
+    case object
 
     /// `IMAGETYP` as written in FITS headers (the names MaxIm DL and most pipelines use).
     public var fitsName: String {
@@ -164,10 +183,13 @@ public enum ImageType: String, Sendable, Hashable, Codable, CaseIterable {
 public struct AcquisitionSettings: Sendable, Hashable {
     /// Exposure time in seconds (0 for a bias).
     public var exposureTime: Double
+    /// What the shutter does (closed for bias and dark frames).
     public var shutter: ShutterMode
     /// The region read out, in unbinned pixels; its size is a multiple of the binning.
     public var subframe: Subframe
+    /// The horizontal binning factor, 1 up to ``CameraInfo/maximumBinX``.
     public var binX: Int
+    /// The vertical binning factor, 1 up to ``CameraInfo/maximumBinY``.
     public var binY: Int
     /// Index into ``CameraInfo/readoutModes``.
     public var readoutMode: Int
@@ -177,6 +199,7 @@ public struct AcquisitionSettings: Sendable, Hashable {
     /// simulator uses it to decide what light falls on the sensor.
     public var imageType: ImageType
 
+    /// Creates settings; the defaults are no binning, the first readout mode and gain, a light frame.
     public init(exposureTime: Double, shutter: ShutterMode, subframe: Subframe, binX: Int = 1, binY: Int = 1,
                 readoutMode: Int = 0, gain: Int = 0, imageType: ImageType = .object) {
         self.imageType = imageType
@@ -217,6 +240,7 @@ public struct TemperatureStatus: Sendable, Hashable, Codable {
     public var setpoint: Int
     /// Whether the cooler is on.
     public var coolerOn: Bool
+    /// Where the cooler stands relative to the set-point.
     public var state: TemperatureState
     /// Cooler power from 0 to 100 percent, when the driver knows it.
     public var coolerPower: Double?
@@ -227,6 +251,7 @@ public struct TemperatureStatus: Sendable, Hashable, Codable {
         case coolerPower = "cooler_power"
     }
 
+    /// Creates a reading.
     public init(celsius: Double, setpoint: Int, coolerOn: Bool, state: TemperatureState, coolerPower: Double?) {
         self.celsius = celsius
         self.setpoint = setpoint

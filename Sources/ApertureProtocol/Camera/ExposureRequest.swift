@@ -13,11 +13,16 @@ public enum ExposureMode: String, Sendable, Hashable, Codable {
 
 /// A user-supplied FITS keyword value.
 public enum KeywordValue: Sendable, Hashable, Codable {
+    /// A string: printable ASCII, short enough for one header card.
     case string(String)
+    /// An integer (a JSON number without a fraction); stays an integer in the header.
     case integer(Int)
+    /// A finite number with a fraction.
     case double(Double)
+    /// `true` or `false`, written as FITS `T` or `F`.
     case logical(Bool)
 
+    /// Reads a JSON boolean, integer, other number or string; anything else (an object, an array, `null`) is refused.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let value = try? container.decode(Bool.self) {
@@ -34,6 +39,7 @@ public enum KeywordValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Writes the bare JSON value.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
@@ -49,9 +55,10 @@ public enum KeywordValue: Sendable, Hashable, Codable {
 public struct ExposureRequest: Sendable, Hashable, Codable {
     /// bias, dark, flat or object.
     public var type: ImageType
-    /// Exposure time in seconds (ignored for a bias, which is a zero-length exposure).
+    /// Exposure time in seconds: above 0 (a bias takes any value from 0 and uses 0), at most
+    /// `camera.max_exposure` and the camera's `maximum_exposure`.
     public var time: Double
-    /// Number of frames (default 1; more than 1 means a series).
+    /// Number of frames, 1 to 100,000 (default 1; more than 1 means a series).
     public var count: Int?
     /// single, series or preview (default: single for one frame, series for more).
     public var mode: ExposureMode?
@@ -65,14 +72,16 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     public var observer: String?
     /// The region to read out, in unbinned pixels (default: the whole sensor).
     public var subframe: Subframe?
-    /// Binning factors (default 1).
+    /// Horizontal binning factor, 1 to the camera's `maximum_bin_x` (`bin_x`, default 1).
     public var binX: Int?
+    /// Vertical binning factor, 1 to the camera's `maximum_bin_y` (`bin_y`, default 1).
     public var binY: Int?
-    /// Readout mode index (default 0).
+    /// Index into the camera's `readout_modes` (`readout_mode`, default 0).
     public var readoutMode: Int?
-    /// Gain index (default 0).
+    /// Index into the camera's `gains` (default 0).
     public var gain: Int?
-    /// Extra FITS keywords (at most 8 characters, A-Z 0-9 - _).
+    /// Extra FITS keywords: upper-cased names of at most 8 characters (A-Z 0-9 - _), not one
+    /// Aperture writes itself.
     public var keywords: [String: KeywordValue]?
 
     enum CodingKeys: String, CodingKey {
@@ -82,6 +91,7 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
         case readoutMode = "readout_mode"
     }
 
+    /// Creates a request; what is left nil takes the camera's default.
     public init(type: ImageType, time: Double, count: Int? = nil, mode: ExposureMode? = nil, filter: String? = nil,
                 comment: String? = nil, object: String? = nil, observer: String? = nil, subframe: Subframe? = nil,
                 binX: Int? = nil, binY: Int? = nil, readoutMode: Int? = nil, gain: Int? = nil,
@@ -120,10 +130,13 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
 
 /// A validated request, ready for the driver loop.
 public struct ExposurePlan: Sendable, Hashable {
+    /// The request as the client sent it.
     public var request: ExposureRequest
+    /// The mode, with the default resolved.
     public var mode: ExposureMode
     /// Frames to take; nil for a preview that runs until aborted.
     public var count: Int?
+    /// What the driver is asked to do for each frame.
     public var settings: AcquisitionSettings
     /// The filter's canonical name, when the request names one.
     public var filter: String?

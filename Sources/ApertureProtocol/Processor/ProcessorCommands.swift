@@ -6,65 +6,94 @@ import FrameAnalysis
 // stop, status, background and signal ROIs, statistics; plus areaDetector's statistics and
 // focus metrics, configured through `configure`.
 
-/// `start`: process frames as they come. `stop`: ignore them.
+/// `start`: process frames as they come (from the start too, with `processor.autostart`).
 public enum ProcessorStartCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "start"
+    /// The reply: `{"state":"ok","status":"processing"}`.
     public typealias Result = ProcessorState
 }
 
+/// `stop`: ignore frames until the next `start`; the results kept stay.
 public enum ProcessorStopCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "stop"
+    /// The reply: `{"state":"ok","status":"stopped"}`.
     public typealias Result = ProcessorState
 }
 
 /// `status`: whether frames are processed.
 public enum ProcessorStatusCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "status"
+    /// The reply: `status` is `processing` or `stopped`.
     public typealias Result = ProcessorState
 }
 
 /// psen's reply envelope: `{state: "ok", status: "processing"|"stopped"}`.
 public struct ProcessorState: Codable, Sendable, Hashable {
+    /// Always `ok` (psen's envelope).
     public var state: String
+    /// `processing` or `stopped`.
     public var status: String
+    /// Creates the reply for a processor that is (or is not) processing frames.
     public init(processing: Bool) {
         state = "ok"
         status = processing ? "processing" : "stopped"
     }
 }
 
-/// Which ROI.
+/// Which ROI (`which` in `get_roi` and `set_roi`).
 public enum ROIKind: String, Codable, Sendable, Hashable {
-    case background, signal
+    /// The background region (`roi_background`), whose x-profile is subtracted from the signal's.
+    case background
+    /// The signal region (`roi_signal`).
+    case signal
 }
 
 /// `get_roi`: one ROI as `[offset_x, size_x, offset_y, size_y]`, or null when disabled.
 public enum GetROICommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "get_roi"
+    /// The request's `args`: `{"which": "background" | "signal"}`.
     public struct Arguments: Codable, Sendable, Hashable {
+        /// The ROI to read.
         public var which: ROIKind
+        /// Creates the arguments.
         public init(which: ROIKind) { self.which = which }
     }
+    /// The reply: the ROI, or `null` when it is disabled.
     public typealias Result = ROIReply
 }
 
 /// `set_roi`: sets (or with null/`[]` disables) one ROI; validated against the latest frame's size.
 public enum SetROICommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "set_roi"
+    /// The request's `args`: `{"which": ..., "roi": [...] | null | []}`.
     public struct Arguments: Codable, Sendable, Hashable {
+        /// The ROI to set.
         public var which: ROIKind
+        /// `[offset_x, size_x, offset_y, size_y]` in pixels of the frame (offsets ≥ 0, sizes ≥ 1, inside the
+        /// latest frame); nil or `[]` disables the ROI. A broken rule is `invalid_argument`.
         public var roi: [Int]?
+        /// Creates the arguments; a nil `roi` disables the ROI.
         public init(which: ROIKind, roi: [Int]?) {
             self.which = which
             self.roi = roi
         }
     }
+    /// The reply: the ROI now in force (from the next frame on).
     public typealias Result = ROIReply
 }
 
+/// The reply to `get_roi` and `set_roi`: `{"which": ..., "roi": [...] | null}`.
 public struct ROIReply: Codable, Sendable, Hashable {
+    /// The ROI this is.
     public var which: ROIKind
+    /// `[offset_x, size_x, offset_y, size_y]` in pixels; nil when the ROI is disabled.
     public var roi: [Int]?
+    /// Creates the reply.
     public init(which: ROIKind, roi: [Int]?) {
         self.which = which
         self.roi = roi
@@ -73,20 +102,28 @@ public struct ROIReply: Codable, Sendable, Hashable {
 
 /// `configure`: replaces the analysis configuration (which statistics, histogram, focus...).
 public enum ConfigureCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "configure"
+    /// The new configuration (`args`); members left out take their defaults, and every number is
+    /// checked (`invalid_argument` naming the key).
     public typealias Arguments = AnalysisConfiguration
+    /// The reply: the configuration now in force.
     public typealias Result = AnalysisConfiguration
 }
 
 /// `configuration`: the analysis configuration in force.
 public enum ConfigurationCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "configuration"
+    /// The reply: the configuration in force.
     public typealias Result = AnalysisConfiguration
 }
 
 /// `statistics`: psen's processing statistics.
 public enum StatisticsCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "statistics"
+    /// The reply: counters, rate and latency.
     public typealias Result = ProcessorStatistics
 }
 
@@ -98,6 +135,7 @@ public struct ProcessorStatistics: Codable, Sendable, Hashable {
     public var status: String
     /// Unix time processing (last) started.
     public var processingStartTime: Double?
+    /// Frames analysed since the processor started (`frames_processed`).
     public var framesProcessed: Int
     /// Frames lost before analysis: overwritten in the ring before they were read, or passed
     /// over by a processor that fell too far behind.
@@ -143,22 +181,29 @@ public struct ProcessorStatistics: Codable, Sendable, Hashable {
 
 /// `results`: the last results kept (newest last), optionally of one exposure.
 public enum ResultsCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "results"
+    /// The request's `args`; both optional.
     public struct Arguments: Codable, Sendable, Hashable {
+        /// At most this many results, the newest (default and cap: every result kept, 200).
         public var count: Int?
+        /// Only results of this exposure (`exposure_id`).
         public var exposureId: String?
         enum CodingKeys: String, CodingKey {
             case count
             case exposureId = "exposure_id"
         }
+        /// Creates the arguments; nil means no limit.
         public init(count: Int? = nil, exposureId: String? = nil) {
             self.count = count
             self.exposureId = exposureId
         }
     }
+    /// The reply: `{"results": [...]}`, whole (with profiles and histogram counts).
     public struct Result: Codable, Sendable, Hashable {
         /// Oldest first.
         public var results: [ProcessorResult]
+        /// Creates the reply.
         public init(results: [ProcessorResult]) { self.results = results }
     }
 }
@@ -166,7 +211,9 @@ public enum ResultsCommand: BusCommand {
 /// `focus_fit`: fits best focus over the kept results that carry a focus position (the frames
 /// of a focus series: exposures whose comment said `focus: N`), by median HFD.
 public enum FocusFitCommand: BusCommand {
+    /// The command's name: answered on `processor.ctl`.
     public static let name = "focus_fit"
+    /// The request's `args`; both optional.
     public struct Arguments: Codable, Sendable, Hashable {
         /// Only frames of these exposures (default: every kept frame with a focus position).
         public var exposureIds: [String]?
@@ -176,16 +223,19 @@ public enum FocusFitCommand: BusCommand {
             case metric
             case exposureIds = "exposure_ids"
         }
+        /// Creates the arguments; nil takes the default.
         public init(exposureIds: [String]? = nil, metric: String? = nil) {
             self.exposureIds = exposureIds
             self.metric = metric
         }
     }
+    /// The reply: the fit and the samples it used.
     public struct Result: Codable, Sendable, Hashable {
         /// The fitted curve and its best focus.
         public var fit: FocusFit
         /// The (position, metric) pairs the fit used.
         public var samples: [FocusSample]
+        /// Creates the reply.
         public init(fit: FocusFit, samples: [FocusSample]) {
             self.fit = fit
             self.samples = samples
@@ -203,8 +253,9 @@ public struct ProcessorResult: Codable, Sendable, Hashable {
     public var sequence: UInt64
     /// The observer's focus position for the frame (`focus: N` in the comment).
     public var focus: Double?
-    /// Unix time the readout ended, and the time the result was ready.
+    /// Unix time the readout ended (`readout_time`).
     public var readoutTime: Double
+    /// Unix time the result was ready (`processed_time`).
     public var processedTime: Double
     /// What the analysis found.
     public var analysis: FrameAnalysis

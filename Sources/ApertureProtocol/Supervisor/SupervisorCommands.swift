@@ -6,24 +6,32 @@ import Bus
 
 /// `status` on `supervisor.ctl`: the supervisor and each child.
 public enum SupervisorStatusCommand: BusCommand {
+    /// The command's name: answered on `supervisor.ctl`; idempotent.
     public static let name = "status"
+    /// The reply: the supervisor and each child (what `aperture status --json` prints).
     public typealias Result = SupervisorStatus
 }
 
 /// `stop` on `supervisor.ctl`: stop every child in reverse order, then the supervisor.
 public enum SupervisorStopCommand: BusCommand {
+    /// The command's name: answered on `supervisor.ctl`; sending it twice is harmless.
     public static let name = "stop"
+    /// The reply, sent at once, before the children stop.
     public typealias Result = Acknowledgement
 }
 
 /// `restart` on `supervisor.ctl`: restart one child (revives a FATAL one).
 public enum SupervisorRestartCommand: BusCommand {
+    /// The command's name: answered on `supervisor.ctl` (`aperture restart CHILD`).
     public static let name = "restart"
+    /// The request's `args`: `{"child": ...}`.
     public struct Arguments: Codable, Sendable, Hashable {
-        /// camera, processor or gateway.
+        /// `camera`, `processor` or `gateway`.
         public var child: String
+        /// Creates the arguments for the child named `child`.
         public init(child: String) { self.child = child }
     }
+    /// The reply, once the old process is gone; `invalid_argument` for an unknown child, `busy` while stopping.
     public typealias Result = Acknowledgement
 }
 
@@ -34,6 +42,7 @@ public struct Acknowledgement: Codable, Sendable, Hashable {
     /// What happens next, for humans.
     public var message: String
 
+    /// Creates an acknowledgement.
     public init(accepted: Bool = true, message: String) {
         self.accepted = accepted
         self.message = message
@@ -50,7 +59,7 @@ public struct SupervisorStatus: Codable, Sendable, Hashable {
     public var ready: Bool
     /// Whether the supervisor is stopping.
     public var stopping: Bool
-    /// Seconds between heartbeat pings.
+    /// Seconds between heartbeat pings (`ping_interval`, `supervisor.ping_interval`).
     public var pingInterval: Double
     /// The children, in start order (camera, processor, gateway).
     public var children: [ChildStatus]
@@ -60,6 +69,7 @@ public struct SupervisorStatus: Codable, Sendable, Hashable {
         case pingInterval = "ping_interval"
     }
 
+    /// Creates the reply.
     public init(pid: Int32, uptime: Double, ready: Bool, stopping: Bool, pingInterval: Double, children: [ChildStatus]) {
         self.pid = pid
         self.uptime = uptime
@@ -72,7 +82,7 @@ public struct SupervisorStatus: Codable, Sendable, Hashable {
 
 /// The state of one supervised child, as supervisord names them (lower case on the wire).
 public enum ChildState: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Not started (before start-up, or after a stop).
+    /// Not started yet.
     case stopped
     /// Spawned, not yet answering its pings as ready.
     case starting
@@ -82,7 +92,7 @@ public enum ChildState: String, Sendable, Hashable, Codable, CaseIterable {
     case backoff
     /// Being stopped (SIGTERM, then SIGKILL after the grace period).
     case stopping
-    /// Exited, about to be restarted.
+    /// Stopped on purpose (`stop`, or the service stopping); not restarted.
     case exited
     /// Failed too often too quickly: not restarted until `restart` revives it.
     case fatal
@@ -100,11 +110,13 @@ public struct ChildStatus: Codable, Sendable, Hashable {
     public var uptime: Double?
     /// How many times it was restarted after an unexpected exit.
     public var restarts: Int
-    /// How the previous process ended, e.g. "killed by signal 9 (SIGKILL)".
+    /// How the previous process ended, e.g. "killed by signal 9 (SIGKILL)" (`last_exit`); nil
+    /// until one has ended.
     public var lastExit: String?
-    /// Whether it answered a ping within the last ping interval.
+    /// Whether a process exists and answered a ping within the ping interval plus the ping timeout.
     public var responding: Bool
-    /// Seconds since it last answered a ping, if it ever did.
+    /// Seconds since it last answered a ping (`last_ping_age`); nil until the current process has
+    /// answered one (a `fatal` child keeps its last process's age).
     public var lastPingAge: Double?
 
     enum CodingKeys: String, CodingKey {
@@ -113,6 +125,7 @@ public struct ChildStatus: Codable, Sendable, Hashable {
         case lastPingAge = "last_ping_age"
     }
 
+    /// Creates a child's status.
     public init(name: String, state: ChildState, pid: Int32?, uptime: Double?, restarts: Int,
                 lastExit: String?, responding: Bool, lastPingAge: Double?) {
         self.name = name
@@ -145,17 +158,18 @@ public enum ChildLifecycle: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// `child.*` events on `supervisor.events`: a child started, exited, is backing off or FATAL.
 public struct ChildLifecycleEvent: Codable, Sendable, Hashable {
-    /// The child's name.
+    /// The child's name: `camera`, `processor` or `gateway`.
     public var child: String
-    /// What happened.
+    /// What happened: the topic without `child.`.
     public var event: ChildLifecycle
-    /// The pid concerned.
+    /// The process concerned, for `started`, `exited` and `unresponsive`.
     public var pid: Int32?
-    /// How it ended, for `exited`.
+    /// `exited`: how it ended; `restarting`, `fatal`: the last exit; `unresponsive`: the failed ping.
     public var reason: String?
-    /// Restarts so far.
+    /// The child's restart count at that moment.
     public var restarts: Int
 
+    /// Creates the event.
     public init(child: String, event: ChildLifecycle, pid: Int32?, reason: String?, restarts: Int) {
         self.child = child
         self.event = event
@@ -169,7 +183,9 @@ public struct ChildLifecycleEvent: Codable, Sendable, Hashable {
 
 /// `status` on `gateway.ctl`: where the HTTP server listens.
 public enum GatewayStatusCommand: BusCommand {
+    /// The command's name: answered on `gateway.ctl`.
     public static let name = "status"
+    /// The reply: the addresses the gateway listens on.
     public typealias Result = GatewayStatus
 }
 
@@ -180,6 +196,7 @@ public struct GatewayStatus: Codable, Sendable, Hashable {
     /// The bound ASCOM Alpaca address, `HOST:PORT`, once listening (nil when off).
     public var alpaca: String?
 
+    /// Creates the reply; nil for a listener not bound (or off).
     public init(http: String?, alpaca: String? = nil) {
         self.http = http
         self.alpaca = alpaca
