@@ -37,6 +37,7 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
         return Self.masked(address, prefixLength) == network
     }
 
+    /// `ADDRESS/PREFIX`, as written in `alpaca.allow_from`.
     public var description: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         network.withUnsafeBytes { _ = inet_ntop(network.count == 4 ? AF_INET : AF_INET6, $0.baseAddress, &text, socklen_t(text.count)) }

@@ -56,6 +56,7 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var executable: String?
         /// `camera.width`, `camera.height`: the simulated sensor's size in pixels.
         public var width = 1024
+        /// `camera.height`: the simulated sensor's rows.
         public var height = 1024
         /// `camera.seed`.
         public var seed: UInt64 = 1
@@ -65,7 +66,9 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var maximumExposure = 3600.0
         /// `camera.instrument`, `camera.telescope`, `camera.observer`: FITS INSTRUME, TELESCOP, OBSERVER.
         public var instrument = "Aperture camera"
+        /// `camera.telescope`: FITS TELESCOP.
         public var telescope = ""
+        /// `camera.observer`: FITS OBSERVER.
         public var observer = ""
         /// `camera.warmup_temperature`, in degrees Celsius.
         public var warmupTemperature = -10.0
@@ -111,6 +114,7 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var executable: String?
         /// `gateway.listen`'s host (brackets of an IPv6 address removed) and port (0: a free one).
         public var host = "127.0.0.1"
+        /// `gateway.listen`'s port (0: a free one).
         public var port = 8000
         /// `gateway.token` (or `gateway.token_file`); empty: none.
         public var token = ""
@@ -158,9 +162,11 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var stopGrace = Duration.seconds(5)
         /// `supervisor.restart_intensity`, `supervisor.restart_period`.
         public var restartIntensity = 5
+        /// `supervisor.restart_period`: the window `restart_intensity` counts failures in.
         public var restartPeriod = Duration.seconds(60)
         /// `supervisor.backoff_initial`, `supervisor.backoff_max`.
         public var backoffInitial = Duration.milliseconds(100)
+        /// `supervisor.backoff_max`: the longest restart delay.
         public var backoffMaximum = Duration.seconds(10)
         /// `supervisor.stable_period`.
         public var stablePeriod = Duration.seconds(60)
@@ -169,7 +175,20 @@ public struct ApertureConfiguration: Sendable, Equatable {
 
 /// `log.level`: swift-log's levels, by name.
 public enum LogLevel: String, Sendable, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
+    /// Everything, down to each bus message.
+    case trace
+    /// Details for finding a fault.
+    case debug
+    /// What happened: starts, stops, saved files (the default).
+    case info
+    /// Noteworthy but normal events.
+    case notice
+    /// Something went wrong and was handled.
+    case warning
+    /// A request or a device failed.
+    case error
+    /// The process cannot go on.
+    case critical
 }
 
 /// `camera.driver`.
@@ -192,7 +211,9 @@ public enum FilterWheelDriverKind: String, Sendable, CaseIterable {
 public enum AlpacaDiscoveryMode: String, Sendable, CaseIterable {
     /// On unless the gateway listens on loopback only.
     case auto
+    /// Always answer discovery queries.
     case on
+    /// Never answer them.
     case off
 }
 

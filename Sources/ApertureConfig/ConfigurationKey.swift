@@ -22,6 +22,7 @@ public struct ConfigurationKey: Sendable {
     public struct Invalid: Error {
         /// The reason, e.g. `must be an integer from 1 to 100`.
         public let reason: String
+        /// Refuses a value for `reason`.
         public init(_ reason: String) { self.reason = reason }
     }
 
@@ -209,9 +210,14 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public let message: String
     /// The key at fault, when one is.
     public let key: String?
+    /// Creates an error.
+    /// - Parameters:
+    ///   - message: what is wrong, naming the key.
+    ///   - key: the key at fault, if any.
     public init(_ message: String, key: String? = nil) {
         self.message = message
         self.key = key
     }
+    /// The message.
     public var description: String { message }
 }

@@ -130,6 +130,7 @@ package enum FITSHeader {
 /// and the configuration, then the whole header its frames will get by the FITS writer's rule.
 /// The camera calls it; so does the fuzz harness (`Benchmarks/Fuzz`).
 package enum ExposureAdmission {
+    /// Checks `request` and returns the plan to run it by.
     /// - Parameters:
     ///   - request: the request as it arrived.
     ///   - info: what the camera can do.

@@ -29,19 +29,28 @@ enum ResourceFiles {
     }
 
     /// Runs a program found on `PATH` (through `env`, which answers 127 when there is none)
-    /// and returns its exit status and what it printed on both outputs.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// and returns its exit status and what it printed on both outputs. Waits without holding a
+    /// thread of the cooperative pool: a linter takes seconds, and on a 2-core machine two
+    /// blocked threads would stall every other suite's bus replies for as long.
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let log = try temporaryFile("output.log", [])
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: log).deletingLastPathComponent().path) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         process.currentDirectoryURL = root
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        try? output.close()
+        let deadline = ContinuousClock.now + .seconds(120)
+        while process.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }
 

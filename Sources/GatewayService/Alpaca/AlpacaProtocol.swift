@@ -158,6 +158,7 @@ enum AlpacaEnvelope {
 /// The parameters of one request: the query of a GET (keys case-insensitive) or the
 /// form-urlencoded body of a PUT (keys case-sensitive).
 package struct AlpacaParameters: Sendable {
+    /// The parameters in the order they came, percent-decoded.
     package let pairs: [(key: String, value: String)]
     let caseSensitive: Bool
 
@@ -185,6 +186,7 @@ package struct AlpacaParameters: Sendable {
         return nil
     }
 
+    /// The value of `name`; a request without it is malformed (HTTP 400 naming it).
     package func required(_ name: String) throws(AlpacaBadRequest) -> String {
         guard let value = try value(name) else {
             throw AlpacaBadRequest("missing parameter '\(name)'")
@@ -192,6 +194,7 @@ package struct AlpacaParameters: Sendable {
         return value
     }
 
+    /// `name` as an integer; anything else is malformed (HTTP 400 naming it and the text).
     package func int(_ name: String) throws(AlpacaBadRequest) -> Int {
         let text = try required(name)
         guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
@@ -200,6 +203,7 @@ package struct AlpacaParameters: Sendable {
         return value
     }
 
+    /// `name` as a finite number; anything else (NaN and infinities included) is malformed.
     package func double(_ name: String) throws(AlpacaBadRequest) -> Double {
         let text = try required(name)
         guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite else {
@@ -208,6 +212,7 @@ package struct AlpacaParameters: Sendable {
         return value
     }
 
+    /// `name` as `true` or `false`, in any case; anything else is malformed.
     package func bool(_ name: String) throws(AlpacaBadRequest) -> Bool {
         let text = try required(name)
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {

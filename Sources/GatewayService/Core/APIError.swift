@@ -20,6 +20,13 @@ public struct APIError: Error, Sendable, Hashable {
     /// Seconds a client should wait before trying again (503).
     public var retryAfter: Int?
 
+    /// Creates an error.
+    /// - Parameters:
+    ///   - status: the HTTP status.
+    ///   - code: the stable code.
+    ///   - message: what was wrong, naming the field or path.
+    ///   - field: the request field at fault, if any.
+    ///   - retryAfter: seconds to wait before trying again (sent as `Retry-After`).
     public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, field: String? = nil, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
@@ -104,6 +111,7 @@ public struct APIError: Error, Sendable, Hashable {
 }
 
 extension APIError: HTTPResponseError {
+    /// The error as Hummingbird answers it: ``response``.
     public func response(from request: Request, context: some RequestContext) throws -> Response { response }
 }
 

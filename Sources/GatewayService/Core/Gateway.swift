@@ -13,8 +13,11 @@ import Synchronization
 /// The HTTP routes (evora, psen, `/v1`, the dashboard) and the Alpaca listener all drive the
 /// one camera through `camera`, so an exposure started through one face is busy in the others.
 public final class Gateway: Sendable {
+    /// The service configuration the gateway started with.
     public let configuration: ApertureConfiguration
+    /// The runtime directory holding the control sockets and the frame ring.
     public let runtime: RuntimeDirectory
+    /// The gateway's logger.
     public let logger: Logger
     /// `camera.ctl`.
     public let camera: RequestClient

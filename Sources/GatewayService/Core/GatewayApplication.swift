@@ -101,10 +101,12 @@ public enum GatewayApplication {
 /// The request context: Hummingbird's basic one plus the connection's channel, so that an
 /// event stream can cap its socket's send buffer.
 public struct GatewayRequestContext: RequestContext {
+    /// Hummingbird's own per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// The client's connection.
     public let channel: any Channel
 
+    /// Creates the context of a request arriving on `source`'s channel.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
@@ -113,6 +115,7 @@ public struct GatewayRequestContext: RequestContext {
 
 /// A gateway configuration that must not start.
 public struct GatewayConfigurationError: Error, CustomStringConvertible {
+/// Why it must not start, naming the key.
     public let description: String
     init(_ description: String) { self.description = description }
 }

@@ -8,11 +8,14 @@ import Synchronization
 public final class TemperatureHistory: Sendable {
     /// One reading and when it was taken; encoded as the reading's fields plus `time`.
     public struct Sample: Encodable, Sendable, Hashable {
+        /// Unix time of the reading.
         public var time: Double
+        /// The temperature, set-point and cooler state read.
         public var reading: TemperatureStatus
 
         enum CodingKeys: String, CodingKey { case time }
 
+        /// The reading's members, and `time`.
         public func encode(to encoder: any Encoder) throws {
             try reading.encode(to: encoder)
             var container = encoder.container(keyedBy: CodingKeys.self)

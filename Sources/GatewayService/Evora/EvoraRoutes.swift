@@ -150,7 +150,9 @@ package enum EvoraRoutes {
         }
     }
 
+    /// What evora's `/capture` form asks for: the exposure request, and whether it is a Real Time frame (a preview, not saved).
     package struct CapturePlan {
+        /// The request sent to the camera.
         package var request: ExposureRequest
         var realTime: Bool
     }

@@ -5,7 +5,9 @@ import Foundation
 public enum PNGEncoder {
     /// An encoding failure (zlib's own code).
     public struct Failure: Error, CustomStringConvertible {
+        /// zlib's return code.
         public var code: Int32
+        /// `zlib compress2 failed with code N`.
         public var description: String { "zlib compress2 failed with code \(code)" }
     }
 

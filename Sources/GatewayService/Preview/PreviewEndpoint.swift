@@ -22,6 +22,7 @@ import Synchronization
 public enum PreviewEndpoint {
     /// The default, smallest and largest width.
     public static let defaultWidth = 512
+    /// The widths a client may ask for (`width`).
     public static let widths = 1...4096
 
     /// Registers `frames/latest.png` on the `/v1` group.

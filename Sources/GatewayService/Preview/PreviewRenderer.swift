@@ -128,11 +128,13 @@ public enum ZScale {
 public struct PreviewImage: Sendable {
     /// Pixels per row, and rows.
     public var width: Int
+    /// Rows.
     public var height: Int
     /// Grey levels, `width * height`, the top row first.
     public var grey: [UInt8]
     /// The values mapped to black and to white.
     public var low: Double
+    /// The value mapped to white.
     public var high: Double
     /// The stretch used.
     public var stretch: PreviewStretch

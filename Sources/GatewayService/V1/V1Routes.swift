@@ -90,8 +90,11 @@ package enum V1Routes {
         }
     }
 
+    /// The body of `PUT /v1/camera/filter`: a filter by name or by slot (one of the two).
     package struct FilterMove: Decodable {
+        /// The filter's name, in any case.
         package var name: String?
+        /// The wheel's slot, from 0.
         package var slot: Int?
     }
 

@@ -21,13 +21,13 @@ import Testing
     }
 
     /// The script as served, and each part on its own (as an editor sees it).
-    @Test func theScriptParses() throws {
+    @Test func theScriptParses() async throws {
         let script = try #require(DashboardAssets.files["dashboard.js"]).body
         let file = try ResourceFiles.temporaryFile("dashboard.js", script)
         defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
         let partPaths = try Self.scriptParts().map { "Sources/GatewayService/Resources/dashboard/" + $0 }
         for path in [file] + partPaths {
-            let (status, output) = try ResourceFiles.run(["node", "--check", path])
+            let (status, output) = try await ResourceFiles.run(["node", "--check", path])
             #expect(status == 0, "node --check \(path) (nodejs: scripts/install-deps.sh --test):\n\(output)")
         }
     }

@@ -57,10 +57,10 @@ import Testing
         #expect(OpenAPIDocument.json.hasPrefix("{\n  \"openapi\": \"3.1.0\",\n") && OpenAPIDocument.json.hasSuffix("\n}\n"))
     }
 
-    @Test func theDocumentPassesTheLinter() throws {
+    @Test func theDocumentPassesTheLinter() async throws {
         let file = try ResourceFiles.temporaryFile("openapi.json", OpenAPIDocument.json.utf8)
         defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
-        let (status, output) = try ResourceFiles.run(["python3", "scripts/lint-openapi.py", file])
+        let (status, output) = try await ResourceFiles.run(["python3", "scripts/lint-openapi.py", file])
         #expect(status == 0, "scripts/lint-openapi.py (needs openapi-spec-validator: scripts/install-deps.sh --test):\n\(output)")
         #expect(output.contains("all resolved and valid"), "\(output)")
     }
