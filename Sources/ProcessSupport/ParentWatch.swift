@@ -23,24 +23,26 @@ public enum ParentWatch {
             return false
         }
         _ = aperture_set_parent_death_signal(SIGTERM)
-        if getppid() != expected {
-            onParentGone()
-            return true
-        }
-        if let lifeline = environment[ChildSpawner.lifelineVariable].flatMap({ Int32($0) }) {
-            _ = fcntl(lifeline, F_SETFD, FD_CLOEXEC)
-            let thread = Thread {
+        let lifeline = environment[ChildSpawner.lifelineVariable].flatMap { Int32($0) }
+        if let lifeline { _ = fcntl(lifeline, F_SETFD, FD_CLOEXEC) }
+        let alreadyGone = getppid() != expected
+        guard alreadyGone || lifeline != nil else { return true }
+        // Always on a thread of its own, also when the parent is already gone: the caller is
+        // starting up (on a thread of Swift's cooperative pool) and must go on to run its
+        // services, which `onParentGone` then shuts down.
+        let thread = Thread {
+            if !alreadyGone, let lifeline {
                 var byte: UInt8 = 0
                 while true {
                     let count = read(lifeline, &byte, 1)
                     if count == 0 || (count < 0 && errno != EINTR) { break }
                 }
-                onParentGone()
             }
-            thread.name = "aperture-lifeline"
-            thread.stackSize = 64 << 10
-            thread.start()
+            onParentGone()
         }
+        thread.name = "aperture-lifeline"
+        thread.stackSize = 64 << 10
+        thread.start()
         return true
     }
 }

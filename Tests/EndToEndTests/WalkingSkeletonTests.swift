@@ -102,9 +102,14 @@ import Testing
         // child set its parent-death signal.
         let child = try ServiceHarness("aperture-camera", environment: ["APERTURE_SUPERVISOR_PID": "999999999"])
         defer { child.cleanup() }
+        let started = ContinuousClock.now
         let status = await child.waitForExit(timeout: 15)
         #expect(status != nil, "aperture-camera kept running without its supervisor")
         #expect(child.output.contains("the supervisor is gone"))
+        // It shuts down as on SIGTERM (exit 0, "stopped"), not by the 10 s fallback's exit 1.
+        #expect(status == 0, "\(child.output)")
+        #expect(child.output.contains("stopped"), "\(child.output)")
+        #expect(ContinuousClock.now - started < .seconds(9))
     }
 
     @Test func aRuntimeDirectoryThatCannotBeCreatedStopsStartUpNamingIt() async throws {
