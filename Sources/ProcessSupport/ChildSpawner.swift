@@ -32,6 +32,12 @@ public final class ChildSpawner: Sendable {
     /// The environment variable carrying the parent's pid, checked by the child after it set
     /// its parent-death signal (the parent may have died before that).
     public static let parentPIDVariable = "APERTURE_SUPERVISOR_PID"
+    /// The Swift runtime's crash backtrace settings.
+    public static let backtraceVariable = "SWIFT_BACKTRACE"
+    /// What a child gets unless the supervisor's environment sets ``backtraceVariable``: no
+    /// interaction, fast symbolication (symbols, no line numbers), so a crash ends in well under a
+    /// second with a backtrace on standard error (the journal).
+    public static let childBacktraceSettings = "interactive=no,symbolicate=fast"
 
     private typealias Job = @Sendable () -> Void
     /// The jobs waiting for the spawning thread, and the semaphore that wakes it.
@@ -93,6 +99,11 @@ public final class ChildSpawner: Sendable {
         var env = environment
         env[lifelineVariable] = "3"
         env[parentPIDVariable] = String(getpid())
+        // A crash prints its backtrace with symbols but without line numbers and inlined frames:
+        // full symbolication of a large binary takes seconds, during which the crashed child
+        // answers no ping and the supervisor kills it instead of seeing the crash (and a camera
+        // stays down that long). An operator's own SWIFT_BACKTRACE wins.
+        if env[Self.backtraceVariable] == nil { env[Self.backtraceVariable] = Self.childBacktraceSettings }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
