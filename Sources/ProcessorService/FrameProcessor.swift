@@ -185,6 +185,11 @@ final class FrameProcessor: Sendable {
         let reach = UInt64(max(1, reader.slotCount - 2))
         while !Task.isCancelled, let newest = reader.latestLocation(), newest.sequence > cursor.last {
             guard let (configuration, since) = state.withLock({ s in s.processing ? (s.configuration, s.startTime ?? 0) : nil }) else { return }
+            // Processing (re)started: what came while it was stopped is not a loss.
+            if since != cursor.since {
+                cursor.since = since
+                cursor.counting = false
+            }
             let location = newest.sequence - cursor.last > reach
                 ? newest : (reader.oldestLocation(after: cursor.last) ?? newest)
             // Frames between the last one and this one were overwritten before they were read, or
@@ -256,8 +261,11 @@ private struct RingCursor {
     var reader: FrameRingReader?
     /// The sequence of the last frame taken from this ring (0: none yet).
     var last: UInt64 = 0
-    /// Whether a gap before the next frame is a loss (false until the first frame of a ring).
+    /// Whether a gap before the next frame is a loss (false until the first frame of a ring, and
+    /// after processing was restarted).
     var counting = false
+    /// The processing start time the cursor last saw.
+    var since: Double = 0
 
     init(path: String) { self.path = path }
 

@@ -118,6 +118,27 @@ import Testing
         #expect(bench.processor.statistics().framesDropped == 0)
     }
 
+    @Test func framesTakenWhileProcessingWasStoppedAreNeitherAnalysedNorCountedAsDropped() async throws {
+        let bench = try Bench(slots: 8)
+        defer { bench.close() }
+        let first = try bench.write("night", 1)
+        try await waitUntil(10, "the first frame") {
+            try? bench.notify("night", 1, at: first)
+            return bench.results("night").count == 1
+        }
+        _ = bench.processor.setProcessing(false)
+        for number in 2...21 { try bench.write("night", number) }
+        try await Task.sleep(for: .milliseconds(20))
+        _ = bench.processor.setProcessing(true)
+        let after = try bench.write("night", 22)
+        try await waitUntil(10, "the frame after the restart") {
+            try? bench.notify("night", 22, at: after)
+            return bench.results("night").last?.frame == 22
+        }
+        #expect(bench.results("night").map(\.frame) == [1, 22])
+        #expect(bench.processor.statistics().framesDropped == 0)
+    }
+
     @Test func aProcessorFarBehindJumpsToTheNewestFrameAndCountsThePassedOnesAsDropped() async throws {
         let bench = try Bench(slots: 8)
         defer { bench.close() }
