@@ -91,7 +91,7 @@ import Testing
         let client = try RequestClient(dialing: runtime.endpoint("steady.ctl"))
         defer { client.close() }
         for delay in [0, 1_500] {
-            let reply = try await client.call(Echo.self, .init(text: "steady", delayMilliseconds: delay), timeout: .seconds(5))
+            let reply = try await client.call(Echo.self, .init(text: "steady", delayMilliseconds: delay), timeout: .seconds(30))
             #expect(reply.text == "steady")
         }
     }

@@ -13,7 +13,7 @@ import Testing
         let client = try RequestClient(dialing: runtime.endpoint("t.ctl"))
         defer { client.close() }
 
-        let result = try await client.call(Echo.self, .init(text: "hello"), timeout: .seconds(5))
+        let result = try await client.call(Echo.self, .init(text: "hello"), timeout: .seconds(60))
         #expect(result == Echo.Result(text: "hello"))
         let ping = try await client.call(Ping.self, timeout: .seconds(5))
         #expect(ping.ready)
@@ -27,7 +27,7 @@ import Testing
         defer { server.close(); serving.cancel() }
         let client = try RequestClient(dialing: endpoint)
         defer { client.close() }
-        let result = try await client.call(Echo.self, .init(text: "tcp"), timeout: .seconds(5))
+        let result = try await client.call(Echo.self, .init(text: "tcp"), timeout: .seconds(60))
         #expect(result.text == "tcp")
     }
 

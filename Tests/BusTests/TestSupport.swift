@@ -89,7 +89,9 @@ final class EchoPeer: Sendable {
         self.server = server
         serving = Task { await server.run() }
         client = try RequestClient(dialing: runtime.endpoint(name))
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        // The first answer only shows the peer is up: a generous deadline, since a run of the
+        // whole suite on 2 cores can keep the cooperative pool busy for seconds at its start.
+        _ = try await client.call(Ping.self, timeout: .seconds(60))
     }
 
     func close() {
