@@ -109,7 +109,7 @@ import Testing
         let serving = Task { await server.run() }
         let client = try RequestClient(dialing: endpoint)
         defer { client.close() }
-        _ = try await client.call(Ping.self, timeout: .seconds(5))
+        _ = try await client.call(Ping.self, timeout: .seconds(60))
 
         let pending = Task {
             try await client.call(Echo.self, .init(text: "once", delayMilliseconds: 2_000), timeout: .seconds(4))

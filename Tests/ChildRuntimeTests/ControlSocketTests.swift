@@ -37,7 +37,7 @@ import Testing
     @Test func pingAnswersWithTheProcessAndItsReadiness() async throws {
         let readiness = Readiness()
         try await withControlSocket(readiness: readiness, health: HealthCheck()) { client in
-            let before = try await client.call(Ping.self, timeout: .seconds(10))
+            let before = try await client.call(Ping.self, timeout: .seconds(60))
             #expect(before.process == "aperture-test")
             #expect(before.pid == getpid())
             #expect(before.uptime >= 0)
@@ -54,7 +54,7 @@ import Testing
     @Test func pingIsRefusedWithTheReasonWhileUnhealthy() async throws {
         let health = HealthCheck()
         try await withControlSocket(readiness: Readiness(), health: health) { client in
-            _ = try await client.call(Ping.self, timeout: .seconds(10))
+            _ = try await client.call(Ping.self, timeout: .seconds(60))
             health.install { "the camera SDK has not returned for 30 s" }
             let error = await #expect(throws: BusError.self) {
                 try await client.call(Ping.self, timeout: .seconds(5))
