@@ -1,3 +1,5 @@
+import Foundation
+
 /// Aperture's configuration: one file of `key = value` lines, every key optional, each
 /// overridable by an environment variable (`APERTURE_` and the key in upper case with dots
 /// as underscores: `gateway.listen` is `APERTURE_GATEWAY_LISTEN`).
@@ -24,6 +26,8 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var gateway = Gateway()
     /// `alpaca.*`: the gateway's ASCOM Alpaca listener and discovery.
     public var alpaca = Alpaca()
+    /// Where the weather comes from.
+    public var weather = Weather()
     /// `supervisor.*`: heartbeats, stop grace and the restart policy.
     public var supervisor = Supervisor()
 
@@ -132,6 +136,25 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var eventWriteTimeout = Duration.seconds(30)
         /// `gateway.allowed_hosts`, lower case (`*`: any).
         public var allowedHosts: [String] = []
+        /// `gateway.cors_origins`: the browser origins (`scheme://host[:port]`, lower case) whose pages may call
+        /// the gateway, as evora-server's CORS allowed; `*` for any; empty: none but the gateway's own pages.
+        public var corsOrigins: [String] = []
+    }
+
+    /// Where `/getWeatherData` and the dashboard's weather panel read the weather.
+    public struct Weather: Sendable, Equatable {
+        /// `weather.source`.
+        public var source = WeatherSourceKind.none
+        /// `weather.url`: the Alpaca server's base (`http://HOST:PORT`) or the JSON document's URL.
+        public var url = ""
+        /// `weather.alpaca_device`: the ObservingConditions device number.
+        public var alpacaDevice = 0
+        /// `weather.fields`: for the `http` source, which JSON member (a dotted path) holds each quantity.
+        public var fields: [WeatherFieldMapping] = []
+        /// `weather.timeout`: the longest wait for the source.
+        public var timeout = Duration.seconds(3)
+        /// `weather.max_age`: a reading younger than this is served again without asking the source.
+        public var maximumAge = Duration.seconds(30)
     }
 
     /// The gateway's ASCOM Alpaca listener.
@@ -207,6 +230,41 @@ public enum FilterWheelDriverKind: String, Sendable, CaseIterable {
     case evora
 }
 
+/// `weather.source`.
+public enum WeatherSourceKind: String, Sendable, CaseIterable {
+    /// No weather source: `/getWeatherData` answers an error saying so.
+    case none
+    /// An ASCOM Alpaca ObservingConditions device (`weather.url`, `weather.alpaca_device`).
+    case alpaca
+    /// A JSON document over HTTP (`weather.url`), its members chosen by `weather.fields`.
+    case http
+}
+
+/// One quantity of `weather.fields`: `QUANTITY=PATH`, e.g. `temperature_c=main.temp`.
+public struct WeatherFieldMapping: Sendable, Equatable, CustomStringConvertible {
+    /// The quantities a source can give, in the units their names say.
+    public static let quantities = ["temperature_c", "temperature_f", "humidity", "dew_point_c", "pressure_hpa",
+                                    "wind_speed_ms", "wind_speed_mph", "wind_gust_ms", "wind_direction",
+                                    "rain_rate_mm", "cloud_cover", "sky_quality", "sky_temperature_c"]
+    /// One of ``quantities``.
+    public var quantity: String
+    /// The member's dotted path in the JSON document (`main.temp`, `data.0.tempf`).
+    public var path: [String]
+
+    /// `quantity=a.b.c`.
+    public var description: String { quantity + "=" + path.joined(separator: ".") }
+
+    /// Reads `QUANTITY=PATH`; nil when it has another form or names an unknown quantity.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, Self.quantities.contains(parts[0]) else { return nil }
+        let path = parts[1].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !path.isEmpty, path.allSatisfy({ !$0.isEmpty && $0.count <= 64 }) else { return nil }
+        quantity = parts[0]
+        self.path = path
+    }
+}
+
 /// `alpaca.discovery`.
 public enum AlpacaDiscoveryMode: String, Sendable, CaseIterable {
     /// On unless the gateway listens on loopback only.
@@ -229,6 +287,24 @@ extension ApertureConfiguration {
                 + "Alpaca clients send no token, so the Alpaca listener would answer anyone who reaches it. "
                 + "Set alpaca.allow_from (CIDRs of the clients, e.g. 192.168.1.0/24), or alpaca.allow_unauthenticated = true, "
                 + "or alpaca.port = -1 to turn Alpaca off.", key: "alpaca.port")
+        }
+    }
+
+    /// Checks that a weather source has what it needs: a URL for `alpaca` and `http`, and at
+    /// least one field mapping for `http`. The gateway calls it at start.
+    /// - Throws: ``ConfigurationError`` naming the key.
+    public func checkWeatherSource() throws(ConfigurationError) {
+        switch weather.source {
+        case .none: return
+        case .alpaca, .http:
+            if weather.url.isEmpty {
+                throw ConfigurationError("weather.source = \(weather.source.rawValue) needs weather.url "
+                                         + "(the Alpaca server's http://HOST:PORT, or the JSON document's URL)", key: "weather.url")
+            }
+            if weather.source == .http, weather.fields.isEmpty {
+                throw ConfigurationError("weather.source = http needs weather.fields, e.g. "
+                                         + "temperature_c=main.temp,humidity=main.humidity,wind_speed_ms=wind.speed", key: "weather.fields")
+            }
         }
     }
 

@@ -111,6 +111,20 @@ extension ApertureConfiguration {
             return names
         },
 
+        .list("gateway.cors_origins", \.gateway.corsOrigins, rule: "origins such as http://host:3000 separated by commas, or *",
+              "browser origins whose pages may call the gateway (CORS, as evora-server allowed); * for any; empty for none") {
+            (origins: [String]) throws(ConfigurationKey.Invalid) in
+            try origins.filter { !$0.isEmpty }.map { (origin: String) throws(ConfigurationKey.Invalid) -> String in
+                if origin == "*" { return origin }
+                let lower = origin.lowercased()
+                guard let range = lower.range(of: "://"), ["http", "https"].contains(String(lower[..<range.lowerBound])),
+                      !lower[range.upperBound...].isEmpty, !lower[range.upperBound...].contains("/") else {
+                    throw .init("'\(origin)' is not an origin such as http://evora.local:3000 (scheme and host, no path), or *")
+                }
+                return lower
+            }
+        },
+
         // Alpaca.
         .integer("alpaca.port", \.alpaca.port, -1...65535, rule: "a port from 0 to 65535, or -1 for off",
                  "ASCOM Alpaca listener port on the gateway's host; 0 picks a free port, -1 turns it off"),
@@ -131,6 +145,28 @@ extension ApertureConfiguration {
         },
         .flag("alpaca.allow_unauthenticated", \.alpaca.allowUnauthenticated,
               "answer every Alpaca client on a non-loopback gateway.listen"),
+
+        // The weather (evora's /getWeatherData, the dashboard).
+        .choice("weather.source", \.weather.source, "where the weather comes from: none, an Alpaca ObservingConditions device, or a JSON URL"),
+        .text("weather.url", \.weather.url, rule: "an http:// or https:// URL, or empty",
+              "the Alpaca server (http://HOST:PORT) or the JSON document's URL") {
+            $0.isEmpty || $0.lowercased().hasPrefix("http://") || $0.lowercased().hasPrefix("https://")
+                ? nil : "must be an http:// or https:// URL"
+        },
+        .integer("weather.alpaca_device", \.weather.alpacaDevice, 0...99, "the Alpaca ObservingConditions device number"),
+        .list("weather.fields", \.weather.fields, rule: "QUANTITY=PATH pairs separated by commas",
+              "for weather.source = http: the JSON member holding each quantity, e.g. temperature_c=main.temp,humidity=main.humidity") {
+            (pairs: [String]) throws(ConfigurationKey.Invalid) in
+            try pairs.filter { !$0.isEmpty }.map { (pair: String) throws(ConfigurationKey.Invalid) -> WeatherFieldMapping in
+                guard let mapping = WeatherFieldMapping(pair) else {
+                    throw .init("'\(pair)' is not QUANTITY=PATH with QUANTITY one of "
+                                + WeatherFieldMapping.quantities.joined(separator: ", "))
+                }
+                return mapping
+            }
+        },
+        .seconds("weather.timeout", \.weather.timeout, 0.1...30, "seconds the weather source has to answer"),
+        .seconds("weather.max_age", \.weather.maximumAge, 0...3600, "seconds a weather reading is served again before the source is asked anew"),
 
         // The supervisor.
         .seconds("supervisor.ping_interval", \.supervisor.pingInterval, 0.05...60, "seconds between heartbeat pings to each child"),

@@ -37,6 +37,8 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
         case bodyTooLarge = "body_too_large"
         case rangeNotSatisfiable = "range_not_satisfiable"
         case tooManyClients = "too_many_clients"
+        case notConfigured = "not_configured"
+        case upstreamFailed = "upstream_failed"
     }
 
     private enum Value: Sendable, Hashable {
@@ -151,6 +153,10 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let rangeNotSatisfiable = ErrorCode(.rangeNotSatisfiable)
     /// Every event-stream slot is taken (503).
     public static let tooManyClients = ErrorCode(.tooManyClients)
+    /// The feature asked for needs configuration it does not have (e.g. no `weather.source`).
+    public static let notConfigured = ErrorCode(.notConfigured)
+    /// A service the gateway reads from (the weather source) failed or did not answer in time (502, 504).
+    public static let upstreamFailed = ErrorCode(.upstreamFailed)
 
     /// Whether the code says the peer did not answer at all (a local timeout, a closed socket, a
     /// cancelled request, a transport failure), rather than answering with an error.

@@ -68,10 +68,13 @@ package enum FITSHeader {
             FITSCard(keyword: "TELESCOP", value: .string(context.telescope), comment: "telescope"),
             FITSCard(keyword: "OBSERVER", value: .string(request.observer ?? context.observer), comment: "observer"),
             FITSCard(keyword: "OBJECT", value: .string(request.object ?? ""), comment: "object"),
-            FITSCard(keyword: "FILTER", value: .string(context.filter ?? "none"), comment: "filter at the wheel's position"),
             FITSCard(keyword: "GAIN", value: .string(context.info.gains[settings.gain]), comment: "gain setting"),
             FITSCard(keyword: "READOUTM", value: .string(context.info.readoutModes[settings.readoutMode]), comment: "readout mode"),
         ]
+        // Where the wheel was; left out when the wheel could not be read (an unknown is no value).
+        if let filter = context.filter {
+            cards.append(FITSCard(keyword: "FILTER", value: .string(filter), comment: "filter at the wheel's position"))
+        }
         if let focus = request.focusFromComment {
             cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
         }

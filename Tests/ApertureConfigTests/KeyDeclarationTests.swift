@@ -46,11 +46,18 @@ import Testing
         "gateway.read_timeout": ("5", "3601"),
         "gateway.sse_write_timeout": ("5", "0"),
         "gateway.allowed_hosts": ("camera.example.org", "camera.example.org:80"),
+        "gateway.cors_origins": ("http://evora.example.org:3000", "evora.example.org"),
         "alpaca.port": ("-1", "-2"),
         "alpaca.discovery_port": ("0", "65536"),
         "alpaca.discovery": ("off", "sometimes"),
         "alpaca.allow_from": ("10.0.0.0/8", "10.0.0.0/33"),
         "alpaca.allow_unauthenticated": ("true", "maybe"),
+        "weather.source": ("alpaca", "barometer"),
+        "weather.url": ("http://weather.example.org:11111", "weather.example.org"),
+        "weather.alpaca_device": ("2", "100"),
+        "weather.fields": ("temperature_c=main.temp,humidity=main.humidity", "temperature=main.temp"),
+        "weather.timeout": ("5", "0"),
+        "weather.max_age": ("60", "-1"),
         "supervisor.ping_interval": ("2", "0.04"),
         "supervisor.ping_timeout": ("1", "61"),
         "supervisor.max_missed_pings": ("5", "0"),
@@ -67,7 +74,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 53)
+        #expect(names.count == 60)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)

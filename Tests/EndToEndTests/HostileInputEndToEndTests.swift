@@ -17,31 +17,6 @@ import Testing
         "APERTURE_CAMERA_HEIGHT": "256",
     ]
 
-    /// The supervisor's view of the children, as `/healthz` gives it.
-    func health(_ address: String) async throws -> Health {
-        let (_, body) = try await ServiceHarness.get(address, "/healthz")
-        return try JSONDecoder().decode(Health.self, from: body)
-    }
-
-    /// Waits until every child runs and answers, and the camera is connected.
-    func waitUntilHealthy(_ address: String) async throws -> Health {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let health = try? await health(address), health.status == "ok",
-               let camera = try? await http(address, "GET", "/v1/camera"), camera.json["connected"] as? Bool == true {
-                return health
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("the service did not become healthy within 60 s")
-        throw CancellationError()
-    }
-
-    /// Each child's pid and restart count, to compare before and after.
-    func pidsAndRestarts(_ health: Health) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: health.children.map { ($0.name, "pid \($0.pid ?? 0), restarts \($0.restarts)") })
-    }
-
     func json(_ text: String) -> Data { Data(text.utf8) }
 
     @Test func requestsThatCrashedAProcessAreRefusedNamingTheFieldAndNothingRestarts() async throws {
@@ -63,7 +38,7 @@ import Testing
         let service = try ServiceHarness("aperture", runtimeDirectory: runtimePath, environment: environment)
         defer { service.cleanup() }
         let address = try await service.gatewayAddress()
-        let before = try await waitUntilHealthy(address)
+        let before = try await Health.waitUntilHealthy(address)
 
         // Nothing left behind: the stale temporaries are gone, the final file stays.
         #expect(!FileManager.default.fileExists(atPath: staleRing))
@@ -132,8 +107,8 @@ import Testing
         let frame = try await http(address, "POST", "/v1/exposures", json: ["type": "object", "time": 0.05])
         #expect(frame.status == 202 || frame.status == 409, "\(frame.text)")
         try await Task.sleep(for: .milliseconds(500))
-        let after = try await waitUntilHealthy(address)
-        #expect(pidsAndRestarts(after) == pidsAndRestarts(before), "a process was restarted:\n\(service.output.suffix(3000))")
+        let after = try await Health.waitUntilHealthy(address)
+        #expect(after.pidsAndRestarts == before.pidsAndRestarts, "a process was restarted:\n\(service.output.suffix(3000))")
     }
 
     /// Eight homings of a slow filter wheel used to take every worker of camera.ctl: pings
@@ -155,7 +130,7 @@ import Testing
         let service = try ServiceHarness("aperture", environment: environment)
         defer { service.cleanup() }
         let address = try await service.gatewayAddress()
-        let before = try await waitUntilHealthy(address)
+        let before = try await Health.waitUntilHealthy(address)
 
         let camera = try RequestClient(dialing: service.runtime.endpoint(EndpointName.cameraControl))
         defer { camera.close() }
@@ -172,8 +147,8 @@ import Testing
         #expect(answered == 20)
         _ = try await camera.call(TemperatureCommand.self, timeout: .seconds(5))
         for homing in homings { _ = try await homing.value }
-        let after = try await waitUntilHealthy(address)
-        #expect(pidsAndRestarts(after) == pidsAndRestarts(before), "the camera was restarted:\n\(service.output.suffix(3000))")
+        let after = try await Health.waitUntilHealthy(address)
+        #expect(after.pidsAndRestarts == before.pidsAndRestarts, "the camera was restarted:\n\(service.output.suffix(3000))")
     }
 }
 

@@ -37,6 +37,10 @@ public final class Gateway: Sendable {
     public let temperatures = TemperatureHistory()
     /// The camera's status, shared by concurrent readers.
     public let cameraStatus = CameraStatusCache()
+    /// The browser origins trusted besides the gateway's own (`gateway.cors_origins`).
+    let cors: CORSPolicy
+    /// The weather, from `weather.source`.
+    let weather: WeatherSource
     /// Where the Alpaca listener bound, `HOST:PORT`, once it did (reported on gateway.ctl).
     let alpacaAddress = BoundAddress()
 
@@ -51,6 +55,8 @@ public final class Gateway: Sendable {
         frames = FrameSource(path: runtime.path + "/" + EndpointName.cameraFrames)
         children = ChildHealth()
         metrics = GatewayMetrics()
+        cors = CORSPolicy(configuration: configuration)
+        weather = WeatherSource(configuration: configuration.weather, logger: logger)
         events = EventHub(runtime: runtime, bufferSize: configuration.gateway.eventBuffer,
                           maximumClients: configuration.gateway.eventClients,
                           children: children, metrics: metrics, temperatures: temperatures,
@@ -59,7 +65,7 @@ public final class Gateway: Sendable {
 
     /// Checks the bearer token of a request that changes state (see ``AuthMiddleware``).
     func authorize(_ request: Request) throws(APIError) {
-        try AuthMiddleware<GatewayApplication.Context>.authorize(request, token: Array(configuration.gateway.token.utf8))
+        try AuthMiddleware<GatewayApplication.Context>.authorize(request, token: Array(configuration.gateway.token.utf8), cors: cors)
     }
 
     /// Runs pixel work (a preview, an image download) on NIO's thread pool, one job per core at

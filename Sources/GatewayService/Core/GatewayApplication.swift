@@ -35,8 +35,15 @@ public enum GatewayApplication {
         }
         do {
             try configuration.checkAlpacaListener()
+            try configuration.checkWeatherSource()
         } catch {
             throw GatewayConfigurationError(error.message)
+        }
+        if configuration.gateway.corsOrigins.contains("*") {
+            context.logger.warning("""
+                gateway.cors_origins = *: a page of any web site an observer opens may call the gateway and change \
+                state (with the token, when gateway.token is set). List the origins of your pages instead.
+                """)
         }
         let gateway = try Gateway(configuration: configuration, runtime: context.runtime, logger: context.logger)
         let boundAddress = BoundAddress()
@@ -70,9 +77,10 @@ public enum GatewayApplication {
     public static func makeRouter(gateway: Gateway) -> Router<Context> {
         let router = Router(context: Context.self)
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: CORSMiddleware(policy: gateway.cors))
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: HostGuardMiddleware(guards: RequestGuards(configuration: gateway.configuration)))
-        router.add(middleware: AuthMiddleware(token: gateway.configuration.gateway.token))
+        router.add(middleware: AuthMiddleware(token: gateway.configuration.gateway.token, cors: gateway.cors))
         router.add(middleware: BodyLimitMiddleware(limit: gateway.configuration.gateway.maxBody))
 
         router.get("healthz") { _, _ -> Response in

@@ -37,14 +37,18 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// their handlers (``authorize(_:token:)``), so no spelling of their path gets past it.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]
+    let cors: CORSPolicy
 
-    init(token: String) { self.token = Array(token.utf8) }
+    init(token: String, cors: CORSPolicy) {
+        self.token = Array(token.utf8)
+        self.cors = cors
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         switch request.method {
         case .get, .head, .options: break
         default:
-            try Self.authorize(request, token: token)
+            try Self.authorize(request, token: token, cors: cors)
             if token.isEmpty, request.headers[RequestGuards.forwardedForHeader] != nil,
                !warnedAboutProxy.exchange(true, ordering: .relaxed) {
                 context.logger.warning("""
@@ -61,8 +65,8 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     /// configured (``RequestGuards``), then its bearer token.
     /// - Throws: ``APIError`` 403 for a foreign Origin or a proxied request without a configured
     ///   token; 401 when a token is configured and the request does not carry it.
-    static func authorize(_ request: Request, token: [UInt8]) throws(APIError) {
-        try RequestGuards.checkOrigin(request)
+    static func authorize(_ request: Request, token: [UInt8], cors: CORSPolicy) throws(APIError) {
+        try RequestGuards.checkOrigin(request, cors: cors)
         try RequestGuards.checkProxy(request, tokenConfigured: !token.isEmpty)
         guard !token.isEmpty else { return }
         guard let header = request.headers[.authorization] else {

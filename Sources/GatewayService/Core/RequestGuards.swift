@@ -69,11 +69,16 @@ struct RequestGuards: Sendable {
                        field: "Host")
     }
 
-    /// Refuses a state change whose `Origin` is not the gateway's own (the scheme and the
-    /// `Host` it was sent to). A request without `Origin` (scripts, curl, Alpaca clients) passes.
+    /// Refuses a state change whose `Origin` is neither the gateway's own (the scheme and the
+    /// `Host` it was sent to) nor one of `gateway.cors_origins`. A request without `Origin`
+    /// (scripts, curl, Alpaca clients) passes.
+    /// - Parameters:
+    ///   - request: the request that changes state.
+    ///   - cors: the origins trusted besides the gateway's own (none for the Alpaca listener).
     /// - Throws: ``APIError`` 403 `forbidden_origin` naming the Origin and the rule.
-    static func checkOrigin(_ request: Request) throws(APIError) {
+    static func checkOrigin(_ request: Request, cors: CORSPolicy? = nil) throws(APIError) {
         guard let origin = request.headers[.origin] else { return }
+        if let cors, cors.allows(origin) { return }
         let authority = Self.authority(of: request) ?? ""
         if let (scheme, originAuthority) = split(origin: origin),
            normalized(originAuthority, scheme: scheme) == normalized(authority, scheme: scheme) {
@@ -82,7 +87,7 @@ struct RequestGuards: Sendable {
         throw APIError(.forbidden, .forbiddenOrigin,
                        "\(request.method) \(request.uri.path) changes state and was sent by a page of Origin '\(origin)', "
                        + "which is not this gateway's own (http(s)://\(authority)): a browser may only change state from "
-                       + "pages the gateway served (scripts send no Origin)",
+                       + "pages the gateway served, or of an origin listed in gateway.cors_origins (scripts send no Origin)",
                        field: "Origin")
     }
 

@@ -4,6 +4,7 @@ import ApertureProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// evora-server's routes at their original paths with their original reply shapes, so the
@@ -25,6 +26,10 @@ package enum EvoraRoutes {
         static let acquiring = 20072
         static let idle = 20073
         static let notInitialized = 20075
+        /// evora's "no value": the temperature of a camera that is not initialised, and
+        /// `/setTemperature`'s answer to a set-point out of range.
+        static let noTemperature = -999.0
+        static let outOfRange = -999
     }
 
     static func register(on router: Router<GatewayApplication.Context>, gateway: Gateway) {
@@ -57,29 +62,22 @@ package enum EvoraRoutes {
             }
         }
         router.get("getTemperature") { _, _ -> Response in
-            try await evora {
+            do throws(APIError) {
                 let reading = try await gateway.temperature()
                 return JSONResponse.make(Temperature(temperature: reading.celsius, status: code(of: reading.state)))
+            } catch {
+                // evora answers a camera that is not initialised with `{status: 20075, temperature: -999}`;
+                // its web client reads `temperature` whatever the HTTP status, so a number is always there.
+                let off = error.code == .notConnected
+                return JSONResponse.make(TemperatureUnknown(temperature: SDK.noTemperature, status: SDK.notInitialized,
+                                                            message: error.message, error: off ? nil : .init(error)),
+                                         status: off ? .ok : error.status,
+                                         headers: error.retryAfter.map { [.retryAfter: String($0)] } ?? [:])
             }
         }
         router.post("setTemperature") { request, _ -> Response in
             try await evora {
-                let fields = try await fields(of: request, gateway: gateway)
-                let setpoint = try number(fields["temperature"], name: "temperature")
-                guard setpoint == setpoint.rounded() else {
-                    throw APIError.invalid("temperature", "temperature: the set-point is whole degrees Celsius (got \(setpoint))")
-                }
-                guard abs(setpoint) < 1000 else {
-                    throw APIError.invalid("temperature", "temperature: \(setpoint) C is outside the cooler's range")
-                }
-                if let info = try await gateway.cameraStatusReport().info,
-                   !(Double(info.minimumSetpoint)...Double(info.maximumSetpoint)).contains(setpoint) {
-                    throw APIError.invalid("temperature", "temperature: \(setpoint) C is outside the cooler's range "
-                                           + "\(info.minimumSetpoint)...\(info.maximumSetpoint) C")
-                }
-                let status = try await gateway.camera(CoolCommand.self, .init(setpoint: Int(setpoint), cooler: true))
-                return JSONResponse.make(SetTemperature(message: "Setting temperature to \(status.setpoint) C",
-                                                        temperature: status.setpoint, status: SDK.success))
+                try await setTemperature(request, gateway: gateway)
             }
         }
         router.post("capture") { request, _ -> Response in
@@ -118,21 +116,52 @@ package enum EvoraRoutes {
                 return try await gateway.camera(FilterCommand.self, .init(home: true), timeout: .seconds(60))
             }
         }
+        EvoraAppRoutes.register(on: router, gateway: gateway)
     }
+
+    // MARK: temperature
+
+    /// `POST /setTemperature`: evora answers the set-point itself as a bare JSON number (the web
+    /// client shows "Cooling to: N °C") and `-999` when it is outside the cooler's range (the
+    /// client shows "Temperature out of range!"). Aperture answers the same bodies, the refusal
+    /// with 400 and the rule in an `Aperture-Error` header; a value that is no whole number
+    /// gets evora's JSON failure naming `temperature`.
+    static func setTemperature(_ request: Request, gateway: Gateway) async throws(APIError) -> Response {
+        let fields = try await fields(of: request, gateway: gateway)
+        let setpoint = try number(fields["temperature"], name: "temperature")
+        guard setpoint == setpoint.rounded() else {
+            throw APIError.invalid("temperature", "temperature: the set-point is whole degrees Celsius (got \(setpoint))")
+        }
+        let range = try await gateway.cameraStatusReport().info.map { $0.minimumSetpoint...$0.maximumSetpoint }
+        guard abs(setpoint) < 1000, let range, range.contains(Int(setpoint)) else {
+            let rule = range.map { "\($0.lowerBound)...\($0.upperBound) C" } ?? "known once the camera is initialised"
+            return Response(status: .badRequest,
+                            headers: [.contentType: "application/json",
+                                      apertureError: "temperature: \(setpoint) C is outside the cooler's range \(rule)"],
+                            body: .init(byteBuffer: ByteBuffer(string: String(SDK.outOfRange))))
+        }
+        let status = try await gateway.camera(CoolCommand.self, .init(setpoint: Int(setpoint), cooler: true))
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(string: String(status.setpoint))))
+    }
+
+    /// The header that says why a reply whose body is evora's bare number refused the request.
+    static let apertureError = HTTPField.Name("Aperture-Error")!
 
     // MARK: capture
 
     /// `POST /capture`: takes the exposure and answers when it is done, as evora did.
     static func capture(_ request: Request, gateway: Gateway) async throws(APIError) -> Response {
         let fields = try await fields(of: request, gateway: gateway, twice: true)
-        let plan = try captureRequest(fields)
+        var plan = try captureRequest(fields)
+        let warning = try await moveFilter(for: &plan, gateway: gateway)
         let record = try await gateway.camera(ExposeCommand.self, plan.request)
         let finished = try await waitUntilDone(record, gateway: gateway)
         switch finished.status {
         case .completed:
             if plan.realTime {
                 return JSONResponse.make(Captured(filename: "latest", url: link(request, "v1/frames/latest.fits"),
-                                                  message: "Capture Successful", status: 0))
+                                                  message: "Capture Successful", status: 0, warning: warning))
             }
             guard let last = finished.files.last else {
                 throw APIError(.internalServerError, .internal, "the exposure finished without a file")
@@ -140,13 +169,39 @@ package enum EvoraRoutes {
             let night = URL(fileURLWithPath: last.path).deletingLastPathComponent().lastPathComponent
             let name = URL(fileURLWithPath: last.path).lastPathComponent
             return JSONResponse.make(Captured(filename: name, url: link(request, "v1/files/\(night)/\(name)"),
-                                              message: "Capture Successful", status: 0))
+                                              message: "Capture Successful", status: 0, warning: warning))
         case .aborted:
             return JSONResponse.make(Outcome(message: "Capture aborted", status: 1))
         case .failed, .running:
             let failure = finished.error
             let error = APIError(failure?.busError ?? BusError(.internal, "the exposure failed"), from: .camera)
             return JSONResponse.make(Failure(message: error.message, status: 2, error: .init(error)), status: error.status)
+        }
+    }
+
+    /// Moves the wheel to `filtype` before a capture, as a user who picks a filter expects.
+    ///
+    /// evora only wrote `filtype` into FILTER, wherever the wheel was; Aperture moves the wheel and
+    /// FILTER says where it actually was. When the wheel cannot move (unreachable, failing), the
+    /// exposure is taken all the same, where the wheel is, with FILTER from the wheel's reading
+    /// (left out when it cannot be read), and the reply says so in `warning`: one broken wheel
+    /// does not stop every exposure. A name the wheel does not hold is refused (400, `filtype`),
+    /// and a busy camera stays busy.
+    /// - Returns: the warning for the reply, nil when the wheel is where it was asked to be.
+    static func moveFilter(for plan: inout CapturePlan, gateway: Gateway) async throws(APIError) -> String? {
+        guard let filter = plan.request.filter else { return nil }
+        do {
+            _ = try await gateway.camera(FilterCommand.self, .init(name: filter), timeout: .seconds(90))
+            return nil
+        } catch where error.code == .invalidArgument {
+            throw APIError.invalid("filtype", "filtype: \(error.message)")
+        } catch where error.code == .busy || error.status == .serviceUnavailable || error.code == .unauthorized {
+            throw error
+        } catch {
+            plan.request.filter = nil
+            gateway.logger.warning("capture: the filter wheel did not move to \(filter) (\(error.message)); exposing where it is")
+            return "the filter wheel did not move to \(filter): \(error.message); the frame was taken where the wheel was, "
+                + "and its FILTER header says where that is (no FILTER when the wheel could not be read)"
         }
     }
 
@@ -354,8 +409,20 @@ package enum EvoraRoutes {
     }
     struct Initialized: Encodable { var dimensions: [Int]; var status: Int }
     struct Temperature: Encodable { var temperature: Double; var status: Int }
-    struct SetTemperature: Encodable { var message: String; var temperature: Int; var status: Int }
-    struct Captured: Encodable { var filename: String; var url: String; var message: String; var status: Int }
+    struct TemperatureUnknown: Encodable {
+        var temperature: Double
+        var status: Int
+        var message: String
+        var error: Failure.Detail?
+    }
+    struct Captured: Encodable {
+        var filename: String
+        var url: String
+        var message: String
+        var status: Int
+        /// Why the frame was not taken in the filter asked for (the wheel did not move); absent otherwise.
+        var warning: String?
+    }
     struct Outcome: Encodable { var message: String; var status: Int }
     struct Abort: Encodable { var message: String; var aborted: Bool }
     struct FilterReply: Encodable {

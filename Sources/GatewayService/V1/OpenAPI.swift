@@ -24,6 +24,8 @@ enum OpenAPIDocument {
         "schemas-camera.json": PackageResources.schemas_camera_json,
         "schemas-processor.json": PackageResources.schemas_processor_json,
         "schemas-files.json": PackageResources.schemas_files_json,
+        "paths-weather.json": PackageResources.paths_weather_json,
+        "schemas-weather.json": PackageResources.schemas_weather_json,
     ]
 
     /// The whole document, as served.

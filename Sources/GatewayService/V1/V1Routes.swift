@@ -28,6 +28,9 @@ package enum V1Routes {
             }
             return JSONResponse.make(try await gateway.supervisorRestart(name))
         }
+        routes.get("weather") { _, _ in
+            JSONResponse.make(V1Weather(try await gateway.weather.reading()))
+        }
         routes.get("events") { request, context in
             try await EventsEndpoint.respond(request, channel: context.channel, gateway: gateway)
         }
@@ -278,5 +281,29 @@ final class RouteTable: Sendable {
         group.on(routerPath, method: method) { request, context in
             try await handler(request, context)
         }
+    }
+}
+
+/// `GET /v1/weather`: the latest weather reading.
+struct V1Weather: Encodable {
+    /// `alpaca` or `http`.
+    var source: String
+    /// When the source was read (ISO 8601, UTC).
+    var time: String
+    /// Seconds since then.
+    var ageSeconds: Double
+    /// Each quantity the source gave, in the unit its name says.
+    var values: [String: Double]
+
+    init(_ reading: WeatherReading) {
+        source = reading.source
+        time = ISO8601DateFormatter().string(from: reading.time)
+        ageSeconds = max(0, Date().timeIntervalSince(reading.time))
+        values = reading.values
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, time, values
+        case ageSeconds = "age_seconds"
     }
 }

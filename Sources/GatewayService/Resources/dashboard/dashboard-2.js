@@ -295,6 +295,31 @@
     }
   }
 
+  // ---------------------------------------------------------------- weather
+  // The panel shows once the gateway has a weather source (weather.source); without one
+  // /v1/weather answers 404 not_configured and the panel stays hidden.
+  async function loadWeather() {
+    const show = (id, value, unit, digits) => text(id, value === undefined || value === null
+      ? '–' : Number(value).toFixed(digits) + unit);
+    try {
+      const weather = await api('v1/weather');
+      const v = weather.values || {};
+      show('weather-temp', v.temperature_c, ' °C', 1);
+      show('weather-humidity', v.humidity, ' %', 0);
+      show('weather-wind', v.wind_speed_ms, ' m/s', 1);
+      show('weather-dew', v.dew_point_c, ' °C', 1);
+      show('weather-pressure', v.pressure_hpa, ' hPa', 0);
+      show('weather-clouds', v.cloud_cover, ' %', 0);
+      text('weather-caption', 'from ' + weather.source + ', read ' + duration(weather.age_seconds) + ' ago');
+      $('weather-panel').hidden = false;
+    } catch (e) {
+      if (e.code === 'not_configured') { $('weather-panel').hidden = true; return true; }
+      text('weather-caption', 'weather: ' + e.message);
+      $('weather-panel').hidden = false;
+    }
+    return true;
+  }
+
   // ---------------------------------------------------------------- events
   function setStream(label, kind) {
     const badge = $('stream-state');
@@ -398,5 +423,7 @@
   loadTemperatureHistory();
   refresh().then(() => { debug.ready = true; });
   connect();
+  loadWeather();
+  setInterval(loadWeather, 60000);
   setInterval(loadHealth, 10000);
   setInterval(() => { if (!debug.streamOpen) loadCamera(); }, 5000);
