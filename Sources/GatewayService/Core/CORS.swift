@@ -5,7 +5,8 @@ import HTTPTypes
 import Hummingbird
 
 /// Which browser origins besides the gateway's own may call it (`gateway.cors_origins`), as
-/// evora-server's `CORS(app)` let its web client, served from another port, call it.
+/// evora-server's `CORS(app)` let its web client, served from another port, call it (and
+/// psen_processing's server answered every origin). It applies to every path of the listener.
 ///
 /// Off by default: then only pages the gateway served may change state (``RequestGuards``), and
 /// no CORS header is sent. An origin listed here may also change state (its pages are trusted
@@ -20,7 +21,9 @@ struct CORSPolicy: Sendable {
     /// The methods a preflight may ask for.
     static let methods = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
     /// Headers a page may send beyond the simple ones (a preflight's own list is checked against these).
-    static let headers: Set<String> = ["content-type", "authorization", "accept", "cache-control", "last-event-id"]
+    /// (psen_processing's server allowed `Origin, Accept, Content-Type, X-Requested-With, X-CSRF-Token`.)
+    static let headers: Set<String> = ["content-type", "authorization", "accept", "cache-control", "last-event-id",
+                                       "origin", "x-requested-with", "x-csrf-token"]
     /// How long a browser may keep a preflight's answer, in seconds.
     static let maximumAge = "600"
 
