@@ -25,6 +25,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 throw APIError(error.status, error.status.code < 500 ? .badRequest : .internal,
                                error.body ?? error.status.reasonPhrase)
             }
+        } catch let error where PsenRoutes.isPsen(request.uri.path) {
+            // Anything else under /psen/ still answers psen's envelope (as a 500).
+            throw APIError(any: error)
         }
     }
 }
