@@ -19,6 +19,8 @@ public struct APIError: Error, Sendable, Hashable {
     public var field: String?
     /// Seconds a client should wait before trying again (503).
     public var retryAfter: Int?
+    /// The methods the path allows, sent as `Allow` (405).
+    public var allow: String?
 
     /// Creates an error.
     /// - Parameters:
@@ -109,6 +111,7 @@ public struct APIError: Error, Sendable, Hashable {
         var headers: HTTPFields = [:]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="aperture""# }
+        if let allow { headers[.allow] = allow }
         return headers
     }
 

@@ -16,6 +16,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
+                if let wrongMethod = PsenRoutes.methodNotAllowed(request.method, request.uri.path) { throw wrongMethod }
                 throw APIError(.notFound, .notFound, "no route \(request.method) \(request.uri.path)")
             case .methodNotAllowed:
                 throw APIError(.methodNotAllowed, .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")

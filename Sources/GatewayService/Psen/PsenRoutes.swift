@@ -69,6 +69,25 @@ package enum PsenRoutes {
         }
     }
 
+    /// psen's routes and their methods (the router answers 404 for a known path with another
+    /// method; ``methodNotAllowed(_:_:)`` turns that into 405 with `Allow`).
+    static let methods: [String: [HTTPRequest.Method]] = [
+        "start": [.post], "stop": [.post], "status": [.get], "statistics": [.get],
+        "roi_signal": [.get, .post], "roi_background": [.get, .post],
+    ]
+
+    /// 405 `method_not_allowed` with `Allow` for a psen route asked with another method; nil
+    /// for any other path.
+    static func methodNotAllowed(_ method: HTTPRequest.Method, _ path: String) -> APIError? {
+        guard isPsen(path) else { return nil }
+        let name = path.dropFirst(prefix.count + 2).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        guard let allowed = methods[name], !allowed.contains(method) else { return nil }
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        var error = APIError(.methodNotAllowed, .methodNotAllowed, "\(method) is not allowed on \(path): use \(list)")
+        error.allow = list
+        return error
+    }
+
     /// Whether a request path is psen's (`/psen` or under `/psen/`), whose errors take psen's envelope.
     package static func isPsen(_ path: String) -> Bool {
         path == "/" + prefix || path.hasPrefix("/" + prefix + "/")

@@ -251,6 +251,9 @@ def stop_while_running(address):
     check(not stopper.is_alive(), "The stop call is blocked.")
     check(outcome.get("status") == "stopped", "stop() from another client: %s" % outcome)
     check(client.get_status() == "stopped", "get_status() after the other client's stop()")
+    # The camera goes on taking its 20 frames: end them before the next scenario exposes.
+    requests.post(base(address) + "/v1/exposures/abort")
+    wait_for(lambda: requests.get(base(address) + "/v1/camera").json().get("state") == "idle", "the camera idle")
 
 
 def consecutive(address):
@@ -292,6 +295,7 @@ def errors(address, max_body):
     found = {}
     found["404"] = expect_envelope(requests.get(url + "/no_such_route"), 404, "not_found", "GET /psen/no_such_route")
     found["405"] = expect_envelope(requests.get(url + "/start"), 405, "method_not_allowed", "GET /psen/start")
+    check(requests.get(url + "/start").headers.get("Allow") == "POST", "405 without Allow: POST")
     found["405 put"] = expect_envelope(requests.put(url + "/roi_signal", json=[0, 1, 0, 1]), 405,
                                        "method_not_allowed", "PUT /psen/roi_signal")
     found["413"] = expect_envelope(requests.post(url + "/roi_signal", data=b"[" + b" " * (max_body + 10) + b"]",
