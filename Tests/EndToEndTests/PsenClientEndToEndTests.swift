@@ -188,4 +188,60 @@ struct PsenClientEndToEndTests {
         #expect((summary["text"] as? String)?.contains("roi_signal") == true, "\(summary)")
         #expect(try await pidsAndRestarts(address) == before)
     }
+
+    @Test("behind the shipped nginx site: the client at /psen/ and /api/psen/, psen's envelope on nginx's own 413 and 502")
+    func behindNginx() async throws {
+        let gatewayPort = ServiceHarness.freePort()
+        let token = "psen-nginx-\(UInt32.random(in: 0...UInt32.max))-token"
+        let (service, _) = try await start(["APERTURE_GATEWAY_LISTEN": "127.0.0.1:\(gatewayPort)",
+                                            "APERTURE_GATEWAY_TOKEN": token])
+        defer { service.cleanup() }
+        let site = NginxEndToEndTests()
+        let dataRoot = service.root + "/data"
+        try FileManager.default.createDirectory(atPath: dataRoot, withIntermediateDirectories: true)
+        let port = ServiceHarness.freePort()
+        let nginx = try site.startNginx(prefix: service.root + "/nginx", port: port, gatewayPort: gatewayPort, dataRoot: dataRoot)
+        defer { nginx.terminate(); nginx.waitUntilExit() }
+        let front = "127.0.0.1:\(port)"
+        var ready = false
+        let deadline = Date().addingTimeInterval(30)
+        while !ready, Date() < deadline {
+            ready = (try? await http(front, "GET", "/psen/status"))?.status == 200
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(ready, "no /psen/status through nginx")
+
+        for prefix in ["/psen", "/api/psen"] {
+            // Reads through the proxy; a state change without the token is psen's error, 401.
+            let status = try await http(front, "GET", prefix + "/roi_signal")
+            #expect(status.json["state"] as? String == "ok" && status.json["roi_signal"] as? [Int] == [], "\(status.text)")
+            let refused = try await http(front, "POST", prefix + "/start")
+            #expect(refused.status == 401 && refused.json["state"] as? String == "error", "\(refused.text)")
+            #expect((refused.json["status"] as? String)?.contains("Authorization") == true)
+            let started = try await http(front, "POST", prefix + "/start", headers: ["Authorization": "Bearer \(token)"])
+            #expect(started.json["status"] as? String == "processing", "\(started.text)")
+            let missing = try await http(front, "GET", prefix + "/nothing")
+            #expect(missing.status == 404 && missing.json["state"] as? String == "error", "\(missing.text)")
+            // nginx refuses a body over its 1 MB itself: psen's envelope, not its HTML page.
+            let large = try await http(front, "POST", prefix + "/roi_signal", body: Data(repeating: 0x20, count: 1_100_000),
+                                       headers: ["Authorization": "Bearer \(token)"])
+            #expect(large.status == 413, "\(large.text.prefix(300))")
+            #expect(large.json["state"] as? String == "error" && large.errorCode == "body_too_large", "\(large.text.prefix(300))")
+        }
+
+        // A proxy whose gateway does not answer: 502 in psen's envelope.
+        let deadPort = ServiceHarness.freePort(), orphanPort = ServiceHarness.freePort()
+        let orphan = try site.startNginx(prefix: service.root + "/nginx-orphan", port: orphanPort, gatewayPort: deadPort,
+                                         dataRoot: dataRoot)
+        defer { orphan.terminate(); orphan.waitUntilExit() }
+        var down: HTTPReply?
+        let orphanDeadline = Date().addingTimeInterval(30)
+        while down == nil, Date() < orphanDeadline {
+            down = try? await http("127.0.0.1:\(orphanPort)", "GET", "/psen/status")
+            if down == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let reply = try #require(down)
+        #expect(reply.status == 502 && reply.json["state"] as? String == "error", "\(reply.text.prefix(300))")
+        #expect((reply.json["status"] as? String)?.contains("gateway does not answer") == true)
+    }
 }
