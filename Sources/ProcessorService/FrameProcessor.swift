@@ -38,9 +38,10 @@ final class FrameProcessor: Sendable {
     }
 
     static let resultLimit = 200
-    /// The longest the processor waits for the camera's `status` (below the gateway's 3 s
-    /// deadline for the processor, so that a camera that does not answer is reported as such).
-    static let cameraTimeout: Duration = .seconds(2)
+    /// The longest the processor waits for the camera's `status`, which may wait up to 2 s for a
+    /// fresh temperature reading; below the gateway's deadline for an ROI
+    /// (`Gateway.roiTimeout`), so that a camera that does not answer is reported as such.
+    static let cameraTimeout: Duration = .seconds(4)
     private let state: Mutex<State>
     private let runtime: RuntimeDirectory
     private let events: Publisher

@@ -142,6 +142,13 @@ struct PsenClientEndToEndTests {
         #expect(texts["413"]?.contains("gateway.max_body") == true, "\(texts)")
         #expect(texts["403"]?.contains("Origin") == true, "\(texts)")
 
+        // /v1's configuration is held to the same sensor rule (and keeps /v1's error shape).
+        let configure = try await http(address, "PUT", "/v1/processor/configuration",
+                                       json: ["roi_background": [0, 10, Self.height, 1]])
+        #expect(configure.status == 400 && configure.errorField == "roi_background", "\(configure.text)")
+        #expect(configure.text.contains("offset_y + size_y = \(Self.height + 1) exceeds the sensor height \(Self.height)"))
+        #expect(configure.json["state"] == nil)
+
         let after = try await pidsAndRestarts(address)
         #expect(after == before, "a process restarted:\n\(service.output.suffix(3000))")
         #expect(try await health(address).status == "ok")
@@ -168,7 +175,8 @@ struct PsenClientEndToEndTests {
 
     @Test("camera down before any ROI: the sensor size is unknown, 503 naming the camera; disabling still works")
     func cameraDownBeforeAnyROI() async throws {
-        let (service, address) = try await start(["APERTURE_SUPERVISOR_BACKOFF_INITIAL": "10"])
+        // Each refusal waits out the processor's 4 s for the camera: a back-off that outlasts two.
+        let (service, address) = try await start(["APERTURE_SUPERVISOR_BACKOFF_INITIAL": "30"])
         defer { service.cleanup() }
         try await keepDown("camera", address)
         let summary = try await scenario("unavailable", service, address,

@@ -56,7 +56,8 @@ package enum PsenRoutes {
             group.post(RouterPath(stringLiteral: key)) { request, _ -> Response in
                 await psen(gateway) {
                     let roi = try await roiBody(request, key: key, gateway: gateway)
-                    let reply = try await gateway.processor(SetROICommand.self, .init(which: kind, roi: roi))
+                    let reply = try await gateway.processor(SetROICommand.self, .init(which: kind, roi: roi),
+                                                           timeout: Gateway.roiTimeout)
                     return [key: roiList(reply.roi)]
                 }
             }

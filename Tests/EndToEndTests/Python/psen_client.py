@@ -303,6 +303,8 @@ def errors(address, max_body):
                                    413, "body_too_large", "POST /psen/roi_signal with a body over gateway.max_body")
     found["403"] = expect_envelope(requests.post(url + "/stop", headers={"Origin": "http://elsewhere.example"}),
                                    403, "forbidden_origin", "POST /psen/stop from a foreign Origin")
+    found["403 host"] = expect_envelope(requests.get(url + "/status", headers={"Host": "rebound.example"}),
+                                        403, "forbidden_host", "GET /psen/status with a foreign Host")
     for body in [b"[1, 2", b"{\"a\": 1}", b"\"text\"", b"[1.5, 1, 0, 1]", b"[true, 1, 0, 1]", b"[1e300, 1, 0, 1]"]:
         found["400 " + body.decode()] = expect_envelope(
             requests.post(url + "/roi_signal", data=body, headers={"Content-Type": "application/json"}),
