@@ -165,7 +165,8 @@ struct PsenClientEndToEndTests {
 
     @Test("processor down: the client gets its ValueError naming the processor, with 503 and Retry-After")
     func processorDown() async throws {
-        let (service, address) = try await start(["APERTURE_SUPERVISOR_BACKOFF_INITIAL": "10"])
+        let (service, address) = try await start(["APERTURE_SUPERVISOR_BACKOFF_INITIAL": "30",
+                                                  "APERTURE_SUPERVISOR_BACKOFF_MAX": "30"])
         defer { service.cleanup() }
         try await keepDown("processor", address)
         let summary = try await scenario("unavailable", service, address,
@@ -175,8 +176,10 @@ struct PsenClientEndToEndTests {
 
     @Test("camera down before any ROI: the sensor size is unknown, 503 naming the camera; disabling still works")
     func cameraDownBeforeAnyROI() async throws {
-        // Each refusal waits out the processor's 4 s for the camera: a back-off that outlasts two.
-        let (service, address) = try await start(["APERTURE_SUPERVISOR_BACKOFF_INITIAL": "30"])
+        // Each refusal waits out the processor's 4 s for the camera: a back-off that outlasts two
+        // and a slow start of python (the longest back-off caps the first, 10 s by default).
+        let (service, address) = try await start(["APERTURE_SUPERVISOR_BACKOFF_INITIAL": "40",
+                                                  "APERTURE_SUPERVISOR_BACKOFF_MAX": "40"])
         defer { service.cleanup() }
         try await keepDown("camera", address)
         let summary = try await scenario("unavailable", service, address,
