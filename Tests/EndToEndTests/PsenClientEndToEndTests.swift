@@ -119,7 +119,7 @@ struct PsenClientEndToEndTests {
 
     // MARK: Tests
 
-    @Test("test_client.py's sequence, each client error path and the middleware's errors; nothing restarts")
+    @Test("test_client.py's sequence, a binned frame, each client error path and the middleware's errors; nothing restarts")
     func upstreamTestSequenceAndErrors() async throws {
         let (service, address) = try await start()
         defer { service.cleanup() }
@@ -136,6 +136,8 @@ struct PsenClientEndToEndTests {
         try await scenario("no_roi", service, address)
         try await scenario("stop_while_running", service, address)
         try await scenario("consecutive", service, address)
+        let binned = try await scenario("binned", service, address, [String(Self.width), String(Self.height)])
+        #expect((binned["roi_errors"] as? [String])?.isEmpty == false, "\(binned)")
         let errors = try await scenario("errors", service, address, ["1024"])
         let texts = errors["errors"] as? [String: String] ?? [:]
         #expect(texts["404"]?.contains("no route GET /psen/no_such_route") == true, "\(texts)")

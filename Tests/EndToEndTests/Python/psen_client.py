@@ -268,6 +268,33 @@ def consecutive(address):
     SUMMARY["sequences"] = sequences
 
 
+def binned(address, width, height):
+    """An ROI within the sensor but not within a 2x2-binned frame: that frame is analysed without
+    the ROI's profile, the reason in roi_errors; a whole-sensor frame afterwards has it again."""
+    client = PsenClient(base(address) + "/psen/")
+    roi = [0, width, 0, height]
+    check(client.set_roi_signal(roi) == roi, "set_roi_signal(whole sensor)")
+    client.start()
+    reply = requests.post(base(address) + "/v1/exposures",
+                          json={"type": "object", "time": 0.05, "bin_x": 2, "bin_y": 2})
+    check(reply.status_code == 202, "a binned exposure: %s %s" % (reply.status_code, reply.text))
+    small = results(address, reply.json().get("id"), 1)
+    full = results(address, take_frames(address, 1), 1)
+    client.stop()
+    if small:
+        analysis = small[0]["analysis"]
+        errors = analysis.get("roi_errors") or []
+        check(any("exceeds the image width %d" % (width // 2) in error for error in errors),
+              "the binned frame's roi_errors: %s" % errors)
+        check(analysis.get("roi_signal_x_profile") is None, "a profile for an ROI outside the frame")
+        check(analysis.get("min_max") is not None, "the rest of the binned frame's analysis is missing")
+        SUMMARY["roi_errors"] = errors
+    if full:
+        check(len(full[0]["analysis"].get("roi_signal_x_profile") or []) == width, "the whole frame lost its profile")
+        check(not full[0]["analysis"].get("roi_errors"), "roi_errors on a frame the ROI fits")
+    check(client.get_roi_signal() == roi, "the ROI is kept")
+
+
 def expect_envelope(reply, status, code, what):
     """psen's envelope with the proper status: validate_response raises ValueError(status text)."""
     check(reply.status_code == status, "%s: HTTP %d, expected %d (%s)" % (what, reply.status_code, status, reply.text))
@@ -365,6 +392,8 @@ def main():
         stop_while_running(address)
     elif scenario == "consecutive":
         consecutive(address)
+    elif scenario == "binned":
+        binned(address, int(arguments[0]), int(arguments[1]))
     elif scenario == "errors":
         errors(address, int(arguments[0]))
     elif scenario == "token":
