@@ -110,7 +110,7 @@ package enum PsenRoutes {
         let run = statistics.runFramesProcessed ?? 0
         figures["processing_start_time"] = .string(pythonDateTime(start))
         figures["n_processed_images"] = .number(Double(run))
-        if run > 0, let sequence = statistics.lastSequence, let time = statistics.lastProcessedTime {
+        if run > 0, let sequence = statistics.lastSequence, sequence >= 1, let time = statistics.lastProcessedTime {
             figures["last_sent_pulse_id"] = .number(Double(sequence - 1))
             figures["last_sent_time"] = .string(pythonDateTime(time))
         } else {

@@ -58,6 +58,11 @@ import Testing
         #expect(running["processing_start_time"] == .string(PsenRoutes.pythonDateTime(1_800_000_000)))
         #expect(running["frames_processed"] == .number(12) && running["frames_dropped"] == .number(1))
         #expect(running["state"] == nil && running["status"] == nil, "the envelope's members are not statistics")
+        // A sequence of 0 (no ring frame has it) is no pulse id rather than a trap.
+        guard case .object(let odd) = try PsenRoutes.psenStatistics(statistics(start: 1, run: 1, sequence: 0, processed: 2)) else {
+            Issue.record("not an object"); return
+        }
+        #expect(odd["last_sent_pulse_id"] == .null)
     }
 
     @Test func timesAreWrittenAsPythonsStrOfADatetime() throws {
