@@ -104,8 +104,9 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
                   "focus_threshold", "\(focusThreshold) is outside \(Self.focusThresholdRange.lowerBound)...\(Self.focusThresholdRange.upperBound) (standard deviations)")
     }
 
-    /// Checks everything, the ROIs against an image of `width` x `height` pixels included: what
-    /// the processor does when an ROI is set, against the last frame's size.
+    /// Checks everything, the ROIs against an image of `width` x `height` pixels included (the
+    /// processor checks ROIs against the camera's sensor when they are set, and each frame's
+    /// fit as it analyses it).
     /// - Parameters:
     ///   - width: the image width in pixels.
     ///   - height: the image height in pixels.

@@ -52,12 +52,12 @@ public struct ROI: Sendable, Hashable, Codable, CustomStringConvertible {
     public static func parse(_ json: [Int]?, field: String = "roi") throws(AnalysisError) -> ROI? {
         guard let json, !json.isEmpty else { return nil }
         guard json.count == 4 else {
-            throw AnalysisError.invalid(field, "expected 4 integers [offset_x, size_x, offset_y, size_y] "
+            throw AnalysisError.invalid(field, "ROI must have exactly 4 elements [offset_x, size_x, offset_y, size_y] "
                 + "(or null or [] to disable), got \(json.count)")
         }
         let roi = ROI(offsetX: json[0], sizeX: json[1], offsetY: json[2], sizeY: json[3])
         if let problem = roi.formProblem(field: field) {
-            throw AnalysisError(.invalidArgument, problem)
+            throw AnalysisError(.invalidArgument, problem, field: field)
         }
         return roi
     }
@@ -87,29 +87,35 @@ public struct ROI: Sendable, Hashable, Codable, CustomStringConvertible {
     ///   - width: the image width in pixels.
     ///   - height: the image height in pixels.
     ///   - field: the name used in the message, e.g. `roi_signal`.
+    ///   - subject: what the width and height are of, for the message: `image` (a frame) or
+    ///     `sensor` (the camera's whole sensor).
     /// - Returns: nil when the ROI fits, otherwise the first rule broken, naming the field, e.g.
     ///   "roi_signal: offset_x + size_x = 1100 exceeds the image width 1024".
-    public func validate(width: Int, height: Int, field: String = "roi") -> String? {
+    public func validate(width: Int, height: Int, field: String = "roi", subject: String = "image") -> String? {
         if let problem = formProblem(field: field) { return problem }
         let (endX, overflowX) = offsetX.addingReportingOverflow(sizeX)
         if overflowX || endX > width {
             let sum = overflowX ? "\(offsetX) + \(sizeX)" : "\(endX)"
-            return "\(field): offset_x + size_x = \(sum) exceeds the image width \(width)"
+            return "\(field): offset_x + size_x = \(sum) exceeds the \(subject) width \(width)"
         }
         let (endY, overflowY) = offsetY.addingReportingOverflow(sizeY)
         if overflowY || endY > height {
             let sum = overflowY ? "\(offsetY) + \(sizeY)" : "\(endY)"
-            return "\(field): offset_y + size_y = \(sum) exceeds the image height \(height)"
+            return "\(field): offset_y + size_y = \(sum) exceeds the \(subject) height \(height)"
         }
         return nil
     }
 
-    /// The rules that do not depend on the image.
+    /// The rules that do not depend on the image, in psen_processing's words ("ROI offsets
+    /// (first and third elements) must be positive", "ROI sizes ... must be at least 1", which
+    /// its client's users match on) followed by the element at fault and its value.
     private func formProblem(field: String) -> String? {
-        if offsetX < 0 { return "\(field): offset_x \(offsetX) is negative" }
-        if sizeX < 1 { return "\(field): size_x \(sizeX) is below 1" }
-        if offsetY < 0 { return "\(field): offset_y \(offsetY) is negative" }
-        if sizeY < 1 { return "\(field): size_y \(sizeY) is below 1" }
+        let offsets = "ROI offsets (first and third elements) must be positive or zero"
+        let sizes = "ROI sizes (second and fourth elements) must be at least 1"
+        if offsetX < 0 { return "\(field): \(offsets): offset_x is \(offsetX) in \(self)" }
+        if offsetY < 0 { return "\(field): \(offsets): offset_y is \(offsetY) in \(self)" }
+        if sizeX < 1 { return "\(field): \(sizes): size_x is \(sizeX) in \(self)" }
+        if sizeY < 1 { return "\(field): \(sizes): size_y is \(sizeY) in \(self)" }
         return nil
     }
 

@@ -23,21 +23,37 @@ final class FrameProcessor: Sendable {
         var lastFrameId: String?
         var lastFrameTime: Double?
         var lastSize: (width: Int, height: Int)?
+        /// The camera's sensor size in unbinned pixels, asked of the camera once (its `status`'s
+        /// `info`) and kept: the size every ROI is checked against when it is set.
+        var sensor: (width: Int, height: Int)?
+        /// Frames analysed since processing last started (psen's `n_processed_images`).
+        var runProcessed = 0
+        /// The ring sequence number of the last frame analysed, from 1.
+        var lastSequence: UInt64?
+        /// Unix time the last frame's result was ready.
+        var lastProcessedTime: Double?
         var results: [ProcessorResult] = []
         /// (completion time, latency) of recent frames, for the rate and mean latency.
         var recent: [(time: Double, latency: Double)] = []
     }
 
     static let resultLimit = 200
+    /// The longest the processor waits for the camera's `status`, which may wait up to 2 s for a
+    /// fresh temperature reading; below the gateway's deadline for an ROI
+    /// (`Gateway.roiTimeout`), so that a camera that does not answer is reported as such.
+    static let cameraTimeout: Duration = .seconds(4)
     private let state: Mutex<State>
     private let runtime: RuntimeDirectory
     private let events: Publisher
     private let logger: Logger
+    /// `camera.ctl`, asked for the sensor's size; nil when the client could not be opened.
+    private let camera: RequestClient?
 
     init(runtime: RuntimeDirectory, events: Publisher, autostart: Bool, logger: Logger) {
         self.runtime = runtime
         self.events = events
         self.logger = logger
+        self.camera = try? RequestClient(dialing: runtime.endpoint(EndpointName.cameraControl))
         self.state = Mutex(State(processing: autostart, startTime: autostart ? Date().timeIntervalSince1970 : nil))
     }
 
@@ -45,7 +61,10 @@ final class FrameProcessor: Sendable {
 
     func setProcessing(_ on: Bool) -> ProcessorState {
         state.withLock { s in
-            if on && !s.processing { s.startTime = Date().timeIntervalSince1970 }
+            if on && !s.processing {
+                s.startTime = Date().timeIntervalSince1970
+                s.runProcessed = 0
+            }
             s.processing = on
         }
         logger.info(on ? "processing started" : "processing stopped")
@@ -59,7 +78,9 @@ final class FrameProcessor: Sendable {
         return ROIReply(which: which, roi: roi?.array)
     }
 
-    func setROI(_ which: ROIKind, _ values: [Int]?) throws(BusError) -> ROIReply {
+    /// Sets one ROI after checking its form and that it lies within the camera's sensor (so an
+    /// ROI is refused before any frame arrives); nil or `[]` disables it and needs no sensor.
+    func setROI(_ which: ROIKind, _ values: [Int]?) async throws(BusError) -> ROIReply {
         let field = "roi_\(which.rawValue)"
         let roi: ROI?
         do throws(AnalysisError) {
@@ -67,27 +88,70 @@ final class FrameProcessor: Sendable {
         } catch {
             throw BusError(error)
         }
-        try state.withLock { s throws(BusError) in
-            if let roi, let size = s.lastSize, let reason = roi.validate(width: size.width, height: size.height, field: field) {
-                throw BusError(.invalidArgument, reason, field: field)
-            }
+        if let roi { try await checkAgainstSensor(roi, field: field) }
+        state.withLock { s in
             if which == .background { s.configuration.backgroundROI = roi } else { s.configuration.signalROI = roi }
         }
         logger.info("\(field) = \(roi.map { "\($0)" } ?? "disabled")")
         return ROIReply(which: which, roi: roi?.array)
     }
 
-    func configure(_ configuration: AnalysisConfiguration) throws(BusError) -> AnalysisConfiguration {
+    /// Replaces the analysis configuration after checking its numbers and its ROIs against the
+    /// camera's sensor (as ``setROI(_:_:)``).
+    func configure(_ configuration: AnalysisConfiguration) async throws(BusError) -> AnalysisConfiguration {
         do throws(AnalysisError) {
             try configuration.validate()
-            if let size = state.withLock({ $0.lastSize }) {
-                try configuration.validate(width: size.width, height: size.height)
-            }
         } catch {
             throw BusError(error)
         }
+        if let roi = configuration.signalROI { try await checkAgainstSensor(roi, field: "roi_signal") }
+        if let roi = configuration.backgroundROI { try await checkAgainstSensor(roi, field: "roi_background") }
         state.withLock { $0.configuration = configuration }
         return configuration
+    }
+
+    /// Refuses an ROI that does not lie within the camera's sensor.
+    ///
+    /// A frame of another size later (binned, or a subframe) is analysed as before: an ROI that
+    /// does not fit that frame is reported in the result's `roi_errors` and its profiles are left
+    /// out; the rest of the analysis is unaffected.
+    /// - Throws: ``BusError`` `invalid_argument` naming the field, the sum and the sensor's size;
+    ///   `not_connected` when the camera has never connected (its size is unknown);
+    ///   `camera_unavailable` when the camera process does not answer.
+    private func checkAgainstSensor(_ roi: ROI, field: String) async throws(BusError) {
+        let sensor = try await sensorSize(field: field)
+        if let reason = roi.validate(width: sensor.width, height: sensor.height, field: field, subject: "sensor") {
+            throw BusError(.invalidArgument, reason, field: field)
+        }
+    }
+
+    /// The camera's sensor size: kept once known, else asked of the camera (`status`, whose
+    /// `info` is present once the camera has connected).
+    private func sensorSize(field: String) async throws(BusError) -> (width: Int, height: Int) {
+        if let known = state.withLock({ $0.sensor }) { return known }
+        let unknown = "so the sensor size that \(field) must fit is unknown: try again once it is up, or send [] or null to disable the ROI"
+        guard let camera else {
+            throw BusError(.unavailable(.camera), "\(field): the processor cannot reach camera.ctl, \(unknown)", field: field)
+        }
+        let report: CameraStatusReport
+        do throws(BusError) {
+            report = try await camera.call(CameraStatusCommand.self, timeout: Self.cameraTimeout)
+        } catch {
+            guard error.code.isNoAnswer else { throw error }
+            throw BusError(.unavailable(.camera), "\(field): the camera process does not answer (\(error.message)), \(unknown)",
+                           field: field)
+        }
+        guard let info = report.info else {
+            throw BusError(.notConnected, "\(field): the camera has not connected yet (state \(report.state.rawValue)"
+                           + "\(report.reason.map { ": \($0)" } ?? "")), \(unknown.replacingOccurrences(of: "once it is up", with: "once it is initialized"))",
+                           field: field)
+        }
+        guard info.width > 0, info.height > 0 else {
+            throw BusError(.internal, "\(field): the camera reports a sensor of \(info.width) x \(info.height) pixels", field: field)
+        }
+        state.withLock { $0.sensor = (info.width, info.height) }
+        logger.info("sensor size \(info.width) x \(info.height) (from the camera): ROIs are checked against it")
+        return (info.width, info.height)
     }
 
     var configuration: AnalysisConfiguration { state.withLock { $0.configuration } }
@@ -101,6 +165,7 @@ final class FrameProcessor: Sendable {
                 status: s.processing ? "processing" : "stopped", processingStartTime: s.startTime,
                 framesProcessed: s.processed, framesDropped: s.dropped, framesSkipped: s.skipped,
                 lastFrameId: s.lastFrameId, lastFrameTime: s.lastFrameTime,
+                runFramesProcessed: s.runProcessed, lastSequence: s.lastSequence, lastProcessedTime: s.lastProcessedTime,
                 processingRate: Double(lastTen.count) / 10,
                 meanLatency: latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count))
         }
@@ -237,6 +302,9 @@ final class FrameProcessor: Sendable {
                                          readoutTime: metadata.readoutTime, processedTime: now, analysis: analysis)
             state.withLock { s in
                 s.processed += 1
+                s.runProcessed += 1
+                s.lastSequence = location.sequence
+                s.lastProcessedTime = now
                 s.lastFrameId = "\(metadata.exposureId)/\(metadata.frameNumber)"
                 s.lastFrameTime = metadata.readoutTime
                 s.lastSize = (metadata.width, metadata.height)

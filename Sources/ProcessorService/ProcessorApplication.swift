@@ -22,8 +22,8 @@ public enum ProcessorApplication {
         commands.register(ProcessorStopCommand.self) { _ in processor.setProcessing(false) }
         commands.register(ProcessorStatusCommand.self) { _ in processor.processingState }
         commands.register(GetROICommand.self) { arguments in processor.roi(arguments.which) }
-        commands.register(SetROICommand.self) { arguments in try processor.setROI(arguments.which, arguments.roi) }
-        commands.register(ConfigureCommand.self) { configuration in try processor.configure(configuration) }
+        commands.register(SetROICommand.self) { arguments in try await processor.setROI(arguments.which, arguments.roi) }
+        commands.register(ConfigureCommand.self) { configuration in try await processor.configure(configuration) }
         commands.register(ConfigurationCommand.self) { _ in processor.configuration }
         commands.register(StatisticsCommand.self) { _ in processor.statistics() }
         commands.register(ResultsCommand.self) { arguments in

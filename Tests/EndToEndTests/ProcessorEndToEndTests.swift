@@ -88,8 +88,8 @@ import Testing
         _ = try await expose(camera, ExposureRequest(type: .bias, time: 0))
         _ = try await results(processor, of: try await camera.call(ExposureListCommand.self).exposures.last!.id, count: 1)
         let cases: [([Int], String)] = [
-            ([0, 600, 0, 10], "exceeds the image width 512"),
-            ([0, 10, 505, 10], "exceeds the image height 512"),
+            ([0, 600, 0, 10], "exceeds the sensor width 512"),
+            ([0, 10, 505, 10], "exceeds the sensor height 512"),
             ([-1, 10, 0, 10], "offset_x"),
             ([0, 0, 0, 10], "size_x"),
             ([1, 2, 3], "4"),

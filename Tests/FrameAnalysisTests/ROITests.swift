@@ -8,12 +8,12 @@ import Testing
     @Test(arguments: [
         (nil, nil),
         ([], nil),
-        ([1, 2, 3], "roi_signal: expected 4 integers [offset_x, size_x, offset_y, size_y] (or null or [] to disable), got 3"),
-        ([1, 2, 3, 4, 5], "roi_signal: expected 4 integers [offset_x, size_x, offset_y, size_y] (or null or [] to disable), got 5"),
-        ([-1, 10, 0, 10], "roi_signal: offset_x -1 is negative"),
-        ([0, 10, -2, 10], "roi_signal: offset_y -2 is negative"),
-        ([0, 0, 0, 10], "roi_signal: size_x 0 is below 1"),
-        ([0, 10, 0, -3], "roi_signal: size_y -3 is below 1"),
+        ([1, 2, 3], "roi_signal: ROI must have exactly 4 elements [offset_x, size_x, offset_y, size_y] (or null or [] to disable), got 3"),
+        ([1, 2, 3, 4, 5], "roi_signal: ROI must have exactly 4 elements [offset_x, size_x, offset_y, size_y] (or null or [] to disable), got 5"),
+        ([-1, 10, 0, 10], "roi_signal: ROI offsets (first and third elements) must be positive or zero: offset_x is -1 in [-1, 10, 0, 10]"),
+        ([0, 10, -2, 10], "roi_signal: ROI offsets (first and third elements) must be positive or zero: offset_y is -2 in [0, 10, -2, 10]"),
+        ([0, 0, 0, 10], "roi_signal: ROI sizes (second and fourth elements) must be at least 1: size_x is 0 in [0, 0, 0, 10]"),
+        ([0, 10, 0, -3], "roi_signal: ROI sizes (second and fourth elements) must be at least 1: size_y is -3 in [0, 10, 0, -3]"),
         ([1000, 100, 0, 10], "roi_signal: offset_x + size_x = 1100 exceeds the image width 1024"),
         ([0, 10, 700, 69], "roi_signal: offset_y + size_y = 769 exceeds the image height 768"),
         ([Int.max, 1, 0, 1], "roi_signal: offset_x + size_x = 9223372036854775807 + 1 exceeds the image width 1024"),
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func validateChecksTheFormOfAnROIMadeDirectly() {
-        #expect(ROI(offsetX: -1, sizeX: 1, offsetY: 0, sizeY: 1).validate(width: 10, height: 10) == "roi: offset_x -1 is negative")
+        #expect(ROI(offsetX: -1, sizeX: 1, offsetY: 0, sizeY: 1).validate(width: 10, height: 10) == "roi: ROI offsets (first and third elements) must be positive or zero: offset_x is -1 in [-1, 1, 0, 1]")
         #expect(ROI(offsetX: 0, sizeX: 10, offsetY: 0, sizeY: 10).validate(width: 10, height: 10) == nil)
     }
 

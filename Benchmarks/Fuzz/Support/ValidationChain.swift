@@ -99,15 +99,15 @@ package enum ValidationChain {
         return slot
     }
 
-    /// `configure` (processor.ctl, `PUT /v1/processor/configuration`): the validation, then one
-    /// frame analysed with it (the processor checks ROIs against the frame's size only per frame).
+    /// `configure` (processor.ctl, `PUT /v1/processor/configuration`): the validation and the
+    /// ROIs' fit to the sensor (here the frame's size), then one frame analysed with it.
     package static func configure(_ configuration: AnalysisConfiguration) throws {
-        try configuration.validate()
+        try configuration.validate(width: frameSide, height: frameSide)
         try analyze(configuration)
     }
 
-    /// `set_roi` (processor.ctl, psen `POST /roi_*`): the ROI's form and its fit to the last frame,
-    /// then one frame analysed with it.
+    /// `set_roi` (processor.ctl, psen `POST /roi_*`): the ROI's form and its fit to the sensor
+    /// (here the frame's size), then one frame analysed with it.
     package static func setROI(_ which: ROIKind, _ values: [Int]?) throws {
         let field = "roi_\(which.rawValue)"
         let roi = try ROI.parse(values, field: field)

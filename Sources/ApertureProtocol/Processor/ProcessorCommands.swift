@@ -66,7 +66,8 @@ public enum GetROICommand: BusCommand {
     public typealias Result = ROIReply
 }
 
-/// `set_roi`: sets (or with null/`[]` disables) one ROI; validated against the latest frame's size.
+/// `set_roi`: sets (or with null/`[]` disables) one ROI; validated against the camera's sensor size
+/// (asked of the camera once), so an ROI is refused before any frame arrives.
 public enum SetROICommand: BusCommand {
     /// The command's name: answered on `processor.ctl`.
     public static let name = "set_roi"
@@ -75,7 +76,9 @@ public enum SetROICommand: BusCommand {
         /// The ROI to set.
         public var which: ROIKind
         /// `[offset_x, size_x, offset_y, size_y]` in pixels of the frame (offsets ≥ 0, sizes ≥ 1, inside the
-        /// latest frame); nil or `[]` disables the ROI. A broken rule is `invalid_argument`.
+        /// camera's sensor); nil or `[]` disables the ROI. A broken rule is `invalid_argument`; a
+        /// sensor size that cannot be known is `not_connected` (the camera never connected) or
+        /// `camera_unavailable` (the camera process does not answer).
         public var roi: [Int]?
         /// Creates the arguments; a nil `roi` disables the ROI.
         public init(which: ROIKind, roi: [Int]?) {
@@ -150,6 +153,13 @@ public struct ProcessorStatistics: Codable, Sendable, Hashable {
     public var processingRate: Double
     /// Mean seconds from the end of readout to the result, over the last 100 frames.
     public var meanLatency: Double?
+    /// Frames analysed since processing last started (psen's `n_processed_images`).
+    public var runFramesProcessed: Int?
+    /// The camera ring's sequence number of the last frame analysed, from 1 (psen's
+    /// `last_sent_pulse_id` is this minus 1).
+    public var lastSequence: UInt64?
+    /// Unix time the last frame's result was ready (psen's `last_sent_time`).
+    public var lastProcessedTime: Double?
 
     enum CodingKeys: String, CodingKey {
         case state, status
@@ -161,12 +171,19 @@ public struct ProcessorStatistics: Codable, Sendable, Hashable {
         case lastFrameTime = "last_frame_time"
         case processingRate = "processing_rate"
         case meanLatency = "mean_latency"
+        case runFramesProcessed = "run_frames_processed"
+        case lastSequence = "last_sequence"
+        case lastProcessedTime = "last_processed_time"
     }
 
     /// Creates statistics.
     public init(status: String, processingStartTime: Double?, framesProcessed: Int, framesDropped: Int,
-                framesSkipped: Int, lastFrameId: String?, lastFrameTime: Double?, processingRate: Double,
-                meanLatency: Double?) {
+                framesSkipped: Int, lastFrameId: String?, lastFrameTime: Double?,
+                runFramesProcessed: Int? = nil, lastSequence: UInt64? = nil, lastProcessedTime: Double? = nil,
+                processingRate: Double, meanLatency: Double?) {
+        self.runFramesProcessed = runFramesProcessed
+        self.lastSequence = lastSequence
+        self.lastProcessedTime = lastProcessedTime
         self.status = status
         self.processingStartTime = processingStartTime
         self.framesProcessed = framesProcessed

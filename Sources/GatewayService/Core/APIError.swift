@@ -19,6 +19,8 @@ public struct APIError: Error, Sendable, Hashable {
     public var field: String?
     /// Seconds a client should wait before trying again (503).
     public var retryAfter: Int?
+    /// The methods the path allows, sent as `Allow` (405).
+    public var allow: String?
 
     /// Creates an error.
     /// - Parameters:
@@ -83,6 +85,10 @@ public struct APIError: Error, Sendable, Hashable {
             self.init(APIError.insufficientStorage, .storage, error.message)
         case .driver:
             self.init(.badGateway, .driver, error.message)
+        case .unavailable(.camera), .unavailable(.processor), .unavailable(.supervisor):
+            // A child that needed another one which is down (the processor asking the camera
+            // for the sensor's size): that one's 503, passed through.
+            self.init(.serviceUnavailable, error.code, error.message, field: field, retryAfter: 2)
         case _ where error.code.isNoAnswer:
             self = .unavailable(process, "the \(process.rawValue) process does not answer (\(error.message))")
         default:
@@ -100,19 +106,29 @@ public struct APIError: Error, Sendable, Hashable {
         var error: Detail
     }
 
-    /// The error as an HTTP response.
-    public var response: Response {
+    /// The headers that go with the status: `Retry-After` (503), `WWW-Authenticate` (401).
+    var headers: HTTPFields {
         var headers: HTTPFields = [:]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="aperture""# }
-        return JSONResponse.make(Body(error: .init(code: code, message: message, field: field)),
-                                 status: status, headers: headers)
+        if let allow { headers[.allow] = allow }
+        return headers
+    }
+
+    /// The error as an HTTP response.
+    public var response: Response {
+        JSONResponse.make(Body(error: .init(code: code, message: message, field: field)),
+                          status: status, headers: headers)
     }
 }
 
 extension APIError: HTTPResponseError {
-    /// The error as Hummingbird answers it: ``response``.
-    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
+    /// The error as Hummingbird answers it: ``response``, or psen's envelope for a path under
+    /// `/psen/` (``PsenRoutes/isPsen(_:)``), whatever produced the error (a route, the router's
+    /// 404 and 405, the token, Host and Origin guards, the body limit).
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        PsenRoutes.isPsen(request.uri.path) ? PsenRoutes.errorResponse(self) : response
+    }
 }
 
 /// Encodes JSON replies.

@@ -80,6 +80,9 @@ public final class Gateway: Sendable {
 
     /// The longest a query waits for a child.
     public static let queryTimeout: Duration = .seconds(3)
+    /// The longest setting an ROI waits for the processor, which may first ask the camera for
+    /// its sensor's size (for at most 4 s).
+    public static let roiTimeout: Duration = .seconds(6)
 
     /// Camera commands that change nothing.
     static let cameraQueries: Set<String> = [

@@ -16,6 +16,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
+                if let wrongMethod = PsenRoutes.methodNotAllowed(request.method, request.uri.path) { throw wrongMethod }
                 throw APIError(.notFound, .notFound, "no route \(request.method) \(request.uri.path)")
             case .methodNotAllowed:
                 throw APIError(.methodNotAllowed, .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
@@ -25,6 +26,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 throw APIError(error.status, error.status.code < 500 ? .badRequest : .internal,
                                error.body ?? error.status.reasonPhrase)
             }
+        } catch let error where PsenRoutes.isPsen(request.uri.path) {
+            // Anything else under /psen/ still answers psen's envelope (as a 500).
+            throw APIError(any: error)
         }
     }
 }

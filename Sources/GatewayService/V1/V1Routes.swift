@@ -163,7 +163,7 @@ package enum V1Routes {
         routes.put("processor/configuration") { request, _ in
             let body = try await RequestBody.decode(ConfigureCommand.Arguments.self, from: request,
                                                     limit: gateway.configuration.gateway.maxBody)
-            return JSONResponse.make(try await gateway.processor(ConfigureCommand.self, body))
+            return JSONResponse.make(try await gateway.processor(ConfigureCommand.self, body, timeout: Gateway.roiTimeout))
         }
         routes.get("processor/results") { request, _ in
             let query = request.uri.queryParameters
