@@ -278,7 +278,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessorServiceTests",
-            dependencies: ["ProcessorService", "ApertureProtocol", "Bus", "FITSStorage"],
+            dependencies: ["ProcessorService", "ApertureProtocol", "Bus", "FITSStorage", "FrameAnalysis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import ApertureConfig
 import ApertureProtocol
 import Bus
 import ChildRuntime

@@ -1,6 +1,8 @@
 import ApertureProtocol
+import Bus
 import FrameAnalysis
 import Foundation
+import HTTPTypes
 
 /// Draws a focus session as a greyscale PNG (evora's `/plot/<sid>`): median FWHM (filled squares,
 /// solid curve) and median HFD (open circles, dashed curve) in pixels against focuser position,
