@@ -1,3 +1,4 @@
+import ApertureConfig
 import ApertureProtocol
 import Bus
 import FrameAnalysis
@@ -21,7 +22,7 @@ enum EvoraFocusRoutes {
     static func register(on router: Router<GatewayApplication.Context>, gateway: Gateway) {
         router.post("api/add_focus_datapoint") { request, _ -> Response in
             try await EvoraRoutes.evora {
-                let fields = try await EvoraRoutes.fields(of: request, gateway: gateway)
+                let fields = try await fields(of: request, gateway: gateway)
                 let sid = try sessionId(fields["sid"])
                 let position = try position(fields["focuserPosition"], name: "focuserPosition")
                 guard let filename = fields["filename"] as? String else {
@@ -42,12 +43,32 @@ enum EvoraFocusRoutes {
         }
         router.post("api/reset") { request, _ -> Response in
             try await EvoraRoutes.evora {
-                let fields = try await EvoraRoutes.fields(of: request, gateway: gateway)
+                let fields = try await fields(of: request, gateway: gateway)
                 let sid = try sessionId(fields["sid"])
                 _ = try await gateway.processor(FocusSessionDeleteCommand.self, .init(id: sid))
                 return JSONResponse.make([String: String]())
             }
         }
+    }
+
+    /// The body's fields, as ``EvoraRoutes/fields(of:gateway:twice:)`` reads them, except that a
+    /// number too large for a double (`1e400`, which Foundation refuses as "not valid JSON") is
+    /// named by its key.
+    static func fields(of request: Request, gateway: Gateway) async throws(APIError) -> [String: Any] {
+        var buffer = try await RequestBody.collect(request, limit: gateway.configuration.gateway.maxBody)
+        let data = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        if let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] { return object }
+        let text = String(decoding: data, as: UTF8.self)
+        for match in text.matches(of: /"([A-Za-z_]{1,40})"\s*:\s*(-?[0-9.]+[eE][+-]?[0-9]+)/) {
+            if let value = Double(match.output.2), !value.isFinite {
+                let key = String(match.output.1)
+                throw APIError.invalid(key, "\(key): \(match.output.2) is not a finite number")
+            }
+        }
+        if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            return EvoraRoutes.form(data)
+        }
+        throw APIError.invalid(nil, data.isEmpty ? "the body must be a JSON object" : "the body is not a JSON object")
     }
 
     /// The PNG of a session's plot, drawn off the request threads.
