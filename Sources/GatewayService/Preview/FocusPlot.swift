@@ -36,7 +36,12 @@ enum FocusPlot {
             low = min(low, fit.bestFocus)
             high = max(high, fit.bestFocus)
         }
-        if high - low < 1e-9 { low -= 1; high += 1 }
+        if high - low < 1e-9 {
+            // One position: a span around it that reads as focuser steps.
+            let half = max(1, abs(low) * 0.05)
+            low -= half
+            high += half
+        }
         let pad = (high - low) * 0.06
         let xRange = (low - pad)...(high + pad)
 
@@ -54,7 +59,12 @@ enum FocusPlot {
         let visible = metrics + (fwhmCurve + hfdCurve).map(\.1).filter(\.isFinite)
         var yLow = visible.min() ?? 0, yHigh = visible.max() ?? 10
         if let largest = metrics.max() { yHigh = min(yHigh, largest * 2) }  // a steep curve does not squash the points
-        if yHigh - yLow < 1e-6 { yLow -= 1; yHigh += 1 }
+        let least = max(1, yHigh * 0.2)  // one point, or a flat series: not a magnified noise
+        if yHigh - yLow < least {
+            let middle = (yHigh + yLow) / 2
+            yLow = middle - least / 2
+            yHigh = middle + least / 2
+        }
         let yPad = (yHigh - yLow) * 0.08
         let yRange = max(0, yLow - yPad)...(yHigh + yPad)
 
