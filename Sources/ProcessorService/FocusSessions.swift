@@ -149,17 +149,14 @@ final class FocusSessionStore: Sendable {
         guard arguments.position.isFinite, FocusSessionLimits.position.contains(arguments.position) else {
             throw BusError.invalid("position", "\(arguments.position) is outside -1e9...1e9 (focuser steps)")
         }
+        // Full already: refused before the file is read (and again after, for a race).
         if let existing = sessions.withLock({ $0[arguments.id] }), existing.points.count >= FocusSessionLimits.pointsPerSession {
-            throw BusError(.busy, "session \(arguments.id) holds \(FocusSessionLimits.pointsPerSession) points, "
-                + "the most kept; reset it or start another", field: "id")
+            throw Self.full(arguments.id)
         }
         let measurement = try measurer.measure(arguments.filename, focusThreshold: focusThreshold)
         return try change { all, now throws(BusError) in
             var session = all[arguments.id] ?? FocusSession(id: arguments.id, created: now)
-            guard session.points.count < FocusSessionLimits.pointsPerSession else {
-                throw BusError(.busy, "session \(arguments.id) holds \(FocusSessionLimits.pointsPerSession) points, "
-                    + "the most kept; reset it or start another", field: "id")
-            }
+            guard session.points.count < FocusSessionLimits.pointsPerSession else { throw Self.full(arguments.id) }
             session.points.append(FocusPoint(position: arguments.position, measurement: measurement, added: now))
             session.updated = now
             session.refit()
@@ -203,6 +200,11 @@ final class FocusSessionStore: Sendable {
     func delete(_ id: String) throws(BusError) -> Bool {
         try Self.check(id: id)
         return try change { all, _ throws(BusError) in all.removeValue(forKey: id) != nil }
+    }
+
+    private static func full(_ id: String) -> BusError {
+        BusError(.busy, "session \(id) holds \(FocusSessionLimits.pointsPerSession) points, the most kept; "
+            + "reset it or start another", field: "id")
     }
 
     private static func check(id: String) throws(BusError) {
