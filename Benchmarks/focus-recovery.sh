@@ -6,13 +6,15 @@
 # focus session (the processor measures it: median FWHM and HFD), and prints the session's fitted
 # best positions; beside them, evora's own fit (numpy.polyfit of the metric itself, degree 2) of
 # the same measurements. Usage: Benchmarks/focus-recovery.sh [RUNS] (default 3); FOCUS_PLOT=FILE saves
-# the first session's /plot/<sid> PNG.
+# the first session's /plot/<sid> PNG; FOCUS_SIZE=N takes N x N frames (default 512). It also prints how long
+# adding a point takes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$HERE/../.build/debug}
 RUNS=${1:-3}
 DIR=$(mktemp -d /tmp/aperture-focus.XXXXXX)
-export APERTURE_GATEWAY_LISTEN=127.0.0.1:0 APERTURE_ALPACA_PORT=0 APERTURE_CAMERA_WIDTH=512 APERTURE_CAMERA_HEIGHT=512 \
+SIZE=${FOCUS_SIZE:-512}
+export APERTURE_GATEWAY_LISTEN=127.0.0.1:0 APERTURE_ALPACA_PORT=0 APERTURE_CAMERA_WIDTH=$SIZE APERTURE_CAMERA_HEIGHT=$SIZE \
        APERTURE_CAMERA_TIME_SCALE=0.01 APERTURE_DATA_ROOT=$DIR/data APERTURE_STATE_DIRECTORY=$DIR/state \
        APERTURE_LOG_LEVEL=warning
 "$BIN/aperture" --runtime-dir "$DIR/run" 2>"$DIR/service.log" &
@@ -70,12 +72,15 @@ placements = [
     ("narrow, 5 x 100", range(4800, 5201, 100)),
     ("wide, 6 x 400", range(4000, 6001, 400)),
 ]
-rows, skipped = [], []
+rows, skipped, latencies = [], [], []
 for name, positions in placements:
     for r in range(runs):
         sid = f"bench-{len(rows)}"
         for p in positions:
-            code, reply = http("POST", f"/v1/focus/sessions/{sid}/points", {"position": p, "filename": expose(p)})
+            filename = expose(p)
+            started = time.perf_counter()
+            code, reply = http("POST", f"/v1/focus/sessions/{sid}/points", {"position": p, "filename": filename})
+            latencies.append(time.perf_counter() - started)
             if code == 400 and "no stars" in reply["error"]["message"]:
                 skipped.append((name, p))  # too far from focus for the detector: left out, as a user would
                 continue
@@ -104,4 +109,8 @@ for name, *_ in placements:
           f" {mean(4):+10.1f} ({worst(4):4.0f}) {mean(5):+9.1f} ({worst(5):4.0f})")
 print("each cell: mean error against the truth in focuser steps (worst |error|)")
 if skipped: print(f"{len(skipped)} frame(s) without stars left out: {skipped}")
+latencies.sort()
+print(f"adding a point (read, measure, fit, write the sessions file) of a {os.environ['APERTURE_CAMERA_WIDTH']}x"
+      f"{os.environ['APERTURE_CAMERA_HEIGHT']} frame: median {statistics.median(latencies) * 1000:.0f} ms, "
+      f"max {latencies[-1] * 1000:.0f} ms over {len(latencies)}")
 PY

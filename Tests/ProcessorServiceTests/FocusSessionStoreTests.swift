@@ -133,7 +133,7 @@ import Testing
             ("notes.fits", "not a readable FITS image"),
             ("20261206/blank.fits", "no stars"),
             ("", "required"),
-            (String(repeating: "a", count: 2000), "at most 1024 bytes"),
+            (String(repeating: "a", count: 300), "at most 256 bytes"),
         ]
         for (filename, words) in cases {
             let error = refusal { _ = try store.add(.init(id: "s", position: 5100, filename: filename), focusThreshold: 5) }

@@ -19,8 +19,9 @@ public enum FocusSessionLimits {
     public static let sessions = 64
     /// Seconds after its last change a session is forgotten (30 days, as evora).
     public static let expiry: Double = 30 * 86_400
-    /// The longest `filename` accepted, in bytes.
-    public static let filenameLength = 1024
+    /// The longest `filename` accepted, in bytes (with 100 points and 64 sessions, what is kept stays
+    /// within a few MB).
+    public static let filenameLength = 256
     /// The largest file measured, in bytes (a 16-bit 8k x 8k frame is 128 MiB).
     public static let fileSize = 256 << 20
 
