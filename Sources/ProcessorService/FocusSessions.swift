@@ -269,16 +269,32 @@ final class FocusSessionStore: Sendable {
 
 /// Registers `measure_file` and the focus session commands on processor.ctl.
 enum FocusSessionCommands {
+    /// Reading and measuring a file takes a CPU for up to a few hundred milliseconds: it runs on
+    /// a thread of its own, one file at a time (one file's pixels in memory at most), never on the
+    /// threads of Swift's cooperative pool that run the frame loop and answer `ping`.
+    private static let queue = DispatchQueue(label: "aperture.processor.focus-measure", qos: .utility)
+
+    static func measuring<T: Sendable>(_ work: @escaping @Sendable () throws(BusError) -> T) async throws(BusError) -> T {
+        let result: Result<T, BusError> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { () throws(BusError) -> T in try work() }) }
+        }
+        return try result.get()
+    }
+
     static func register(on commands: inout CommandRouter, context: ChildContext, processor: FrameProcessor) {
         let storage = context.configuration.storage
         try? FileManager.default.createDirectory(atPath: storage.stateDirectory, withIntermediateDirectories: true)
         let store = FocusSessionStore(stateDirectory: storage.stateDirectory, dataRoot: storage.dataRoot,
                                       logger: context.logger)
         commands.register(MeasureFileCommand.self) { arguments in
-            try store.measure(arguments.filename, focusThreshold: processor.configuration.focusThreshold)
+            try await measuring { () throws(BusError) in
+                try store.measure(arguments.filename, focusThreshold: processor.configuration.focusThreshold)
+            }
         }
         commands.register(FocusSessionAddCommand.self) { arguments in
-            try store.add(arguments, focusThreshold: processor.configuration.focusThreshold)
+            try await measuring { () throws(BusError) in
+                try store.add(arguments, focusThreshold: processor.configuration.focusThreshold)
+            }
         }
         commands.register(FocusSessionCreateCommand.self) { arguments in try store.create(id: arguments.id) }
         commands.register(FocusSessionGetCommand.self) { arguments in try store.session(arguments.id) }
