@@ -23,7 +23,8 @@ struct FileMeasurer: Sendable {
     /// - Throws: ``BusError`` `invalid_argument` naming `filename` and the reason (outside the data
     ///   root, missing, not a FITS image, no stars).
     func measure(_ filename: String, focusThreshold: Double) throws(BusError) -> FileMeasurement {
-        let path = try resolve(filename)
+        let (path, size) = try resolve(filename)
+        try checkStatedSize(path: path, fileSize: size, filename: filename)
         let image: (width: Int, height: Int, pixels: [UInt16], header: [String: String])
         do {
             image = try FITSFile.read(path: path)
@@ -56,7 +57,7 @@ struct FileMeasurer: Sendable {
     /// A relative name is taken from the data root; a bare name that is not there is looked for
     /// in the night folders (`YYYYMMDD`), newest first, since evora's `/capture` reply names the
     /// file without its folder.
-    func resolve(_ filename: String) throws(BusError) -> String {
+    func resolve(_ filename: String) throws(BusError) -> (path: String, size: Int) {
         guard !filename.isEmpty else { throw BusError.invalid("filename", "is required (a FITS file under the data root)") }
         guard filename.utf8.count <= FocusSessionLimits.filenameLength, !filename.utf8.contains(0) else {
             throw BusError.invalid("filename", "must be a path of at most \(FocusSessionLimits.filenameLength) bytes")
@@ -88,7 +89,37 @@ struct FileMeasurer: Sendable {
             throw BusError.invalid("filename", "'\(filename)' is \(info.st_size) bytes, more than the "
                 + "\(FocusSessionLimits.fileSize >> 20) MiB measured at most")
         }
-        return path
+        return (path, Int(info.st_size))
+    }
+
+    /// Refuses a primary image whose header states more pixels than the file holds (or than the
+    /// analyzer takes), before reading it would allocate them: a file of a few kilobytes could
+    /// otherwise claim 60000 x 60000 pixels. A header this does not understand is left to cfitsio.
+    func checkStatedSize(path: String, fileSize: Int, filename: String) throws(BusError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: 2880 * 10)) ?? Data())
+        var values: [String: Int] = [:]
+        for start in stride(from: 0, to: head.count - 79, by: 80) {
+            let card = String(decoding: head[start..<(start + 80)], as: UTF8.self)
+            let keyword = card.prefix(8).trimmingCharacters(in: .whitespaces)
+            if keyword == "END" { break }
+            guard ["BITPIX", "NAXIS", "NAXIS1", "NAXIS2"].contains(keyword), card.dropFirst(8).hasPrefix("= ") else { continue }
+            let text = card.dropFirst(10).prefix { $0 != "/" }.trimmingCharacters(in: .whitespaces)
+            values[keyword] = Int(text)
+        }
+        guard values["NAXIS"] == 2, let width = values["NAXIS1"], let height = values["NAXIS2"],
+              let bitpix = values["BITPIX"] else { return }
+        let largest = FrameAnalyzer.maximumDimension
+        guard (1...largest).contains(width), (1...largest).contains(height) else {
+            throw BusError.invalid("filename", "'\(filename)' states an image of \(width) x \(height) pixels; "
+                + "1 to \(largest) each are measured")
+        }
+        let needed = width * height * abs(bitpix) / 8
+        guard needed <= fileSize else {
+            throw BusError.invalid("filename", "'\(filename)' states \(width) x \(height) pixels of BITPIX \(bitpix) "
+                + "(\(needed) bytes), more than its \(fileSize) bytes hold")
+        }
     }
 
     /// The night folders of the data root, newest first.

@@ -155,7 +155,15 @@ import Testing
         let before = try await health(address)
         let good = try await capture(address, comment: "focus: 5000")
         let bias = try await capture(address, comment: "", type: "Bias")
-        FileManager.default.createFile(atPath: service.root + "/data/notes.fits", contents: Data("not a FITS file".utf8))
+        _ = FileManager.default.createFile(atPath: service.root + "/data/notes.fits", contents: Data("not a FITS file".utf8))
+        // A header claiming 60000 x 60000 pixels in a file of two blocks: reading it would allocate 7 GB.
+        let card = { (text: String) in text.padding(toLength: 80, withPad: " ", startingAt: 0) }
+        let header = [card("SIMPLE  =                    T"), card("BITPIX  =                   16"),
+                      card("NAXIS   =                    2"), card("NAXIS1  =                60000"),
+                      card("NAXIS2  =                60000"), card("END")].joined()
+        _ = FileManager.default.createFile(atPath: service.root + "/data/huge.fits",
+                                           contents: Data((header.padding(toLength: 2880, withPad: " ", startingAt: 0)
+                                                           + String(repeating: "\0", count: 2880)).utf8))
         let outside = service.root + "/outside.fits"
         try FileManager.default.copyItem(atPath: service.root + "/data/" + (try night(of: good, in: service)) + "/" + good,
                                          toPath: outside)
@@ -174,6 +182,7 @@ import Testing
             ("filename", "5000", outside, "outside the data root"),
             ("filename", "5000", "notes.fits", "not a readable FITS image"),
             ("filename", "5000", bias, "no stars"),
+            ("filename", "5000", "huge.fits", "more than its 5760 bytes hold"),
             ("filename", "5000", "", "required"),
         ]
         for (field, position, filename, words) in cases {

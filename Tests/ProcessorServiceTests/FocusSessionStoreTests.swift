@@ -122,6 +122,14 @@ import Testing
         _ = FileManager.default.createFile(atPath: bench.root + "/outside.fits", contents: Data("x".utf8))
         try FileManager.default.createSymbolicLink(atPath: bench.data + "/escape.fits", withDestinationPath: bench.root + "/outside.fits")
         try bench.frame("20261206/blank.fits", focus: nil)
+        // A header that claims far more pixels than the file holds (reading would allocate 7 GB).
+        let card = { (text: String) in text.padding(toLength: 80, withPad: " ", startingAt: 0) }
+        let header = [card("SIMPLE  =                    T"), card("BITPIX  =                   16"),
+                      card("NAXIS   =                    2"), card("NAXIS1  =                60000"),
+                      card("NAXIS2  =                60000"), card("END")].joined()
+        _ = FileManager.default.createFile(atPath: bench.data + "/huge.fits",
+                                           contents: Data((header.padding(toLength: 2880, withPad: " ", startingAt: 0)
+                                                           + String(repeating: "\0", count: 2880)).utf8))
         _ = try store.add(.init(id: "s", position: 5000, filename: "image-0001.fits"), focusThreshold: 5)
         let cases: [(String, String)] = [
             ("/etc/passwd", "outside the data root"),
@@ -132,6 +140,7 @@ import Testing
             ("20261206", "not a regular file"),
             ("notes.fits", "not a readable FITS image"),
             ("20261206/blank.fits", "no stars"),
+            ("huge.fits", "more than its 5760 bytes hold"),
             ("", "required"),
             (String(repeating: "a", count: 300), "at most 256 bytes"),
         ]
