@@ -1,6 +1,7 @@
 import ApertureProtocol
 import Bus
 import CameraCore
+import FITSStorage
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -156,14 +157,18 @@ import Testing
         let good = try await capture(address, comment: "focus: 5000")
         let bias = try await capture(address, comment: "", type: "Bias")
         _ = FileManager.default.createFile(atPath: service.root + "/data/notes.fits", contents: Data("not a FITS file".utf8))
-        // A header claiming 60000 x 60000 pixels in a file of two blocks: reading it would allocate 7 GB.
-        let card = { (text: String) in text.padding(toLength: 80, withPad: " ", startingAt: 0) }
-        let header = [card("SIMPLE  =                    T"), card("BITPIX  =                   16"),
-                      card("NAXIS   =                    2"), card("NAXIS1  =                60000"),
-                      card("NAXIS2  =                60000"), card("END")].joined()
-        _ = FileManager.default.createFile(atPath: service.root + "/data/huge.fits",
-                                           contents: Data((header.padding(toLength: 2880, withPad: " ", startingAt: 0)
-                                                           + String(repeating: "\0", count: 2880)).utf8))
+        // A real FITS file of 16 x 16 pixels whose header is then made to claim 60000 x 60000:
+        // reading it as stated would allocate 7 GB.
+        let lying = service.root + "/data/huge.fits"
+        try [UInt16](repeating: 100, count: 256).withUnsafeBufferPointer {
+            try FITSFile.write(pixels: $0, width: 16, height: 16, cards: [], comments: [], to: lying)
+        }
+        var bytes = try #require(FileManager.default.contents(atPath: lying))
+        for axis in ["NAXIS1", "NAXIS2"] {
+            let card = try #require(bytes.range(of: Data(axis.utf8)))
+            bytes.replaceSubrange(card.lowerBound + 10..<card.lowerBound + 30, with: Data("               60000".utf8))
+        }
+        try bytes.write(to: URL(fileURLWithPath: lying))
         let outside = service.root + "/outside.fits"
         try FileManager.default.copyItem(atPath: service.root + "/data/" + (try night(of: good, in: service)) + "/" + good,
                                          toPath: outside)
