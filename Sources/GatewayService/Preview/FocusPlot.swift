@@ -68,22 +68,25 @@ enum FocusPlot {
         let yPad = (yHigh - yLow) * 0.08
         let yRange = max(0, yLow - yPad)...(yHigh + yPad)
 
-        func px(_ p: Double) -> Double {
-            Double(plotLeft) + (p - xRange.lowerBound) / (xRange.upperBound - xRange.lowerBound) * Double(plotRight - plotLeft)
+        // Canvas coordinates, clamped far outside the canvas so that any value converts (a best
+        // focus extrapolated to 1e300 is drawn nowhere, not a crash).
+        func pixel(_ value: Double) -> Int { Int((value.isFinite ? min(1e6, max(-1e6, value)) : -1e6).rounded()) }
+        func px(_ p: Double) -> Int {
+            pixel(Double(plotLeft) + (p - xRange.lowerBound) / (xRange.upperBound - xRange.lowerBound) * Double(plotRight - plotLeft))
         }
-        func py(_ m: Double) -> Double {
-            Double(plotBottom) - (m - yRange.lowerBound) / (yRange.upperBound - yRange.lowerBound) * Double(plotBottom - plotTop)
+        func py(_ m: Double) -> Int {
+            pixel(Double(plotBottom) - (m - yRange.lowerBound) / (yRange.upperBound - yRange.lowerBound) * Double(plotBottom - plotTop))
         }
 
         // Grid, ticks and labels.
         for tick in Ticks.values(in: xRange) {
-            let x = Int(px(tick.value).rounded())
+            let x = px(tick.value)
             canvas.line(x, plotTop, x, plotBottom, level: 225)
             canvas.line(x, plotBottom, x, plotBottom + 6, level: 0)
             canvas.text(tick.label, centreX: x, y: plotBottom + 12, level: 0)
         }
         for tick in Ticks.values(in: yRange) {
-            let y = Int(py(tick.value).rounded())
+            let y = py(tick.value)
             canvas.line(plotLeft, y, plotRight, y, level: 225)
             canvas.line(plotLeft - 6, y, plotLeft, y, level: 0)
             canvas.text(tick.label, rightX: plotLeft - 10, y: y - 7, level: 0)
@@ -96,7 +99,7 @@ enum FocusPlot {
         canvas.clip = (plotLeft + 1, plotTop + 1, plotRight - 1, plotBottom - 1)
         func draw(_ curve: [(Double, Double)], level: UInt8, dashed: Bool) {
             for (index, (a, b)) in zip(curve, curve.dropFirst()).enumerated() where !dashed || index % 4 < 2 {
-                canvas.line(Int(px(a.0).rounded()), Int(py(a.1).rounded()), Int(px(b.0).rounded()), Int(py(b.1).rounded()),
+                canvas.line(px(a.0), py(a.1), px(b.0), py(b.1),
                             level: level, thickness: 2)
             }
         }
@@ -105,18 +108,19 @@ enum FocusPlot {
         var header: [String] = []
         for (name, fit, level) in [("FWHM", session.fwhmFit, UInt8(0)), ("HFD", session.hfdFit, UInt8(110))] {
             guard let fit else { continue }
-            let x = Int(px(fit.bestFocus).rounded())
+            let x = px(fit.bestFocus)
             var y = plotTop
             while y < plotBottom {
                 canvas.line(x, y, x, min(y + 6, plotBottom), level: level, thickness: 2)
                 y += 12
             }
-            header.append("BEST \(name) \(Ticks.format(fit.bestFocus, step: 1))")
+            let best = abs(fit.bestFocus) < 1e7 ? Ticks.format(fit.bestFocus, step: 1) : String(format: "%.3G", fit.bestFocus)
+            header.append("BEST \(name) \(best)")
         }
         for point in points {
-            let x = Int(px(point.position).rounded())
-            canvas.square(x, Int(py(point.measurement.medianFWHM).rounded()), radius: 4, level: 0)
-            canvas.circle(x, Int(py(point.measurement.medianHFD).rounded()), radius: 5, level: 110)
+            let x = px(point.position)
+            canvas.square(x, py(point.measurement.medianFWHM), radius: 4, level: 0)
+            canvas.circle(x, py(point.measurement.medianHFD), radius: 5, level: 110)
         }
         canvas.clip = nil
 
@@ -178,7 +182,7 @@ extension FocusPlot {
 
         mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, level: UInt8, thickness: Int = 1) {
             // Far outside the canvas (a steep curve), nothing of the segment is drawn.
-            guard abs(y0) < 100_000, abs(y1) < 100_000 else { return }
+            guard abs(x0) < 100_000, abs(x1) < 100_000, abs(y0) < 100_000, abs(y1) < 100_000 else { return }
             var x = x0, y = y0
             let dx = abs(x1 - x0), dy = -abs(y1 - y0)
             let sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1

@@ -62,6 +62,16 @@ import Testing
             // Something is drawn besides the frame: ticks and labels at least.
             #expect(FocusPlot.render(plotted).filter { $0 == 0 }.count > 2000)
         }
+        // Nearly straight: a minimum extrapolated about 6.5e11 steps away is written, not drawn.
+        var straight = session(best: 5000, positions: [4800, 5000, 5200])
+        for (index, square) in [9, 12.25, 15.500000001].enumerated() {
+            straight.points[index].measurement.medianFWHM = square.squareRoot()
+            straight.points[index].measurement.medianHFD = square.squareRoot()
+        }
+        straight.refit()
+        #expect(abs(EvoraFocusRoutes.Serialized(straight).predictedMinFwhm) > 1e9 || straight.fwhmFit == nil)
+        #expect(markedColumns(FocusPlot.render(straight)).isEmpty)
+        #expect(try FocusPlot.png(straight).count > 100)
         // Downward: no fit, and the session says why.
         var hill = session(best: 5000, positions: [4800, 5000, 5200])
         for index in hill.points.indices { hill.points[index].measurement.medianFWHM = 10 - abs(hill.points[index].position - 5000) / 100 }
