@@ -129,8 +129,8 @@ enum FocusPlot {
         canvas.text("FWHM", leftX: plotLeft + 16, y: 8, level: 0)
         canvas.circle(plotLeft + 86, 14, radius: 5, level: 110)
         canvas.text("HFD", leftX: plotLeft + 96, y: 8, level: 0)
-        canvas.text(header.isEmpty ? (Set(points.map(\.position)).count < 3 ? "FIT FROM 3 POSITIONS" : "NO MINIMUM") : header.joined(separator: "  "),
-                    rightX: plotRight, y: 8, level: 0)
+        let state = Set(points.map(\.position)).count < 3 ? "FIT FROM 3 POSITIONS" : "NO MINIMUM"
+        canvas.text(header.isEmpty ? state : header.joined(separator: "  "), rightX: plotRight, y: 8, level: 0)
         return canvas.pixels
     }
 }
