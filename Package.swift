@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "ProcessorService",
             dependencies: [
-                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis", "FITSStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -281,7 +281,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessorServiceTests",
-            dependencies: ["ProcessorService", "ApertureProtocol", "Bus"],
+            dependencies: ["ProcessorService", "ApertureProtocol", "Bus", "FITSStorage", "FrameAnalysis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -32,6 +32,7 @@ public enum ProcessorApplication {
         commands.register(FocusFitCommand.self) { arguments in
             try processor.focusFit(exposureIds: arguments.exposureIds, metric: arguments.metric)
         }
+        FocusSessionCommands.register(on: &commands, context: context, processor: processor)
         context.readiness.set(true)
         return [ProcessorLoopService(processor: processor, events: events)]
     }

@@ -191,19 +191,20 @@ import Testing
     /// Runs dashboard_browser.py against `url`; checks it passed with no console error and
     /// returns its summary.
     @discardableResult
-    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil) async throws -> [String: Any] {
+    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, focus: Bool = false) async throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
         if let token { arguments += ["--token", token] }
+        if focus { arguments.append("--focus") }
         let result = try await ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         } ?? [:]
         #expect(result.status == 0, "dashboard_browser.py: \(result.errors)\n\(result.output)\nservice:\n\(service.output.suffix(3000))")
         #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "console errors: \(summary["console_errors"] ?? "none reported")")
-        let steps = token == nil ? ["loaded", "ready", "submitted", "progress", "preview"]
-            : ["loaded", "ready", "submitted", "token", "progress", "preview"]
+        let steps = (token == nil ? ["loaded", "ready", "submitted", "progress", "preview"]
+            : ["loaded", "ready", "submitted", "token", "progress", "preview"]) + (focus ? ["focus"] : [])
         #expect((summary["steps"] as? [String]) == steps, "\(summary)")
         #expect(((summary["preview"] as? [String: Any])?["width"] as? Int ?? 0) > 0, "\(summary)")
         return summary
@@ -219,8 +220,13 @@ import Testing
         defer { processor.close() }
         _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
         _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
-        let summary = try await runBrowser("http://\(address)/", service: service)
+        let summary = try await runBrowser("http://\(address)/", service: service, focus: true)
         let debug = summary["debug"] as? [String: Any] ?? [:]
+        // The focus panel: the point added from the page, its measured widths and the plot.
+        let focus = summary["focus"] as? [String: Any] ?? [:]
+        #expect(focus["width"] as? Int == 640 && focus["height"] as? Int == 480, "the focus plot: \(focus)")
+        #expect((focus["row"] as? String)?.hasPrefix("5000") == true, "the focus point's row: \(focus)")
+        #expect((focus["session"] as? String)?.contains("1 point(s)") == true, "\(focus)")
         #expect(debug["roisDrawn"] as? Int == 2, "the ROI boxes over the preview: \(debug)")
         #expect(debug["progressEvents"] as? Int ?? 0 >= 2, "\(debug)")
         #expect(summary["stats_rows"] as? Int ?? 0 > 0, "the frame's statistics: \(summary)")

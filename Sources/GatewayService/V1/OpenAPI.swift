@@ -20,12 +20,14 @@ enum OpenAPIDocument {
         "paths-camera.json": PackageResources.paths_camera_json,
         "paths-processor.json": PackageResources.paths_processor_json,
         "paths-files.json": PackageResources.paths_files_json,
+        "paths-focus.json": PackageResources.paths_focus_json,
         "components.json": PackageResources.components_json,
         "schemas-camera.json": PackageResources.schemas_camera_json,
         "schemas-processor.json": PackageResources.schemas_processor_json,
         "schemas-files.json": PackageResources.schemas_files_json,
         "paths-weather.json": PackageResources.paths_weather_json,
         "schemas-weather.json": PackageResources.schemas_weather_json,
+        "schemas-focus.json": PackageResources.schemas_focus_json,
     ]
 
     /// The whole document, as served.

@@ -18,6 +18,7 @@ package enum V1Routes {
         registerProcessor(routes, gateway: gateway)
         registerFrames(routes, gateway: gateway)
         FileRoutes.register(routes, gateway: gateway)
+        V1FocusRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }
@@ -275,6 +276,7 @@ final class RouteTable: Sendable {
     func get(_ path: String, _ handler: @escaping Handler) { add(.get, path, handler) }
     func post(_ path: String, _ handler: @escaping Handler) { add(.post, path, handler) }
     func put(_ path: String, _ handler: @escaping Handler) { add(.put, path, handler) }
+    func delete(_ path: String, _ handler: @escaping Handler) { add(.delete, path, handler) }
 
     private func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
         let routerPath = RouterPath(stringLiteral: path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))

@@ -157,6 +157,8 @@ def main():
     parser.add_argument("--time", type=float, default=2.0, help="the exposure time in seconds")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed for each step")
     parser.add_argument("--screenshot", help="save a PNG of the page at the end")
+    parser.add_argument("--focus", action="store_true",
+                        help="then add the newest listed file to the focus panel and wait for its point and plot")
     parser.add_argument("--token", help="the gateway's bearer token: the first POST must answer 401, the page must "
                                         "then ask for the token, keep it and retry with it")
     options = parser.parse_args()
@@ -252,6 +254,26 @@ def main():
         summary["progress_final"] = browser.evaluate("document.getElementById('progress-text').textContent")
         summary["children_running"] = browser.evaluate(
             "Array.from(document.querySelectorAll('#children-table tbody tr')).filter(r => r.textContent.includes('running')).length")
+        if options.focus:
+            # The focus panel, as a user fills it: a position and the newest file of the night listed.
+            filename = browser.wait_for(
+                """(() => { const row = document.querySelector('#files-table tbody tr td');
+                            const night = document.getElementById('night-select').value;
+                            return row && night ? night + '/' + row.textContent.trim() : null; })()""",
+                options.timeout, "the files panel to list the exposure's file")
+            browser.evaluate("""(() => { document.getElementById('focus-position').value = '5000';
+                                        document.getElementById('focus-file').value = %s;
+                                        document.getElementById('focus-form').requestSubmit(); return true; })()"""
+                             % json.dumps(filename))
+            summary["focus"] = browser.wait_for(
+                """(() => { const img = document.getElementById('focus-plot');
+                            const rows = document.querySelectorAll('#focus-points tbody tr');
+                            return rows.length === 1 && img.complete && img.naturalWidth > 0 && !img.hidden
+                                ? {file: %s, width: img.naturalWidth, height: img.naturalHeight,
+                                   row: rows[0].textContent, session: document.getElementById('focus-session').textContent,
+                                   best: document.getElementById('focus-best-fwhm').textContent} : null; })()"""
+                % json.dumps(filename), options.timeout, "the focus panel to show the point and its plot")
+            summary["steps"].append("focus")
         summary["debug"] = browser.evaluate("Object.assign({}, window.apertureDashboard)")
         if options.token:
             kept = browser.evaluate("localStorage.getItem('aperture.token')")
