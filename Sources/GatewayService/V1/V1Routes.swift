@@ -30,7 +30,9 @@ package enum V1Routes {
             return JSONResponse.make(try await gateway.supervisorRestart(name))
         }
         routes.get("weather") { _, _ in
-            JSONResponse.make(V1Weather(try await gateway.weather.reading()))
+            // No source is a state, not an error: the dashboard asks at every load.
+            guard gateway.configuration.weather.source != .none else { return JSONResponse.make(V1Weather.unconfigured) }
+            return JSONResponse.make(V1Weather(try await gateway.weather.reading()))
         }
         routes.get("events") { request, context in
             try await EventsEndpoint.respond(request, channel: context.channel, gateway: gateway)
@@ -286,16 +288,18 @@ final class RouteTable: Sendable {
     }
 }
 
-/// `GET /v1/weather`: the latest weather reading.
+/// `GET /v1/weather`: the latest weather reading, or `source: none` without a source.
 struct V1Weather: Encodable {
-    /// `alpaca` or `http`.
+    /// `alpaca`, `http`, or `none`.
     var source: String
-    /// When the source was read (ISO 8601, UTC).
-    var time: String
-    /// Seconds since then.
-    var ageSeconds: Double
+    /// When the source was read (ISO 8601, UTC); absent for `none`.
+    var time: String?
+    /// Seconds since then; absent for `none`.
+    var ageSeconds: Double?
     /// Each quantity the source gave, in the unit its name says.
     var values: [String: Double]
+    /// Why there is no reading (`none`).
+    var message: String?
 
     init(_ reading: WeatherReading) {
         source = reading.source
@@ -304,8 +308,17 @@ struct V1Weather: Encodable {
         values = reading.values
     }
 
+    private init(source: String, message: String) {
+        self.source = source
+        self.message = message
+        values = [:]
+    }
+
+    /// The answer without a weather source.
+    static let unconfigured = V1Weather(source: "none", message: "no weather source is configured (weather.source)")
+
     enum CodingKeys: String, CodingKey {
-        case source, time, values
+        case source, time, values, message
         case ageSeconds = "age_seconds"
     }
 }

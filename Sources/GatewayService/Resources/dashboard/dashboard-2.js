@@ -297,12 +297,13 @@
 
   // ---------------------------------------------------------------- weather
   // The panel shows once the gateway has a weather source (weather.source); without one
-  // /v1/weather answers 404 not_configured and the panel stays hidden.
+  // /v1/weather answers source 'none' and the panel stays hidden.
   async function loadWeather() {
     const show = (id, value, unit, digits) => text(id, value === undefined || value === null
       ? '–' : Number(value).toFixed(digits) + unit);
     try {
       const weather = await api('v1/weather');
+      if (weather.source === 'none') { $('weather-panel').hidden = true; return true; }
       const v = weather.values || {};
       show('weather-temp', v.temperature_c, ' °C', 1);
       show('weather-humidity', v.humidity, ' %', 0);
@@ -313,7 +314,6 @@
       text('weather-caption', 'from ' + weather.source + ', read ' + duration(weather.age_seconds) + ' ago');
       $('weather-panel').hidden = false;
     } catch (e) {
-      if (e.code === 'not_configured') { $('weather-panel').hidden = true; return true; }
       text('weather-caption', 'weather: ' + e.message);
       $('weather-panel').hidden = false;
     }
