@@ -149,7 +149,7 @@ let package = Package(
         .target(
             name: "ProcessorService",
             dependencies: [
-                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis", "FITSStorage", "ProcessSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -257,7 +257,7 @@ let package = Package(
         // MARK: Tests.
         .testTarget(
             name: "CameraCoreTests",
-            dependencies: ["CameraCore", "ApertureProtocol", "Bus"],
+            dependencies: ["CameraCore", "ApertureProtocol", "Bus", "FrameAnalysis"],
             resources: [.copy("StandIn")],
             swiftSettings: swiftSettings
         ),

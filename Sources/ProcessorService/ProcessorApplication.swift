@@ -32,6 +32,9 @@ public enum ProcessorApplication {
         commands.register(FocusFitCommand.self) { arguments in
             try processor.focusFit(exposureIds: arguments.exposureIds, metric: arguments.metric)
         }
+        let solver = PlateSolver(configuration: context.configuration, scratchRoot: context.runtime.path, logger: context.logger)
+        commands.register(SolveCommand.self) { arguments in try await solver.solve(arguments) }
+        commands.register(SolutionQueryCommand.self) { arguments in try solver.solution(id: arguments.id) }
         context.readiness.set(true)
         return [ProcessorLoopService(processor: processor, events: events)]
     }

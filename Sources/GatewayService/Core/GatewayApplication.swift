@@ -85,6 +85,7 @@ public enum GatewayApplication {
                             body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         EvoraRoutes.register(on: router, gateway: gateway)
+        EvoraFramingRoutes.register(on: router, gateway: gateway)
         PsenRoutes.register(on: router.group("psen"), gateway: gateway)
         V1Routes.register(on: router.group("v1"), gateway: gateway)
         DashboardRoutes.register(on: router, gateway: gateway)

@@ -24,6 +24,8 @@ enum OpenAPIDocument {
         "schemas-camera.json": PackageResources.schemas_camera_json,
         "schemas-processor.json": PackageResources.schemas_processor_json,
         "schemas-files.json": PackageResources.schemas_files_json,
+        "paths-solving.json": PackageResources.paths_solving_json,
+        "schemas-solving.json": PackageResources.schemas_solving_json,
     ]
 
     /// The whole document, as served.

@@ -18,6 +18,7 @@ package enum V1Routes {
         registerProcessor(routes, gateway: gateway)
         registerFrames(routes, gateway: gateway)
         FileRoutes.register(routes, gateway: gateway)
+        SolvingRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }
