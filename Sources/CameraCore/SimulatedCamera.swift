@@ -12,6 +12,12 @@ import Synchronization
 /// hits, vignetted flat illumination and saturation at 65535. ``Configuration`` holds every
 /// parameter and documents the model; ``SimulatedSensor`` (internal) renders the frames.
 ///
+/// The real sky: an object frame with a pointing (``AcquisitionSettings/pointing``, or
+/// ``Configuration/pointing``) shows the stars of a Tycho-2 index (``SkyCatalog``,
+/// ``Configuration/catalogPath``) around it instead of the synthetic field, projected with the
+/// focal length, pixel size and rotation (``skyStars(at:)``), through the same PSF, focus and
+/// noise model.
+///
 /// Determinism: the star field depends only on the seed; a frame depends only on the seed, its
 /// frame number (``nextFrameNumber``, counting every started acquisition), its settings, the
 /// focus position and the sensor temperature at its start. The temperature follows the scaled

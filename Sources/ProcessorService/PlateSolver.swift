@@ -268,7 +268,10 @@ final class PlateSolver: Sendable {
                          "--temp-dir", scratch, "--width", "\(frame.width)", "--height", "\(frame.height)",
                          "--x-column", "X", "--y-column", "Y", "--sort-column", "FLUX", "--crpix-center",
                          "--cpulimit", "\(Int(checked.timeLimit.rounded(.up)))",
-                         "--new-fits", "none", "--index-xyls", "none", "--rdls", "none", "--match", "none"]
+                         "--new-fits", "none", "--index-xyls", "none", "--rdls", "none", "--match", "none",
+                         // The star list is the detector's: no line removal or uniformizing (Python
+                         // helpers that cost about 2.5 s per solve, docs/performance.md).
+                         "--no-remove-lines", "--uniformize", "0"]
         if let scale {
             arguments += ["--scale-units", "arcsecperpix", "--scale-low", "\(scale * 0.95)", "--scale-high", "\(scale * 1.05)"]
         }
