@@ -253,6 +253,11 @@ extension SkyEndToEndTests {
         let detected = solution["detected_stars"] as? Int ?? 0, matched = solution["matched_stars"] as? Int ?? 0
         #expect(detected >= 20 && matched >= 10 && matched <= detected, "detected \(detected), matched \(matched)")
         #expect((solution["field_width_deg"] as? Double).map { abs($0 - 1024 * Self.configuredScale / 3600) < 0.02 } == true)
+        // North is up (towards row 0) at camera.simulator.rotation 0; rows run top-down, so the
+        // FITS image (row 1 at the bottom) is the sky mirrored.
+        let rotation = try #require(solution["rotation_deg"] as? Double)
+        #expect(min(rotation, 360 - rotation) < 0.1, "rotation \(rotation)")
+        #expect(solution["parity"] as? String == "flipped")
         #expect((solution["wcs"] as? [String: Any])?["CTYPE1"] as? String != nil)
         let wcsFile = try #require(solution["wcs_file"] as? String)
         #expect(wcsFile == north.replacingOccurrences(of: ".fits", with: ".wcs.fits"))
