@@ -141,6 +141,30 @@ extension FITSFile {
         return nil
     }
 
+    /// Writes a frame to a new file (it must not exist), fsyncs and closes it: the durable part of
+    /// a save, before the rename that names it. Nothing is left behind on failure.
+    /// - Returns: the file's size in bytes.
+    static func writeSynced(_ pixels: UnsafeBufferPointer<UInt16>, header: borrowing CFITSIOHeader, to temporary: String,
+                            startingWriteback: Bool) throws(StorageError) -> Int {
+        let descriptor = try POSIXFile.createExclusive(temporary)
+        let bytes: Int
+        do {
+            bytes = try writeFrame(pixels, header: header, to: descriptor, path: temporary, startingWriteback: startingWriteback)
+            try POSIXFile.sync(descriptor, path: temporary)
+        } catch {
+            _ = POSIXFile.closeIgnoringErrors(descriptor)
+            _ = unlink(temporary)
+            throw error
+        }
+        do {
+            try POSIXFile.close(descriptor, path: temporary)
+        } catch {
+            _ = unlink(temporary)
+            throw error
+        }
+        return bytes
+    }
+
     /// The keywords a frame's structure owns, which a copy does not take over from the original.
     static let structuralKeywords: Set<String> = [
         "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO", "BSCALE", "CHECKSUM", "DATASUM", "END",
@@ -172,28 +196,11 @@ extension FITSFile {
         let folder = POSIXFile.parent(of: destination)
         let temporary = folder + "/." + URL(fileURLWithPath: destination).lastPathComponent
             + ".tmp-\(getpid())-" + String(UInt32.random(in: .min ... .max), radix: 16)
-        let fitsHeader = try CFITSIOHeader(width: frame.width, height: frame.height, cards: cards, comments: comments, path: destination)
-        try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(StorageError) in
+        let bytes = try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(StorageError) -> Int in
             try checkFrame(pixels: pixels, width: frame.width, height: frame.height, cards: cards, comments: comments,
                            context: "cannot write \(destination)")
-        }
-        let descriptor = try POSIXFile.createExclusive(temporary)
-        let bytes: Int
-        do {
-            bytes = try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(StorageError) -> Int in
-                try writeFrame(pixels, header: fitsHeader, to: descriptor, path: temporary, startingWriteback: false)
-            }
-            try POSIXFile.sync(descriptor, path: temporary)
-        } catch {
-            _ = POSIXFile.closeIgnoringErrors(descriptor)
-            _ = unlink(temporary)
-            throw error
-        }
-        do {
-            try POSIXFile.close(descriptor, path: temporary)
-        } catch {
-            _ = unlink(temporary)
-            throw error
+            let header = try CFITSIOHeader(width: frame.width, height: frame.height, cards: cards, comments: comments, path: destination)
+            return try writeSynced(pixels, header: header, to: temporary, startingWriteback: false)
         }
         let renamed = POSIXFile.renameWithoutReplacing(temporary, destination)
         guard renamed == 0 else {
