@@ -346,4 +346,20 @@ extension SkyEndToEndTests {
         #expect(SkyEndToEndTests.pidsAndRestarts(after) == SkyEndToEndTests.pidsAndRestarts(before),
                 "a process was restarted:\n\(service.output.suffix(3000))")
     }
+
+    @Test func aMissingSolverIsAFailureThatNamesItAndTheKey() async throws {
+        var environment = SkyEndToEndTests.fast
+        environment["APERTURE_PROCESSOR_SOLVE_FIELD"] = "/nonexistent/solve-field"
+        let service = try ServiceHarness("aperture", environment: environment)
+        defer { service.cleanup() }
+        let address = try await service.gatewayAddress()
+        let before = try await SkyEndToEndTests.waitUntilHealthy(address)
+        let frame = try await Self.expose(address, ["type": "object", "time": 1, "ra": 83.82, "dec": -5.39], root: service.root + "/data")
+        let reply = try await http(address, "POST", "/api/plate_solve", json: ["filename": frame], timeout: 60)
+        #expect(reply.status == 200 && reply.json["status"] as? String == "failure", "\(reply.text)")
+        let reason = reply.json["failure_reason"] as? String ?? ""
+        #expect(reason.hasPrefix("solver missing: /nonexistent/solve-field") && reason.contains("processor.solve_field"), "\(reason)")
+        let after = try await SkyEndToEndTests.waitUntilHealthy(address)
+        #expect(SkyEndToEndTests.pidsAndRestarts(after) == SkyEndToEndTests.pidsAndRestarts(before))
+    }
 }
