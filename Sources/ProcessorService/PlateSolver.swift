@@ -12,9 +12,10 @@ import Synchronization
 /// `solve-field` as an "xylist" (a FITS table of X, Y, FLUX), with the pixel scale from the
 /// header's FOCALLEN and XPIXSZ when both are there and the caller's position hint when given.
 ///
-/// `solve-field` runs as a child in its own process group, spawned by ``ChildSpawner`` (from one
-/// long-lived thread) under `setpriv --pdeathsig KILL`, so it dies with the processor; at the
-/// time limit the whole group (solve-field and its astrometry-engine) is killed. Each solve has a
+/// `solve-field` runs in a process group of its own, under a shell spawned by ``ChildSpawner``
+/// (from one long-lived thread) that kills the group when the processor's lifeline closes, so it
+/// dies with the processor; at the time limit the whole group (solve-field and its
+/// astrometry-engine) is killed. Each solve has a
 /// scratch folder, removed when it ends. At most one solve runs at a time; another is refused
 /// with `busy`. The last 100 solutions are kept for ``solution(id:)``.
 final class PlateSolver: Sendable {
@@ -397,9 +398,21 @@ final class PlateSolver: Sendable {
     /// Runs solve-field (stdout and stderr to `log`) in its own process group, killing the group
     /// at the limit.
     private func runSolver(_ arguments: [String], log: String, limit: Double) async -> Outcome {
-        // /bin/sh points the output at the log, then execs setpriv, which sets the parent-death
-        // signal and execs solve-field: one process, the spawner's child, dying with us.
-        let script = #"exec >"$0" 2>&1; exec /usr/bin/setpriv --pdeathsig KILL -- "$@""#
+        // /bin/sh, the group's leader, sends the output to the log, starts solve-field and waits for
+        // it; beside it a watcher reads the lifeline (descriptor 3, whose only writer is this
+        // process: end of file when the processor is gone, even if it died before the watcher
+        // started) and then kills the whole group, solve-field's astrometry-engine included.
+        let script = #"""
+            exec >"$0" 2>&1
+            "$@" &
+            solver=$!
+            { read -r line <&3; kill -KILL 0; } &
+            watcher=$!
+            wait "$solver"
+            status=$?
+            kill "$watcher" 2>/dev/null
+            exit "$status"
+            """#
         let spawned: SpawnedProcess
         do {
             spawned = try await spawner.spawn(executable: "/bin/sh", arguments: ["-c", script, log, solveField] + arguments,

@@ -122,6 +122,11 @@ import Testing
 }
 
 extension SkyEndToEndTests {
+    /// The supervisor's view of the children, as `/healthz` gives it.
+    static func health(_ address: String) async throws -> Health {
+        try await HostileInputEndToEndTests().health(address)
+    }
+
     /// Every child runs and answers, and the camera is connected (HostileInputEndToEndTests' check).
     static func waitUntilHealthy(_ address: String) async throws -> Health {
         try await HostileInputEndToEndTests().waitUntilHealthy(address)
@@ -361,5 +366,65 @@ extension SkyEndToEndTests {
         #expect(reason.hasPrefix("solver missing: /nonexistent/solve-field") && reason.contains("processor.solve_field"), "\(reason)")
         let after = try await SkyEndToEndTests.waitUntilHealthy(address)
         #expect(SkyEndToEndTests.pidsAndRestarts(after) == SkyEndToEndTests.pidsAndRestarts(before))
+    }
+
+    /// The processes of a service's solves: solve-field itself, or also its astrometry-engine.
+    static func solveProcesses(of service: ServiceHarness, engineToo: Bool) -> [Int32] {
+        let ours = Set(ServiceHarness.processes(mentioning: service.root + "/run/solve-"))
+        return engineToo ? Array(ours) : ServiceHarness.processes(mentioning: "solve-field").filter(ours.contains)
+    }
+
+    @Test func aLongSolveKeepsTheProcessorAnsweringRefusesASecondAndDiesWithTheProcessor() async throws {
+        let service = try ServiceHarness("aperture", environment: SkyEndToEndTests.fast)
+        defer {
+            // Should anything of a solve outlive the test (a failure above), it is stopped here.
+            for pid in Self.solveProcesses(of: service, engineToo: true) { kill(pid, SIGKILL) }
+            service.cleanup()
+        }
+        let address = try await service.gatewayAddress()
+        let before = try await SkyEndToEndTests.waitUntilHealthy(address)
+        // The synthetic field (no pointing) matches no catalogue: solve-field searches the whole sky.
+        let synthetic = try await PlateSolveEndToEndTests.expose(address, ["type": "object", "time": 1], root: service.root + "/data")
+        let long = Task { try await http(address, "POST", "/v1/solutions", json: ["file": synthetic, "time_limit": 20], timeout: 90) }
+        var deadline = Date().addingTimeInterval(30)
+        while Self.solveProcesses(of: service, engineToo: false).isEmpty && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let solver = Self.solveProcesses(of: service, engineToo: false)
+        #expect(!solver.isEmpty, "solve-field did not start")
+
+        // Meanwhile: a second solve is refused, the processor answers (/healthz, its statistics).
+        let second = try await http(address, "POST", "/v1/solutions", json: ["file": synthetic], timeout: 30)
+        #expect(second.status == 409 && second.errorCode == "busy", "\(second.text)")
+        let health = try await SkyEndToEndTests.health(address)
+        #expect(health.status == "ok" && health.children.allSatisfy(\.responding), "\(health)")
+        #expect(try await http(address, "GET", "/v1/processor").status == 200)
+
+        // The processor dies: its solve-field, and the engine that solve-field started, die with it.
+        let processor = try #require(health.children.first { $0.name == "processor" }?.pid)
+        kill(processor, SIGKILL)
+        deadline = Date().addingTimeInterval(10)
+        while !solver.filter(ServiceHarness.isAlive).isEmpty && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(solver.filter(ServiceHarness.isAlive).isEmpty, "solve-field outlived the processor: \(solver)")
+        deadline = Date().addingTimeInterval(10)
+        while !Self.solveProcesses(of: service, engineToo: true).isEmpty && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(Self.solveProcesses(of: service, engineToo: true).isEmpty, "a solver's process outlived the processor")
+        let reply = try await long.value
+        #expect(reply.status != 201, "the solve answered although its processor died: \(reply.text)")
+
+        // The supervisor restarts the processor; the camera and the gateway were not touched.
+        deadline = Date().addingTimeInterval(60)
+        var after = try await SkyEndToEndTests.waitUntilHealthy(address)
+        while after.children.first(where: { $0.name == "processor" })?.pid == processor && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            after = try await SkyEndToEndTests.waitUntilHealthy(address)
+        }
+        let restarted = SkyEndToEndTests.pidsAndRestarts(after), earlier = SkyEndToEndTests.pidsAndRestarts(before)
+        #expect(restarted["camera"] == earlier["camera"] && restarted["gateway"] == earlier["gateway"])
+        #expect(after.children.first { $0.name == "processor" }?.restarts == 1)
     }
 }
