@@ -348,10 +348,8 @@ final class PlateSolver: Sendable {
             do throws(StorageError) {
                 solution.wcsFile = relative(try writeVersion(of: path, cards: wcsCards))
             } catch {
-                solution.failureReason = nil
                 logger.warning("plate solve \(solution.id): the WCS file was not written: \(error.message)")
-                solution.wcsFile = nil
-                solution.wcs?["WCS_FILE_ERROR"] = "'\(error.message.prefix(60))'"
+                solution.wcsFileError = error.message
             }
         }
         return solution

@@ -123,6 +123,8 @@ public struct PlateSolution: Codable, Sendable, Hashable {
     public var wcs: [String: String]?
     /// `wcs_file`: the new file holding the frame with the WCS (when asked for), inside the data root.
     public var wcsFile: String?
+    /// `wcs_file_error`: why the WCS file asked for was not written (the solution stands).
+    public var wcsFileError: String?
     /// `stars`: the detected stars (at most the 200 brightest), for the visualization.
     public var stars: [PixelPoint]
     /// `matches`: where the matched catalogue stars fall on the frame.
@@ -145,6 +147,7 @@ public struct PlateSolution: Codable, Sendable, Hashable {
         case matchedStars = "matched_stars"
         case solveSeconds = "solve_seconds"
         case wcsFile = "wcs_file"
+        case wcsFileError = "wcs_file_error"
         case hintUsed = "hint_used"
         case scaleHint = "scale_hint"
     }
