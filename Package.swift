@@ -278,7 +278,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessorServiceTests",
-            dependencies: ["ProcessorService", "ApertureProtocol", "Bus"],
+            dependencies: [
+                "ProcessorService", "ApertureProtocol", "Bus", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
