@@ -132,14 +132,14 @@ public final class SkyCatalog: Sendable {
     private static let loaded = Mutex<[String: SkyCatalog]>([:])
 
     /// The catalogue of a file, read once per process and shared (the 08 index is 1.3 million
-    /// stars, about 35 MB in memory).
+    /// stars, about 36 MB in memory). The first caller reads it under the lock, so callers at
+    /// the same time wait for that one read instead of each reading the file.
     /// - Parameter path: the index file.
     /// - Throws: ``ReadError`` naming the file.
     public static func shared(path: String) throws(ReadError) -> SkyCatalog {
-        if let catalog = loaded.withLock({ $0[path] }) { return catalog }
-        let catalog = try SkyCatalog(path: path)
-        return loaded.withLock { cache in
-            if let existing = cache[path] { return existing }
+        try loaded.withLock { (cache: inout [String: SkyCatalog]) throws(ReadError) -> SkyCatalog in
+            if let catalog = cache[path] { return catalog }
+            let catalog = try SkyCatalog(path: path)
             cache[path] = catalog
             return catalog
         }

@@ -6,7 +6,7 @@ import Testing
 
 /// The real-sky simulator: the catalogue reader against astrometry.net's own `query-starkd`, the
 /// projection's orientation, and the stars a pointed frame shows.
-@Suite(.timeLimit(.minutes(5))) struct SkyCatalogTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SkyCatalogTests {
     static let index08 = "/usr/share/astrometry/index-tycho2-08.littleendian.fits"
 
     /// Runs a program to its end on a thread of its own (not one of the cooperative pool);
