@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "ProcessorService",
             dependencies: [
-                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis", "FITSStorage",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FrameAnalysis", "FITSStorage", "ProcessSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -260,7 +260,7 @@ let package = Package(
         // MARK: Tests.
         .testTarget(
             name: "CameraCoreTests",
-            dependencies: ["CameraCore", "ApertureProtocol", "Bus"],
+            dependencies: ["CameraCore", "ApertureProtocol", "Bus", "FrameAnalysis"],
             resources: [.copy("StandIn")],
             swiftSettings: swiftSettings
         ),
@@ -281,7 +281,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ProcessorServiceTests",
-            dependencies: ["ProcessorService", "ApertureProtocol", "Bus", "FITSStorage", "FrameAnalysis"],
+            dependencies: [
+                "ProcessorService", "ApertureProtocol", "Bus", "FITSStorage", "FrameAnalysis", "ApertureConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -12,6 +12,11 @@ if (( want_tests )); then
     # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers;
     # chromium loads the dashboard headless; nodejs checks that its script parses.
     packages+=(fitsverify nng-utils nginx python3 python3-pip chromium nodejs)
+    # Plate solving and the real-sky simulator: solve-field, query-starkd and the Tycho-2
+    # index files (/usr/share/astrometry/index-tycho2-NN.littleendian.fits; 08 is the
+    # simulator's star catalogue).
+    packages+=(astrometry.net astrometry-data-tycho2-08-littleendian astrometry-data-tycho2-09-littleendian
+               astrometry-data-tycho2-10-19-littleendian)
 fi
 
 missing=()

@@ -84,6 +84,16 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var telemetryInterval = Duration.seconds(1)
         /// `camera.ring_slots`.
         public var ringSlots = 8
+        /// `camera.simulator.ra`: the simulator's default pointing, degrees (nil: none).
+        public var simulatorRA: Double?
+        /// `camera.simulator.dec`: the simulator's default pointing, degrees (nil: none).
+        public var simulatorDec: Double?
+        /// `camera.simulator.focal_length`, in millimetres.
+        public var simulatorFocalLength = 600.0
+        /// `camera.simulator.rotation`, in degrees.
+        public var simulatorRotation = 0.0
+        /// `camera.simulator.catalog`: the astrometry.net index file whose stars the simulator renders.
+        public var simulatorCatalog = "/usr/share/astrometry/index-tycho2-08.littleendian.fits"
     }
 
     /// The Andor SDK2 driver.
@@ -110,6 +120,10 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var executable: String?
         /// `processor.autostart`.
         public var autostart = true
+        /// `processor.solve_field`: astrometry.net's solve-field program.
+        public var solveField = "/usr/bin/solve-field"
+        /// `processor.solve_time_limit`: how long one plate solve may run.
+        public var solveTimeLimit = Duration.seconds(60)
     }
 
     /// The gateway process.
@@ -276,6 +290,30 @@ public enum AlpacaDiscoveryMode: String, Sendable, CaseIterable {
 }
 
 extension ApertureConfiguration {
+    /// Checks the simulator's default pointing: `camera.simulator.ra` and `.dec` both set or
+    /// neither, and with them (and the simulator driver) a readable `camera.simulator.catalog`.
+    /// The camera process calls it at start, so it refuses to start without the catalogue it
+    /// would need for every object frame.
+    /// - Throws: ``ConfigurationError`` naming the key.
+    public func checkSimulatorPointing() throws(ConfigurationError) {
+        switch (camera.simulatorRA, camera.simulatorDec) {
+        case (.some, nil):
+            throw ConfigurationError("camera.simulator.dec: must be set with camera.simulator.ra (set both or neither)",
+                                     key: "camera.simulator.dec")
+        case (nil, .some):
+            throw ConfigurationError("camera.simulator.ra: must be set with camera.simulator.dec (set both or neither)",
+                                     key: "camera.simulator.ra")
+        case (.some, .some) where camera.driver == .simulator:
+            guard FileManager.default.isReadableFile(atPath: camera.simulatorCatalog) else {
+                throw ConfigurationError("camera.simulator.catalog = '\(camera.simulatorCatalog)': cannot be read, and "
+                    + "camera.simulator.ra/dec ask for the real sky (install astrometry-data-tycho2-08-littleendian)",
+                                         key: "camera.simulator.catalog")
+            }
+        default:
+            break
+        }
+    }
+
     /// Checks that an Alpaca listener beyond loopback was chosen knowingly: it needs
     /// `alpaca.allow_from` or `alpaca.allow_unauthenticated = true`, since Alpaca clients send no
     /// token. The gateway calls it at start, after its own "no token beyond loopback" rule.

@@ -49,6 +49,33 @@ extension ApertureConfiguration {
         .seconds("camera.telemetry_interval", \.camera.telemetryInterval, 0.05...60, "seconds between telemetry events"),
         .integer("camera.ring_slots", \.camera.ringSlots, 2...1024,
                  "frames held by the shared-memory frame ring (camera.frames in the runtime directory)"),
+        .value("camera.simulator.ra", \.camera.simulatorRA, rule: "degrees from 0 up to (not including) 360, or empty for none",
+               defaultNote: "(none)", "simulator: right ascension (J2000) of an exposure that names none: the "
+                   + "real stars of camera.simulator.catalog instead of a synthetic field; with camera.simulator.dec",
+               parse: { (text: String) throws(ConfigurationKey.Invalid) -> Double? in
+                   if text.isEmpty { return nil }
+                   guard let degrees = Double(text), degrees.isFinite, (0..<360).contains(degrees) else {
+                       throw .init("must be degrees from 0 up to (not including) 360")
+                   }
+                   return degrees
+               }, show: { $0.map(numberText) }),
+        .value("camera.simulator.dec", \.camera.simulatorDec, rule: "degrees from -90 to 90, or empty for none", defaultNote: "(none)",
+               "simulator: declination (J2000) of an exposure that names none; with camera.simulator.ra",
+               parse: { (text: String) throws(ConfigurationKey.Invalid) -> Double? in
+                   if text.isEmpty { return nil }
+                   guard let degrees = Double(text), degrees.isFinite, (-90...90).contains(degrees) else {
+                       throw .init("must be degrees from -90 to 90")
+                   }
+                   return degrees
+               }, show: { $0.map(numberText) }),
+        .number("camera.simulator.focal_length", \.camera.simulatorFocalLength, rule: "millimetres above 0 and at most 100000",
+                "simulator: the telescope's focal length in mm (FOCALLEN; sets the pixel scale)") { $0 > 0 && $0 <= 100_000 },
+        .number("camera.simulator.rotation", \.camera.simulatorRotation, rule: "degrees from -360 to 360",
+                "simulator: the field's rotation in degrees (0: north up, east left)") { (-360...360).contains($0) },
+        .text("camera.simulator.catalog", \.camera.simulatorCatalog, rule: "a file path",
+              "simulator: the astrometry.net index file whose stars a pointed exposure shows") {
+            $0.isEmpty ? "must name a file" : nil
+        },
         .text("andor.library", \.andor.library, rule: "a library name or path", "the Andor SDK2 library (dlopen path)") {
             $0.isEmpty ? "must name a library" : nil
         },
@@ -75,6 +102,12 @@ extension ApertureConfiguration {
         // The processor.
         .executable("processor.executable", \.processor.executable, "the processor process's program"),
         .flag("processor.autostart", \.processor.autostart, "analyse frames from the start (psen start/stop switch it later)"),
+        .text("processor.solve_field", \.processor.solveField, rule: "an absolute path",
+              "astrometry.net's solve-field, run by plate solves (Debian package astrometry.net)") {
+            $0.hasPrefix("/") ? nil : "must be an absolute path"
+        },
+        .seconds("processor.solve_time_limit", \.processor.solveTimeLimit, 1...600,
+                 "the longest a plate solve may run (s) when the request gives no time_limit"),
 
         // The gateway.
         .executable("gateway.executable", \.gateway.executable, "the gateway process's program"),

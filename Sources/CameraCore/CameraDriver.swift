@@ -67,6 +67,15 @@ public protocol CameraDriver: AnyObject {
     /// follow it.
     /// - Parameter position: the focuser position, as the observer wrote it.
     func focuserMoved(to position: Double)
+
+    /// Where the telescope points when an exposure names no pointing: nil for a hardware camera
+    /// (the default: it cannot know); the simulator's configured pointing. The camera service
+    /// puts it in the acquisition settings, so the driver renders it and the header records it.
+    var defaultPointing: SkyPointing? { get }
+
+    /// The telescope's focal length in millimetres, for FITS FOCALLEN: nil for a hardware camera
+    /// (the default), the simulator's configured one.
+    var focalLength: Double? { get }
 }
 
 extension CameraDriver {
@@ -75,4 +84,10 @@ extension CameraDriver {
 
     /// Ignored: a hardware camera's frames do not depend on what it is told about the focuser.
     public func focuserMoved(to position: Double) {}
+
+    /// None: a hardware camera does not know where the telescope points.
+    public var defaultPointing: SkyPointing? { nil }
+
+    /// Unknown to a hardware camera.
+    public var focalLength: Double? { nil }
 }

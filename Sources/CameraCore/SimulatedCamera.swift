@@ -12,6 +12,12 @@ import Synchronization
 /// hits, vignetted flat illumination and saturation at 65535. ``Configuration`` holds every
 /// parameter and documents the model; ``SimulatedSensor`` (internal) renders the frames.
 ///
+/// The real sky: an object frame with a pointing (``AcquisitionSettings/pointing``, or
+/// ``Configuration/pointing``) shows the stars of a Tycho-2 index (``SkyCatalog``,
+/// ``Configuration/catalogPath``) around it instead of the synthetic field, projected with the
+/// focal length, pixel size and rotation (``skyStars(at:)``), through the same PSF, focus and
+/// noise model.
+///
 /// Determinism: the star field depends only on the seed; a frame depends only on the seed, its
 /// frame number (``nextFrameNumber``, counting every started acquisition), its settings, the
 /// focus position and the sensor temperature at its start. The temperature follows the scaled
@@ -42,6 +48,9 @@ public final class SimulatedCamera: CameraDriver, Sendable {
         var cooling: SimulatedCooling
         var focusPosition: Double
         var stars: [SimulatedStar]
+        /// The last pointing rendered and its projected stars (a series at one pointing queries
+        /// the catalogue once).
+        var sky: (pointing: SkyPointing, stars: [SimulatedStar])?
         var nextFrameNumber: UInt64 = 0
         /// The last acquisition started and not aborted; running until `end`, then readable.
         var acquisition: Acquisition?
@@ -113,7 +122,34 @@ public final class SimulatedCamera: CameraDriver, Sendable {
         return pixels / configuration.readoutModes[settings.readoutMode].pixelRate
     }
 
+    /// The catalogue stars on the sensor at a pointing (``StarField/project(_:pointing:configuration:)``),
+    /// brightest first: what an object frame at that pointing shows. The catalogue
+    /// (``Configuration/catalogPath``) is read at the first call and kept.
+    /// - Parameter pointing: where the telescope points.
+    /// - Throws: ``CameraError`` `driver_error` naming the catalogue when it cannot be read.
+    public func skyStars(at pointing: SkyPointing) throws(CameraError) -> [SimulatedStar] {
+        if let sky = state.withLock({ $0.sky }), sky.pointing == pointing { return sky.stars }
+        let catalog: SkyCatalog
+        do throws(SkyCatalog.ReadError) {
+            catalog = try SkyCatalog.shared(path: configuration.catalogPath)
+        } catch {
+            throw CameraError(.driver, "the simulator's star catalogue (camera.simulator.catalog) \(error.description); "
+                + "install astrometry-data-tycho2-08-littleendian or point the key at an index file")
+        }
+        let stars = StarField.project(
+            catalog.stars(aroundRA: pointing.ra, dec: pointing.dec, radius: StarField.fieldRadius(configuration: configuration)),
+            pointing: pointing, configuration: configuration)
+        state.withLock { $0.sky = (pointing, stars) }
+        return stars
+    }
+
     // MARK: CameraDriver capabilities
+
+    /// The configured pointing (``Configuration/pointing``), used when an exposure names none.
+    public var defaultPointing: SkyPointing? { configuration.pointing }
+
+    /// The simulated telescope's ``Configuration/focalLength``, in millimetres.
+    public var focalLength: Double? { configuration.focalLength }
 
     /// The simulator's ``Configuration/timeScale``: real seconds per simulated second.
     public var exposureTimeScale: Double { configuration.timeScale }
@@ -174,6 +210,14 @@ public final class SimulatedCamera: CameraDriver, Sendable {
     public func startAcquisition(_ settings: AcquisitionSettings) throws(CameraError) {
         let readout = readoutTime(for: settings)
         let timeScale = configuration.timeScale
+        // A pointed object frame shows the catalogue's stars (queried before the lock is taken).
+        var skyStars: [SimulatedStar]?
+        if settings.imageType == .object, let pointing = settings.pointing ?? configuration.pointing {
+            guard state.withLock({ $0.connected }) else {
+                throw CameraError(.notConnected, "the simulated camera is not connected")
+            }
+            skyStars = try self.skyStars(at: pointing)
+        }
         let start = ContinuousClock.now
         let now = simulatedTime(at: start)
         try withState { state throws(CameraError) in
@@ -184,7 +228,7 @@ public final class SimulatedCamera: CameraDriver, Sendable {
             }
             let exposure = SimulatedExposure(settings: settings, frameNumber: state.nextFrameNumber,
                                              sensorTemperature: state.cooling.temperature(at: now),
-                                             focusPosition: state.focusPosition, stars: state.stars)
+                                             focusPosition: state.focusPosition, stars: skyStars ?? state.stars)
             state.nextFrameNumber &+= 1
             let realDuration = (settings.exposureTime + readout) * timeScale
             state.acquisition = Acquisition(exposure: exposure, end: start + .seconds(realDuration))

@@ -153,6 +153,36 @@ extension SimulatedCamera {
         /// sqrt(1 + ((f - bestFocus) / defocusScale)^2)`, so sigma^2 (and FWHM^2) is a parabola in f.
         public var defocusScale: Double = 200
 
+        // MARK: The real sky (object frames with a pointing)
+
+        /// Where the telescope points when an exposure names no pointing; nil (the default): such
+        /// exposures show the synthetic field of ``starCount`` stars. With a pointing (this, or the
+        /// exposure's own ``AcquisitionSettings/pointing``) the frame shows the stars of
+        /// ``catalogPath`` around it instead.
+        public var pointing: SkyPointing?
+        /// The telescope's focal length in millimetres: the pixel scale is
+        /// `206264.8 * pixelSize / 1000 / focalLength` arcseconds per pixel (4.47"/px, a field of
+        /// 76 arcminutes on 1024 pixels of 13 um at 600 mm).
+        public var focalLength: Double = 600
+        /// The field's rotation in degrees: at 0 north is towards row 0 (the top of the image shown
+        /// with row 0 at the top) and east towards column 0 (the left), as the sky looks; a
+        /// positive angle turns the star pattern counter-clockwise on that image (see
+        /// ``StarField/project(_:pointing:configuration:)`` for the formula).
+        public var rotation: Double = 0
+        /// The astrometry.net index whose stars are rendered (``SkyCatalog``): Debian's
+        /// `astrometry-data-tycho2-08-littleendian` holds 1.28 million Tycho-2 stars over the
+        /// whole sky (about 31 per square degree, so about 50 in the default field).
+        public var catalogPath: String = "/usr/share/astrometry/index-tycho2-08.littleendian.fits"
+        /// The magnitude whose star gives 1 e-/s (all of its PSF): a star of V_T magnitude `m` has
+        /// the flux `10^(-0.4 * (m - magnitudeZeroPoint))` e-/s. 20.75 gives 3,200 e-/s at V_T 12
+        /// (the faint end of Tycho-2), 20,000 at 10, and saturates stars brighter than about 7 in
+        /// a 1 s exposure.
+        public var magnitudeZeroPoint: Double = 20.75
+
+        /// The pixel scale in arcseconds per (unbinned) pixel, from ``pixelSize`` and
+        /// ``focalLength``.
+        public var pixelScale: Double { pixelSize / 1000 / focalLength * 180 / .pi * 3600 }
+
         // MARK: Flats
 
         /// Illumination of a flat field at the optical axis, in e-/pixel/s.
@@ -230,6 +260,13 @@ extension SimulatedCamera {
             try check(cosmicRayRate >= 0, "cosmicRayRate", "must not be negative")
             try check(cosmicRayCharge.lowerBound >= 0, "cosmicRayCharge", "must not be negative")
             try check(cosmicRayMaximumLength >= 1, "cosmicRayMaximumLength", "must be at least 1")
+            try check(focalLength > 0 && focalLength.isFinite, "focalLength", "must be a positive number of millimetres")
+            try check(rotation.isFinite, "rotation", "must be a finite number of degrees")
+            try check(magnitudeZeroPoint.isFinite, "magnitudeZeroPoint", "must be finite")
+            if let pointing {
+                try check(SkyPointing.problem(ra: pointing.ra) == nil, "pointing.ra", "must be in 0..<360 degrees")
+                try check(SkyPointing.problem(dec: pointing.dec) == nil, "pointing.dec", "must be in -90...90 degrees")
+            }
         }
     }
 }

@@ -118,3 +118,53 @@ enum StarField {
         }
     }
 }
+
+extension StarField {
+    /// Catalogue stars on the sensor: the gnomonic (TAN) projection about `pointing`, scaled by
+    /// the pixel scale and turned by the rotation, with fluxes from the magnitudes.
+    ///
+    /// For a star at (alpha, delta) and the pointing (alpha0, delta0), the standard coordinates
+    /// (radians, xi towards east, eta towards north) are
+    /// `xi = cos(delta) sin(alpha - alpha0) / c`,
+    /// `eta = (cos(delta0) sin(delta) - sin(delta0) cos(delta) cos(alpha - alpha0)) / c`, with
+    /// `c = sin(delta0) sin(delta) + cos(delta0) cos(delta) cos(alpha - alpha0)` (stars with
+    /// `c <= 0`, behind the tangent plane, are left out). With `p` the pixel size over the focal
+    /// length (radians per pixel), `X = -xi / p` (east to the left), `Y = eta / p` (north up), and
+    /// `theta` the rotation, the star lands on
+    /// `x = cx + X cos(theta) - Y sin(theta)`, `y = cy - (X sin(theta) + Y cos(theta))`, where
+    /// `(cx, cy) = ((width - 1) / 2, (height - 1) / 2)` is the sensor's centre: the pointing.
+    /// The flux is `10^(-0.4 (m - magnitudeZeroPoint))` e-/s. Brightest first, as ``catalog(for:)``.
+    static func project(_ stars: [CatalogStar], pointing: SkyPointing,
+                        configuration: SimulatedCamera.Configuration) -> [SimulatedStar] {
+        let radiansPerPixel = configuration.pixelSize / 1000 / configuration.focalLength
+        let alpha0 = pointing.ra * .pi / 180, delta0 = pointing.dec * .pi / 180
+        let theta = configuration.rotation * .pi / 180
+        let cx = Double(configuration.width - 1) / 2, cy = Double(configuration.height - 1) / 2
+        let margin = 20.0
+        var projected: [SimulatedStar] = []
+        for star in stars {
+            let alpha = star.ra * .pi / 180, delta = star.dec * .pi / 180
+            let c = sin(delta0) * sin(delta) + cos(delta0) * cos(delta) * cos(alpha - alpha0)
+            guard c > 0 else { continue }
+            let xi = cos(delta) * sin(alpha - alpha0) / c
+            let eta = (cos(delta0) * sin(delta) - sin(delta0) * cos(delta) * cos(alpha - alpha0)) / c
+            let bigX = -xi / radiansPerPixel, bigY = eta / radiansPerPixel
+            let x = cx + bigX * cos(theta) - bigY * sin(theta)
+            let y = cy - (bigX * sin(theta) + bigY * cos(theta))
+            guard x > -margin, x < Double(configuration.width) + margin,
+                  y > -margin, y < Double(configuration.height) + margin else { continue }
+            let flux = pow(10, -0.4 * (star.magnitude - configuration.magnitudeZeroPoint))
+            guard flux.isFinite else { continue }
+            projected.append(SimulatedStar(x: x, y: y, flux: flux))
+        }
+        projected.sort { $0.flux > $1.flux }
+        return projected
+    }
+
+    /// The radius in degrees of the circle about the sensor's centre that holds every pixel (and a
+    /// margin of 20 pixels for the PSF's wings): the catalogue query of a pointing.
+    static func fieldRadius(configuration: SimulatedCamera.Configuration) -> Double {
+        let halfDiagonal = (Double(configuration.width * configuration.width + configuration.height * configuration.height)).squareRoot() / 2
+        return (halfDiagonal + 20) * configuration.pixelScale / 3600
+    }
+}

@@ -16,9 +16,11 @@ public enum CameraApplication {
     ///   - commands: the control socket's router (`ping` is already there).
     /// - Returns: the services to run.
     /// - Throws: ``BusError`` when camera.events cannot listen; ``CameraError`` for a filter
-    ///   wheel address that cannot be used.
+    ///   wheel address that cannot be used; ``ConfigurationError`` for a half-given simulator
+    ///   pointing or, with one, an unreadable catalogue.
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
         let configuration = context.configuration
+        try configuration.checkSimulatorPointing()
         // A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG -> storage_error), not kill the camera.
         signal(SIGXFSZ, SIG_IGN)
         let events = try Publisher(listening: context.runtime.endpoint(EndpointName.cameraEvents))
@@ -49,6 +51,15 @@ public enum CameraApplication {
             simulator.seed = configuration.camera.seed
             simulator.timeScale = configuration.camera.timeScale
             simulator.maximumExposure = max(simulator.maximumExposure, configuration.camera.maximumExposure)
+            if let ra = configuration.camera.simulatorRA, let dec = configuration.camera.simulatorDec {
+                simulator.pointing = SkyPointing(ra: ra, dec: dec)
+            }
+            simulator.focalLength = configuration.camera.simulatorFocalLength
+            simulator.rotation = configuration.camera.simulatorRotation
+            simulator.catalogPath = configuration.camera.simulatorCatalog
+            if !FileManager.default.isReadableFile(atPath: simulator.catalogPath) {
+                logger.warning("camera.simulator.catalog '\(simulator.catalogPath)' cannot be read: exposures with a pointing (ra, dec) will fail; the others show the synthetic star field")
+            }
             return SimulatedCamera(configuration: simulator)
         }
     }

@@ -57,7 +57,9 @@ final class ExposureRunner: Sendable {
             throw CameraError(.notConnected, session.state.withLock { $0.machine.errorReason } ?? "the camera is not connected")
         }
         // Accepted means saved: the header its frames get must pass the FITS writer's rule.
-        let plan = try ExposureAdmission.plan(request, info: info, configuration: configuration)
+        let plan = try ExposureAdmission.plan(request, info: info, configuration: configuration,
+                                              defaultPointing: driver.driver.defaultPointing,
+                                              focalLength: driver.driver.focalLength)
         let record: ExposureRecord
         let actions: [ExposureStateMachine.Action]
         do throws(ExposureStateMachine.Refusal) {
@@ -193,7 +195,7 @@ final class ExposureRunner: Sendable {
                     request: plan.request, settings: settings, info: info, start: frameStart,
                     temperature: frameTemperature, filter: filter, instrument: configuration.camera.instrument,
                     telescope: configuration.camera.telescope, observer: configuration.camera.observer,
-                    exposureId: id, frame: frame, count: plan.count)
+                    exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength)
                 let file: SavedFrame
                 do throws(StorageError) {
                     file = try publisher.save(pixels: buffer, header: header)

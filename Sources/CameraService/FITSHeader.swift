@@ -24,6 +24,8 @@ package enum FITSHeader {
         var exposureId: String
         var frame: Int
         var count: Int?
+        /// The telescope's focal length in millimetres (FOCALLEN), when the driver knows it.
+        var focalLength: Double? = nil
     }
 
     /// `yyyy-MM-ddTHH:mm:ss.SSS` in UTC.
@@ -74,6 +76,18 @@ package enum FITSHeader {
         // Where the wheel was; left out when the wheel could not be read (an unknown is no value).
         if let filter = context.filter {
             cards.append(FITSCard(keyword: "FILTER", value: .string(filter), comment: "filter at the wheel's position"))
+        }
+        if let pointing = settings.pointing {
+            cards += [
+                FITSCard(keyword: "OBJCTRA", value: .string(pointing.sexagesimalRA), comment: "[h m s] J2000 right ascension pointed at"),
+                FITSCard(keyword: "OBJCTDEC", value: .string(pointing.sexagesimalDec), comment: "[d m s] J2000 declination pointed at"),
+                FITSCard(keyword: "RA", value: .double(pointing.ra), comment: "[deg] J2000 right ascension pointed at"),
+                FITSCard(keyword: "DEC", value: .double(pointing.dec), comment: "[deg] J2000 declination pointed at"),
+                FITSCard(keyword: "EQUINOX", value: .double(2000), comment: "[yr] equinox of RA and DEC"),
+            ]
+        }
+        if let focalLength = context.focalLength {
+            cards.append(FITSCard(keyword: "FOCALLEN", value: .double(focalLength), comment: "[mm] focal length"))
         }
         if let focus = request.focusFromComment {
             cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
@@ -138,18 +152,21 @@ package enum ExposureAdmission {
     ///   - request: the request as it arrived.
     ///   - info: what the camera can do.
     ///   - configuration: the service's configuration (limits, filters, header texts).
+    ///   - defaultPointing: the pointing of a request that names none (the driver's).
+    ///   - focalLength: the telescope's focal length in mm, for FOCALLEN (the driver's).
     /// - Returns: the plan to run.
     /// - Throws: ``CameraError`` `invalid_argument` naming the field, the value and the rule.
-    package static func plan(_ request: ExposureRequest, info: CameraInfo,
-                             configuration: ApertureConfiguration) throws(CameraError) -> ExposurePlan {
-        let plan = try request.plan(info: info, maximumExposure: configuration.camera.maximumExposure,
+    package static func plan(_ request: ExposureRequest, info: CameraInfo, configuration: ApertureConfiguration,
+                             defaultPointing: SkyPointing? = nil, focalLength: Double? = nil) throws(CameraError) -> ExposurePlan {
+        var plan = try request.plan(info: info, maximumExposure: configuration.camera.maximumExposure,
                                     filters: configuration.filterWheel.filters)
+        if plan.settings.pointing == nil { plan.settings.pointing = defaultPointing }
         let now = Date()
         if let problem = FITSHeader.problem(FITSHeader.Context(
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
             filter: plan.filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
             observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
-            count: plan.count)) {
+            count: plan.count, focalLength: focalLength)) {
             throw problem
         }
         return plan

@@ -103,22 +103,7 @@ public struct FrameStore: Sendable {
         }
 
         let temporary = folder + "/." + fileName(number) + ".tmp-\(getpid())-" + String(UInt32.random(in: .min ... .max), radix: 16)
-        let descriptor = try POSIXFile.createExclusive(temporary)
-        let bytes: Int
-        do {
-            bytes = try FITSFile.writeFrame(pixels, header: header, to: descriptor, path: temporary, startingWriteback: startsWriteback)
-            try POSIXFile.sync(descriptor, path: temporary)
-        } catch {
-            _ = POSIXFile.closeIgnoringErrors(descriptor)
-            _ = unlink(temporary)
-            throw error
-        }
-        do {
-            try POSIXFile.close(descriptor, path: temporary)
-        } catch {
-            _ = unlink(temporary)
-            throw error
-        }
+        let bytes = try FITSFile.writeSynced(pixels, header: header, to: temporary, startingWriteback: startsWriteback)
 
         var attempts = 0
         while true {

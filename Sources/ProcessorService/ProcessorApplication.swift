@@ -33,6 +33,9 @@ public enum ProcessorApplication {
             try processor.focusFit(exposureIds: arguments.exposureIds, metric: arguments.metric)
         }
         FocusSessionCommands.register(on: &commands, context: context, processor: processor)
+        let solver = PlateSolver(configuration: context.configuration, scratchRoot: context.runtime.path, logger: context.logger)
+        commands.register(SolveCommand.self) { arguments in try await solver.solve(arguments) }
+        commands.register(SolutionQueryCommand.self) { arguments in try solver.solution(id: arguments.id) }
         context.readiness.set(true)
         return [ProcessorLoopService(processor: processor, events: events)]
     }

@@ -44,6 +44,10 @@ struct CameraCommand: AsyncParsableCommand {
         @Option(help: "Subframe X,Y,WIDTH,HEIGHT in unbinned pixels.") var subframe: String?
         @Option(help: "Binning, e.g. 2 or 2x1.") var bin: String?
         @Option(name: .customLong("keyword"), help: "Extra FITS keyword KEY=VALUE (repeatable).") var keywords: [String] = []
+        @Option(parsing: .unconditional, help: "Right ascension pointed at (J2000 degrees, 0 to <360; with --dec).")
+        var ra: Double?
+        @Option(parsing: .unconditional, help: "Declination pointed at (J2000 degrees, -90 to 90; with --ra).")
+        var dec: Double?
         @Flag(help: "Wait until the exposure ends and print the saved files.") var wait = false
 
         func run() async throws {
@@ -51,7 +55,7 @@ struct CameraCommand: AsyncParsableCommand {
                 throw ValidationError("--type must be bias, dark, flat or object (got '\(imageType)')")
             }
             var request = ExposureRequest(type: type, time: time, count: count, mode: preview ? .preview : nil,
-                                          filter: filter, comment: comment, object: object)
+                                          filter: filter, comment: comment, object: object, ra: ra, dec: dec)
             if let subframe {
                 let parts = subframe.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
                 guard parts.count == 4 else { throw ValidationError("--subframe must be X,Y,WIDTH,HEIGHT (got '\(subframe)')") }

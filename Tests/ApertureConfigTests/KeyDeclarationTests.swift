@@ -28,6 +28,11 @@ import Testing
         "camera.sdk_call_timeout": ("10", "0.4"),
         "camera.telemetry_interval": ("2", "0.01"),
         "camera.ring_slots": ("16", "1"),
+        "camera.simulator.ra": ("83.82", "360"),
+        "camera.simulator.dec": ("-5.39", "-90.5"),
+        "camera.simulator.focal_length": ("1200", "0"),
+        "camera.simulator.rotation": ("45", "nan"),
+        "camera.simulator.catalog": ("/usr/share/astrometry/index-tycho2-09.littleendian.fits", ""),
         "andor.library": ("/opt/andor/libandor.so", ""),
         "andor.config_dir": ("/etc/andor", ""),
         "filterwheel.driver": ("evora", "zwo"),
@@ -35,6 +40,8 @@ import Testing
         "filterwheel.filters": ("U,B,V", "U,B,U"),
         "processor.executable": ("/usr/bin/processor", "processor"),
         "processor.autostart": ("false", "sometimes"),
+        "processor.solve_field": ("/opt/astrometry/bin/solve-field", "solve-field"),
+        "processor.solve_time_limit": ("30", "601"),
         "gateway.executable": ("/usr/bin/gateway", "./gateway"),
         "gateway.listen": ("0.0.0.0:9000", "0.0.0.0:65536"),
         "gateway.token": ("0123456789abcdef0123", "short"),
@@ -74,7 +81,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 60)
+        #expect(names.count == 67)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)

@@ -198,11 +198,16 @@ public struct AcquisitionSettings: Sendable, Hashable {
     /// The kind of frame; hardware drivers ignore it (the shutter says what they need), the
     /// simulator uses it to decide what light falls on the sensor.
     public var imageType: ImageType
+    /// Where the telescope points (J2000); hardware drivers ignore it, the simulator renders the
+    /// catalogue's stars around it. nil: no pointing known (the simulator's synthetic field).
+    public var pointing: SkyPointing?
 
-    /// Creates settings; the defaults are no binning, the first readout mode and gain, a light frame.
+    /// Creates settings; the defaults are no binning, the first readout mode and gain, a light frame,
+    /// no pointing.
     public init(exposureTime: Double, shutter: ShutterMode, subframe: Subframe, binX: Int = 1, binY: Int = 1,
-                readoutMode: Int = 0, gain: Int = 0, imageType: ImageType = .object) {
+                readoutMode: Int = 0, gain: Int = 0, imageType: ImageType = .object, pointing: SkyPointing? = nil) {
         self.imageType = imageType
+        self.pointing = pointing
         self.exposureTime = exposureTime
         self.shutter = shutter
         self.subframe = subframe

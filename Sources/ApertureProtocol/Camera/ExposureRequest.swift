@@ -83,9 +83,15 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     /// Extra FITS keywords: upper-cased names of at most 8 characters (A-Z 0-9 - _), not one
     /// Aperture writes itself.
     public var keywords: [String: KeywordValue]?
+    /// Right ascension (J2000) the telescope points at, in degrees, 0 up to (not including) 360;
+    /// given with ``dec`` or not at all. The simulator renders the real stars there; the FITS
+    /// header gets OBJCTRA, RA and EQUINOX.
+    public var ra: Double?
+    /// Declination (J2000) the telescope points at, in degrees, -90 to 90; given with ``ra``.
+    public var dec: Double?
 
     enum CodingKeys: String, CodingKey {
-        case type, time, count, mode, filter, comment, object, observer, subframe, gain, keywords
+        case type, time, count, mode, filter, comment, object, observer, subframe, gain, keywords, ra, dec
         case binX = "bin_x"
         case binY = "bin_y"
         case readoutMode = "readout_mode"
@@ -95,7 +101,9 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     public init(type: ImageType, time: Double, count: Int? = nil, mode: ExposureMode? = nil, filter: String? = nil,
                 comment: String? = nil, object: String? = nil, observer: String? = nil, subframe: Subframe? = nil,
                 binX: Int? = nil, binY: Int? = nil, readoutMode: Int? = nil, gain: Int? = nil,
-                keywords: [String: KeywordValue]? = nil) {
+                keywords: [String: KeywordValue]? = nil, ra: Double? = nil, dec: Double? = nil) {
+        self.ra = ra
+        self.dec = dec
         self.type = type
         self.time = time
         self.count = count
@@ -128,6 +136,63 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     }
 }
 
+/// Where a telescope points: J2000 equatorial coordinates in degrees.
+public struct SkyPointing: Sendable, Hashable, Codable {
+    /// Right ascension in degrees, 0 up to (not including) 360.
+    public var ra: Double
+    /// Declination in degrees, -90 to 90.
+    public var dec: Double
+
+    /// Creates a pointing (not checked: ``ExposureRequest/plan(info:maximumExposure:filters:)``
+    /// and the configuration check the values that arrive from outside).
+    /// - Parameters:
+    ///   - ra: right ascension in degrees.
+    ///   - dec: declination in degrees.
+    public init(ra: Double, dec: Double) {
+        self.ra = ra
+        self.dec = dec
+    }
+
+    /// The refusal of a right ascension, or nil when it is finite and in 0..<360.
+    /// - Parameter ra: degrees.
+    public static func problem(ra: Double) -> String? {
+        guard ra.isFinite else { return "must be a finite number of degrees" }
+        return (0..<360).contains(ra) ? nil : "\(ra) is outside 0 up to (not including) 360 degrees"
+    }
+
+    /// The refusal of a declination, or nil when it is finite and in -90...90.
+    /// - Parameter dec: degrees.
+    public static func problem(dec: Double) -> String? {
+        guard dec.isFinite else { return "must be a finite number of degrees" }
+        return (-90...90).contains(dec) ? nil : "\(dec) is outside -90 to 90 degrees"
+    }
+
+    /// Right ascension as FITS OBJCTRA writes it: `HH MM SS.SSS`.
+    public var sexagesimalRA: String {
+        let (whole, minutes, seconds) = Self.split(ra / 15, secondsDecimals: 3)
+        return String(format: "%02d %02d %06.3f", whole % 24, minutes, seconds)
+    }
+
+    /// Declination as FITS OBJCTDEC writes it: `+DD MM SS.SS`.
+    public var sexagesimalDec: String {
+        let (whole, minutes, seconds) = Self.split(abs(dec), secondsDecimals: 2)
+        return String(format: "%@%02d %02d %05.2f", dec < 0 ? "-" : "+", whole, minutes, seconds)
+    }
+
+    /// Degrees (or hours) split into whole units, minutes and seconds rounded to `secondsDecimals`,
+    /// carried so that seconds never read 60.
+    private static func split(_ value: Double, secondsDecimals: Int) -> (Int, Int, Double) {
+        let unit = pow(10, Double(secondsDecimals))
+        let totalSeconds = (value * 3600 * unit).rounded() / unit
+        var whole = Int(totalSeconds / 3600)
+        var minutes = Int((totalSeconds - Double(whole) * 3600) / 60)
+        var seconds = totalSeconds - Double(whole) * 3600 - Double(minutes) * 60
+        if seconds >= 60 - 0.5 / unit { seconds = 0; minutes += 1 }
+        if minutes >= 60 { minutes -= 60; whole += 1 }
+        return (whole, minutes, max(0, seconds))
+    }
+}
+
 /// A validated request, ready for the driver loop.
 public struct ExposurePlan: Sendable, Hashable {
     /// The request as the client sent it.
@@ -149,6 +214,24 @@ extension ExposureRequest {
     public static let maximumCount = 100_000
     /// The focuser positions a `focus: N` comment may give.
     public static let focusRange: ClosedRange<Double> = -1_000_000_000...1_000_000_000
+
+    /// The request's pointing: nil when neither `ra` nor `dec` is given.
+    /// - Throws: ``CameraError`` `invalid_argument` naming `ra` or `dec`: one without the other,
+    ///   not finite, or out of range.
+    public func checkedPointing() throws(CameraError) -> SkyPointing? {
+        switch (ra, dec) {
+        case (nil, nil):
+            return nil
+        case (.some, nil):
+            throw .invalid("dec", "is required with ra (give both or neither)")
+        case (nil, .some):
+            throw .invalid("ra", "is required with dec (give both or neither)")
+        case (.some(let ra), .some(let dec)):
+            if let problem = SkyPointing.problem(ra: ra) { throw .invalid("ra", problem) }
+            if let problem = SkyPointing.problem(dec: dec) { throw .invalid("dec", problem) }
+            return SkyPointing(ra: ra, dec: dec)
+        }
+    }
 
     /// Validates the request against the camera and the configuration.
     /// - Parameters:
@@ -246,7 +329,7 @@ extension ExposureRequest {
         }
         let settings = AcquisitionSettings(
             exposureTime: exposure, shutter: type.shutter, subframe: region, binX: binX, binY: binY,
-            readoutMode: readoutMode, gain: gain, imageType: type)
+            readoutMode: readoutMode, gain: gain, imageType: type, pointing: try checkedPointing())
         return ExposurePlan(request: self, mode: mode, count: frames, settings: settings, filter: filterName)
     }
 }

@@ -94,6 +94,7 @@ public enum GatewayApplication {
         }
         EvoraRoutes.register(on: router, gateway: gateway)
         EvoraFocusRoutes.register(on: router, gateway: gateway)
+        EvoraFramingRoutes.register(on: router, gateway: gateway)
         PsenRoutes.register(on: router.group("psen"), gateway: gateway)
         V1Routes.register(on: router.group("v1"), gateway: gateway)
         DashboardRoutes.register(on: router, gateway: gateway)

@@ -28,6 +28,8 @@ enum OpenAPIDocument {
         "paths-weather.json": PackageResources.paths_weather_json,
         "schemas-weather.json": PackageResources.schemas_weather_json,
         "schemas-focus.json": PackageResources.schemas_focus_json,
+        "paths-solving.json": PackageResources.paths_solving_json,
+        "schemas-solving.json": PackageResources.schemas_solving_json,
     ]
 
     /// The whole document, as served.

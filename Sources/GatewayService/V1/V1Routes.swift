@@ -19,6 +19,7 @@ package enum V1Routes {
         registerFrames(routes, gateway: gateway)
         FileRoutes.register(routes, gateway: gateway)
         V1FocusRoutes.register(routes, gateway: gateway)
+        SolvingRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }

@@ -1,0 +1,213 @@
+internal import CFITSIO
+import Foundation
+
+// What plate solving needs of FITS besides frames: a star list written as a binary table (the
+// solver's input), tables and headers read back (its output), and a frame copied into a new
+// file with more cards (the solved WCS), all through cfitsio.
+
+extension FITSFile {
+    /// Writes a binary table of `Float64` columns (`1D`) in a new file (primary HDU empty, the
+    /// table in HDU 2) with extra header cards in the table's header: astrometry.net's "xylist".
+    /// - Parameters:
+    ///   - columns: column names and values, all of the same length.
+    ///   - cards: cards for the table's header (e.g. IMAGEW, IMAGEH).
+    ///   - path: a file that must not exist.
+    /// - Throws: ``StorageError`` naming `path` and the cfitsio reason.
+    public static func writeTable(columns: [(name: String, values: [Double])], cards: [FITSCard],
+                                  to path: String) throws(StorageError) {
+        let rows = columns.first?.values.count ?? 0
+        guard columns.allSatisfy({ $0.values.count == rows }) else {
+            throw StorageError(message: "cannot write \(path): the columns differ in length")
+        }
+        var status: Int32 = 0
+        var created: UnsafeMutablePointer<fitsfile>?
+        ffdkinit(&created, path, &status)
+        guard status == 0, let file = created else {
+            throw StorageError.fits("cannot create \(path)", status: status)
+        }
+        var names = columns.map { strdup($0.name) }
+        var forms = columns.map { _ in strdup("1D") }
+        defer {
+            names.forEach { free($0) }
+            forms.forEach { free($0) }
+        }
+        ffcrim(file, 8, 0, nil, &status)
+        ffcrtb(file, BINARY_TBL, LONGLONG(rows), Int32(columns.count), &names, &forms, nil, "SOURCES", &status)
+        writeCards(cards, comments: [], into: file, status: &status)
+        for (index, column) in columns.enumerated() where rows > 0 {
+            var values = column.values
+            ffpcld(file, Int32(index + 1), 1, 1, LONGLONG(rows), &values, &status)
+        }
+        var closing: Int32 = 0
+        ffclos(file, &closing)
+        if status == 0 { status = closing }
+        guard status == 0 else {
+            _ = unlink(path)
+            throw StorageError.fits("cannot write \(path)", status: status)
+        }
+    }
+
+    /// Reads numeric columns of a binary table.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - hdu: the table's HDU number (1 is the primary).
+    ///   - names: the columns to read (matched case-insensitively).
+    /// - Returns: each column's values as `Double`.
+    /// - Throws: ``StorageError`` naming the file and the column or the cfitsio reason.
+    public static func readTable(path: String, hdu: Int = 2, names: [String]) throws(StorageError) -> [String: [Double]] {
+        let file = try openForReading(path)
+        defer { closeIgnoringErrors(file) }
+        var status: Int32 = 0
+        var kind: Int32 = 0
+        ffmahd(file, Int32(hdu), &kind, &status)
+        var rows: Int = 0
+        ffgnrw(file, &rows, &status)
+        guard status == 0 else { throw StorageError.fits("cannot read the table of \(path)", status: status) }
+        var result: [String: [Double]] = [:]
+        for name in names {
+            var column: Int32 = 0
+            var template = Array(name.utf8CString)
+            ffgcno(file, CASEINSEN, &template, &column, &status)
+            guard status == 0 else { throw StorageError.fits("cannot find column \(name) in \(path)", status: status) }
+            var values = [Double](repeating: 0, count: rows)
+            var anyNull: Int32 = 0
+            if rows > 0 {
+                ffgcvd(file, column, 1, 1, LONGLONG(rows), 0, &values, &anyNull, &status)
+            }
+            guard status == 0 else { throw StorageError.fits("cannot read column \(name) of \(path)", status: status) }
+            result[name] = values
+        }
+        return result
+    }
+
+    /// Every card of one HDU's header as keyword and raw value text, in order (COMMENT, HISTORY
+    /// and blank cards left out): what a WCS header file (solve-field's `.wcs`) holds.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - hdu: the HDU number (1 is the primary).
+    /// - Throws: ``StorageError`` naming the file and the cfitsio reason.
+    public static func readHeader(path: String, hdu: Int = 1) throws(StorageError) -> [(keyword: String, value: String)] {
+        let file = try openForReading(path)
+        defer { closeIgnoringErrors(file) }
+        var status: Int32 = 0
+        var kind: Int32 = 0
+        if hdu != 1 { ffmahd(file, Int32(hdu), &kind, &status) }
+        var count: Int32 = 0, more: Int32 = 0
+        ffghsp(file, &count, &more, &status)
+        var cards: [(keyword: String, value: String)] = []
+        var keyword = [CChar](repeating: 0, count: Int(FLEN_KEYWORD))
+        var value = [CChar](repeating: 0, count: Int(FLEN_VALUE))
+        var comment = [CChar](repeating: 0, count: Int(FLEN_COMMENT))
+        for index in 0..<max(0, Int(count)) where status == 0 {
+            ffgkyn(file, Int32(index + 1), &keyword, &value, &comment, &status)
+            let name = cString(keyword)
+            if name.isEmpty || name == "COMMENT" || name == "HISTORY" { continue }
+            cards.append((name, cString(value)))
+        }
+        guard status == 0 else { throw StorageError.fits("cannot read the header of \(path)", status: status) }
+        return cards
+    }
+
+    /// Opens a file read-only (a plain disk file, no extended file-name syntax).
+    private static func openForReading(_ path: String) throws(StorageError) -> UnsafeMutablePointer<fitsfile> {
+        var status: Int32 = 0
+        var opened: UnsafeMutablePointer<fitsfile>?
+        ffdkopn(&opened, path, READONLY, &status)
+        guard status == 0, let file = opened else {
+            throw StorageError.fits("cannot open \(path)", status: status)
+        }
+        return file
+    }
+
+    private static func closeIgnoringErrors(_ file: UnsafeMutablePointer<fitsfile>) {
+        var ignored: Int32 = 0
+        ffclos(file, &ignored)
+    }
+
+    /// A card's value as written (`'text'`, `T`, `12`, `1.5E-3`) as a ``FITSValue``: quoted text
+    /// is a string (doubled quotes undone, trailing blanks dropped), `T`/`F` logical, digits an
+    /// integer, anything else that reads as a number a double; nil otherwise.
+    /// - Parameter text: the raw value text.
+    public static func value(fromCardText text: String) -> FITSValue? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("'") && trimmed.hasSuffix("'") && trimmed.count >= 2 {
+            let inner = trimmed.dropFirst().dropLast().replacingOccurrences(of: "''", with: "'")
+            return .string(String(inner.reversed().drop { $0 == " " }.reversed()))
+        }
+        if trimmed == "T" { return .logical(true) }
+        if trimmed == "F" { return .logical(false) }
+        if let integer = Int(trimmed) { return .integer(integer) }
+        if let number = Double(trimmed.replacingOccurrences(of: "D", with: "E")), number.isFinite { return .double(number) }
+        return nil
+    }
+
+    /// Writes a frame to a new file (it must not exist), fsyncs and closes it: the durable part of
+    /// a save, before the rename that names it. Nothing is left behind on failure.
+    /// - Returns: the file's size in bytes.
+    static func writeSynced(_ pixels: UnsafeBufferPointer<UInt16>, header: borrowing CFITSIOHeader, to temporary: String,
+                            startingWriteback: Bool) throws(StorageError) -> Int {
+        let descriptor = try POSIXFile.createExclusive(temporary)
+        let bytes: Int
+        do {
+            bytes = try writeFrame(pixels, header: header, to: descriptor, path: temporary, startingWriteback: startingWriteback)
+            try POSIXFile.sync(descriptor, path: temporary)
+        } catch {
+            _ = POSIXFile.closeIgnoringErrors(descriptor)
+            _ = unlink(temporary)
+            throw error
+        }
+        do {
+            try POSIXFile.close(descriptor, path: temporary)
+        } catch {
+            _ = unlink(temporary)
+            throw error
+        }
+        return bytes
+    }
+
+    /// The keywords a frame's structure owns, which a copy does not take over from the original.
+    static let structuralKeywords: Set<String> = [
+        "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO", "BSCALE", "CHECKSUM", "DATASUM", "END",
+    ]
+
+    /// Writes a new version of a saved frame: its pixels and header cards, with `replacing`
+    /// cards set (added, or replacing the original's of the same keyword), to `destination`,
+    /// durably (temporary file, fsync, rename without replacing, folder fsync) and with
+    /// CHECKSUM/DATASUM. The original is only read.
+    /// - Parameters:
+    ///   - original: the frame's file.
+    ///   - replacing: the cards to set.
+    ///   - destination: the new file's path, in the same folder; it must not exist.
+    /// - Returns: the new file's size in bytes.
+    /// - Throws: ``StorageError`` naming the file and the reason (the destination exists, a card
+    ///   is invalid, a system call failed); nothing is left behind.
+    @discardableResult
+    public static func writeVersion(of original: String, replacing: [FITSCard], to destination: String) throws(StorageError) -> Int {
+        let frame = try read(path: original)
+        let header = try readHeader(path: original)
+        let replaced = Set(replacing.map(\.keyword))
+        var cards: [FITSCard] = []
+        for (keyword, text) in header where !structuralKeywords.contains(keyword) && !replaced.contains(keyword) {
+            guard let value = value(fromCardText: text) else { continue }
+            cards.append(FITSCard(keyword: keyword, value: value))
+        }
+        cards += replacing
+        let comments = frame.header["COMMENT"].map { [$0] } ?? []
+        let folder = POSIXFile.parent(of: destination)
+        let temporary = folder + "/." + URL(fileURLWithPath: destination).lastPathComponent
+            + ".tmp-\(getpid())-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        let bytes = try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(StorageError) -> Int in
+            try checkFrame(pixels: pixels, width: frame.width, height: frame.height, cards: cards, comments: comments,
+                           context: "cannot write \(destination)")
+            let header = try CFITSIOHeader(width: frame.width, height: frame.height, cards: cards, comments: comments, path: destination)
+            return try writeSynced(pixels, header: header, to: temporary, startingWriteback: false)
+        }
+        let renamed = POSIXFile.renameWithoutReplacing(temporary, destination)
+        guard renamed == 0 else {
+            _ = unlink(temporary)
+            throw StorageError.posix("cannot rename \(temporary) to", destination, errno: renamed)
+        }
+        try POSIXFile.syncDirectory(folder)
+        return bytes
+    }
+}
