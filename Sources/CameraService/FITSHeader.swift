@@ -162,9 +162,12 @@ package enum ExposureAdmission {
                                     filters: configuration.filterWheel.filters)
         if plan.settings.pointing == nil { plan.settings.pointing = defaultPointing }
         let now = Date()
+        // FILTER is written whenever the wheel can be read, which is known only at run time: the
+        // check assumes it is there, so that a user keyword FILTER is refused now, not at save.
+        let filter = plan.filter ?? configuration.filterWheel.filters.first ?? "unknown"
         if let problem = FITSHeader.problem(FITSHeader.Context(
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
-            filter: plan.filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
+            filter: filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
             observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
             count: plan.count, focalLength: focalLength)) {
             throw problem
