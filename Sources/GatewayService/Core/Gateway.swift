@@ -127,6 +127,13 @@ public final class Gateway: Sendable {
         return try await camera(TemperatureCommand.self)
     }
 
+    /// Shuts the camera down (`shutdown`, after warming up); the cached temperature goes with
+    /// it, so that `/getTemperature` says at once that the camera is off.
+    func shutdownCamera() async throws(APIError) -> Acknowledgement {
+        defer { temperatures.invalidate() }
+        return try await camera(ShutdownCommand.self, timeout: configuration.camera.warmupTimeout + .seconds(30))
+    }
+
     /// Calls a camera command without arguments.
     public func camera<C: BusCommand>(_ command: C.Type, timeout: Duration = Gateway.queryTimeout)
         async throws(APIError) -> C.Result where C.Arguments == NoArguments {

@@ -56,8 +56,7 @@ package enum EvoraRoutes {
         router.get("shutdown") { request, _ -> Response in
             try await evora {
                 try gateway.authorize(request)
-                let timeout = gateway.configuration.camera.warmupTimeout + .seconds(30)
-                _ = try await gateway.camera(ShutdownCommand.self, timeout: timeout)
+                _ = try await gateway.shutdownCamera()
                 return JSONResponse.make(["status": SDK.success])
             }
         }

@@ -78,8 +78,7 @@ package enum V1Routes {
             JSONResponse.make(try await gateway.camera(InitializeCommand.self, timeout: .seconds(60)))
         }
         routes.post("camera/shutdown") { _, _ in
-            JSONResponse.make(try await gateway.camera(ShutdownCommand.self,
-                                                       timeout: gateway.configuration.camera.warmupTimeout + .seconds(30)))
+            JSONResponse.make(try await gateway.shutdownCamera())
         }
         routes.get("filterwheel") { _, _ in
             JSONResponse.make(try await gateway.camera(FilterCommand.self, .init()))

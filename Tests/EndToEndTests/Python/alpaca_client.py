@@ -170,6 +170,11 @@ def scenario_exposure(args):
         if ready or elapsed > 20:
             break
         time.sleep(0.05)
+    # The state read just before ImageReady turned true may still be the download (4): the
+    # state the client sees once the image is ready is read after it.
+    final = int(camera.CameraState)
+    if states[-1] != final:
+        states.append(final)
     summary["states"] = states
     summary["ready_after"] = time.monotonic() - started
     check(not early_ready, f"ImageReady was true {early_ready} s after a 1 s exposure started")
