@@ -47,6 +47,8 @@ if (( want_tests )); then
     python3 -c "import openapi_spec_validator" 2>/dev/null || python_packages+=(openapi-spec-validator)
     python3 -c "import alpaca.camera" 2>/dev/null || python_packages+=(alpyca)
     python3 -c "import websocket" 2>/dev/null || python_packages+=(websocket-client)
+    # psen_processing's client (replayed by the psen test peer) speaks through requests.
+    python3 -c "import requests" 2>/dev/null || python_packages+=(requests)
     if (( ${#python_packages[@]} )); then
         echo "install-deps: pip installing ${python_packages[*]}" >&2
         python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null \
