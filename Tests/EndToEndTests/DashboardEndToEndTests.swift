@@ -211,9 +211,14 @@ import Testing
     }
 
     @Test func anExposureStartedFromThePageShowsProgressThenItsPreview() async throws {
-        // Real time: a 2 s exposure gives the progress bar several steps.
+        // Real time: a 2 s exposure gives the progress bar several steps. The weather from the test peer's
+        // JSON document shows in its panel.
+        let (peer, port) = try await startWeatherPeer()
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
         let (service, address) = try await start([
             "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "1024", "APERTURE_CAMERA_HEIGHT": "768",
+            "APERTURE_WEATHER_SOURCE": "http", "APERTURE_WEATHER_URL": "http://127.0.0.1:\(port)/station.json",
+            "APERTURE_WEATHER_FIELDS": "temperature_c=main.temp,humidity=main.humidity",
         ])
         defer { service.cleanup() }
         let processor = try RequestClient(dialing: service.runtime.endpoint(EndpointName.processorControl))
@@ -227,6 +232,10 @@ import Testing
         #expect(focus["width"] as? Int == 640 && focus["height"] as? Int == 480, "the focus plot: \(focus)")
         #expect((focus["row"] as? String)?.hasPrefix("5000") == true, "the focus point's row: \(focus)")
         #expect((focus["session"] as? String)?.contains("1 point(s)") == true, "\(focus)")
+        let weather = summary["weather"] as? [String: Any] ?? [:]
+        #expect(weather["hidden"] as? Bool == false, "the weather panel: \(weather)")
+        #expect(weather["temperature"] as? String == "18.0 °C" && weather["humidity"] as? String == "55 %", "\(weather)")
+        #expect((weather["caption"] as? String)?.hasPrefix("from http") == true, "\(weather)")
         #expect(debug["roisDrawn"] as? Int == 2, "the ROI boxes over the preview: \(debug)")
         #expect(debug["progressEvents"] as? Int ?? 0 >= 2, "\(debug)")
         #expect(summary["stats_rows"] as? Int ?? 0 > 0, "the frame's statistics: \(summary)")
@@ -242,7 +251,9 @@ import Testing
             "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "256", "APERTURE_CAMERA_HEIGHT": "256",
         ])
         defer { service.cleanup() }
-        try await runBrowser("http://\(address)/", service: service, token: token)
+        let summary = try await runBrowser("http://\(address)/", service: service, token: token)
+        // No weather source: the panel stays hidden, and asking for it logged no error.
+        #expect((summary["weather"] as? [String: Any])?["hidden"] as? Bool == true, "\(summary["weather"] ?? "none")")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")))

@@ -5,6 +5,19 @@ import FoundationNetworking
 #endif
 import Testing
 
+/// Starts the weather test peer (Python/weather_source.py: an Alpaca ObservingConditions device
+/// and a JSON document) on a free loopback port; kill it with SIGKILL when done.
+func startWeatherPeer() async throws -> (Process, Int) {
+    let port = ServiceHarness.freePort()
+    let peer = Process()
+    peer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    let script = try #require(Bundle.module.path(forResource: "weather_source", ofType: "py", inDirectory: "Python"))
+    peer.arguments = ["python3", script, String(port)]
+    try peer.run()
+    try await waitForListener(port: port)
+    return (peer, port)
+}
+
 /// The evora web client (UWMRO/evora-client), its calls made as its `src/apiClient.js` and
 /// components make them, against the real service: the fields it reads, CORS as evora-server's
 /// `CORS(app)` gave it, the weather panel, and a capture with an unreachable filter wheel.
@@ -18,18 +31,6 @@ import Testing
     static let clientOrigin = "http://evora-client.test:3000"
     /// What `buildPostPayload` and the other POSTs of apiClient.js send.
     static let clientHeaders = ["content-type": "application/json"]
-
-    /// Starts the weather peer on a free port.
-    func startWeatherPeer() async throws -> (Process, Int) {
-        let port = ServiceHarness.freePort()
-        let peer = Process()
-        peer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let script = try #require(Bundle.module.path(forResource: "weather_source", ofType: "py", inDirectory: "Python"))
-        peer.arguments = ["python3", script, String(port)]
-        try peer.run()
-        try await waitForListener(port: port)
-        return (peer, port)
-    }
 
     /// The `temperature` the client parses out of `/getTemperature` (GetTemp.jsx:
     /// `parseFloat(JSON.parse(JSON.stringify(await response.json()))["temperature"])`).

@@ -274,6 +274,12 @@ def main():
                                    best: document.getElementById('focus-best-fwhm').textContent} : null; })()"""
                 % json.dumps(filename), options.timeout, "the focus panel to show the point and its plot")
             summary["steps"].append("focus")
+        # The weather panel: shown with its readings when the gateway has a weather source.
+        summary["weather"] = browser.evaluate(
+            """(() => ({hidden: document.getElementById('weather-panel').hidden,
+                        temperature: document.getElementById('weather-temp').textContent,
+                        humidity: document.getElementById('weather-humidity').textContent,
+                        caption: document.getElementById('weather-caption').textContent}))()""")
         summary["debug"] = browser.evaluate("Object.assign({}, window.apertureDashboard)")
         if options.token:
             kept = browser.evaluate("localStorage.getItem('aperture.token')")
