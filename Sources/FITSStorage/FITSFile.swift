@@ -88,6 +88,9 @@ public enum FITSFile {
         }
     }
 
+    /// The largest image side ``read(path:)`` takes, in pixels.
+    public static let maximumSide = 65535
+
     /// Reads an image back (for tests and tools).
     ///
     /// - Parameter path: A FITS file whose primary HDU is a 2-D image.
@@ -96,7 +99,8 @@ public enum FITSFile {
     ///   keep their quotes, e.g. `'Light Frame'`). COMMENT and HISTORY cards are joined with
     ///   newlines under their keyword; END is not included.
     /// - Throws: ``StorageError`` naming `path` and the cfitsio reason, or saying the primary HDU
-    ///   is not a 2-D image.
+    ///   is not a 2-D image, or that it states more pixels than ``maximumSide`` a side or than
+    ///   the file holds (checked before anything is allocated).
     public static func read(path: String) throws(StorageError) -> (width: Int, height: Int, pixels: [UInt16], header: [String: String]) {
         var status: Int32 = 0
         var opened: UnsafeMutablePointer<fitsfile>?
@@ -121,9 +125,22 @@ public enum FITSFile {
         guard axisCount == 2 else {
             throw StorageError(message: "cannot read \(path): the primary HDU has \(axisCount) axes, not 2")
         }
+        // A header states any size: refuse one larger than this reader takes, or than the file
+        // holds, before the pixels are allocated (a 5 KB file may claim 60000 x 60000).
+        guard (1...LONGLONG(maximumSide)).contains(axes[0]), (1...LONGLONG(maximumSide)).contains(axes[1]) else {
+            throw StorageError(message: "cannot read \(path): it states an image of \(axes[0]) x \(axes[1]) pixels; "
+                               + "1 to \(maximumSide) a side are read")
+        }
         let width = Int(axes[0])
         let height = Int(axes[1])
         let count = width * height
+        var bitpix: Int32 = 0
+        ffgidt(file, &bitpix, &status)
+        var info = stat()
+        if status == 0, stat(path, &info) == 0, Int(abs(bitpix)) / 8 * count > Int(info.st_size) {
+            throw StorageError(message: "cannot read \(path): it states \(width) x \(height) pixels of \(abs(bitpix)) bits, "
+                               + "more than its \(info.st_size) bytes hold")
+        }
         var anyNull: Int32 = 0
         let pixels = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0 {

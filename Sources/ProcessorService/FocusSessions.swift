@@ -109,7 +109,7 @@ struct FileMeasurer: Sendable {
             values[keyword] = Int(text)
         }
         guard values["NAXIS"] == 2, let width = values["NAXIS1"], let height = values["NAXIS2"],
-              let bitpix = values["BITPIX"] else { return }
+              let bitpix = values["BITPIX"], [8, 16, 32, 64, -32, -64].contains(bitpix) else { return }
         let largest = FrameAnalyzer.maximumDimension
         guard (1...largest).contains(width), (1...largest).contains(height) else {
             throw BusError.invalid("filename", "'\(filename)' states an image of \(width) x \(height) pixels; "

@@ -162,6 +162,11 @@ final class PlateSolver: Sendable {
         return Self.isInside(path, root) && path != root ? String(path.dropFirst(root.count + 1)) : path
     }
 
+    /// Whether a file name is a WCS version this solver wrote (`NAME.wcs.fits`, `NAME.wcs-2.fits`...).
+    static func isWCSVersion(_ name: String) -> Bool {
+        name.range(of: #"\.wcs(-[0-9]+)?\.fits$"#, options: .regularExpression) != nil
+    }
+
     /// The newest saved frame: the newest day folder's newest `.fits` (hidden temporaries and
     /// WCS versions left out).
     func latestFrame() -> String? {
@@ -171,7 +176,7 @@ final class PlateSolver: Sendable {
         for day in days {
             let folder = root + "/" + day
             let frames = ((try? manager.contentsOfDirectory(atPath: folder)) ?? [])
-                .filter { $0.hasSuffix(".fits") && !$0.hasPrefix(".") && !$0.hasSuffix(".wcs.fits") }
+                .filter { $0.hasSuffix(".fits") && !$0.hasPrefix(".") && !Self.isWCSVersion($0) }
             let dated = frames.compactMap { name -> (String, Date)? in
                 guard let date = (try? manager.attributesOfItem(atPath: folder + "/" + name))?[.modificationDate] as? Date else { return nil }
                 return (folder + "/" + name, date)
@@ -210,27 +215,14 @@ final class PlateSolver: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             return failure("no file: \(relative(path)) does not exist under the data root", relative(path))
         }
-        let frame: (width: Int, height: Int, pixels: [UInt16], header: [String: String])
-        do throws(StorageError) {
-            frame = try FITSFile.read(path: path)
-        } catch {
-            return failure("no image: \(error.message)", path)
+        let framePath = path
+        let loaded = await Self.offPool { Self.detectStars(path: framePath) }
+        let frame: Loaded
+        switch loaded {
+        case .success(let found): frame = found
+        case .failure(let reason): return failure(reason.text, path)
         }
-        guard frame.width >= 16, frame.height >= 16 else {
-            return failure("no image: \(frame.width)x\(frame.height) is too small to solve", path)
-        }
-        let detector = StarDetector()
-        detector.configuration.maximumStars = Self.maximumStars
-        let detection: StarDetection
-        do throws(AnalysisError) {
-            detection = try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(AnalysisError) in
-                try detector.detect(pixels: pixels, width: frame.width, height: frame.height)
-            }
-        } catch {
-            return failure("no stars: \(error.message)", path)
-        }
-        // Brightest first by flux (the detector orders by peak).
-        let stars = detection.stars.sorted { $0.flux > $1.flux }
+        let stars = frame.stars
         guard stars.count >= Self.minimumStars else {
             return failure("no stars: \(stars.count) found, at least \(Self.minimumStars) are needed", path)
         }
@@ -302,7 +294,60 @@ final class PlateSolver: Sendable {
                 + " (searched \(String(format: "%.1f", solution.solveSeconds)) s of the \(Self.number(checked.timeLimit)) s limit)"
             return solution
         }
-        return finish(solution, scratch: scratch, path: path, frame: (frame.width, frame.height), writeWCS: checked.writeWCS)
+        let solved = solution, size = (frame.width, frame.height), writeWCS = checked.writeWCS
+        return await Self.offPool { self.finish(solved, scratch: scratch, path: framePath, frame: size, writeWCS: writeWCS) }
+    }
+
+    /// What a solve needs of its frame: its size, header and detected stars, brightest first.
+    struct Loaded: Sendable {
+        var width: Int
+        var height: Int
+        var header: [String: String]
+        var stars: [Star]
+    }
+
+    /// Why a frame cannot be solved, as the failure reason says it.
+    struct Unsolvable: Error {
+        var text: String
+    }
+
+    /// Reads a frame and detects its stars (a CPU for a few hundred milliseconds, and the
+    /// frame's pixels in memory: it runs off the cooperative pool, see ``offPool(_:)``).
+    static func detectStars(path: String) -> Result<Loaded, Unsolvable> {
+        let frame: (width: Int, height: Int, pixels: [UInt16], header: [String: String])
+        do throws(StorageError) {
+            frame = try FITSFile.read(path: path)
+        } catch {
+            return .failure(Unsolvable(text: "no image: \(error.message)"))
+        }
+        guard frame.width >= 16, frame.height >= 16 else {
+            return .failure(Unsolvable(text: "no image: \(frame.width)x\(frame.height) is too small to solve"))
+        }
+        let detector = StarDetector()
+        detector.configuration.maximumStars = Self.maximumStars
+        let detection: StarDetection
+        do throws(AnalysisError) {
+            detection = try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(AnalysisError) in
+                try detector.detect(pixels: pixels, width: frame.width, height: frame.height)
+            }
+        } catch {
+            return .failure(Unsolvable(text: "no stars: \(error.message)"))
+        }
+        // Brightest first by flux (the detector orders by peak).
+        return .success(Loaded(width: frame.width, height: frame.height, header: frame.header,
+                               stars: detection.stars.sorted { $0.flux > $1.flux }))
+    }
+
+    /// Reading a frame, detecting its stars and writing its WCS version run on this queue, one
+    /// solve at a time, never on the threads of Swift's cooperative pool that run the frame loop
+    /// and answer `ping`.
+    private static let queue = DispatchQueue(label: "aperture.processor.plate-solve", qos: .utility)
+
+    /// Runs `work` on ``queue`` and waits for it without holding a pool thread.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: work()) }
+        }
     }
 
     /// Reads the solver's WCS and correspondences into the solution; writes the WCS version.

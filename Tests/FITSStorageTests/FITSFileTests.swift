@@ -327,3 +327,35 @@ struct FITSFileTests {
         }
     }
 }
+
+@Suite("FITS files that state more than they hold")
+struct FITSStatedSizeTests {
+    /// A header of `cards` and one block of zero data: a file of 5,760 bytes.
+    func file(_ cards: [String]) throws -> String {
+        var header = (cards + ["END"]).map { $0.padding(toLength: 80, withPad: " ", startingAt: 0) }.joined()
+        header = header.padding(toLength: 2880, withPad: " ", startingAt: 0)
+        let path = NSTemporaryDirectory() + "stated-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).fits"
+        FileManager.default.createFile(atPath: path, contents: Data(header.utf8) + Data(count: 2880))
+        return path
+    }
+
+    @Test("a header claiming 60000 x 60000 pixels, or a side beyond 65535, is refused before they are allocated")
+    func aHeaderClaimingMorePixelsThanTheFileHoldsIsRefused() throws {
+        for (width, height) in [(60000, 60000), (70000, 1), (1, 0)] {
+            let path = try file(["SIMPLE  =                    T", "BITPIX  =                   16", "NAXIS   =                    2",
+                                 "NAXIS1  = \(String(width).leftPadded(to: 20))", "NAXIS2  = \(String(height).leftPadded(to: 20))"])
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let error = #expect(throws: StorageError.self) { try FITSFile.read(path: path) }
+            #expect(error?.message.contains("states") == true, "\(width) x \(height): \(error?.message ?? "no error")")
+        }
+        // What the file does hold reads as before: 32 x 32 16-bit pixels fit in its 2,880 bytes of data.
+        let fits = try file(["SIMPLE  =                    T", "BITPIX  =                   16", "NAXIS   =                    2",
+                             "NAXIS1  =                   32", "NAXIS2  =                   32"])
+        defer { try? FileManager.default.removeItem(atPath: fits) }
+        #expect(try FITSFile.read(path: fits).pixels.count == 1024)
+    }
+}
+
+private extension String {
+    func leftPadded(to length: Int) -> String { String(repeating: " ", count: max(0, length - count)) + self }
+}

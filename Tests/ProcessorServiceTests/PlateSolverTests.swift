@@ -71,3 +71,15 @@ import Testing
         #expect(PlateSolver.scaleHint(["FOCALLEN": "'600'", "XPIXSZ": "13.0"]) == nil)
     }
 }
+
+@Suite struct WCSVersionNameTests {
+    /// The WCS versions a solve writes are never taken for the newest camera frame (`latest`).
+    @Test func wcsVersionsAreKnownByName() {
+        for name in ["image-0003.wcs.fits", "image-0003.wcs-2.fits", "image-0003.wcs-17.fits"] {
+            #expect(PlateSolver.isWCSVersion(name), "\(name)")
+        }
+        for name in ["image-0003.fits", "wcs.fits.bak", "image-wcs.fits", "image-0003.wcs-x.fits"] {
+            #expect(!PlateSolver.isWCSVersion(name), "\(name)")
+        }
+    }
+}

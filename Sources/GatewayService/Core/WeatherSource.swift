@@ -57,9 +57,24 @@ final class WeatherSource: Sendable {
         "sky_temperature_c": -150...70,
     ]
 
+    /// `weather.url` as messages show it: scheme, host, port and path, without a query or a
+    /// `user:password@` (weather services take API keys there; the replies go to any client).
+    let shownURL: String
+
     init(configuration: ApertureConfiguration.Weather, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        shownURL = Self.redacted(configuration.url)
+    }
+
+    /// A URL without its query, fragment and credentials.
+    static func redacted(_ url: String) -> String {
+        guard var parts = URLComponents(string: url) else { return "the configured weather.url" }
+        parts.user = nil
+        parts.password = nil
+        parts.query = nil
+        parts.fragment = nil
+        return parts.string ?? "the configured weather.url"
     }
 
     /// The latest reading: the cached one while younger than `weather.max_age`, else a new read.
@@ -105,13 +120,14 @@ final class WeatherSource: Sendable {
         let checked = Self.checked(values, logger: logger)
         guard !checked.isEmpty else {
             throw APIError(.badGateway, .upstreamFailed,
-                           "the weather source at \(configuration.url) gave no usable value", field: "weather.url")
+                           "the weather source at \(shownURL) gave no usable value", field: "weather.url")
         }
         return WeatherReading(values: Self.derived(checked), time: Date(), source: configuration.source.rawValue)
     }
 
     /// GETs a URL within `weather.timeout`; the body, at most ``maximumBody`` bytes.
     private func fetch(_ url: String) async throws(APIError) -> ByteBuffer {
+        let shown = Self.redacted(url)
         let deadline = NIODeadline.now() + .nanoseconds(Int64(configuration.timeout.seconds * 1e9))
         do {
             var request = HTTPClientRequest(url: url)
@@ -121,17 +137,17 @@ final class WeatherSource: Sendable {
             let body = try await response.body.collect(upTo: Self.maximumBody)
             guard response.status.code == 200 else {
                 throw APIError(.badGateway, .upstreamFailed,
-                               "the weather source \(url) answered HTTP \(response.status.code)", field: "weather.url")
+                               "the weather source \(shown) answered HTTP \(response.status.code)", field: "weather.url")
             }
             return body
         } catch let error as APIError {
             throw error
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw APIError(.gatewayTimeout, .upstreamFailed,
-                           "the weather source \(url) did not answer within weather.timeout = \(configuration.timeout.seconds) s",
+                           "the weather source \(shown) did not answer within weather.timeout = \(configuration.timeout.seconds) s",
                            field: "weather.url")
         } catch {
-            throw APIError(.badGateway, .upstreamFailed, "the weather source \(url) could not be read: \(error)", field: "weather.url")
+            throw APIError(.badGateway, .upstreamFailed, "the weather source \(shown) could not be read: \(error)", field: "weather.url")
         }
     }
 
@@ -144,7 +160,7 @@ final class WeatherSource: Sendable {
             for (index, (member, quantity)) in Self.alpacaMembers.enumerated() {
                 group.addTask {
                     let body = try await self.fetch("\(device)/\(member)?ClientID=1&ClientTransactionID=\(index + 1)")
-                    return (quantity, try Self.alpacaValue(body, member: member, device: device))
+                    return (quantity, try Self.alpacaValue(body, member: member, device: Self.redacted(device)))
                 }
             }
             var values: [String: Double] = [:]
@@ -174,7 +190,7 @@ final class WeatherSource: Sendable {
     /// The mapped members of a JSON document.
     private func readDocument(_ body: ByteBuffer) throws(APIError) -> [String: Double] {
         guard let document = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [.fragmentsAllowed]) else {
-            throw APIError(.badGateway, .upstreamFailed, "the weather source \(configuration.url) did not answer JSON",
+            throw APIError(.badGateway, .upstreamFailed, "the weather source \(shownURL) did not answer JSON",
                            field: "weather.url")
         }
         var values: [String: Double] = [:]
@@ -182,7 +198,7 @@ final class WeatherSource: Sendable {
             if let value = Self.number(Self.member(mapping.path, of: document)) {
                 values[mapping.quantity] = value
             } else {
-                logger.debug("weather: \(mapping) is not a number in the document of \(configuration.url)")
+                logger.debug("weather: \(mapping) is not a number in the document of \(shownURL)")
             }
         }
         return values

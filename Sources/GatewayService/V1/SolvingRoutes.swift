@@ -42,7 +42,9 @@ package enum SolvingRoutes {
         routes.get("solutions/{id}/visualization.png") { _, context in
             let id = try context.parameters.require("id")
             let solution = try await gateway.processor(SolutionQueryCommand.self, .init(id: id))
-            let png = try visualization(solution, root: gateway.configuration.storage.dataRoot)
+            // Reading and drawing a whole frame: off the event loops and the cooperative pool.
+            let root = gateway.configuration.storage.dataRoot
+            let png = try await Gateway.offload { try visualization(solution, root: root) }
             return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "max-age=3600"],
                             body: .init(byteBuffer: ByteBuffer(bytes: png)))
         }
