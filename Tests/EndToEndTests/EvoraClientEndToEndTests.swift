@@ -116,6 +116,10 @@ func startWeatherPeer() async throws -> (Process, Int) {
         #expect(strangePreflight.status == 403)
         #expect(strangePreflight.errorField == "Origin")
         #expect(strangePreflight.header("Access-Control-Allow-Origin") == nil)
+        // An <img> of another site's page sends no Origin, but says it is cross-site.
+        let strangeImage = try await http(address, "GET", "/testLongExposure", headers: ["Sec-Fetch-Site": "cross-site"])
+        #expect(strangeImage.status == 403, "\(strangeImage.text)")
+        #expect(strangeImage.errorField == "Sec-Fetch-Site")
         let strangePost = try await http(address, "POST", "/setTemperature", json: ["temperature": "-30"],
                                          headers: ["Origin": stranger])
         #expect(strangePost.status == 403)

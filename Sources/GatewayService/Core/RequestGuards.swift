@@ -18,6 +18,8 @@ struct RequestGuards: Sendable {
     /// through the proxy are then served without a token.
     static let openProxyHeader = HTTPField.Name("X-Aperture-Open-Proxy")!
     static let forwardedForHeader = HTTPField.Name("X-Forwarded-For")!
+    /// Where a browser's request came from (`same-origin`, `same-site`, `cross-site`, `none`).
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 
     /// - Parameter configuration: `gateway.allowed_hosts` and `gateway.listen`'s host.
     init(configuration: ApertureConfiguration) {
@@ -77,7 +79,18 @@ struct RequestGuards: Sendable {
     ///   - cors: the origins trusted besides the gateway's own (none for the Alpaca listener).
     /// - Throws: ``APIError`` 403 `forbidden_origin` naming the Origin and the rule.
     static func checkOrigin(_ request: Request, cors: CORSPolicy? = nil) throws(APIError) {
-        guard let origin = request.headers[.origin] else { return }
+        guard let origin = request.headers[.origin] else {
+            // A browser sends no Origin with a plain GET (an <img>, a link) but says where it came
+            // from: an acting GET (evora's /shutdown, /testLongExposure...) from another site is
+            // refused too. Scripts send neither header.
+            if request.headers[secFetchSite]?.lowercased() == "cross-site" {
+                throw APIError(.forbidden, .forbiddenOrigin,
+                               "\(request.method) \(request.uri.path) changes state and was sent by a page of another site "
+                               + "(Sec-Fetch-Site: cross-site): a browser may only change state from pages the gateway served",
+                               field: "Sec-Fetch-Site")
+            }
+            return
+        }
         if let cors, cors.allows(origin) { return }
         let authority = Self.authority(of: request) ?? ""
         if let (scheme, originAuthority) = split(origin: origin),
