@@ -96,17 +96,21 @@ final class CoolingControl: Sendable {
         let turnOn = cooler ?? true
         let driver = self.driver
         let sdk = self.sdk
-        try await withTimeout(configuration.camera.sdkCallTimeout, "cool") { () async throws(CameraError) in
-            try await sdk.perform("cool") { () throws(CameraError) in
+        // The reading is taken in the same job as the change: a telemetry read waiting on the SDK
+        // thread at the time would answer the set-point before the change.
+        let reading = try await withTimeout(configuration.camera.sdkCallTimeout, "cool") { () async throws(CameraError) -> TemperatureStatus in
+            try await sdk.perform("cool") { () throws(CameraError) -> TemperatureStatus in
                 // Switch first, so that a refused switch leaves the set-point as it was.
                 try sdk.call(turnOn ? "CoolerON" : "CoolerOFF") { () throws(CameraError) in try driver.driver.setCooler(on: turnOn) }
                 if let setpoint {
                     try sdk.call("SetTemperature") { () throws(CameraError) in try driver.driver.setTemperatureSetpoint(setpoint) }
                 }
+                return try sdk.call("GetTemperatureF") { () throws(CameraError) -> TemperatureStatus in try driver.driver.temperature() }
             }
         }
+        last.withLock { $0 = reading }
         logger.info("cooler \(turnOn ? "on" : "off")\(setpoint.map { ", set-point \($0) C" } ?? "")")
-        return try await read()
+        return reading
     }
 
     /// Publishes `camera.telemetry` every interval until cancelled.
