@@ -306,10 +306,7 @@ enum FocusSessionCommands {
     private static let queue = DispatchQueue(label: "aperture.processor.focus-measure", qos: .utility)
 
     static func measuring<T: Sendable>(_ work: @escaping @Sendable () throws(BusError) -> T) async throws(BusError) -> T {
-        let result: Result<T, BusError> = await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: Result { () throws(BusError) -> T in try work() }) }
-        }
-        return try result.get()
+        try await queue.result { Result { () throws(BusError) -> T in try work() } }.get()
     }
 
     static func register(on commands: inout CommandRouter, context: ChildContext, processor: FrameProcessor) {

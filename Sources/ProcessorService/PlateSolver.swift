@@ -216,7 +216,7 @@ final class PlateSolver: Sendable {
             return failure("no file: \(relative(path)) does not exist under the data root", relative(path))
         }
         let framePath = path
-        let loaded = await Self.offPool { Self.detectStars(path: framePath) }
+        let loaded = await Self.queue.result { Self.detectStars(path: framePath) }
         let frame: Loaded
         switch loaded {
         case .success(let found): frame = found
@@ -295,7 +295,7 @@ final class PlateSolver: Sendable {
             return solution
         }
         let solved = solution, size = (frame.width, frame.height), writeWCS = checked.writeWCS
-        return await Self.offPool { self.finish(solved, scratch: scratch, path: framePath, frame: size, writeWCS: writeWCS) }
+        return await Self.queue.result { self.finish(solved, scratch: scratch, path: framePath, frame: size, writeWCS: writeWCS) }
     }
 
     /// What a solve needs of its frame: its size, header and detected stars, brightest first.
@@ -312,7 +312,7 @@ final class PlateSolver: Sendable {
     }
 
     /// Reads a frame and detects its stars (a CPU for a few hundred milliseconds, and the
-    /// frame's pixels in memory: it runs off the cooperative pool, see ``offPool(_:)``).
+    /// frame's pixels in memory: it runs off the cooperative pool, see ``queue``).
     static func detectStars(path: String) -> Result<Loaded, Unsolvable> {
         let frame: (width: Int, height: Int, pixels: [UInt16], header: [String: String])
         do throws(StorageError) {
@@ -342,13 +342,6 @@ final class PlateSolver: Sendable {
     /// solve at a time, never on the threads of Swift's cooperative pool that run the frame loop
     /// and answer `ping`.
     private static let queue = DispatchQueue(label: "aperture.processor.plate-solve", qos: .utility)
-
-    /// Runs `work` on ``queue`` and waits for it without holding a pool thread.
-    static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: work()) }
-        }
-    }
 
     /// Reads the solver's WCS and correspondences into the solution; writes the WCS version.
     private func finish(_ partial: PlateSolution, scratch: String, path: String, frame: (width: Int, height: Int),
