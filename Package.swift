@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "aperture-camera", targets: ["CameraProc"]),
         .executable(name: "aperture-processor", targets: ["ProcessorProc"]),
         .executable(name: "aperture-gateway", targets: ["GatewayProc"]),
+        .executable(name: "aperture-catalog", targets: ["CatalogProc"]),
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
         .executable(name: "aperture-bench-camera", targets: ["CameraBenchmark"]),
@@ -28,6 +29,7 @@ let package = Package(
         .executable(name: "aperture-bench-processor", targets: ["ProcessorBenchmark"]),
         .executable(name: "aperture-bench-ring", targets: ["FrameRingBenchmark"]),
         .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
+        .executable(name: "aperture-bench-catalog", targets: ["CatalogBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -42,6 +44,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // MARK: C libraries, each behind one door.
@@ -180,6 +184,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The frame catalog: the only writer of the catalog database (SQLite through GRDB).
+        .target(
+            name: "CatalogService",
+            dependencies: [
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(
             name: "Supervisor",
@@ -205,6 +222,11 @@ let package = Package(
         .executableTarget(
             name: "GatewayProc",
             dependencies: ["GatewayService", "ChildRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CatalogProc",
+            dependencies: ["CatalogService", "ChildRuntime"],
             swiftSettings: swiftSettings
         ),
         // MARK: Benchmarks (docs/performance.md); their shared parts in BenchmarkSupport.
@@ -248,6 +270,13 @@ let package = Package(
             name: "ProcessorBenchmark",
             dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/ProcessorBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CatalogBenchmark",
+            dependencies: ["CatalogService", "ApertureProtocol", "Bus", "FITSStorage", .product(name: "Logging", package: "swift-log")]
+                + benchmarkSupport,
+            path: "Benchmarks/CatalogBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -309,6 +338,14 @@ let package = Package(
                 "GatewayService", "ApertureProtocol", "ApertureConfig", "Bus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CatalogServiceTests",
+            dependencies: [
+                "CatalogService", "ApertureProtocol", "ApertureConfig", "Bus", "FITSStorage",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -43,7 +43,7 @@ if [[ -n "$root" ]]; then
     [[ "$root" != / ]] || root=""
 fi
 
-executables=(aperture aperture-camera aperture-processor aperture-gateway)
+executables=(aperture aperture-camera aperture-processor aperture-catalog aperture-gateway)
 for name in "${executables[@]}"; do
     [[ -x "$bin_dir/$name" ]] || die "$bin_dir/$name is missing: build with 'swift build -c release' or pass --bin-dir"
 done

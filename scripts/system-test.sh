@@ -112,7 +112,7 @@ trap 'echo "system-test: unexpected failure (status $?) at line $LINENO: $BASH_C
 # ---------------------------------------------------------------------------------------------
 # The executables.
 
-executables=(aperture aperture-camera aperture-processor aperture-gateway)
+executables=(aperture aperture-camera aperture-processor aperture-catalog aperture-gateway)
 if [[ -z "$bin_dir" ]]; then
     # Static Swift standard library and Foundation: the binaries need only the C libraries
     # that the root file system installs (libnng1, libcfitsio10, libsystemd0).
@@ -318,8 +318,8 @@ main_pid=$(show MainPID)
 users=$(inside sh -c 'for p in "$@"; do stat -c %U "/proc/$p"; done' sh \
         $(pids_of /usr/local/bin/aperture) 2>/dev/null | sort -u | tr '\n' ' ' || true)
 count=$(pids_of /usr/local/bin/aperture | wc -l)
-if [[ "$users" == "aperture " && "$count" == 4 ]]; then
-    pass "(a) the supervisor and its 3 children run as the user aperture"
+if [[ "$users" == "aperture " && "$count" == 5 ]]; then
+    pass "(a) the supervisor and its 4 children run as the user aperture"
 else
     fail "(a) $count processes, running as: ${users:-nobody}"
 fi
@@ -327,8 +327,8 @@ echo "---- systemctl status aperture"
 inside systemctl status --no-pager aperture.service | sed '/^$/q' | cut -c1-150 || true
 # The operator's view (docs/operations.md): `aperture status` over supervisor.ctl.
 if table=$(inside aperture status --runtime-dir /run/aperture 2>&1) \
-        && [[ $(grep -cE '^(camera|processor|gateway) +running' <<<"$table") == 3 ]]; then
-    pass "(a) aperture status --runtime-dir /run/aperture: 3 children running"
+        && [[ $(grep -cE '^(camera|processor|catalog|gateway) +running' <<<"$table") == 4 ]]; then
+    pass "(a) aperture status --runtime-dir /run/aperture: 4 children running"
     sed 's/^/    /' <<<"$table"
 else
     fail "(a) aperture status: $table"
@@ -398,7 +398,7 @@ else
     fail "(b) journalctl -t aperture-camera: $result"
 fi
 if result=$(inside journalctl -u aperture.service -o json --no-pager \
-        | check_journal unit aperture aperture-camera aperture-processor aperture-gateway); then
+        | check_journal unit aperture aperture-camera aperture-processor aperture-catalog aperture-gateway); then
     pass "(b) journalctl -u aperture: $result"
 else
     fail "(b) journalctl -u aperture: $result"
@@ -496,11 +496,11 @@ if inside_for 200 systemctl stop aperture.service; then
     else
         fail "(e) after stop: unit $state, processes left: ${left:-none}"
     fi
-    order=$(journal_since "$cursor" -t aperture -o cat | sed -n 's/^stopping \(camera\|processor\|gateway\)$/\1/p' | tr '\n' ' ')
-    if [[ "$order" == "gateway processor camera " ]]; then
+    order=$(journal_since "$cursor" -t aperture -o cat | sed -n 's/^stopping \(camera\|processor\|catalog\|gateway\)$/\1/p' | tr '\n' ' ')
+    if [[ "$order" == "gateway catalog processor camera " ]]; then
         pass "(e) children stopped in order: $order"
     else
-        fail "(e) stop order: '${order}' (want gateway processor camera)"
+        fail "(e) stop order: '${order}' (want gateway catalog processor camera)"
         journal_since "$cursor" -u aperture.service -o cat | tail -n 20 || true
     fi
     kills=$(journal_since "$cursor" -u aperture.service -o cat | grep -ciE "SIGKILL|Killing process" || true)

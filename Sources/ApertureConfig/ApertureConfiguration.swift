@@ -22,6 +22,8 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var filterWheel = FilterWheel()
     /// `processor.*`.
     public var processor = Processor()
+    /// `catalog.*`.
+    public var catalog = Catalog()
     /// `gateway.*`: the HTTP face.
     public var gateway = Gateway()
     /// `alpaca.*`: the gateway's ASCOM Alpaca listener and discovery.
@@ -124,6 +126,14 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var solveField = "/usr/bin/solve-field"
         /// `processor.solve_time_limit`: how long one plate solve may run.
         public var solveTimeLimit = Duration.seconds(60)
+    }
+
+    /// The catalog process.
+    public struct Catalog: Sendable, Equatable {
+        /// `catalog.executable` (nil: beside `aperture`).
+        public var executable: String?
+        /// `catalog.reconcile_interval`: how often the catalog compares itself with the data folders.
+        public var reconcileInterval = Duration.seconds(60)
     }
 
     /// The gateway process.

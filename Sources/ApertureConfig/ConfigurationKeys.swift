@@ -109,6 +109,11 @@ extension ApertureConfiguration {
         .seconds("processor.solve_time_limit", \.processor.solveTimeLimit, 1...600,
                  "the longest a plate solve may run (s) when the request gives no time_limit"),
 
+        // The catalog.
+        .executable("catalog.executable", \.catalog.executable, "the catalog process's program"),
+        .seconds("catalog.reconcile_interval", \.catalog.reconcileInterval, 1...86400,
+                 "seconds between the catalog's comparisons with the data folders (files the events missed, files gone)"),
+
         // The gateway.
         .executable("gateway.executable", \.gateway.executable, "the gateway process's program"),
         ConfigurationKey("gateway.listen", rule: "HOST:PORT with a port from 0 to 65535",

@@ -60,6 +60,8 @@ public enum EndpointName {
     public static let processorEvents = "processor.events"
     /// The gateway's control socket (req/rep): `ping`, `status`.
     public static let gatewayControl = "gateway.ctl"
+    /// The frame catalog's control socket (req/rep): `frames`, `frame`, `summary`, `reconcile`, `rebuild`, `verify`, `status`.
+    public static let catalogControl = "catalog.ctl"
 }
 
 /// The directory holding the bus's ipc sockets: `$RUNTIME_DIRECTORY` under systemd, `./run`

@@ -29,6 +29,7 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
         case cameraUnavailable = "camera_unavailable"
         case processorUnavailable = "processor_unavailable"
         case supervisorUnavailable = "supervisor_unavailable"
+        case catalogUnavailable = "catalog_unavailable"
         case unauthorized
         case tokenRequired = "token_required"
         case forbiddenHost = "forbidden_host"
@@ -128,13 +129,15 @@ public struct ErrorCode: Sendable, Hashable, Codable, CustomStringConvertible {
 
     // MARK: The gateway
 
-    /// `camera_unavailable`, `processor_unavailable`, `supervisor_unavailable`: the process
+    /// `camera_unavailable`, `processor_unavailable`, `supervisor_unavailable`,
+    /// `catalog_unavailable`: the process
     /// does not answer (503 with Retry-After).
     public static func unavailable(_ process: BusProcess) -> ErrorCode {
         switch process {
         case .camera: ErrorCode(.cameraUnavailable)
         case .processor: ErrorCode(.processorUnavailable)
         case .supervisor: ErrorCode(.supervisorUnavailable)
+        case .catalog: ErrorCode(.catalogUnavailable)
         }
     }
     /// A request that changes state came without the token (401).
@@ -173,4 +176,6 @@ public enum BusProcess: String, Sendable, Hashable, CaseIterable {
     case processor
     /// `aperture`, the supervisor, on `supervisor.ctl`.
     case supervisor
+    /// `aperture-catalog`, on `catalog.ctl`.
+    case catalog
 }

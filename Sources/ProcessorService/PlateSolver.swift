@@ -1,6 +1,7 @@
 import ApertureConfig
 import ApertureProtocol
 import Bus
+import ChildRuntime
 import FITSStorage
 import Foundation
 import FrameAnalysis

@@ -29,6 +29,7 @@ extension ApertureChildren {
         overrides["camera"] = configuration.camera.executable
         overrides["processor"] = configuration.processor.executable
         overrides["gateway"] = configuration.gateway.executable
+        overrides["catalog"] = configuration.catalog.executable
         return specs(in: directory, arguments: arguments, cameraStopGrace: cameraStopGrace(configuration),
                      overrides: overrides)
     }

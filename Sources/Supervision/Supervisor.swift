@@ -21,6 +21,8 @@ public enum ApertureChildren {
                       arguments: arguments, controlSocket: EndpointName.cameraControl, stopGracePeriod: cameraStopGrace),
             ChildSpec(name: "processor", executable: overrides["processor"] ?? directory + "/aperture-processor",
                       arguments: arguments, controlSocket: EndpointName.processorControl),
+            ChildSpec(name: "catalog", executable: overrides["catalog"] ?? directory + "/aperture-catalog",
+                      arguments: arguments, controlSocket: EndpointName.catalogControl),
             ChildSpec(name: "gateway", executable: overrides["gateway"] ?? directory + "/aperture-gateway",
                       arguments: arguments, controlSocket: EndpointName.gatewayControl),
         ]

@@ -18,11 +18,11 @@ struct ApertureCommand: AsyncParsableCommand {
         abstract: "Aperture: a camera service for observatories and labs.",
         discussion: """
             With no subcommand, runs the service: the supervisor and its children \
-            (aperture-camera, aperture-processor, aperture-gateway). The other subcommands \
+            (aperture-camera, aperture-processor, aperture-catalog, aperture-gateway). The other subcommands \
             talk to a running service over its runtime directory's supervisor.ctl socket.
             Logs: `journalctl -u aperture` under systemd (`-t aperture-camera` for one child).
             """,
-        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, Logs.self, ConfigCommand.self],
+        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, CatalogCommand.self, Logs.self, ConfigCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -167,10 +167,10 @@ struct Stop: AsyncParsableCommand {
 
 struct Restart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Restart one child: camera, processor or gateway (revives a FATAL child).")
+        abstract: "Restart one child: camera, processor, catalog or gateway (revives a FATAL child).")
 
     @OptionGroup var options: CommonOptions
-    @Argument(help: "camera, processor or gateway") var child: String
+    @Argument(help: "camera, processor, catalog or gateway") var child: String
 
     func run() async throws {
         let configuration = try options.loadConfiguration()
@@ -192,7 +192,8 @@ struct Logs: ParsableCommand {
             Under systemd every process logs to the journal with its own identifier and fields:
               journalctl -u aperture -f                       everything, following
               journalctl -t aperture-camera                   one process (aperture, aperture-camera,
-                                                              aperture-processor, aperture-gateway)
+                                                              aperture-processor, aperture-catalog,
+                                                              aperture-gateway)
               journalctl -u aperture -p warning               warnings and worse
               journalctl APERTURE_CHILD=camera                the supervisor's lines about the camera
               journalctl APERTURE_EXPOSURE_ID=20261121T210405-0001   one exposure

@@ -41,6 +41,8 @@ import Testing
         "processor.executable": ("/usr/bin/processor", "processor"),
         "processor.autostart": ("false", "sometimes"),
         "processor.solve_field": ("/opt/astrometry/bin/solve-field", "solve-field"),
+        "catalog.executable": ("/usr/bin/catalog", "catalog"),
+        "catalog.reconcile_interval": ("300", "0.5"),
         "processor.solve_time_limit": ("30", "601"),
         "gateway.executable": ("/usr/bin/gateway", "./gateway"),
         "gateway.listen": ("0.0.0.0:9000", "0.0.0.0:65536"),
@@ -81,7 +83,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 67)
+        #expect(names.count == 69)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)
@@ -193,7 +195,8 @@ import Testing
             .deletingLastPathComponent()
         let text = try String(contentsOfFile: root.appendingPathComponent("config/aperture.conf").path, encoding: .utf8)
         // Keys whose line shows an example rather than the default.
-        let examples: Set = ["camera.executable", "processor.executable", "gateway.executable", "alpaca.allow_from"]
+        let examples: Set = ["camera.executable", "processor.executable", "gateway.executable", "catalog.executable",
+                              "alpaca.allow_from"]
         var shown = 0
         for line in text.split(separator: "\n") where line.hasPrefix("#") && (line.contains(" = ") || line.hasSuffix(" =")) {
             let setting = String(line.dropFirst())
@@ -205,6 +208,6 @@ import Testing
             #expect(configuration == ApertureConfiguration(), "config/aperture.conf: '\(setting)' is not the default")
             shown += 1
         }
-        #expect(shown == ApertureConfiguration.keys.count - 4 - 1) // the examples, and token_file (no default)
+        #expect(shown == ApertureConfiguration.keys.count - 5 - 1) // the examples, and token_file (no default)
     }
 }

@@ -191,12 +191,14 @@ import Testing
     /// Runs dashboard_browser.py against `url`; checks it passed with no console error and
     /// returns its summary.
     @discardableResult
-    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, focus: Bool = false) async throws -> [String: Any] {
+    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, focus: Bool = false,
+                    history: Bool = false) async throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
         if let token { arguments += ["--token", token] }
         if focus { arguments.append("--focus") }
+        if history { arguments.append("--history") }
         let result = try await ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -205,6 +207,7 @@ import Testing
         #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "console errors: \(summary["console_errors"] ?? "none reported")")
         let steps = (token == nil ? ["loaded", "ready", "submitted", "progress", "preview"]
             : ["loaded", "ready", "submitted", "token", "progress", "preview"]) + (focus ? ["focus"] : [])
+            + (history ? ["history"] : [])
         #expect((summary["steps"] as? [String]) == steps, "\(summary)")
         #expect(((summary["preview"] as? [String: Any])?["width"] as? Int ?? 0) > 0, "\(summary)")
         return summary
@@ -225,8 +228,19 @@ import Testing
         defer { processor.close() }
         _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
         _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
-        let summary = try await runBrowser("http://\(address)/", service: service, focus: true)
+        // Focus metrics on: the history panel charts each frame's FWHM and sky level.
+        let configure = try await http(address, "PUT", "/v1/processor/configuration", json: ["focus": true])
+        #expect(configure.status == 200, "\(configure.text)")
+        let summary = try await runBrowser("http://\(address)/", service: service, focus: true, history: true)
         let debug = summary["debug"] as? [String: Any] ?? [:]
+        // The history panel: tonight's frame from the catalog, in the table and on the chart; a
+        // filter that matches nothing empties it.
+        let history = summary["history"] as? [String: Any] ?? [:]
+        #expect((history["rows"] as? Int ?? 0) >= 1 && (history["fwhm_points"] as? Int ?? 0) >= 1, "\(history)")
+        #expect((history["sky_points"] as? Int ?? 0) >= 1 && (history["nights"] as? Int ?? 0) >= 1, "\(history)")
+        #expect((history["link"] as? String)?.contains("/v1/frames/") == true, "\(history)")
+        let filtered = summary["history_filtered"] as? [String: Any] ?? [:]
+        #expect(filtered["rows"] as? Int == 0, "\(filtered)")
         // The focus panel: the point added from the page, its measured widths and the plot.
         let focus = summary["focus"] as? [String: Any] ?? [:]
         #expect(focus["width"] as? Int == 640 && focus["height"] as? Int == 480, "the focus plot: \(focus)")

@@ -384,7 +384,7 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         #expect(read.header["CHECKSUM"] != nil && read.header["DATASUM"] != nil, "\(read.header.keys.sorted())")
 
         let supervisor = try await http(address, "GET", "/v1/supervisor")
-        #expect((supervisor.json["children"] as? [[String: Any]])?.map { $0["name"] as? String } == ["camera", "processor", "gateway"])
+        #expect((supervisor.json["children"] as? [[String: Any]])?.map { $0["name"] as? String } == ["camera", "processor", "catalog", "gateway"])
 
         let metrics = try await http(address, "GET", "/metrics")
         #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)

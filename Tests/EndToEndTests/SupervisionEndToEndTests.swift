@@ -100,7 +100,7 @@ final class NotifySocketListener: Sendable {
         #expect(status.ready)
         #expect(status.children.allSatisfy { $0.state == .running && $0.lastPingAge != nil }, "\(status.children)")
         let readyMessage = notify.messages.first { $0.message.contains("READY=1") }?.message ?? ""
-        #expect(readyMessage.contains("STATUS=camera ok, processor ok, gateway ok"), "\(readyMessage)")
+        #expect(readyMessage.contains("STATUS=camera ok, processor ok, catalog ok, gateway ok"), "\(readyMessage)")
 
         // WATCHDOG=1 every 200 ms (half of 400 ms).
         try await Task.sleep(for: .seconds(2))
@@ -123,7 +123,7 @@ final class NotifySocketListener: Sendable {
         let address = try await service.gatewayAddress()
         var current = try #require(await waitForHealth(address, timeout: 60) { $0.status == "ok" })
 
-        for name in ["camera", "processor", "gateway"] {
+        for name in ["camera", "processor", "catalog", "gateway"] {
             let old = try #require(current.children.first { $0.name == name }?.pid)
             kill(old, SIGKILL)
             var unanswered = 0

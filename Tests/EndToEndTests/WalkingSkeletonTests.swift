@@ -28,7 +28,7 @@ import Testing
         let health = try await waitUntilHealthy(address)
 
         #expect(health.status == "ok")
-        #expect(health.children.map(\.name) == ["camera", "processor", "gateway"])
+        #expect(health.children.map(\.name) == ["camera", "processor", "catalog", "gateway"])
         let pids = health.children.compactMap(\.pid)
         #expect(pids.count == 3)
         for child in health.children {
@@ -46,8 +46,9 @@ import Testing
         #expect(ServiceHarness.processes(mentioning: service.runtime.path).isEmpty)
         // Children were stopped in reverse order.
         let output = service.output
-        let order = ["gateway stopped", "processor stopped", "camera stopped"].compactMap { output.range(of: $0)?.lowerBound }
-        #expect(order.count == 3 && order == order.sorted(), "stop order wrong:\n\(output)")
+        let order = ["gateway stopped", "catalog stopped", "processor stopped", "camera stopped"]
+            .compactMap { output.range(of: $0)?.lowerBound }
+        #expect(order.count == 4 && order == order.sorted(), "stop order wrong:\n\(output)")
     }
 
     @Test func aKilledChildIsReapedAndRestarted() async throws {
@@ -153,7 +154,7 @@ import Testing
 
         let status = try ServiceHarness.runCLI(["status", "--runtime-dir", service.runtime.path])
         #expect(status.code == 0)
-        for name in ["camera", "processor", "gateway"] {
+        for name in ["camera", "processor", "catalog", "gateway"] {
             #expect(status.output.contains(name))
         }
         #expect(status.output.contains("running"))

@@ -37,12 +37,12 @@ import Testing
     @Test func theCameraWaitsForItsWarmUpAndProgramsCanBeReplaced() throws {
         let defaults = ApertureChildren.specs(in: "/opt/aperture", arguments: ["--runtime-dir", "/run/x"],
                                               configuration: ApertureConfiguration())
-        #expect(defaults.map(\.name) == ["camera", "processor", "gateway"])
+        #expect(defaults.map(\.name) == ["camera", "processor", "catalog", "gateway"])
         #expect(defaults.map(\.executable) == ["/opt/aperture/aperture-camera", "/opt/aperture/aperture-processor",
-                                               "/opt/aperture/aperture-gateway"])
+                                               "/opt/aperture/aperture-catalog", "/opt/aperture/aperture-gateway"])
         #expect(defaults.allSatisfy { $0.arguments == ["--runtime-dir", "/run/x"] })
         // max(stop_grace 5 s, warmup_timeout 120 s + 5 s); the others use the supervisor's own.
-        #expect(defaults.map(\.stopGracePeriod) == [.seconds(125), nil, nil])
+        #expect(defaults.map(\.stopGracePeriod) == [.seconds(125), nil, nil, nil])
 
         var configuration = ApertureConfiguration()
         try configuration.apply(text: """
@@ -50,9 +50,11 @@ import Testing
             camera.warmup_timeout = 10
             gateway.executable = /usr/bin/my-gateway
             camera.executable = /usr/bin/my-camera
+            catalog.executable = /usr/bin/my-catalog
             """, source: "test.conf")
         let changed = ApertureChildren.specs(in: "/opt/aperture", arguments: [], configuration: configuration)
-        #expect(changed.map(\.executable) == ["/usr/bin/my-camera", "/opt/aperture/aperture-processor", "/usr/bin/my-gateway"])
+        #expect(changed.map(\.executable) == ["/usr/bin/my-camera", "/opt/aperture/aperture-processor", "/usr/bin/my-catalog",
+                                              "/usr/bin/my-gateway"])
         #expect(changed[0].stopGracePeriod == .seconds(200))
         configuration.supervisor.stopGrace = .seconds(1)
         #expect(ApertureChildren.cameraStopGrace(configuration) == .seconds(15))

@@ -85,7 +85,7 @@ public struct APIError: Error, Sendable, Hashable {
             self.init(APIError.insufficientStorage, .storage, error.message)
         case .driver:
             self.init(.badGateway, .driver, error.message)
-        case .unavailable(.camera), .unavailable(.processor), .unavailable(.supervisor):
+        case .unavailable(.camera), .unavailable(.processor), .unavailable(.supervisor), .unavailable(.catalog):
             // A child that needed another one which is down (the processor asking the camera
             // for the sensor's size): that one's 503, passed through.
             self.init(.serviceUnavailable, error.code, error.message, field: field, retryAfter: 2)

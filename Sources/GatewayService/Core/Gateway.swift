@@ -25,6 +25,8 @@ public final class Gateway: Sendable {
     public let processor: RequestClient
     /// `supervisor.ctl`.
     public let supervisor: RequestClient
+    /// `catalog.ctl`.
+    public let catalog: RequestClient
     /// The camera's shared-memory frame ring.
     public let frames: FrameSource
     /// Events of all children, fanned out to `/v1/events` clients.
@@ -52,6 +54,7 @@ public final class Gateway: Sendable {
         camera = try RequestClient(dialing: runtime.endpoint(EndpointName.cameraControl))
         processor = try RequestClient(dialing: runtime.endpoint(EndpointName.processorControl))
         supervisor = try RequestClient(dialing: runtime.endpoint(EndpointName.supervisorControl))
+        catalog = try RequestClient(dialing: runtime.endpoint(EndpointName.catalogControl))
         frames = FrameSource(path: runtime.path + "/" + EndpointName.cameraFrames)
         children = ChildHealth()
         metrics = GatewayMetrics()
@@ -150,6 +153,12 @@ public final class Gateway: Sendable {
     public func processor<C: BusCommand>(_ command: C.Type, timeout: Duration = Gateway.queryTimeout)
         async throws(APIError) -> C.Result where C.Arguments == NoArguments {
         try await call(processor, child: .processor, command, NoArguments(), timeout: timeout)
+    }
+
+    /// Calls a catalog command; errors become ``APIError``.
+    public func catalog<C: BusCommand>(_ command: C.Type, _ arguments: C.Arguments,
+                                       timeout: Duration = Gateway.queryTimeout) async throws(APIError) -> C.Result {
+        try await call(catalog, child: .catalog, command, arguments, timeout: timeout)
     }
 
     /// Calls a supervisor command without arguments.

@@ -30,6 +30,8 @@ enum OpenAPIDocument {
         "schemas-focus.json": PackageResources.schemas_focus_json,
         "paths-solving.json": PackageResources.paths_solving_json,
         "schemas-solving.json": PackageResources.schemas_solving_json,
+        "paths-catalog.json": PackageResources.paths_catalog_json,
+        "schemas-catalog.json": PackageResources.schemas_catalog_json,
     ]
 
     /// The whole document, as served.

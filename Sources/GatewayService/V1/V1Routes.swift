@@ -20,13 +20,14 @@ package enum V1Routes {
         FileRoutes.register(routes, gateway: gateway)
         V1FocusRoutes.register(routes, gateway: gateway)
         SolvingRoutes.register(routes, gateway: gateway)
+        CatalogRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }
         routes.post("supervisor/children/{name}/restart") { _, context in
             let name = try context.parameters.require("name")
-            guard ["camera", "processor", "gateway"].contains(name) else {
-                throw APIError.notFound("no child '\(name)'; the children are camera, processor, gateway")
+            guard ["camera", "processor", "catalog", "gateway"].contains(name) else {
+                throw APIError.notFound("no child '\(name)'; the children are camera, processor, catalog, gateway")
             }
             return JSONResponse.make(try await gateway.supervisorRestart(name))
         }

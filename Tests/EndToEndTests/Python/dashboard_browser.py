@@ -159,6 +159,9 @@ def main():
     parser.add_argument("--screenshot", help="save a PNG of the page at the end")
     parser.add_argument("--focus", action="store_true",
                         help="then add the newest listed file to the focus panel and wait for its point and plot")
+    parser.add_argument("--history", action="store_true",
+                        help="then wait for the history panel to list the exposure's frame and chart its FWHM, "
+                             "and pick its filter in the panel's form")
     parser.add_argument("--token", help="the gateway's bearer token: the first POST must answer 401, the page must "
                                         "then ask for the token, keep it and retry with it")
     options = parser.parse_args()
@@ -274,6 +277,31 @@ def main():
                                    best: document.getElementById('focus-best-fwhm').textContent} : null; })()"""
                 % json.dumps(filename), options.timeout, "the focus panel to show the point and its plot")
             summary["steps"].append("focus")
+        if options.history:
+            # The history panel: tonight in the picker, the exposure's frame in the table, its FWHM
+            # and sky level on the chart; then the form narrowed to the frame's filter.
+            summary["history"] = browser.wait_for(
+                """(() => { const rows = document.querySelectorAll('#history-table tbody tr');
+                            const dots = document.querySelectorAll('#history-chart circle.fwhm');
+                            const rings = document.querySelectorAll('#history-chart circle.sky');
+                            return rows.length >= 1 && dots.length >= 1
+                                ? {rows: rows.length, fwhm_points: dots.length, sky_points: rings.length,
+                                   night: document.getElementById('history-night').value,
+                                   nights: document.getElementById('history-night').options.length,
+                                   first_row: rows[0].textContent,
+                                   link: (rows[0].querySelector('a') || {}).href || null,
+                                   legend: document.getElementById('history-legend').textContent,
+                                   summary: document.getElementById('history-summary').textContent} : null; })()""",
+                options.timeout, "the history panel to list and chart the exposure's frame")
+            loads = browser.evaluate("window.apertureDashboard.historyLoads")
+            browser.evaluate("""(() => { document.getElementById('history-filter').value = 'no-such-filter';
+                                        document.getElementById('history-form').requestSubmit(); return true; })()""")
+            summary["history_filtered"] = browser.wait_for(
+                """(() => window.apertureDashboard.historyLoads > %d
+                          ? {rows: document.querySelectorAll('#history-table tbody tr').length,
+                             summary: document.getElementById('history-summary').textContent} : null)()""" % loads,
+                options.timeout, "the history panel to apply its filter")
+            summary["steps"].append("history")
         # The weather panel: shown with its readings when the gateway has a weather source.
         summary["weather"] = browser.evaluate(
             """(() => ({hidden: document.getElementById('weather-panel').hidden,

@@ -375,10 +375,10 @@
       debug.frameEvents += 1;
       state.frame = f;
       requestPreview();
-      if (!f.preview) later('files', 1500, loadFiles);
+      if (!f.preview) { later('files', 1500, loadFiles); later('history', 2000, () => loadHistory(false)); }
       later('rois', 3000, loadROIs);
     });
-    on('processor.result', (r) => showResult(r));
+    on('processor.result', (r) => { showResult(r); later('history', 2000, () => loadHistory(false)); });
     for (const topic of ['child.started', 'child.exited', 'child.restarting', 'child.fatal', 'child.unresponsive']) {
       on(topic, (c) => {
         if (topic !== 'child.started') say('Process ' + c.child + ': ' + c.event + (c.reason ? ' (' + c.reason + ')' : ''), topic === 'child.fatal' ? 'error' : '');

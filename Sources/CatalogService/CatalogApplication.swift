@@ -1,0 +1,113 @@
+import ApertureConfig
+import ApertureProtocol
+import Bus
+import ChildRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The catalog process: follows `camera.events` and `processor.events` into the catalog
+/// database (STATE/catalog.sqlite), reconciles it with the data folders, and answers catalog.ctl.
+public enum CatalogApplication {
+    /// The database's file name in the state directory.
+    public static let databaseName = "catalog.sqlite"
+
+    /// Builds the catalog's commands and services.
+    /// - Parameters:
+    ///   - context: the child's context.
+    ///   - commands: the control socket's router (`ping` is already there).
+    /// - Returns: the services to run.
+    /// - Throws: when the state directory or the database cannot be opened (the message names the path).
+    public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
+        let state = context.configuration.storage.stateDirectory
+        do {
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError("cannot create the state directory \(state) (state.directory): \(error.localizedDescription)")
+        }
+        let path = state + "/" + databaseName
+        let database: CatalogDatabase
+        do {
+            database = try CatalogDatabase(path: path)
+        } catch {
+            throw ConfigurationError("cannot open the catalog database \(path): \(error)")
+        }
+        let catalog = FrameCatalog(root: context.configuration.storage.dataRoot, database: database, logger: context.logger)
+        commands.register(CatalogFramesCommand.self) { query in try await catalog.database.frames(query) }
+        commands.register(CatalogFrameCommand.self) { arguments in try await catalog.database.frame(id: arguments.id) }
+        commands.register(CatalogSummaryCommand.self) { query in try await catalog.database.summary(query) }
+        commands.register(CatalogReconcileCommand.self) { _ in
+            // One already running goes again and answers nothing of its own: run ours after it.
+            while true {
+                if let report = try await catalog.reconcile() { return report }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        commands.register(CatalogRebuildCommand.self) { _ in try await catalog.rebuild() }
+        commands.register(CatalogVerifyCommand.self) { _ in try await catalog.verify() }
+        commands.register(CatalogStatusCommand.self) { _ in try await catalog.status() }
+        context.readiness.set(true)
+        return [CatalogFollowService(catalog: catalog, runtime: context.runtime,
+                                     interval: context.configuration.catalog.reconcileInterval, logger: context.logger)]
+    }
+}
+
+/// Follows the events, and reconciles at start, after lost events and every interval.
+struct CatalogFollowService: Service {
+    let catalog: FrameCatalog
+    let runtime: RuntimeDirectory
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        // Large buffers: a burst of frames waits here rather than being dropped (a drop is
+        // caught by the next reconcile, but costs a folder listing).
+        let frames = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents), topics: [CameraTopic.frame],
+                                    bufferSize: 8192)
+        let results = try Subscriber(dialing: runtime.endpoint(EndpointName.processorEvents),
+                                     topics: [ProcessorTopic.result], bufferSize: 8192)
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await follow(frames) }
+                group.addTask {
+                    for await event in results.events {
+                        guard let result = try? event.decode(ProcessorResult.self) else { continue }
+                        await catalog.processed(result)
+                    }
+                }
+                group.addTask { await reconcileEvery(interval) }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            frames.close()
+            results.close()
+        }
+    }
+
+    /// Catalogues each saved frame; a gap in the sequence numbers (events lost) starts a reconcile.
+    private func follow(_ frames: Subscriber) async {
+        var dropped = 0
+        for await event in frames.events {
+            if let notice = try? event.decode(FrameNotice.self) { await catalog.frameSaved(notice) }
+            let now = frames.dropped
+            if now > dropped {
+                catalog.lost(now - dropped)
+                logger.warning("\(now - dropped) frame event(s) lost: reconciling with the data folders")
+                dropped = now
+                Task { try? await catalog.reconcile() }
+            }
+        }
+    }
+
+    private func reconcileEvery(_ interval: Duration) async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await catalog.reconcile()
+            } catch {
+                logger.error("reconcile failed: \(error)")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

@@ -1,0 +1,334 @@
+import ApertureProtocol
+import Bus
+import Foundation
+import GRDB
+
+/// The catalog's SQLite database (GRDB, WAL, `synchronous=NORMAL`): one row per frame file in
+/// `frame`, its header cards in `frame_header`, and the processor's figures by exposure and
+/// frame in `quality` (kept apart so that a rebuild from the files finds them again).
+///
+/// Only `aperture-catalog` opens it for writing. Reads run on the pool's readers, beside the writer.
+public final class CatalogDatabase: Sendable {
+    /// The database file.
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) and migrates the database.
+    /// - Parameter path: the database file; its folder must exist.
+    /// - Throws: GRDB's error when the file cannot be opened or migrated.
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "catalog"
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // WAL (DatabasePool's mode) with NORMAL: a commit survives a crash of any process;
+            // the files are the truth, and a reconcile re-finds what a power cut took.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE frame (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    path TEXT NOT NULL UNIQUE,
+                    bytes INTEGER NOT NULL,
+                    modified REAL NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    night TEXT NOT NULL,
+                    date_obs TEXT NOT NULL,
+                    exptime REAL, imagetyp TEXT, filter TEXT, object TEXT, exposure TEXT, frame INTEGER,
+                    xbinning INTEGER, ybinning INTEGER, xorigin INTEGER, yorigin INTEGER, width INTEGER, height INTEGER,
+                    ccd_temp REAL, set_temp REAL, gain TEXT, readout_mode TEXT, ra REAL, dec REAL, plan TEXT,
+                    median REAL, sigma REAL, nstars INTEGER, fwhm REAL, hfd REAL,
+                    missing INTEGER NOT NULL DEFAULT 0,
+                    added TEXT NOT NULL
+                );
+                CREATE TABLE frame_header (
+                    frame_id INTEGER PRIMARY KEY REFERENCES frame(id) ON DELETE CASCADE,
+                    headers TEXT NOT NULL
+                );
+                CREATE TABLE quality (
+                    exposure TEXT NOT NULL, frame INTEGER NOT NULL,
+                    median REAL, sigma REAL, nstars INTEGER, fwhm REAL, hfd REAL,
+                    PRIMARY KEY (exposure, frame)
+                ) WITHOUT ROWID;
+                CREATE INDEX frame_by_date ON frame(date_obs, id);
+                CREATE INDEX frame_by_night ON frame(night, date_obs, id);
+                CREATE INDEX frame_by_exposure ON frame(exposure, frame);
+                CREATE INDEX frame_by_filter ON frame(filter COLLATE NOCASE, date_obs, id);
+                CREATE INDEX frame_by_plan ON frame(plan, date_obs, id);
+                CREATE INDEX frame_by_type ON frame(imagetyp, date_obs, id);
+                CREATE INDEX frame_by_fwhm ON frame(IFNULL(fwhm, 1e308), id);
+                CREATE INDEX frame_by_fwhm_descending ON frame(IFNULL(fwhm, -1e308), id);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: - Writing
+
+    /// The columns an entry sets, in order.
+    private static let entryColumns = [
+        "path", "bytes", "modified", "sha256", "night", "date_obs", "exptime", "imagetyp", "filter", "object", "exposure",
+        "frame", "xbinning", "ybinning", "xorigin", "yorigin", "width", "height", "ccd_temp", "set_temp", "gain",
+        "readout_mode", "ra", "dec", "plan",
+    ]
+
+    private static let upsertSQL: String = {
+        let columns = entryColumns.joined(separator: ", ")
+        let placeholders = Array(repeating: "?", count: entryColumns.count + 1).joined(separator: ", ")
+        let updates = entryColumns.dropFirst().map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        return "INSERT INTO frame (\(columns), added) VALUES (\(placeholders)) "
+            + "ON CONFLICT(path) DO UPDATE SET \(updates), missing = 0 RETURNING id"
+    }()
+
+    private static func arguments(_ entry: FrameEntry, added: String) -> StatementArguments {
+        let values: [(any DatabaseValueConvertible)?] = [
+            entry.path, entry.bytes, entry.modified, entry.sha256, entry.night, entry.dateObs, entry.exptime,
+            entry.imagetyp, entry.filter, entry.object, entry.exposure, entry.frame, entry.xbinning, entry.ybinning,
+            entry.xorigin, entry.yorigin, entry.width, entry.height, entry.ccdTemp, entry.setTemp, entry.gain,
+            entry.readoutMode, entry.ra, entry.dec, entry.plan, added,
+        ]
+        return StatementArguments(values)
+    }
+
+    /// Writes entries (a new row per new path; a known path's row rewritten, its id kept, its
+    /// file no longer missing), with their headers and any quality figures already received.
+    /// - Parameter entries: what the files hold.
+    /// - Returns: the rows' ids, in order.
+    @discardableResult
+    package func upsert(_ entries: [FrameEntry]) async throws -> [Int64] {
+        guard !entries.isEmpty else { return [] }
+        let added = FrameTime.canonical(Date())
+        return try await pool.write { db in
+            var ids: [Int64] = []
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            for entry in entries {
+                guard let id = try Int64.fetchOne(db, sql: Self.upsertSQL, arguments: Self.arguments(entry, added: added)) else {
+                    continue
+                }
+                let headers = String(decoding: try encoder.encode(entry.headers), as: UTF8.self)
+                try db.execute(sql: "INSERT INTO frame_header (frame_id, headers) VALUES (?, ?) "
+                               + "ON CONFLICT(frame_id) DO UPDATE SET headers = excluded.headers", arguments: [id, headers])
+                try db.execute(sql: """
+                    UPDATE frame SET median = q.median, sigma = q.sigma, nstars = q.nstars, fwhm = q.fwhm, hfd = q.hfd
+                    FROM quality AS q WHERE frame.id = ? AND q.exposure = frame.exposure AND q.frame = frame.frame
+                    """, arguments: [id])
+                ids.append(id)
+            }
+            return ids
+        }
+    }
+
+    /// The processor's figures for one frame: kept by exposure and frame, and set on its row
+    /// (now, or when the row comes).
+    package func recordQuality(exposure: String, frame: Int, median: Double?, sigma: Double?, nstars: Int?,
+                       fwhm: Double?, hfd: Double?) async throws {
+        try await pool.write { db in
+            let values: StatementArguments = [exposure, frame, median, sigma, nstars, fwhm, hfd]
+            try db.execute(sql: """
+                INSERT INTO quality (exposure, frame, median, sigma, nstars, fwhm, hfd) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(exposure, frame) DO UPDATE SET median = excluded.median, sigma = excluded.sigma,
+                    nstars = excluded.nstars, fwhm = excluded.fwhm, hfd = excluded.hfd
+                """, arguments: values)
+            try db.execute(sql: "UPDATE frame SET median = ?, sigma = ?, nstars = ?, fwhm = ?, hfd = ? "
+                           + "WHERE exposure = ? AND frame = ?",
+                           arguments: [median, sigma, nstars, fwhm, hfd, exposure, frame])
+        }
+    }
+
+    /// What the catalog knows of each path: id, size, modification time and whether it is missing.
+    func knownFiles() async throws -> [String: (id: Int64, bytes: Int64, modified: Double, missing: Bool)] {
+        try await pool.read { db in
+            var known: [String: (id: Int64, bytes: Int64, modified: Double, missing: Bool)] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, path, bytes, modified, missing FROM frame")
+            while let row = try rows.next() {
+                known[row["path"]] = (row["id"], row["bytes"], row["modified"], row["missing"])
+            }
+            return known
+        }
+    }
+
+    /// Marks rows missing (`true`) or present again (`false`).
+    func setMissing(_ ids: [Int64], _ missing: Bool) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.write { db in
+            for id in ids {
+                try db.execute(sql: "UPDATE frame SET missing = ? WHERE id = ?", arguments: [missing, id])
+            }
+        }
+    }
+
+    /// Every row's id, path, size and hash (for `verify`).
+    func hashes() async throws -> [(id: Int64, path: String, bytes: Int64, sha256: String, missing: Bool)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, path, bytes, sha256, missing FROM frame ORDER BY id").map {
+                ($0["id"], $0["path"], $0["bytes"], $0["sha256"], $0["missing"])
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    private static let rowColumns = """
+        id, path, bytes, sha256, night, date_obs, exptime, imagetyp, filter, object, exposure, frame, xbinning, ybinning,
+        xorigin, yorigin, width, height, ccd_temp, set_temp, gain, readout_mode, ra, dec, plan, median, sigma, nstars,
+        fwhm, hfd, missing, added
+        """
+
+    static func frameRow(_ row: Row) -> FrameRow {
+        var frame = FrameRow(id: row["id"], path: row["path"], bytes: row["bytes"], sha256: row["sha256"],
+                             night: row["night"], missing: row["missing"], added: row["added"])
+        let date: String = row["date_obs"]
+        frame.dateObs = date.isEmpty ? nil : date
+        frame.exptime = row["exptime"]
+        frame.imagetyp = row["imagetyp"]
+        frame.filter = row["filter"]
+        frame.object = row["object"]
+        frame.exposure = row["exposure"]
+        frame.frame = row["frame"]
+        frame.xbinning = row["xbinning"]
+        frame.ybinning = row["ybinning"]
+        frame.xorigin = row["xorigin"]
+        frame.yorigin = row["yorigin"]
+        frame.width = row["width"]
+        frame.height = row["height"]
+        frame.ccdTemp = row["ccd_temp"]
+        frame.setTemp = row["set_temp"]
+        frame.gain = row["gain"]
+        frame.readoutMode = row["readout_mode"]
+        frame.ra = row["ra"]
+        frame.dec = row["dec"]
+        frame.plan = row["plan"]
+        frame.median = row["median"]
+        frame.sigma = row["sigma"]
+        frame.nstars = row["nstars"]
+        frame.fwhm = row["fwhm"]
+        frame.hfd = row["hfd"]
+        return frame
+    }
+
+    /// The WHERE clause and its arguments for a query's filters.
+    static func filters(_ query: FrameQuery) -> (sql: String, arguments: StatementArguments) {
+        var clauses: [String] = []
+        var arguments = StatementArguments()
+        func add(_ clause: String, _ values: (any DatabaseValueConvertible)?...) {
+            clauses.append(clause)
+            arguments += StatementArguments(values)
+        }
+        if let start = query.start { add("date_obs >= ?", start) }
+        if let end = query.end { add("date_obs < ? AND date_obs <> ''", end) }
+        if let night = query.night { add("night = ?", night) }
+        if let type = query.imagetyp { add("imagetyp = ?", type) }
+        if let filter = query.filter { add("filter = ? COLLATE NOCASE", filter) }
+        if let object = query.object {
+            let escaped = object.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            add("object LIKE ? ESCAPE '\\'", "%" + escaped + "%")
+        }
+        if let exposure = query.exposure { add("exposure = ?", exposure) }
+        if let low = query.exptimeMin { add("exptime >= ?", low) }
+        if let high = query.exptimeMax { add("exptime <= ?", high) }
+        if let low = query.tempMin { add("ccd_temp >= ?", low) }
+        if let high = query.tempMax { add("ccd_temp <= ?", high) }
+        if let high = query.fwhmMax { add("fwhm <= ?", high) }
+        if let plan = query.plan { add("plan = ?", plan) }
+        if let missing = query.missing { add("missing = ?", missing) }
+        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
+    }
+
+    /// The sort key's SQL expression and direction.
+    static func order(_ sort: FrameSort) -> (key: String, descending: Bool) {
+        switch sort {
+        case .dateObs: ("date_obs", false)
+        case .dateObsDescending: ("date_obs", true)
+        case .fwhm: ("IFNULL(fwhm, 1e308)", false)
+        case .fwhmDescending: ("IFNULL(fwhm, -1e308)", true)
+        }
+    }
+
+    /// A page of the rows a query selects.
+    /// - Throws: `invalid_argument` for a cursor this catalog did not make; GRDB's errors.
+    public func frames(_ query: FrameQuery) async throws -> FramePage {
+        let query = try query.normalized()
+        var (whereSQL, arguments) = Self.filters(query)
+        let (key, descending) = Self.order(query.sort)
+        if let text = query.cursor {
+            let cursor = try FrameCursor(decoding: text, for: query.sort)
+            whereSQL += " AND (\(key), id) \(descending ? "<" : ">") (?, ?)"
+            switch query.sort {
+            case .dateObs, .dateObsDescending: arguments += [cursor.text ?? "", cursor.id]
+            case .fwhm, .fwhmDescending: arguments += [cursor.number ?? 0, cursor.id]
+            }
+        }
+        let direction = descending ? "DESC" : "ASC"
+        let sql = "SELECT \(Self.rowColumns), \(key) AS sort_key FROM frame WHERE \(whereSQL) "
+            + "ORDER BY \(key) \(direction), id \(direction) LIMIT \(query.limit)"
+        let finalArguments = arguments
+        let page = try await pool.read { db in try Row.fetchAll(db, sql: sql, arguments: finalArguments) }
+        // After the page's last row, whenever it has one: a client following a night as it is
+        // taken asks again with it and gets only the rows added since (an empty page: none yet).
+        var next: String?
+        if let last = page.last {
+            switch query.sort {
+            case .dateObs, .dateObsDescending:
+                next = FrameCursor(sort: query.sort, text: last["sort_key"], number: nil, id: last["id"]).encoded
+            case .fwhm, .fwhmDescending:
+                next = FrameCursor(sort: query.sort, text: nil, number: last["sort_key"], id: last["id"]).encoded
+            }
+        }
+        return FramePage(frames: page.map(Self.frameRow), next: next)
+    }
+
+    /// One row with its headers.
+    /// - Throws: `not_found` for an unknown id.
+    public func frame(id: Int64) async throws -> FrameRow {
+        let found = try await pool.read { db -> (Row, String?)? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.rowColumns) FROM frame WHERE id = ?", arguments: [id]) else {
+                return nil
+            }
+            return (row, try String.fetchOne(db, sql: "SELECT headers FROM frame_header WHERE frame_id = ?", arguments: [id]))
+        }
+        guard let (row, headers) = found else { throw BusError(.notFound, "no frame with id \(id) in the catalog", field: "id") }
+        var frame = Self.frameRow(row)
+        frame.headers = headers.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        return frame
+    }
+
+    /// Counts and total exposure per night, filter and image type of the rows a query selects.
+    public func summary(_ query: FrameQuery) async throws -> FrameSummary {
+        let query = try query.normalized()
+        let (whereSQL, arguments) = Self.filters(query)
+        let sql = "SELECT night, filter, imagetyp, COUNT(*) AS frames, TOTAL(exptime) AS exposure FROM frame "
+            + "WHERE \(whereSQL) GROUP BY night, filter, imagetyp ORDER BY night DESC, filter, imagetyp"
+        let rows = try await pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
+        var nights: [FrameSummary.Night] = []
+        for row in rows {
+            let night: String = row["night"]
+            let group = FrameSummary.Group(filter: row["filter"], imagetyp: row["imagetyp"], frames: row["frames"],
+                                           exposure: row["exposure"])
+            if nights.last?.night != night { nights.append(.init(night: night, frames: 0, exposure: 0, groups: [])) }
+            nights[nights.count - 1].groups.append(group)
+            nights[nights.count - 1].frames += group.frames
+            nights[nights.count - 1].exposure += group.exposure
+        }
+        return FrameSummary(nights: nights, frames: nights.reduce(0) { $0 + $1.frames },
+                            exposure: nights.reduce(0) { $0 + $1.exposure })
+    }
+
+    /// Rows, and rows whose file is missing.
+    func counts() async throws -> (frames: Int, missing: Int) {
+        try await pool.read { db in
+            let frames = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM frame") ?? 0
+            let missing = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM frame WHERE missing") ?? 0
+            return (frames, missing)
+        }
+    }
+}

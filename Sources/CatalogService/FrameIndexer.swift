@@ -1,0 +1,165 @@
+import ApertureProtocol
+import Crypto
+import FITSStorage
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One file's catalog values, read from the file alone (its bytes and its header).
+package struct FrameEntry: Sendable, Hashable {
+    /// The path relative to the data root.
+    var path: String
+    var bytes: Int64
+    /// The file's modification time (seconds since 1970): with `bytes`, how a reconcile notices
+    /// that a file it knows was replaced without re-hashing it.
+    var modified: Double
+    var sha256: String
+    var night: String
+    /// DATE-OBS in canonical form; empty when the header has none.
+    var dateObs: String
+    var exptime: Double?
+    var imagetyp: String?
+    var filter: String?
+    var object: String?
+    var exposure: String?
+    var frame: Int?
+    var xbinning: Int?
+    var ybinning: Int?
+    var xorigin: Int?
+    var yorigin: Int?
+    var width: Int?
+    var height: Int?
+    var ccdTemp: Double?
+    var setTemp: Double?
+    var gain: String?
+    var readoutMode: String?
+    var ra: Double?
+    var dec: Double?
+    var plan: String?
+    /// Every card, keyword to value (strings unquoted), as JSON.
+    var headers: [String: String]
+}
+
+/// Why a file could not be catalogued.
+struct IndexError: Error, Sendable, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Reads what the catalog keeps of a FITS file: its size, SHA-256 and header values.
+package enum FrameIndexer {
+    /// The names of frame files in a night folder: `.fits`, `.fit`, `.fts`, and their
+    /// tile-compressed `.fz` forms; not hidden temporaries, not the plate solver's WCS copies.
+    static func isFrameFile(_ name: String) -> Bool {
+        guard !name.hasPrefix(".") else { return false }
+        let base = name.hasSuffix(".fz") ? String(name.dropLast(3)) : name
+        guard base.hasSuffix(".fits") || base.hasSuffix(".fit") || base.hasSuffix(".fts") else { return false }
+        // NAME.wcs.fits and NAME.wcs-2.fits are plate solutions written beside a frame.
+        let stem = base.split(separator: ".").dropLast().last.map(String.init) ?? ""
+        return !(stem == "wcs" || (stem.hasPrefix("wcs-") && stem.dropFirst(4).allSatisfy(\.isNumber)))
+    }
+
+    /// Whether a folder name is a night folder (`YYYYMMDD`).
+    static func isNightFolder(_ name: String) -> Bool {
+        name.utf8.count == 8 && name.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
+    /// Reads one file.
+    /// - Parameters:
+    ///   - root: the data root.
+    ///   - path: the file's path relative to it.
+    /// - Throws: ``IndexError`` naming the file and the reason (gone, unreadable, not FITS).
+    static func index(root: String, path: String) throws(IndexError) -> FrameEntry {
+        let full = root + "/" + path
+        let digest = try hash(full)
+        let cards: [(keyword: String, value: String)]
+        do {
+            cards = try FITSFile.readHeader(path: full, hdu: path.hasSuffix(".fz") ? 2 : 1)
+        } catch {
+            throw IndexError(message: "\(path): \(error.message)")
+        }
+        var headers: [String: String] = [:]
+        for card in cards where headers[card.keyword] == nil {
+            headers[card.keyword] = unquote(card.value)
+        }
+        return entry(path: path, bytes: digest.bytes, modified: digest.modified, sha256: digest.sha256, headers: headers)
+    }
+
+    /// The entry for a file's header values.
+    package static func entry(path: String, bytes: Int64, modified: Double, sha256: String, headers: [String: String]) -> FrameEntry {
+        func text(_ key: String) -> String? {
+            guard let value = headers[key], !value.isEmpty else { return nil }
+            return value
+        }
+        func number(_ key: String) -> Double? {
+            guard let value = headers[key], let number = Double(value.replacingOccurrences(of: "D", with: "E")),
+                  number.isFinite else { return nil }
+            return number
+        }
+        func integer(_ key: String) -> Int? {
+            guard let value = number(key), value.rounded() == value, abs(value) < 1e15 else { return nil }
+            return Int(value)
+        }
+        let compressed = headers["ZIMAGE"] == "T"
+        let date = text("DATE-OBS").flatMap(FrameTime.parse)
+        let folder = path.split(separator: "/").first.map(String.init) ?? ""
+        let night: String
+        if let date {
+            night = FrameTime.night(of: date, longitude: number("SITELONG"))
+        } else if isNightFolder(folder) {
+            night = folder.prefix(4) + "-" + folder.dropFirst(4).prefix(2) + "-" + folder.suffix(2)
+        } else {
+            night = FrameTime.day(Date(timeIntervalSince1970: modified))
+        }
+        let imagetyp = text("IMAGETYP").map { FrameQuery.imageType($0) ?? $0 }
+        return FrameEntry(
+            path: path, bytes: bytes, modified: modified, sha256: sha256, night: night,
+            dateObs: date.map(FrameTime.canonical) ?? "", exptime: number("EXPTIME") ?? number("EXPOSURE"),
+            imagetyp: imagetyp, filter: text("FILTER"), object: text("OBJECT"), exposure: text("EXPID"),
+            frame: integer("FRAMENUM"), xbinning: integer("XBINNING"), ybinning: integer("YBINNING"),
+            xorigin: integer("XORGSUBF"), yorigin: integer("YORGSUBF"),
+            width: integer(compressed ? "ZNAXIS1" : "NAXIS1"), height: integer(compressed ? "ZNAXIS2" : "NAXIS2"),
+            ccdTemp: number("CCD-TEMP"), setTemp: number("SET-TEMP"), gain: text("GAIN"), readoutMode: text("READOUTM"),
+            ra: number("RA"), dec: number("DEC"), plan: text("PLAN"), headers: headers)
+    }
+
+    /// A card's value as text: strings without their quotes and trailing blanks (`''` is `'`).
+    static func unquote(_ value: String) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard trimmed.count >= 2, trimmed.hasPrefix("'"), trimmed.hasSuffix("'") else { return trimmed }
+        var inner = String(trimmed.dropFirst().dropLast())
+        while inner.hasSuffix(" ") { inner.removeLast() }
+        return inner.replacingOccurrences(of: "''", with: "'")
+    }
+
+    /// The file's SHA-256 (lower-case hex), size and modification time, read in 1 MiB blocks.
+    /// - Throws: ``IndexError`` naming the file and the system's reason.
+    static func hash(_ path: String) throws(IndexError) -> (sha256: String, bytes: Int64, modified: Double) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw IndexError(message: "\(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw IndexError(message: "\(path): \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw IndexError(message: "\(path): not a regular file") }
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
+        var hasher = SHA256()
+        var total: Int64 = 0
+        let block = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: block, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let count = read(descriptor, buffer.baseAddress, block)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw IndexError(message: "\(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            total += Int64(count)
+        }
+        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+        return (hex, total, modified)
+    }
+}
