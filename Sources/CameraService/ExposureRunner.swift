@@ -195,7 +195,8 @@ final class ExposureRunner: Sendable {
                     request: plan.request, settings: settings, info: info, start: frameStart,
                     temperature: frameTemperature, filter: filter, instrument: configuration.camera.instrument,
                     telescope: configuration.camera.telescope, observer: configuration.camera.observer,
-                    exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength)
+                    exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength,
+                    site: configuration.site)
                 let file: SavedFrame
                 do throws(StorageError) {
                     file = try publisher.save(pixels: buffer, header: header)

@@ -26,6 +26,8 @@ package enum FITSHeader {
         var count: Int?
         /// The telescope's focal length in millimetres (FOCALLEN), when the driver knows it.
         var focalLength: Double? = nil
+        /// Where the telescope stands (`site.*`; unknown parts are left out).
+        var site = ApertureConfiguration.Site()
     }
 
     /// `yyyy-MM-ddTHH:mm:ss.SSS` in UTC.
@@ -39,12 +41,52 @@ package enum FITSHeader {
                       parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, milliseconds)
     }
 
+    /// A Modified Julian Date to the millisecond, as MJD-OBS and MJD-END carry it.
+    static func mjd(_ date: Date) -> Double {
+        (SkyGeometry.modifiedJulianDate(date) * 86_400_000).rounded() / 86_400_000
+    }
+
+    /// SITELAT, SITELONG, SITEELEV for what of the site is known, and AIRMASS at mid-exposure
+    /// when the site and the pointing are known and the target is above the horizon.
+    static func siteCards(_ context: Context, middle: Date) -> [FITSCard] {
+        var cards: [FITSCard] = []
+        let site = context.site
+        if let latitude = site.latitude {
+            cards.append(FITSCard(keyword: "SITELAT", value: .double(latitude), comment: "[deg] site latitude, north"))
+        }
+        if let longitude = site.longitude {
+            cards.append(FITSCard(keyword: "SITELONG", value: .double(longitude), comment: "[deg] site longitude, east"))
+        }
+        if let elevation = site.elevation {
+            cards.append(FITSCard(keyword: "SITEELEV", value: .double(elevation), comment: "[m] site elevation"))
+        }
+        if let airmass = airmass(context, at: middle) {
+            cards.append(FITSCard(keyword: "AIRMASS", value: .double((airmass * 10000).rounded() / 10000),
+                                  comment: "airmass at mid-exposure (Kasten & Young 1989)"))
+        }
+        return cards
+    }
+
+    /// The airmass at `date`, when the site's position and the pointing are known and the
+    /// target is above the horizon.
+    static func airmass(_ context: Context, at date: Date) -> Double? {
+        guard let latitude = context.site.latitude, let longitude = context.site.longitude,
+              let pointing = context.settings.pointing else { return nil }
+        return SkyGeometry.airmass(altitude: SkyGeometry.altitude(ra: pointing.ra, dec: pointing.dec, latitude: latitude,
+                                                                  longitude: longitude, at: date))
+    }
+
     /// The cards after the mandatory ones, and the COMMENT lines.
     static func cards(_ context: Context) -> (cards: [FITSCard], comments: [String]) {
         let request = context.request
         let settings = context.settings
+        let end = context.start.addingTimeInterval(settings.exposureTime)
         var cards: [FITSCard] = [
             FITSCard(keyword: "DATE-OBS", value: .string(isoDate(context.start)), comment: "UTC start of exposure"),
+            FITSCard(keyword: "DATE-END", value: .string(isoDate(end)), comment: "UTC end of exposure"),
+            FITSCard(keyword: "MJD-OBS", value: .double(mjd(context.start)), comment: "[d] MJD (UTC) of the start"),
+            FITSCard(keyword: "MJD-END", value: .double(mjd(end)), comment: "[d] MJD (UTC) of the end"),
+            FITSCard(keyword: "TIMESYS", value: .string("UTC"), comment: "time scale of the dates"),
             FITSCard(keyword: "EXPTIME", value: .double(settings.exposureTime), comment: "[s] exposure time"),
             FITSCard(keyword: "DARKTIME", value: .double(settings.exposureTime), comment: "[s] dark current integration time"),
             FITSCard(keyword: "IMAGETYP", value: .string(request.type.fitsName), comment: "frame type"),
@@ -89,6 +131,8 @@ package enum FITSHeader {
         if let focalLength = context.focalLength {
             cards.append(FITSCard(keyword: "FOCALLEN", value: .double(focalLength), comment: "[mm] focal length"))
         }
+        cards += siteCards(context, middle: context.start.addingTimeInterval(settings.exposureTime / 2))
+        cards.append(FITSCard(keyword: "EGAIN", value: .double(context.info.electronsPerADU), comment: "[e-/ADU] electrons per ADU"))
         if let focus = request.focusFromComment {
             cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
         }
@@ -116,11 +160,18 @@ package enum FITSHeader {
         var context = context
         context.temperature = context.temperature
             ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: false, state: .off, coolerPower: nil)
-        let header = cards(context)
-        guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
         let request = context.request
         let userKeys = (request.keywords ?? [:]).keys.sorted()
         func invalid(_ field: String, _ detail: String) -> CameraError { .invalid(field, detail) }
+        // AIRMASS is written whenever the target is above the horizon, which may change before a
+        // frame of a long series: with a site and a pointing, it is always Aperture's.
+        if context.site.latitude != nil, context.site.longitude != nil, context.settings.pointing != nil,
+           userKeys.contains(where: { $0.uppercased() == "AIRMASS" }) {
+            return invalid("keywords", "AIRMASS is written by Aperture itself when site.latitude, site.longitude and a "
+                + "pointing are known")
+        }
+        let header = cards(context)
+        guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
         guard let keyword = problem.keyword else { return invalid("comment", "\(problem.message)") }
         let spellings = userKeys.filter { $0.uppercased() == keyword }
         if !spellings.isEmpty {
@@ -169,7 +220,7 @@ package enum ExposureAdmission {
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
             filter: filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
             observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
-            count: plan.count, focalLength: focalLength)) {
+            count: plan.count, focalLength: focalLength, site: configuration.site)) {
             throw problem
         }
         return plan
