@@ -59,7 +59,8 @@ final class ExposureRunner: Sendable {
         // Accepted means saved: the header its frames get must pass the FITS writer's rule.
         let plan = try ExposureAdmission.plan(request, info: info, configuration: configuration,
                                               defaultPointing: driver.driver.defaultPointing,
-                                              focalLength: driver.driver.focalLength)
+                                              focalLength: driver.driver.focalLength,
+                                              electronsPerADUByGain: driver.driver.electronsPerADUByGain)
         let record: ExposureRecord
         let actions: [ExposureStateMachine.Action]
         do throws(ExposureStateMachine.Refusal) {
@@ -196,7 +197,8 @@ final class ExposureRunner: Sendable {
                     temperature: frameTemperature, filter: filter, instrument: configuration.camera.instrument,
                     telescope: configuration.camera.telescope, observer: configuration.camera.observer,
                     exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength,
-                    site: configuration.site)
+                    site: configuration.site,
+                    electronsPerADU: FITSHeader.electronsPerADU(driver.electronsPerADUByGain, gain: settings.gain))
                 let file: SavedFrame
                 do throws(StorageError) {
                     file = try publisher.save(pixels: buffer, header: header)

@@ -5,7 +5,12 @@ import CameraCore
 import FITSStorage
 import Foundation
 
-/// Builds the FITS header of a saved frame (issue 3's keyword list; REFERENCE.md: evora, INDI).
+/// Builds the FITS header of a saved frame (issues 3 and 14's keyword lists; REFERENCE.md: evora,
+/// INDI, NINA, Rots et al. 2015 for the times).
+///
+/// A value Aperture does not know is never written as a zero or an empty string: its keyword is
+/// left out (an empty INSTRUME, TELESCOP or OBSERVER, no OBJECT, a pixel size or EGAIN the
+/// driver does not report, no temperature reading, no site).
 package enum FITSHeader {
     /// What the header describes.
     struct Context {
@@ -18,6 +23,7 @@ package enum FITSHeader {
         var temperature: TemperatureStatus?
         /// The filter at the wheel's actual position.
         var filter: String?
+        /// `camera.instrument`, `camera.telescope`, `camera.observer` (empty: left out).
         var instrument: String
         var telescope: String
         var observer: String
@@ -28,6 +34,26 @@ package enum FITSHeader {
         var focalLength: Double? = nil
         /// Where the telescope stands (`site.*`; unknown parts are left out).
         var site = ApertureConfiguration.Site()
+        /// Electrons per ADU at the frame's gain (EGAIN), when the driver knows it.
+        var electronsPerADU: Double? = nil
+    }
+
+    /// The entry of `byGain` for `gain`, if there is one.
+    static func electronsPerADU(_ byGain: [Double]?, gain: Int) -> Double? {
+        guard let byGain, byGain.indices.contains(gain) else { return nil }
+        return byGain[gain]
+    }
+
+    /// A string card, or none for an empty (unknown) value.
+    static func text(_ keyword: String, _ value: String?, _ comment: String) -> FITSCard? {
+        guard let value, value.contains(where: { $0 != " " }) else { return nil }
+        return FITSCard(keyword: keyword, value: .string(value), comment: comment)
+    }
+
+    /// A number card, or none unless the value is finite and above zero (a size, a gain).
+    static func positive(_ keyword: String, _ value: Double?, _ comment: String) -> FITSCard? {
+        guard let value, value.isFinite, value > 0 else { return nil }
+        return FITSCard(keyword: keyword, value: .double(value), comment: comment)
     }
 
     /// `yyyy-MM-ddTHH:mm:ss.SSS` in UTC.
@@ -92,29 +118,36 @@ package enum FITSHeader {
             FITSCard(keyword: "IMAGETYP", value: .string(request.type.fitsName), comment: "frame type"),
         ]
         if let temperature = context.temperature {
-            cards.append(FITSCard(keyword: "CCD-TEMP", value: .double((temperature.celsius * 100).rounded() / 100),
-                                  comment: "[C] sensor temperature at start"))
-            cards.append(FITSCard(keyword: "SET-TEMP", value: .double(Double(temperature.setpoint)),
-                                  comment: "[C] cooler set-point"))
+            if temperature.celsius.isFinite {
+                cards.append(FITSCard(keyword: "CCD-TEMP", value: .double((temperature.celsius * 100).rounded() / 100),
+                                      comment: "[C] sensor temperature at start"))
+            }
+            // A set-point is in effect only while the cooler is on (a driver reports one anyway).
+            if temperature.coolerOn {
+                cards.append(FITSCard(keyword: "SET-TEMP", value: .double(Double(temperature.setpoint)),
+                                      comment: "[C] cooler set-point"))
+            }
             cards.append(FITSCard(keyword: "COOLERON", value: .logical(temperature.coolerOn), comment: "cooler on"))
         }
+        let info = context.info
+        let gain = info.gains.indices.contains(settings.gain) ? info.gains[settings.gain] : nil
+        let readoutMode = info.readoutModes.indices.contains(settings.readoutMode) ? info.readoutModes[settings.readoutMode] : nil
         cards += [
             FITSCard(keyword: "XBINNING", value: .integer(settings.binX), comment: "binning factor in x"),
             FITSCard(keyword: "YBINNING", value: .integer(settings.binY), comment: "binning factor in y"),
             FITSCard(keyword: "XORGSUBF", value: .integer(settings.subframe.x), comment: "subframe origin x (unbinned)"),
             FITSCard(keyword: "YORGSUBF", value: .integer(settings.subframe.y), comment: "subframe origin y (unbinned)"),
-            FITSCard(keyword: "XPIXSZ", value: .double(context.info.pixelWidth * Double(settings.binX)),
-                     comment: "[um] pixel width including binning"),
-            FITSCard(keyword: "YPIXSZ", value: .double(context.info.pixelHeight * Double(settings.binY)),
-                     comment: "[um] pixel height including binning"),
-            FITSCard(keyword: "INSTRUME", value: .string(context.instrument), comment: "instrument"),
-            FITSCard(keyword: "DETECTOR", value: .string(context.info.model), comment: "camera model"),
-            FITSCard(keyword: "TELESCOP", value: .string(context.telescope), comment: "telescope"),
-            FITSCard(keyword: "OBSERVER", value: .string(request.observer ?? context.observer), comment: "observer"),
-            FITSCard(keyword: "OBJECT", value: .string(request.object ?? ""), comment: "object"),
-            FITSCard(keyword: "GAIN", value: .string(context.info.gains[settings.gain]), comment: "gain setting"),
-            FITSCard(keyword: "READOUTM", value: .string(context.info.readoutModes[settings.readoutMode]), comment: "readout mode"),
-        ]
+            positive("XPIXSZ", info.pixelWidth * Double(settings.binX), "[um] pixel width including binning"),
+            positive("YPIXSZ", info.pixelHeight * Double(settings.binY), "[um] pixel height including binning"),
+            text("INSTRUME", context.instrument, "instrument"),
+            text("DETECTOR", info.model, "camera model"),
+            text("TELESCOP", context.telescope, "telescope"),
+            text("OBSERVER", request.observer ?? context.observer, "observer"),
+            text("OBJECT", request.object, "object"),
+            text("GAIN", gain, "gain setting"),
+            positive("EGAIN", context.electronsPerADU, "[e-/ADU] electrons per ADU at this gain"),
+            text("READOUTM", readoutMode, "readout mode"),
+        ].compactMap { $0 }
         // Where the wheel was; left out when the wheel could not be read (an unknown is no value).
         if let filter = context.filter {
             cards.append(FITSCard(keyword: "FILTER", value: .string(filter), comment: "filter at the wheel's position"))
@@ -132,7 +165,6 @@ package enum FITSHeader {
             cards.append(FITSCard(keyword: "FOCALLEN", value: .double(focalLength), comment: "[mm] focal length"))
         }
         cards += siteCards(context, middle: context.start.addingTimeInterval(settings.exposureTime / 2))
-        cards.append(FITSCard(keyword: "EGAIN", value: .double(context.info.electronsPerADU), comment: "[e-/ADU] electrons per ADU"))
         if let focus = request.focusFromComment {
             cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
         }
@@ -158,8 +190,9 @@ package enum FITSHeader {
     ///   header can be written.
     static func problem(_ context: Context) -> CameraError? {
         var context = context
+        // A reading with the cooler on: CCD-TEMP and SET-TEMP may both be written at run time.
         context.temperature = context.temperature
-            ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: false, state: .off, coolerPower: nil)
+            ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: true, state: .stabilized, coolerPower: nil)
         let request = context.request
         let userKeys = (request.keywords ?? [:]).keys.sorted()
         func invalid(_ field: String, _ detail: String) -> CameraError { .invalid(field, detail) }
@@ -205,10 +238,12 @@ package enum ExposureAdmission {
     ///   - configuration: the service's configuration (limits, filters, header texts).
     ///   - defaultPointing: the pointing of a request that names none (the driver's).
     ///   - focalLength: the telescope's focal length in mm, for FOCALLEN (the driver's).
+    ///   - electronsPerADUByGain: electrons per ADU at each gain, for EGAIN (the driver's).
     /// - Returns: the plan to run.
     /// - Throws: ``CameraError`` `invalid_argument` naming the field, the value and the rule.
     package static func plan(_ request: ExposureRequest, info: CameraInfo, configuration: ApertureConfiguration,
-                             defaultPointing: SkyPointing? = nil, focalLength: Double? = nil) throws(CameraError) -> ExposurePlan {
+                             defaultPointing: SkyPointing? = nil, focalLength: Double? = nil,
+                             electronsPerADUByGain: [Double]? = nil) throws(CameraError) -> ExposurePlan {
         var plan = try request.plan(info: info, maximumExposure: configuration.camera.maximumExposure,
                                     filters: configuration.filterWheel.filters)
         if plan.settings.pointing == nil { plan.settings.pointing = defaultPointing }
@@ -220,7 +255,8 @@ package enum ExposureAdmission {
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
             filter: filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
             observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
-            count: plan.count, focalLength: focalLength, site: configuration.site)) {
+            count: plan.count, focalLength: focalLength, site: configuration.site,
+            electronsPerADU: FITSHeader.electronsPerADU(electronsPerADUByGain, gain: plan.settings.gain))) {
             throw problem
         }
         return plan
