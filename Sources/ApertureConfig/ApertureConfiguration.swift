@@ -30,6 +30,8 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var alpaca = Alpaca()
     /// Where the weather comes from.
     public var weather = Weather()
+    /// Where the telescope stands.
+    public var site = Site()
     /// `supervisor.*`: heartbeats, stop grace and the restart policy.
     public var supervisor = Supervisor()
 
@@ -163,6 +165,24 @@ public struct ApertureConfiguration: Sendable, Equatable {
         /// `gateway.cors_origins`: the browser origins (`scheme://host[:port]`, lower case) whose pages may call
         /// the gateway, as evora-server's CORS allowed; `*` for any; empty: none but the gateway's own pages.
         public var corsOrigins: [String] = []
+    }
+
+    /// Where the telescope stands (`site.*`); nil: unknown, and the keywords that need it are
+    /// left out of the headers.
+    public struct Site: Sendable, Equatable {
+        /// `site.latitude`, degrees north.
+        public var latitude: Double?
+        /// `site.longitude`, degrees east.
+        public var longitude: Double?
+        /// `site.elevation`, metres above sea level.
+        public var elevation: Double?
+
+        /// A site; what is not given is unknown.
+        public init(latitude: Double? = nil, longitude: Double? = nil, elevation: Double? = nil) {
+            self.latitude = latitude
+            self.longitude = longitude
+            self.elevation = elevation
+        }
     }
 
     /// Where `/getWeatherData` and the dashboard's weather panel read the weather.

@@ -122,6 +122,17 @@ extension ConfigurationKey {
         return number
     }
 
+    /// A number within `range`, or empty for unknown (nil).
+    static func optionalNumber(_ key: String, _ field: Field<Double?>, _ range: ClosedRange<Double>, unit: String,
+                               _ meaning: String) -> ConfigurationKey {
+        let rule = "a number of \(unit) from \(numberText(range.lowerBound)) to \(numberText(range.upperBound)), or empty for unknown"
+        return value(key, field, rule: rule, defaultNote: "(unknown)", meaning, parse: { (text: String) throws(Invalid) -> Double? in
+            if text.isEmpty { return nil }
+            guard let number = Double(text), number.isFinite, range.contains(number) else { throw Invalid("must be \(rule)") }
+            return number
+        }, show: { $0.map { numberText($0) } ?? "" })
+    }
+
     /// An integer within `range`; `rule` says so in the key's words (`an integer from 1 to 100`).
     static func integer(_ key: String, _ field: Field<Int>, _ range: ClosedRange<Int>, rule: String? = nil,
                         _ meaning: String) -> ConfigurationKey {

@@ -184,6 +184,14 @@ extension ApertureConfiguration {
         .flag("alpaca.allow_unauthenticated", \.alpaca.allowUnauthenticated,
               "answer every Alpaca client on a non-loopback gateway.listen"),
 
+        // The site (FITS SITELAT, SITELONG, SITEELEV, and AIRMASS with a pointing).
+        .optionalNumber("site.latitude", \.site.latitude, -90...90, unit: "degrees north",
+                        "the site's latitude: FITS SITELAT, and AIRMASS with site.longitude and a pointing"),
+        .optionalNumber("site.longitude", \.site.longitude, -180...180, unit: "degrees east",
+                        "the site's longitude: FITS SITELONG, and AIRMASS with site.latitude and a pointing"),
+        .optionalNumber("site.elevation", \.site.elevation, -500...9000, unit: "metres",
+                        "the site's elevation above sea level: FITS SITEELEV"),
+
         // The weather (evora's /getWeatherData, the dashboard).
         .choice("weather.source", \.weather.source, "where the weather comes from: none, an Alpaca ObservingConditions device, or a JSON URL"),
         .text("weather.url", \.weather.url, rule: "an http:// or https:// URL, or empty",

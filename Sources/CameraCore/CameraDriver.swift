@@ -76,6 +76,11 @@ public protocol CameraDriver: AnyObject {
     /// The telescope's focal length in millimetres, for FITS FOCALLEN: nil for a hardware camera
     /// (the default), the simulator's configured one.
     var focalLength: Double? { get }
+
+    /// Electrons per ADU at each gain setting (indexed as ``CameraInfo/gains``), for FITS EGAIN:
+    /// nil when the driver does not know them (the default: a hardware camera's conversion gain
+    /// is on its test sheet, not reported by the SDK), and the keyword is then left out.
+    var electronsPerADUByGain: [Double]? { get }
 }
 
 extension CameraDriver {
@@ -90,4 +95,7 @@ extension CameraDriver {
 
     /// Unknown to a hardware camera.
     public var focalLength: Double? { nil }
+
+    /// Unknown to a hardware camera.
+    public var electronsPerADUByGain: [Double]? { nil }
 }

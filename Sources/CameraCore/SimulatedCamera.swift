@@ -151,6 +151,9 @@ public final class SimulatedCamera: CameraDriver, Sendable {
     /// The simulated telescope's ``Configuration/focalLength``, in millimetres.
     public var focalLength: Double? { configuration.focalLength }
 
+    /// ``Configuration/electronsPerADU`` divided by each gain's multiplier, as the sensor converts.
+    public var electronsPerADUByGain: [Double]? { configuration.gains.map { configuration.electronsPerADU / $0.multiplier } }
+
     /// The simulator's ``Configuration/timeScale``: real seconds per simulated second.
     public var exposureTimeScale: Double { configuration.timeScale }
 

@@ -59,7 +59,8 @@ final class ExposureRunner: Sendable {
         // Accepted means saved: the header its frames get must pass the FITS writer's rule.
         let plan = try ExposureAdmission.plan(request, info: info, configuration: configuration,
                                               defaultPointing: driver.driver.defaultPointing,
-                                              focalLength: driver.driver.focalLength)
+                                              focalLength: driver.driver.focalLength,
+                                              electronsPerADUByGain: driver.driver.electronsPerADUByGain)
         let record: ExposureRecord
         let actions: [ExposureStateMachine.Action]
         do throws(ExposureStateMachine.Refusal) {
@@ -195,7 +196,9 @@ final class ExposureRunner: Sendable {
                     request: plan.request, settings: settings, info: info, start: frameStart,
                     temperature: frameTemperature, filter: filter, instrument: configuration.camera.instrument,
                     telescope: configuration.camera.telescope, observer: configuration.camera.observer,
-                    exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength)
+                    exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength,
+                    site: configuration.site,
+                    electronsPerADU: FITSHeader.electronsPerADU(driver.electronsPerADUByGain, gain: settings.gain))
                 let file: SavedFrame
                 do throws(StorageError) {
                     file = try publisher.save(pixels: buffer, header: header)

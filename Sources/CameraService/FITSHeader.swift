@@ -5,7 +5,12 @@ import CameraCore
 import FITSStorage
 import Foundation
 
-/// Builds the FITS header of a saved frame (issue 3's keyword list; REFERENCE.md: evora, INDI).
+/// Builds the FITS header of a saved frame (issues 3 and 14's keyword lists; REFERENCE.md: evora,
+/// INDI, NINA, Rots et al. 2015 for the times).
+///
+/// A value Aperture does not know is never written as a zero or an empty string: its keyword is
+/// left out (an empty INSTRUME, TELESCOP or OBSERVER, no OBJECT, a pixel size or EGAIN the
+/// driver does not report, no temperature reading, no site).
 package enum FITSHeader {
     /// What the header describes.
     struct Context {
@@ -18,6 +23,7 @@ package enum FITSHeader {
         var temperature: TemperatureStatus?
         /// The filter at the wheel's actual position.
         var filter: String?
+        /// `camera.instrument`, `camera.telescope`, `camera.observer` (empty: left out).
         var instrument: String
         var telescope: String
         var observer: String
@@ -26,6 +32,28 @@ package enum FITSHeader {
         var count: Int?
         /// The telescope's focal length in millimetres (FOCALLEN), when the driver knows it.
         var focalLength: Double? = nil
+        /// Where the telescope stands (`site.*`; unknown parts are left out).
+        var site = ApertureConfiguration.Site()
+        /// Electrons per ADU at the frame's gain (EGAIN), when the driver knows it.
+        var electronsPerADU: Double? = nil
+    }
+
+    /// The entry of `byGain` for `gain`, if there is one.
+    static func electronsPerADU(_ byGain: [Double]?, gain: Int) -> Double? {
+        guard let byGain, byGain.indices.contains(gain) else { return nil }
+        return byGain[gain]
+    }
+
+    /// A string card, or none for an empty (unknown) value.
+    static func text(_ keyword: String, _ value: String?, _ comment: String) -> FITSCard? {
+        guard let value, value.contains(where: { $0 != " " }) else { return nil }
+        return FITSCard(keyword: keyword, value: .string(value), comment: comment)
+    }
+
+    /// A number card, or none unless the value is finite and above zero (a size, a gain).
+    static func positive(_ keyword: String, _ value: Double?, _ comment: String) -> FITSCard? {
+        guard let value, value.isFinite, value > 0 else { return nil }
+        return FITSCard(keyword: keyword, value: .double(value), comment: comment)
     }
 
     /// `yyyy-MM-ddTHH:mm:ss.SSS` in UTC.
@@ -39,40 +67,87 @@ package enum FITSHeader {
                       parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, milliseconds)
     }
 
+    /// A Modified Julian Date to the millisecond, as MJD-OBS and MJD-END carry it.
+    static func mjd(_ date: Date) -> Double {
+        (SkyGeometry.modifiedJulianDate(date) * 86_400_000).rounded() / 86_400_000
+    }
+
+    /// SITELAT, SITELONG, SITEELEV for what of the site is known, and AIRMASS at mid-exposure
+    /// when the site and the pointing are known and the target is above the horizon.
+    static func siteCards(_ context: Context, middle: Date) -> [FITSCard] {
+        var cards: [FITSCard] = []
+        let site = context.site
+        if let latitude = site.latitude {
+            cards.append(FITSCard(keyword: "SITELAT", value: .double(latitude), comment: "[deg] site latitude, north"))
+        }
+        if let longitude = site.longitude {
+            cards.append(FITSCard(keyword: "SITELONG", value: .double(longitude), comment: "[deg] site longitude, east"))
+        }
+        if let elevation = site.elevation {
+            cards.append(FITSCard(keyword: "SITEELEV", value: .double(elevation), comment: "[m] site elevation"))
+        }
+        if let airmass = airmass(context, at: middle) {
+            cards.append(FITSCard(keyword: "AIRMASS", value: .double((airmass * 10000).rounded() / 10000),
+                                  comment: "airmass at mid-exposure (Kasten & Young 1989)"))
+        }
+        return cards
+    }
+
+    /// The airmass at `date`, when the site's position and the pointing are known and the
+    /// target is above the horizon.
+    static func airmass(_ context: Context, at date: Date) -> Double? {
+        guard let latitude = context.site.latitude, let longitude = context.site.longitude,
+              let pointing = context.settings.pointing else { return nil }
+        return SkyGeometry.airmass(altitude: SkyGeometry.altitude(ra: pointing.ra, dec: pointing.dec, latitude: latitude,
+                                                                  longitude: longitude, at: date))
+    }
+
     /// The cards after the mandatory ones, and the COMMENT lines.
     static func cards(_ context: Context) -> (cards: [FITSCard], comments: [String]) {
         let request = context.request
         let settings = context.settings
+        let end = context.start.addingTimeInterval(settings.exposureTime)
         var cards: [FITSCard] = [
             FITSCard(keyword: "DATE-OBS", value: .string(isoDate(context.start)), comment: "UTC start of exposure"),
+            FITSCard(keyword: "DATE-END", value: .string(isoDate(end)), comment: "UTC end of exposure"),
+            FITSCard(keyword: "MJD-OBS", value: .double(mjd(context.start)), comment: "[d] MJD (UTC) of the start"),
+            FITSCard(keyword: "MJD-END", value: .double(mjd(end)), comment: "[d] MJD (UTC) of the end"),
+            FITSCard(keyword: "TIMESYS", value: .string("UTC"), comment: "time scale of the dates"),
             FITSCard(keyword: "EXPTIME", value: .double(settings.exposureTime), comment: "[s] exposure time"),
             FITSCard(keyword: "DARKTIME", value: .double(settings.exposureTime), comment: "[s] dark current integration time"),
             FITSCard(keyword: "IMAGETYP", value: .string(request.type.fitsName), comment: "frame type"),
         ]
         if let temperature = context.temperature {
-            cards.append(FITSCard(keyword: "CCD-TEMP", value: .double((temperature.celsius * 100).rounded() / 100),
-                                  comment: "[C] sensor temperature at start"))
-            cards.append(FITSCard(keyword: "SET-TEMP", value: .double(Double(temperature.setpoint)),
-                                  comment: "[C] cooler set-point"))
+            if temperature.celsius.isFinite {
+                cards.append(FITSCard(keyword: "CCD-TEMP", value: .double((temperature.celsius * 100).rounded() / 100),
+                                      comment: "[C] sensor temperature at start"))
+            }
+            // A set-point is in effect only while the cooler is on (a driver reports one anyway).
+            if temperature.coolerOn {
+                cards.append(FITSCard(keyword: "SET-TEMP", value: .double(Double(temperature.setpoint)),
+                                      comment: "[C] cooler set-point"))
+            }
             cards.append(FITSCard(keyword: "COOLERON", value: .logical(temperature.coolerOn), comment: "cooler on"))
         }
+        let info = context.info
+        let gain = info.gains.indices.contains(settings.gain) ? info.gains[settings.gain] : nil
+        let readoutMode = info.readoutModes.indices.contains(settings.readoutMode) ? info.readoutModes[settings.readoutMode] : nil
         cards += [
             FITSCard(keyword: "XBINNING", value: .integer(settings.binX), comment: "binning factor in x"),
             FITSCard(keyword: "YBINNING", value: .integer(settings.binY), comment: "binning factor in y"),
             FITSCard(keyword: "XORGSUBF", value: .integer(settings.subframe.x), comment: "subframe origin x (unbinned)"),
             FITSCard(keyword: "YORGSUBF", value: .integer(settings.subframe.y), comment: "subframe origin y (unbinned)"),
-            FITSCard(keyword: "XPIXSZ", value: .double(context.info.pixelWidth * Double(settings.binX)),
-                     comment: "[um] pixel width including binning"),
-            FITSCard(keyword: "YPIXSZ", value: .double(context.info.pixelHeight * Double(settings.binY)),
-                     comment: "[um] pixel height including binning"),
-            FITSCard(keyword: "INSTRUME", value: .string(context.instrument), comment: "instrument"),
-            FITSCard(keyword: "DETECTOR", value: .string(context.info.model), comment: "camera model"),
-            FITSCard(keyword: "TELESCOP", value: .string(context.telescope), comment: "telescope"),
-            FITSCard(keyword: "OBSERVER", value: .string(request.observer ?? context.observer), comment: "observer"),
-            FITSCard(keyword: "OBJECT", value: .string(request.object ?? ""), comment: "object"),
-            FITSCard(keyword: "GAIN", value: .string(context.info.gains[settings.gain]), comment: "gain setting"),
-            FITSCard(keyword: "READOUTM", value: .string(context.info.readoutModes[settings.readoutMode]), comment: "readout mode"),
-        ]
+            positive("XPIXSZ", info.pixelWidth * Double(settings.binX), "[um] pixel width including binning"),
+            positive("YPIXSZ", info.pixelHeight * Double(settings.binY), "[um] pixel height including binning"),
+            text("INSTRUME", context.instrument, "instrument"),
+            text("DETECTOR", info.model, "camera model"),
+            text("TELESCOP", context.telescope, "telescope"),
+            text("OBSERVER", request.observer ?? context.observer, "observer"),
+            text("OBJECT", request.object, "object"),
+            text("GAIN", gain, "gain setting"),
+            positive("EGAIN", context.electronsPerADU, "[e-/ADU] electrons per ADU at this gain"),
+            text("READOUTM", readoutMode, "readout mode"),
+        ].compactMap { $0 }
         // Where the wheel was; left out when the wheel could not be read (an unknown is no value).
         if let filter = context.filter {
             cards.append(FITSCard(keyword: "FILTER", value: .string(filter), comment: "filter at the wheel's position"))
@@ -89,6 +164,7 @@ package enum FITSHeader {
         if let focalLength = context.focalLength {
             cards.append(FITSCard(keyword: "FOCALLEN", value: .double(focalLength), comment: "[mm] focal length"))
         }
+        cards += siteCards(context, middle: context.start.addingTimeInterval(settings.exposureTime / 2))
         if let focus = request.focusFromComment {
             cards.append(FITSCard(keyword: "FOCUS", value: .double(focus), comment: "focus position (from the comment)"))
         }
@@ -114,13 +190,21 @@ package enum FITSHeader {
     ///   header can be written.
     static func problem(_ context: Context) -> CameraError? {
         var context = context
+        // A reading with the cooler on: CCD-TEMP and SET-TEMP may both be written at run time.
         context.temperature = context.temperature
-            ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: false, state: .off, coolerPower: nil)
-        let header = cards(context)
-        guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
+            ?? TemperatureStatus(celsius: 0, setpoint: 0, coolerOn: true, state: .stabilized, coolerPower: nil)
         let request = context.request
         let userKeys = (request.keywords ?? [:]).keys.sorted()
         func invalid(_ field: String, _ detail: String) -> CameraError { .invalid(field, detail) }
+        // AIRMASS is written whenever the target is above the horizon, which may change before a
+        // frame of a long series: with a site and a pointing, it is always Aperture's.
+        if context.site.latitude != nil, context.site.longitude != nil, context.settings.pointing != nil,
+           userKeys.contains(where: { $0.uppercased() == "AIRMASS" }) {
+            return invalid("keywords", "AIRMASS is written by Aperture itself when site.latitude, site.longitude and a "
+                + "pointing are known")
+        }
+        let header = cards(context)
+        guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }
         guard let keyword = problem.keyword else { return invalid("comment", "\(problem.message)") }
         let spellings = userKeys.filter { $0.uppercased() == keyword }
         if !spellings.isEmpty {
@@ -154,10 +238,12 @@ package enum ExposureAdmission {
     ///   - configuration: the service's configuration (limits, filters, header texts).
     ///   - defaultPointing: the pointing of a request that names none (the driver's).
     ///   - focalLength: the telescope's focal length in mm, for FOCALLEN (the driver's).
+    ///   - electronsPerADUByGain: electrons per ADU at each gain, for EGAIN (the driver's).
     /// - Returns: the plan to run.
     /// - Throws: ``CameraError`` `invalid_argument` naming the field, the value and the rule.
     package static func plan(_ request: ExposureRequest, info: CameraInfo, configuration: ApertureConfiguration,
-                             defaultPointing: SkyPointing? = nil, focalLength: Double? = nil) throws(CameraError) -> ExposurePlan {
+                             defaultPointing: SkyPointing? = nil, focalLength: Double? = nil,
+                             electronsPerADUByGain: [Double]? = nil) throws(CameraError) -> ExposurePlan {
         var plan = try request.plan(info: info, maximumExposure: configuration.camera.maximumExposure,
                                     filters: configuration.filterWheel.filters)
         if plan.settings.pointing == nil { plan.settings.pointing = defaultPointing }
@@ -169,7 +255,8 @@ package enum ExposureAdmission {
             request: request, settings: plan.settings, info: info, start: now, temperature: nil,
             filter: filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
             observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
-            count: plan.count, focalLength: focalLength)) {
+            count: plan.count, focalLength: focalLength, site: configuration.site,
+            electronsPerADU: FITSHeader.electronsPerADU(electronsPerADUByGain, gain: plan.settings.gain))) {
             throw problem
         }
         return plan

@@ -61,6 +61,9 @@ import Testing
         "alpaca.discovery": ("off", "sometimes"),
         "alpaca.allow_from": ("10.0.0.0/8", "10.0.0.0/33"),
         "alpaca.allow_unauthenticated": ("true", "maybe"),
+        "site.latitude": ("47.66", "91"),
+        "site.longitude": ("-122.31", "east"),
+        "site.elevation": ("1100", "10000"),
         "weather.source": ("alpaca", "barometer"),
         "weather.url": ("http://weather.example.org:11111", "weather.example.org"),
         "weather.alpaca_device": ("2", "100"),
@@ -83,7 +86,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 69)
+        #expect(names.count == 72)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)

@@ -61,8 +61,16 @@ import Testing
     }
 
     @Test func aSeriesOfThreeFromTheCommandLineLandsAsValidFITS() async throws {
-        let (camera, client) = try await startCamera()
+        var environment = Self.fastCamera
+        environment["APERTURE_CAMERA_TELESCOPE"] = "MRO 0.8 m"
+        environment["APERTURE_CAMERA_OBSERVER"] = "Night crew"
+        environment["APERTURE_SITE_LATITUDE"] = "46.9528"
+        environment["APERTURE_SITE_LONGITUDE"] = "-120.7278"
+        environment["APERTURE_SITE_ELEVATION"] = "1198"
+        let (camera, client) = try await startCamera(environment)
         defer { client.close(); camera.cleanup() }
+        // SET-TEMP is written only while the cooler is on.
+        _ = try await client.call(CoolCommand.self, .init(setpoint: -20))
         let cli = try run(ServiceHarness.buildDirectory + "/aperture", [
             "camera", "expose", "--type", "object", "--time", "2", "--count", "3", "--filter", "V",
             "--comment", "focus: 1234", "--object", "M42", "--keyword", "AIRMASS=1.25", "--wait",
@@ -80,9 +88,10 @@ import Testing
         }
         let file = try FITSFile.read(path: paths[2])
         #expect(file.width == 256 && file.height == 256)
-        for keyword in ["DATE-OBS", "EXPTIME", "DARKTIME", "IMAGETYP", "CCD-TEMP", "SET-TEMP", "XBINNING", "YBINNING",
-                        "XORGSUBF", "YORGSUBF", "XPIXSZ", "YPIXSZ", "INSTRUME", "TELESCOP", "OBSERVER", "OBJECT",
-                        "FILTER", "GAIN", "READOUTM", "FOCUS", "ROWORDER", "SWCREATE", "CHECKSUM", "DATASUM", "BZERO"] {
+        for keyword in ["DATE-OBS", "DATE-END", "MJD-OBS", "MJD-END", "TIMESYS", "EXPTIME", "DARKTIME", "IMAGETYP",
+                        "CCD-TEMP", "SET-TEMP", "XBINNING", "YBINNING", "XORGSUBF", "YORGSUBF", "XPIXSZ", "YPIXSZ",
+                        "INSTRUME", "DETECTOR", "TELESCOP", "OBSERVER", "OBJECT", "SITELAT", "SITELONG", "SITEELEV",
+                        "FILTER", "GAIN", "EGAIN", "READOUTM", "FOCUS", "ROWORDER", "SWCREATE", "CHECKSUM", "DATASUM", "BZERO"] {
             #expect(file.header[keyword] != nil, "\(keyword) missing")
         }
         #expect(file.header["IMAGETYP"]?.contains("Light Frame") == true)
@@ -98,15 +107,29 @@ import Testing
         let pixels = data.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)).map { UInt16(littleEndian: $0) } }
         #expect(pixels == file.pixels)
 
-        // astropy reads every keyword back and the checksums verify.
+        // astropy reads every keyword back and the checksums verify; its own time scale agrees with
+        // the dates (DATE-OBS parses as UTC without a zone letter, MJD-OBS is its MJD, DATE-END is
+        // EXPTIME later).
         let script = """
             import sys, json
             from astropy.io import fits
+            from astropy.time import Time
             with fits.open(sys.argv[1], checksum=True) as hdul:
                 hdul.verify('exception')
                 h = hdul[0].header
+                start = Time(h["DATE-OBS"], format="isot", scale=h["TIMESYS"].lower())
+                end = Time(h["DATE-END"], format="isot", scale="utc")
+                names = ["TIMESYS", "INSTRUME", "DETECTOR", "TELESCOP", "OBSERVER", "SITELAT", "SITELONG", "SITEELEV",
+                         "XPIXSZ", "YPIXSZ", "CCD-TEMP", "SET-TEMP", "GAIN", "EGAIN", "READOUTM", "ROWORDER", "SWCREATE",
+                         "AIRMASS"]
                 print(json.dumps({"checksum": hdul[0].verify_checksum(), "datasum": hdul[0].verify_datasum(),
                                   "keys": [k for k in h.keys()], "imagetyp": h["IMAGETYP"], "exptime": h["EXPTIME"],
+                                  "values": {k: h[k] for k in names},
+                                  "comments": {k: h.comments[k] for k in h.keys() if k not in ("COMMENT", "AIRMASS")},
+                                  "zone": h["DATE-OBS"][-1].isalpha(),
+                                  "mjd_obs_error_s": abs(start.mjd - h["MJD-OBS"]) * 86400,
+                                  "mjd_end_error_s": abs(end.mjd - h["MJD-END"]) * 86400,
+                                  "duration": (end - start).sec,
                                   "sum": int(hdul[0].data.astype("int64").sum())}))
             """
         let astropy = try run("/usr/bin/env", ["python3", "-c", script, paths[2]])
@@ -116,6 +139,24 @@ import Testing
         #expect(parsed?["datasum"] as? Int == 1)
         #expect(parsed?["imagetyp"] as? String == "Light Frame")
         #expect(parsed?["exptime"] as? Double == 2)
+        #expect(parsed?["zone"] as? Bool == false, "DATE-OBS ends in a zone letter")
+        #expect((parsed?["mjd_obs_error_s"] as? Double).map { $0 < 0.002 } == true, "\(parsed?["mjd_obs_error_s"] ?? "none")")
+        #expect((parsed?["mjd_end_error_s"] as? Double).map { $0 < 0.002 } == true, "\(parsed?["mjd_end_error_s"] ?? "none")")
+        #expect((parsed?["duration"] as? Double).map { abs($0 - 2) < 0.002 } == true, "\(parsed?["duration"] ?? "none")")
+        let values = parsed?["values"] as? [String: Any] ?? [:]
+        #expect(values["TIMESYS"] as? String == "UTC")
+        #expect(values["INSTRUME"] as? String == "Aperture camera" && values["DETECTOR"] as? String == "Aperture simulator")
+        #expect(values["TELESCOP"] as? String == "MRO 0.8 m" && values["OBSERVER"] as? String == "Night crew")
+        #expect(values["SITELAT"] as? Double == 46.9528 && values["SITELONG"] as? Double == -120.7278)
+        #expect(values["SITEELEV"] as? Double == 1198)
+        #expect(values["XPIXSZ"] as? Double == 13 && values["YPIXSZ"] as? Double == 13)
+        #expect(values["SET-TEMP"] as? Double == -20 && values["CCD-TEMP"] is Double)
+        #expect(values["GAIN"] as? String == "1x" && values["EGAIN"] as? Double == 1 && values["READOUTM"] as? String == "fast")
+        #expect(values["ROWORDER"] as? String == "TOP-DOWN" && (values["SWCREATE"] as? String)?.hasPrefix("Aperture ") == true)
+        // No pointing: the user's own AIRMASS is the one written.
+        #expect(values["AIRMASS"] as? Double == 1.25)
+        let comments = parsed?["comments"] as? [String: String] ?? [:]
+        #expect(!comments.isEmpty && comments.filter { $0.value.isEmpty }.isEmpty, "keywords without a comment: \(comments.filter { $0.value.isEmpty }.keys.sorted())")
         #expect((parsed?["sum"] as? Int) == file.pixels.reduce(0) { $0 + Int($1) })
     }
 

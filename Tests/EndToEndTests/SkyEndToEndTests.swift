@@ -60,7 +60,16 @@ import Testing
     }
 
     @Test func aPointedExposureFromTheCommandLineCarriesItsPointingAndVerifies() async throws {
-        let (camera, client) = try await Self.startCamera(Self.fast)
+        // A site at 40° north whose meridian the Orion nebula (RA 83.82) passed 50° ago, whatever
+        // the time of the run: about 25° up, airmass about 2.3 (GMST by the IAU 1982 linear term).
+        let daysSinceJ2000 = Date().timeIntervalSince1970 / 86400 + 40587 - 51544.5
+        let sidereal = (280.46061837 + 360.98564736629 * daysSinceJ2000).truncatingRemainder(dividingBy: 360)
+        var longitude = (83.82 + 50 - sidereal).truncatingRemainder(dividingBy: 360)
+        if longitude > 180 { longitude -= 360 } else if longitude < -180 { longitude += 360 }
+        var environment = Self.fast
+        environment["APERTURE_SITE_LATITUDE"] = "40"
+        environment["APERTURE_SITE_LONGITUDE"] = String(format: "%.4f", longitude)
+        let (camera, client) = try await Self.startCamera(environment)
         defer { client.close(); camera.cleanup() }
         let cli = try await Self.run(ServiceHarness.buildDirectory + "/aperture", [
             "camera", "expose", "--type", "object", "--time", "1", "--ra", "83.82", "--dec", "-5.39", "--wait",
@@ -77,6 +86,35 @@ import Testing
         #expect(file.header["EQUINOX"].flatMap(Double.init) == 2000)
         #expect(file.header["FOCALLEN"].flatMap(Double.init) == 600)
         #expect(file.header["XPIXSZ"].flatMap(Double.init) == 13)
+
+        // astropy's own altitude of the pointing at mid-exposure (precession, nutation, aberration;
+        // no refraction, as Aperture) gives the AIRMASS of the header by Kasten & Young's formula.
+        let script = """
+            import sys, json, warnings
+            from astropy.io import fits
+            from astropy.utils import iers
+            iers.conf.auto_download = False
+            iers.conf.auto_max_age = None
+            from astropy.time import Time
+            from astropy.coordinates import SkyCoord, EarthLocation, AltAz
+            import astropy.units as u
+            h = fits.getheader(sys.argv[1])
+            middle = Time(h["DATE-OBS"], scale="utc") + h["EXPTIME"] / 2 * u.s
+            site = EarthLocation(lat=h["SITELAT"] * u.deg, lon=h["SITELONG"] * u.deg, height=0 * u.m)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                alt = SkyCoord(ra=h["RA"] * u.deg, dec=h["DEC"] * u.deg).transform_to(AltAz(obstime=middle, location=site)).alt.deg
+            import math
+            kasten_young = 1 / (math.sin(math.radians(alt)) + 0.50572 * (alt + 6.07995) ** -1.6364)
+            print(json.dumps({"airmass": h.get("AIRMASS"), "altitude": alt, "expected": kasten_young}))
+            """
+        let astropy = try await Self.run("/usr/bin/env", ["python3", "-c", script, path])
+        #expect(astropy.status == 0, "astropy: \(astropy.output)")
+        let sky = try JSONSerialization.jsonObject(with: Data(astropy.output.utf8)) as? [String: Any]
+        let airmass = try #require(sky?["airmass"] as? Double, "no AIRMASS: \(astropy.output)")
+        let expected = try #require(sky?["expected"] as? Double)
+        #expect(abs(airmass / expected - 1) < 0.001, "AIRMASS \(airmass), astropy's altitude gives \(expected): \(astropy.output)")
+        #expect(airmass > 1.8 && airmass < 3, "\(astropy.output)")
 
         // The Trapezium region's brightest stars are there: far more light than a synthetic field's
         // 200 stars below 200,000 e-/s, and saturated cores (theta-1 Ori, V_T about 5).
