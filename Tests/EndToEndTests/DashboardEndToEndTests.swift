@@ -226,11 +226,12 @@ import Testing
         defer { service.cleanup() }
         let processor = try RequestClient(dialing: service.runtime.endpoint(EndpointName.processorControl))
         defer { processor.close() }
-        _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
-        _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
-        // Focus metrics on: the history panel charts each frame's FWHM and sky level.
+        // Focus metrics on (a configuration replaces the whole one: before the ROIs): the history
+        // panel charts each frame's FWHM and sky level.
         let configure = try await http(address, "PUT", "/v1/processor/configuration", json: ["focus": true])
         #expect(configure.status == 200, "\(configure.text)")
+        _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
+        _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
         let summary = try await runBrowser("http://\(address)/", service: service, focus: true, history: true)
         let debug = summary["debug"] as? [String: Any] ?? [:]
         // The history panel: tonight's frame from the catalog, in the table and on the chart; a
@@ -254,7 +255,7 @@ import Testing
         #expect(debug["progressEvents"] as? Int ?? 0 >= 2, "\(debug)")
         #expect(summary["stats_rows"] as? Int ?? 0 > 0, "the frame's statistics: \(summary)")
         #expect(summary["files_rows"] as? Int ?? 0 > 0, "the night's files: \(summary)")
-        #expect(summary["children_running"] as? Int == 3, "child health: \(summary)")
+        #expect(summary["children_running"] as? Int == 4, "child health: \(summary)")
         #expect((debug["chartPoints"] as? Int ?? 0) > 0, "the temperature chart has readings: \(summary)")
     }
 

@@ -82,7 +82,7 @@ import Testing
         while !healthy, Date() < deadline {
             if let (code, body) = try? await ServiceHarness.get(front, "/api/healthz"), code == 200,
                let health = try? JSONDecoder().decode(Health.self, from: body) {
-                healthy = health.children.count == 3 && health.status == "ok"
+                healthy = health.children.count == 4 && health.status == "ok"
             }
             if !healthy { try await Task.sleep(for: .milliseconds(100)) }
         }

@@ -30,7 +30,7 @@ import Testing
         #expect(health.status == "ok")
         #expect(health.children.map(\.name) == ["camera", "processor", "catalog", "gateway"])
         let pids = health.children.compactMap(\.pid)
-        #expect(pids.count == 3)
+        #expect(pids.count == 4)
         for child in health.children {
             #expect(child.state == "running")
             #expect(child.responding)
@@ -85,7 +85,7 @@ import Testing
         let address = try await service.gatewayAddress()
         let health = try await waitUntilHealthy(address)
         let pids = health.children.compactMap(\.pid)
-        #expect(pids.count == 3)
+        #expect(pids.count == 4)
 
         kill(service.pid, SIGKILL)
         _ = await service.waitForExit(timeout: 10)

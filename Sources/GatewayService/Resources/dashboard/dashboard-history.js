@@ -124,8 +124,12 @@
       }
     }
     chart.replaceChildren(...nodes);
-    $('history-legend').replaceChildren(...filters.map((f) => el('span', {},
-      el('span', { class: 'swatch', style: 'background:' + colour(f) }), f === 'none' ? 'no filter' : f)));
+    // Swatches as SVG (fill is an attribute: the page's Content-Security-Policy allows no inline style).
+    $('history-legend').replaceChildren(...filters.map((f) => {
+      const swatch = svg('svg', { class: 'swatch', viewBox: '0 0 10 10' });
+      swatch.append(svg('circle', { cx: 5, cy: 5, r: 5, fill: colour(f) }));
+      return el('span', {}, swatch, f === 'none' ? 'no filter' : f);
+    }));
     debug.historyPoints = points.length;
   }
 
