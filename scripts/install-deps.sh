@@ -7,7 +7,8 @@ set -euo pipefail
 want_tests=0
 [[ "${1:-}" == "--test" ]] && want_tests=1
 
-packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev pkg-config)
+# libsqlite3-dev: the catalog (GRDB links the system SQLite).
+packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev libsqlite3-dev pkg-config)
 if (( want_tests )); then
     # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers;
     # chromium loads the dashboard headless; nodejs checks that its script parses.

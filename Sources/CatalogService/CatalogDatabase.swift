@@ -144,13 +144,13 @@ public final class CatalogDatabase: Sendable {
         }
     }
 
-    /// What the catalog knows of each path: id, size, modification time and whether it is missing.
-    func knownFiles() async throws -> [String: (id: Int64, bytes: Int64, modified: Double, missing: Bool)] {
+    /// What the catalog knows of each path: id, SHA-256 and whether it is missing.
+    func knownFiles() async throws -> [String: (id: Int64, sha256: String, missing: Bool)] {
         try await pool.read { db in
-            var known: [String: (id: Int64, bytes: Int64, modified: Double, missing: Bool)] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, path, bytes, modified, missing FROM frame")
+            var known: [String: (id: Int64, sha256: String, missing: Bool)] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, path, sha256, missing FROM frame")
             while let row = try rows.next() {
-                known[row["path"]] = (row["id"], row["bytes"], row["modified"], row["missing"])
+                known[row["path"]] = (row["id"], row["sha256"], row["missing"])
             }
             return known
         }

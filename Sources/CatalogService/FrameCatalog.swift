@@ -36,9 +36,9 @@ public final class FrameCatalog: Sendable {
     ///   - database: the opened database.
     ///   - logger: the process's logger.
     public init(root: String, database: CatalogDatabase, logger: Logger) {
-        var absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
-        while absolute.count > 1 && absolute.hasSuffix("/") { absolute.removeLast() }
-        self.root = absolute
+        // As the camera makes it (its `camera.frame` paths start with this).
+        let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        self.root = URL(fileURLWithPath: absolute).standardizedFileURL.path
         self.database = database
         self.logger = logger
     }
@@ -188,7 +188,12 @@ public final class FrameCatalog: Sendable {
             report.unreadable += unreadable
             try await database.upsert(entries)
             for entry in entries {
-                if known[entry.path] == nil { report.added += 1 } else { report.updated += 1 }
+                guard let row = known[entry.path] else {
+                    report.added += 1
+                    continue
+                }
+                report.updated += 1
+                if row.sha256 != entry.sha256 { report.changed.append(entry.path) }
             }
         }
         let restoredSet = Set(restored)

@@ -11,8 +11,8 @@ package struct FrameEntry: Sendable, Hashable {
     /// The path relative to the data root.
     var path: String
     var bytes: Int64
-    /// The file's modification time (seconds since 1970): with `bytes`, how a reconcile notices
-    /// that a file it knows was replaced without re-hashing it.
+    /// The file's modification time (seconds since 1970); a file without DATE-OBS outside a
+    /// night folder gets its night from it.
     var modified: Double
     var sha256: String
     var night: String

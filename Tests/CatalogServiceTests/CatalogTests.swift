@@ -280,6 +280,20 @@ final class CatalogScratch {
         #expect(report.checked == 12 && report.missing.isEmpty)
         #expect(report.changed.map(\.path) == [live[7].path])
         #expect(report.changed.first?.expected == live[7].sha256 && report.changed.first?.actual != live[7].sha256)
+        // A rebuild takes the file as it is now, and says which rows it changed.
+        let retaken = try await scratch.catalog.rebuild()
+        #expect(retaken.changed == [live[7].path])
+        #expect(try await scratch.catalog.verify().changed.isEmpty)
+    }
+
+    @Test func theRootIsTakenAsTheCameraWritesItsPaths() throws {
+        let catalog = try CatalogScratch().catalog
+        let database = catalog.database
+        let relative = FrameCatalog(root: "./data/", database: database, logger: Logger(label: "test"))
+        let cwd = FileManager.default.currentDirectoryPath
+        #expect(relative.relativePath(cwd + "/data/20261206/image-0001.fits") == "20261206/image-0001.fits")
+        #expect(relative.relativePath(cwd + "/data/../etc/passwd") == nil)
+        #expect(relative.relativePath(cwd + "/database/x.fits") == nil)
     }
 
     @Test func unreadableAndForeignFilesDoNotStopAScan() async throws {

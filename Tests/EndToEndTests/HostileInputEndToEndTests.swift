@@ -72,6 +72,27 @@ import Testing
             #expect(reply.errorField == field, "\(body.prefix(120)): field \(reply.errorField ?? "none"), \(reply.text)")
             #expect(reply.text.contains(says), "\(body.prefix(120)): \(reply.text)")
         }
+        // The catalog's queries: numbers that overflow, times out of range, escapes and a huge
+        // cursor are 400 naming the parameter; the catalog process stays up (checked below).
+        let catalogRefused: [(String, String, String)] = [
+            ("/v1/frames?limit=18446744073709551616", "limit", "18446744073709551616"),
+            ("/v1/frames?exptime_min=1e400", "exptime_min", "1e400"),
+            ("/v1/frames?temp_max=-300", "temp_max", "-300"),
+            ("/v1/frames?start=2026-12-05T25:00", "start", "2026-12-05T25:00"),
+            ("/v1/frames?end=2026-02-30", "end", "2026-02-30"),
+            ("/v1/frames?object=" + String(repeating: "%25", count: 300), "object", "200 characters"),
+            ("/v1/frames?cursor=" + String(repeating: "A", count: 4000), "cursor", "not a cursor"),
+            ("/v1/frames/summary?night=20261205", "night", "20261205"),
+            ("/v1/frames/99999999999999999999999", "id", "99999999999999999999999"),
+            ("/v1/frames/-1", "id", "-1"),
+        ]
+        for (path, field, says) in catalogRefused {
+            let reply = try await http(address, "GET", path)
+            #expect(reply.status == 400 && reply.errorField == field && reply.text.contains(says), "\(path.prefix(80)): \(reply.text.prefix(300))")
+        }
+        let sqlish = try await http(address, "GET", "/v1/frames?object=%27%29%20OR%201%3D1%20--&filter=%22")
+        #expect(sqlish.status == 200 && (sqlish.json["frames"] as? [Any])?.isEmpty == true, "\(sqlish.text.prefix(300))")
+
         // evora's capture: JSON true is not an exposure time.
         let capture = try await http(address, "POST", "/capture", json: ["exptime": true, "imgtype": "Object", "exptype": "Single"])
         #expect(capture.status == 400 && capture.errorField == "exptime", "\(capture.text)")

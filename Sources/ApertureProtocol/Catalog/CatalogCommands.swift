@@ -643,11 +643,14 @@ public struct CatalogScanReport: Codable, Sendable, Hashable {
     public var restored: Int
     /// Files that could not be read (path and reason); they get no row.
     public var unreadable: [String]
+    /// Paths whose bytes differed from their row's SHA-256 (a rebuild takes the file's; `verify`
+    /// would have reported them).
+    public var changed: [String]
     /// Seconds the scan took.
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case files, added, updated, missing, restored, unreadable, seconds
+        case files, added, updated, missing, restored, unreadable, changed, seconds
     }
 
     /// An empty report.
@@ -658,6 +661,7 @@ public struct CatalogScanReport: Codable, Sendable, Hashable {
         missing = 0
         restored = 0
         unreadable = []
+        changed = []
         seconds = 0
     }
 }
