@@ -6,7 +6,8 @@
 //    series of bias frames as fast as it saves them: its save rate. Then starts aperture-catalog
 //    beside it and takes the same series again: the camera's save rate with the catalog, the
 //    catalog's rows per second, and the delay from each frame's `camera.frame` event (published
-//    once the file is fsynced and renamed) to its row (the row's `added` time).
+//    once the file is fsynced and renamed) to its row (the row's `added` time); then stops the
+//    catalog and takes the series alone once more.
 // 2. Query: fills a new database with --rows synthetic rows (100 nights, 5 filters, 4 image
 //    types, 40 objects; FWHM on 70 %), then runs each /v1/frames filter --repeats times through
 //    CatalogDatabase (what catalog.ctl runs): p50 and p95 of the first page (100 rows), a deep
@@ -83,7 +84,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
 
         let alone = try await series(client, runtime)
         let catalogProcess = try start("aperture-catalog")
-        defer { catalogProcess.terminate(); catalogProcess.waitUntilExit() }
+        defer { if catalogProcess.isRunning { catalogProcess.terminate(); catalogProcess.waitUntilExit() } }
         let catalog = try RequestClient(dialing: runtime.endpoint(EndpointName.catalogControl))
         try await waitReady(catalog)
         // Let the catalog's subscription connect and its first reconcile (of the first series) end.
@@ -109,6 +110,12 @@ struct CatalogBenchmark: AsyncParsableCommand {
             delays.append((made - published) * 1000)
             added.append(made)
         }
+        // The camera alone again, once the catalog has stopped: the baseline on both sides of
+        // the measurement (the folder holds more files by then; the machine may have changed).
+        catalog.close()
+        catalogProcess.terminate()
+        catalogProcess.waitUntilExit()
+        let aloneAfter = try await series(client, runtime)
         let delay = Distribution(delays)
         let rowSpan = (added.max() ?? 0) - (added.min() ?? 0)
         let megabytes = Double(width * height * 2) / 1_048_576
@@ -116,11 +123,11 @@ struct CatalogBenchmark: AsyncParsableCommand {
         var table = Table(names: "", figures: ["frames/s", "MB/s"])
         table.append(["camera alone: save rate", fixed(alone.rate, 1), fixed(alone.rate * megabytes, 0)])
         table.append(["camera with the catalog: save rate", fixed(with.rate, 1), fixed(with.rate * megabytes, 0)])
+        table.append(["camera alone again: save rate", fixed(aloneAfter.rate, 1), fixed(aloneAfter.rate * megabytes, 0)])
         table.append(["catalog rows (first to last row)", fixed(Double(frames - 1) / max(rowSpan, 1e-9), 1), ""])
         table.print()
         print("  event -> row delay: p50 \(fixed(delay.p50, 1)) ms, p99 \(fixed(delay.p99, 1)) ms, max \(fixed(delay.max, 1)) ms "
               + "(row times have millisecond resolution)")
-        catalog.close()
         client.close()
     }
 

@@ -5,6 +5,9 @@ import ChildRuntime
 import Foundation
 import Logging
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The catalog process: follows `camera.events` and `processor.events` into the catalog
 /// database (STATE/catalog.sqlite), reconciles it with the data folders, and answers catalog.ctl.
@@ -46,6 +49,11 @@ public enum CatalogApplication {
         commands.register(CatalogRebuildCommand.self) { _ in try await catalog.rebuild() }
         commands.register(CatalogVerifyCommand.self) { _ in try await catalog.verify() }
         commands.register(CatalogStatusCommand.self) { _ in try await catalog.status() }
+        // Background work: under a full CPU the camera, the processor and the gateway go first
+        // (a frame's row may wait; the camera's save rate must not).
+        if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) != 0 {
+            context.logger.warning("cannot lower the catalog's priority (nice 10): \(String(cString: strerror(errno)))")
+        }
         context.readiness.set(true)
         return [CatalogFollowService(catalog: catalog, runtime: context.runtime,
                                      interval: context.configuration.catalog.reconcileInterval, logger: context.logger)]
@@ -85,11 +93,14 @@ struct CatalogFollowService: Service {
         }
     }
 
-    /// Catalogues each saved frame; a gap in the sequence numbers (events lost) starts a reconcile.
+    /// Catalogues each saved frame, the ones already waiting together (up to 256 a
+    /// transaction); a gap in the sequence numbers (events lost) starts a reconcile.
     private func follow(_ frames: Subscriber) async {
         var dropped = 0
-        for await event in frames.events {
-            if let notice = try? event.decode(FrameNotice.self) { await catalog.frameSaved(notice) }
+        while let first = try? await frames.next() {
+            var batch = [first]
+            while batch.count < 256, let more = try? await frames.next(timeout: .zero) { batch.append(more) }
+            await catalog.framesSaved(batch.compactMap { try? $0.decode(FrameNotice.self) })
             let now = frames.dropped
             if now > dropped {
                 catalog.lost(now - dropped)

@@ -45,30 +45,38 @@ public final class FrameCatalog: Sendable {
 
     // MARK: - Events
 
-    /// Catalogues the file a `camera.frame` notice announces (previews have none).
-    /// - Parameter notice: the notice.
-    func frameSaved(_ notice: FrameNotice) async {
-        counters.withLock { $0.events += 1 }
-        guard !notice.preview, let path = notice.path else { return }
-        guard let relative = relativePath(path) else {
-            logger.warning("frame \(path) is outside the data root \(root): not catalogued")
-            return
+    /// Catalogues the files `camera.frame` notices announce (previews have none): read on the
+    /// frames' queue, written in one transaction (a burst of a fast series is one commit).
+    /// - Parameter notices: the notices, in order.
+    func framesSaved(_ notices: [FrameNotice]) async {
+        counters.withLock { $0.events += notices.count }
+        var paths: [String] = []
+        for notice in notices where !notice.preview {
+            guard let path = notice.path else { continue }
+            guard let relative = relativePath(path) else {
+                logger.warning("frame \(path) is outside the data root \(root): not catalogued")
+                continue
+            }
+            paths.append(relative)
         }
+        guard !paths.isEmpty else { return }
         let root = root
-        let result = await liveQueue.result { () -> Result<FrameEntry, IndexError> in
-            do throws(IndexError) { return .success(try FrameIndexer.index(root: root, path: relative)) } catch {
-                return .failure(error)
+        let toRead = paths
+        let (entries, failures) = await liveQueue.result { () -> ([FrameEntry], [String]) in
+            var entries: [FrameEntry] = []
+            var failures: [String] = []
+            for path in toRead {
+                do throws(IndexError) { entries.append(try FrameIndexer.index(root: root, path: path)) } catch {
+                    failures.append(error.message)
+                }
             }
+            return (entries, failures)
         }
-        switch result {
-        case .success(let entry):
-            do {
-                try await database.upsert([entry])
-            } catch {
-                logger.error("frame \(relative) not catalogued: \(error)")
-            }
-        case .failure(let error):
-            logger.error("frame \(relative) not catalogued: \(error.message)")
+        for failure in failures { logger.error("frame not catalogued: \(failure)") }
+        do {
+            try await database.upsert(entries)
+        } catch {
+            logger.error("\(entries.count) frame(s) not catalogued: \(error)")
         }
     }
 
