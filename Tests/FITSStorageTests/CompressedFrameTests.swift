@@ -79,6 +79,20 @@ struct CompressedFrameTests {
         }
     }
 
+    @Test("full 2048x2048 frames, one after the other (cfitsio's memory file grows several times), read back bit-exact")
+    func largeFrames() throws {
+        try withTemporaryFolder { folder in
+            let store = FrameStore(root: folder, prefix: "image", compression: .rice)
+            for seed in 1...3 as ClosedRange<UInt64> {
+                let pixels = noisyImage(width: 2048, height: 2048, seed: seed)
+                let saved = try saveRice(store, pixels, width: 2048, height: 2048)
+                #expect(try FITSFile.read(path: saved.path).pixels == pixels)
+                #expect(try FITSFile.verifyChecksums(path: saved.path, hdu: 2) == (1, 1))
+                #expect(saved.bytes < 2048 * 2048 * 2 * 2 / 3, "\(saved.bytes) bytes")
+            }
+        }
+    }
+
     @Test("CHECKSUM and DATASUM are present and valid on the primary and on the compressed HDU (cfitsio's ffvcks)")
     func checksums() throws {
         try withTemporaryFolder { folder in
