@@ -110,6 +110,10 @@ public enum FITSFile {
             ffcmsg()
             throw StorageError.fits("cannot read the image size of \(path)", status: status)
         }
+        guard compressed || axisCount != 0 else {
+            throw StorageError(message: "cannot read \(path): it holds no image (the primary HDU is empty "
+                               + "and no tile-compressed image follows it)")
+        }
         guard axisCount == 2 else {
             throw StorageError(message: "cannot read \(path): the \(compressed ? "compressed image" : "primary HDU") has \(axisCount) axes, not 2")
         }

@@ -118,8 +118,46 @@ import Testing
         let next = try await expose(address, ["type": "bias", "time": 0])
         #expect(next.map { URL(fileURLWithPath: $0).lastPathComponent } == ["image-0005.fits.fz"])
 
+        // Damaged compressed files: cut short, and one whose header claims 60000 x 60416 pixels
+        // (a consistent tiling, so cfitsio opens it). Refused naming the field, nothing allocated.
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: files[0])))
+        try Data(good.prefix(2880 * 4)).write(to: URL(fileURLWithPath: root + "/" + night + "/cut.fits.fz"))
+        try Data(Self.claimingHugeImage(good)).write(to: URL(fileURLWithPath: root + "/" + night + "/bomb.fits.fz"))
+        for (name, words) in [("cut.fits.fz", "is not a readable FITS image"), ("bomb.fits.fz", "states 60000 x 60416 pixels")] {
+            let measured = try await http(address, "POST", "/v1/focus/measure", json: ["filename": night + "/" + name])
+            #expect(measured.status == 400 && measured.errorField == "filename", "\(name): \(measured.text)")
+            #expect(measured.text.contains(words), "\(name): \(measured.text)")
+            let solve = try await http(address, "POST", "/v1/solutions", json: ["file": night + "/" + name], timeout: 60)
+            #expect(solve.json["status"] as? String == "failure", "\(name): \(solve.text)")
+            #expect((solve.json["failure_reason"] as? String)?.contains("no image") == true, "\(name): \(solve.text)")
+        }
+        let bombSolve = try await http(address, "POST", "/v1/solutions", json: ["file": night + "/bomb.fits.fz"], timeout: 60)
+        #expect((bombSolve.json["failure_reason"] as? String)?.contains("compressed at most 4096 to 1") == true, "\(bombSolve.text)")
+
         let after = try await Health.waitUntilHealthy(address)
         #expect(after.pidsAndRestarts == before.pidsAndRestarts, "a process was restarted:\n\(service.output.suffix(3000))")
+    }
+
+    /// A compressed file whose image header (ZNAXISn, ZTILEn) claims 60000 x (at least 60000)
+    /// pixels in tiles of 60000 x (60000 / rows, rounded up), so that the tile count still
+    /// matches the table's rows.
+    static func claimingHugeImage(_ file: [UInt8]) throws -> [UInt8] {
+        var bytes = file
+        func card(_ keyword: String) throws -> Int {
+            let name = Array(keyword.padding(toLength: 8, withPad: " ", startingAt: 0).utf8)
+            return try #require(stride(from: 2880, to: bytes.count - 80, by: 80).first { Array(bytes[$0..<($0 + 8)]) == name },
+                                "no \(keyword)")
+        }
+        let rowsCard = try card("NAXIS2")
+        let rows = try #require(Int(String(decoding: bytes[(rowsCard + 10)..<(rowsCard + 30)], as: UTF8.self)
+            .trimmingCharacters(in: .whitespaces)))
+        let tileRows = (60000 + rows - 1) / rows
+        for (keyword, value) in [("ZNAXIS1", 60000), ("ZNAXIS2", rows * tileRows), ("ZTILE1", 60000), ("ZTILE2", tileRows)] {
+            let start = try card(keyword)
+            let text = Array(("= " + String(repeating: " ", count: 20 - String(value).count) + String(value)).utf8)
+            bytes.replaceSubrange((start + 8)..<(start + 8 + text.count), with: text)
+        }
+        return bytes
     }
 
     @Test func alpacaImageArrayReadsACompressedFileOnceTheRingHasMovedOn() async throws {
