@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "aperture-catalog", targets: ["CatalogProc"]),
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
+        .executable(name: "aperture-bench-compress", targets: ["CompressionBenchmark"]),
         .executable(name: "aperture-bench-camera", targets: ["CameraBenchmark"]),
         .executable(name: "aperture-bench-supervisor", targets: ["SupervisorBenchmark"]),
         .executable(name: "aperture-bench-processor", targets: ["ProcessorBenchmark"]),
@@ -283,6 +284,12 @@ let package = Package(
             name: "FrameSaveBenchmark",
             dependencies: ["FITSStorage"] + benchmarkSupport,
             path: "Benchmarks/FrameSaveBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CompressionBenchmark",
+            dependencies: ["FITSStorage", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
+            path: "Benchmarks/CompressionBenchmark",
             swiftSettings: swiftSettings
         ),
 

@@ -18,6 +18,8 @@ if (( want_tests )); then
     # simulator's star catalogue).
     packages+=(astrometry.net astrometry-data-tycho2-08-littleendian astrometry-data-tycho2-09-littleendian
                astrometry-data-tycho2-10-19-littleendian)
+    # fpack and funpack: Rice-compressed frames (data.compression = rice) checked and compared.
+    packages+=(libcfitsio-bin)
 fi
 
 missing=()

@@ -48,6 +48,9 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var dataRoot = "./data"
         /// `data.prefix`.
         public var filePrefix = "image"
+        /// `data.compression`: how frames are saved (`none`: `PREFIX-NNNN.fits`; `rice`:
+        /// `PREFIX-NNNN.fits.fz`, tile-compressed).
+        public var compression = DataCompression.none
     }
 
     /// Logging.
@@ -383,4 +386,13 @@ extension ApertureConfiguration {
         guard let address = AddressRange.bytes(of: host), address.count == 4 else { return false }
         return address[0] == 127
     }
+}
+
+/// `data.compression`.
+public enum DataCompression: String, Sendable, CaseIterable {
+    /// Plain FITS files, `PREFIX-NNNN.fits`.
+    case none
+    /// cfitsio's Rice tile compression (lossless for the 16-bit frames), `PREFIX-NNNN.fits.fz`:
+    /// an empty primary HDU and the image in a compressed BINTABLE extension, as fpack writes.
+    case rice
 }

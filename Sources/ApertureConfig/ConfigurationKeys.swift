@@ -19,6 +19,8 @@ extension ApertureConfiguration {
             return !$0.isEmpty && $0.unicodeScalars.allSatisfy(allowed.contains) && !$0.hasPrefix(".")
                 ? nil : "must be \(fileNameRule)"
         },
+        .choice("data.compression", \.storage.compression,
+                "how frames are saved: none (PREFIX-NNNN.fits) or rice (PREFIX-NNNN.fits.fz, cfitsio's lossless Rice tile compression, as fpack)"),
         .text("state.directory", \.storage.stateDirectory, rule: "a directory path",
               defaultNote: "./state ($STATE_DIRECTORY under systemd)",
               "state kept across restarts (the Alpaca device's UniqueID)") { $0.isEmpty ? "must not be empty" : nil },

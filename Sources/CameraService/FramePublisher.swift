@@ -26,7 +26,7 @@ final class FramePublisher: Sendable {
     private let logger: Logger
 
     /// - Parameters:
-    ///   - configuration: the data root, file prefix and ring size.
+    ///   - configuration: the data root, file prefix, compression and ring size.
     ///   - runtime: where the frame ring lives.
     ///   - events: where `camera.frame` goes.
     ///   - logger: for saved files and failures.
@@ -38,7 +38,12 @@ final class FramePublisher: Sendable {
         let root = configuration.storage.dataRoot.hasPrefix("/")
             ? configuration.storage.dataRoot
             : FileManager.default.currentDirectoryPath + "/" + configuration.storage.dataRoot
-        store = FrameStore(root: URL(fileURLWithPath: root).standardizedFileURL.path, prefix: configuration.storage.filePrefix)
+        let compression: FITSCompression = switch configuration.storage.compression {
+        case .none: .none
+        case .rice: .rice
+        }
+        store = FrameStore(root: URL(fileURLWithPath: root).standardizedFileURL.path, prefix: configuration.storage.filePrefix,
+                           compression: compression)
         self.events = events
         self.logger = logger
     }

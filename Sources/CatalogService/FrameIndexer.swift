@@ -75,7 +75,7 @@ package enum FrameIndexer {
         let digest = try hash(full)
         let cards: [(keyword: String, value: String)]
         do {
-            cards = try FITSFile.readHeader(path: full, hdu: path.hasSuffix(".fz") ? 2 : 1)
+            cards = try FITSFile.readHeader(path: full)
         } catch {
             throw IndexError(message: "\(path): \(error.message)")
         }

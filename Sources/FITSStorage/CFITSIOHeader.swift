@@ -28,6 +28,26 @@ extension StorageError {
     }
 }
 
+/// The current HDU's header as cfitsio renders it: 80-byte cards, END last, no padding
+/// (`ffcnvthdr2str`: a tile-compressed image's header is first converted to the image's; any
+/// other HDU's is as it stands, as `ffhdr2str` gives it).
+/// - Parameter action: starts the error message, e.g. `cannot read the header of PATH`.
+func headerText(_ file: UnsafeMutablePointer<fitsfile>, action: String) throws(StorageError) -> [UInt8] {
+    var status: Int32 = 0
+    var text: UnsafeMutablePointer<CChar>?
+    var count: Int32 = 0
+    ffcnvthdr2str(file, 0, nil, 0, &text, &count, &status)
+    guard status == 0, let text else {
+        ffcmsg()
+        throw StorageError.fits(action, status: status)
+    }
+    defer {
+        var ignored: Int32 = 0
+        fffree(text, &ignored)
+    }
+    return [UInt8](UnsafeRawBufferPointer(start: text, count: strlen(text)))
+}
+
 /// Writes user cards and COMMENT lines into an open cfitsio file, after its mandatory keywords.
 ///
 /// The cards must have passed ``FITSFile/validate(_:)``. Strings go through `ffpkys`, integers
@@ -146,20 +166,7 @@ struct CFITSIOHeader: ~Copyable {
 
     /// The header as written to the file: 80-byte cards, END, blank-padded to 2880 bytes.
     func bytes() throws(StorageError) -> [UInt8] {
-        var status: Int32 = 0
-        var text: UnsafeMutablePointer<CChar>?
-        var count: Int32 = 0
-        ffhdr2str(file, 0, nil, 0, &text, &count, &status)
-        guard status == 0, let text else {
-            ffcmsg()
-            throw StorageError.fits("cannot render a FITS header", status: status)
-        }
-        defer {
-            var ignored: Int32 = 0
-            fffree(text, &ignored)
-        }
-        let length = strlen(text)
-        var header = [UInt8](UnsafeRawBufferPointer(start: text, count: length))
+        var header = try headerText(file, action: "cannot render a FITS header")
         if !header.suffix(80).starts(with: Array("END     ".utf8)) {
             header += Array("END".utf8) + [UInt8](repeating: 0x20, count: 77)
         }

@@ -72,44 +72,32 @@ public enum FITSFile {
     ) throws(StorageError) {
         try checkFrame(pixels: pixels, width: width, height: height, cards: cards, comments: comments, context: "cannot write \(path)")
         let header = try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: path)
-        let descriptor = try POSIXFile.createExclusive(path)
-        do {
-            _ = try writeFrame(pixels, header: header, to: descriptor, path: path, startingWriteback: false)
-        } catch {
-            _ = POSIXFile.closeIgnoringErrors(descriptor)
-            _ = unlink(path)
-            throw error
-        }
-        do {
-            try POSIXFile.close(descriptor, path: path)
-        } catch {
-            _ = unlink(path)
-            throw error
+        _ = try POSIXFile.createFile(path, durable: false) { descriptor throws(StorageError) in
+            try writeFrame(pixels, header: header, to: descriptor, path: path, startingWriteback: false)
         }
     }
 
     /// The largest image side ``read(path:)`` takes, in pixels.
     public static let maximumSide = 65535
 
-    /// Reads an image back (for tests and tools).
+    /// Reads an image back, plain (`.fits`) or tile-compressed (`.fits.fz`, whatever its name).
     ///
-    /// - Parameter path: A FITS file whose primary HDU is a 2-D image.
+    /// - Parameter path: A FITS file whose primary HDU is a 2-D image, or whose primary HDU is
+    ///   empty and followed by a tile-compressed 2-D image (fpack's layout; cfitsio
+    ///   decompresses it).
     /// - Returns: The dimensions, the pixels as unsigned 16-bit values (cfitsio applies BZERO),
     ///   and every header card as keyword -> raw value text as it appears in the card (strings
     ///   keep their quotes, e.g. `'Light Frame'`). COMMENT and HISTORY cards are joined with
-    ///   newlines under their keyword; END is not included.
-    /// - Throws: ``StorageError`` naming `path` and the cfitsio reason, or saying the primary HDU
+    ///   newlines under their keyword; END is not included. A compressed image's header is the
+    ///   image's as cfitsio restores it (`ZNAXIS1` becomes `NAXIS1`...; no table keywords, no
+    ///   CHECKSUM/DATASUM, which belong to the compressed table).
+    /// - Throws: ``StorageError`` naming `path` and the cfitsio reason, or saying the image HDU
     ///   is not a 2-D image, or that it states more pixels than ``maximumSide`` a side or than
-    ///   the file holds (checked before anything is allocated).
+    ///   the file holds (a compressed one: more than ``maximumCompressionRatio`` times its size;
+    ///   checked before anything is allocated).
     public static func read(path: String) throws(StorageError) -> (width: Int, height: Int, pixels: [UInt16], header: [String: String]) {
         var status: Int32 = 0
-        var opened: UnsafeMutablePointer<fitsfile>?
-        // ffdkopn: a plain disk file, no extended file-name syntax ('[', '!', 'mem://').
-        ffdkopn(&opened, path, READONLY, &status)
-        guard status == 0, let file = opened else {
-            ffcmsg()
-            throw StorageError.fits("cannot open \(path)", status: status)
-        }
+        let (file, compressed) = try openImage(path)
         defer {
             var ignored: Int32 = 0
             ffclos(file, &ignored)
@@ -122,8 +110,12 @@ public enum FITSFile {
             ffcmsg()
             throw StorageError.fits("cannot read the image size of \(path)", status: status)
         }
+        guard compressed || axisCount != 0 else {
+            throw StorageError(message: "cannot read \(path): it holds no image (the primary HDU is empty "
+                               + "and no tile-compressed image follows it)")
+        }
         guard axisCount == 2 else {
-            throw StorageError(message: "cannot read \(path): the primary HDU has \(axisCount) axes, not 2")
+            throw StorageError(message: "cannot read \(path): the \(compressed ? "compressed image" : "primary HDU") has \(axisCount) axes, not 2")
         }
         // A header states any size: refuse one larger than this reader takes, or than the file
         // holds, before the pixels are allocated (a 5 KB file may claim 60000 x 60000).
@@ -137,9 +129,11 @@ public enum FITSFile {
         var bitpix: Int32 = 0
         ffgidt(file, &bitpix, &status)
         var info = stat()
-        if status == 0, stat(path, &info) == 0, Int(abs(bitpix)) / 8 * count > Int(info.st_size) {
+        let ratio = compressed ? maximumCompressionRatio : 1
+        if status == 0, stat(path, &info) == 0, Int(abs(bitpix)) / 8 * count > Int(info.st_size) * ratio {
             throw StorageError(message: "cannot read \(path): it states \(width) x \(height) pixels of \(abs(bitpix)) bits, "
-                               + "more than its \(info.st_size) bytes hold")
+                               + "more than its \(info.st_size) bytes hold"
+                               + (compressed ? " (compressed at most \(ratio) to 1)" : ""))
         }
         var anyNull: Int32 = 0
         let pixels = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -152,26 +146,13 @@ public enum FITSFile {
             ffcmsg()
             throw StorageError.fits("cannot read the pixels of \(path)", status: status)
         }
-        var keyCount: Int32 = 0
-        var more: Int32 = 0
-        ffghsp(file, &keyCount, &more, &status)
         var header: [String: String] = [:]
-        var keyword = [CChar](repeating: 0, count: Int(FLEN_KEYWORD))
-        var value = [CChar](repeating: 0, count: Int(FLEN_VALUE))
-        var comment = [CChar](repeating: 0, count: Int(FLEN_COMMENT))
-        for index in 0..<max(0, Int(keyCount)) where status == 0 {
-            ffgkyn(file, Int32(index + 1), &keyword, &value, &comment, &status)
-            let name = cString(keyword)
-            if name == "COMMENT" || name == "HISTORY" || name.isEmpty {
-                let text = cString(comment)
-                header[name] = header[name].map { $0 + "\n" + text } ?? text
+        for card in try headerCards(file, path: path) {
+            if card.keyword == "COMMENT" || card.keyword == "HISTORY" || card.keyword.isEmpty {
+                header[card.keyword] = header[card.keyword].map { $0 + "\n" + card.comment } ?? card.comment
             } else {
-                header[name] = cString(value)
+                header[card.keyword] = card.value
             }
-        }
-        guard status == 0 else {
-            ffcmsg()
-            throw StorageError.fits("cannot read the header of \(path)", status: status)
         }
         return (width, height, pixels, header)
     }
@@ -293,12 +274,15 @@ extension FITSFile {
         }
     }
 
-    /// cfitsio's own checksum verification (`ffvcks`) of the primary HDU.
+    /// cfitsio's own checksum verification (`ffvcks`) of one HDU (a compressed image's: of its
+    /// compressed table, as stored).
     ///
-    /// - Parameter path: A FITS file.
+    /// - Parameters:
+    ///   - path: A FITS file.
+    ///   - number: The HDU, 1 the primary.
     /// - Returns: For the data unit and the whole HDU: 1 correct, 0 keyword missing, -1 wrong.
     /// - Throws: ``StorageError`` if the file cannot be opened.
-    package static func verifyChecksums(path: String) throws(StorageError) -> (data: Int, hdu: Int) {
+    package static func verifyChecksums(path: String, hdu number: Int = 1) throws(StorageError) -> (data: Int, hdu: Int) {
         var status: Int32 = 0
         var opened: UnsafeMutablePointer<fitsfile>?
         ffdkopn(&opened, path, READONLY, &status)
@@ -306,6 +290,8 @@ extension FITSFile {
             ffcmsg()
             throw StorageError.fits("cannot open \(path)", status: status)
         }
+        var kind: Int32 = 0
+        if number != 1 { ffmahd(file, Int32(number), &kind, &status) }
         var data: Int32 = 0
         var hdu: Int32 = 0
         ffvcks(file, &data, &hdu, &status)

@@ -81,30 +81,93 @@ extension FITSFile {
     }
 
     /// Every card of one HDU's header as keyword and raw value text, in order (COMMENT, HISTORY
-    /// and blank cards left out): what a WCS header file (solve-field's `.wcs`) holds.
+    /// and blank cards left out): what a WCS header file (solve-field's `.wcs`) holds, or a
+    /// saved frame's header, plain or tile-compressed.
     /// - Parameters:
     ///   - path: the file.
-    ///   - hdu: the HDU number (1 is the primary).
+    ///   - hdu: the HDU number (1 is the primary); nil (the default) for the image's HDU: the
+    ///     primary, or in a tile-compressed file (`.fits.fz`: an empty primary followed by a
+    ///     compressed image) the compressed image. A compressed image's header is given as
+    ///     cfitsio restores it (`NAXIS1`, not `ZNAXIS1`; no table keywords, no CHECKSUM/DATASUM).
     /// - Throws: ``StorageError`` naming the file and the cfitsio reason.
-    public static func readHeader(path: String, hdu: Int = 1) throws(StorageError) -> [(keyword: String, value: String)] {
-        let file = try openForReading(path)
+    public static func readHeader(path: String, hdu: Int? = nil) throws(StorageError) -> [(keyword: String, value: String)] {
+        let file: UnsafeMutablePointer<fitsfile>
+        if let hdu {
+            file = try openForReading(path)
+            var status: Int32 = 0
+            var kind: Int32 = 0
+            if hdu != 1 { ffmahd(file, Int32(hdu), &kind, &status) }
+            if status != 0 {
+                closeIgnoringErrors(file)
+                throw StorageError.fits("cannot read HDU \(hdu) of \(path)", status: status)
+            }
+        } else {
+            file = try openImage(path).file
+        }
         defer { closeIgnoringErrors(file) }
+        return try headerCards(file, path: path).compactMap { card in
+            card.keyword.isEmpty || card.keyword == "COMMENT" || card.keyword == "HISTORY" ? nil : (card.keyword, card.value)
+        }
+    }
+
+    /// Opens a file read-only at its image's HDU: the primary HDU, or, when the primary holds
+    /// no data (`NAXIS = 0`) and the next HDU is a tile-compressed image, that one (where
+    /// cfitsio reads the pixels decompressed).
+    /// - Returns: the open file and whether its image is compressed.
+    static func openImage(_ path: String) throws(StorageError) -> (file: UnsafeMutablePointer<fitsfile>, compressed: Bool) {
+        let file = try openForReading(path)
         var status: Int32 = 0
+        var axes: Int32 = 0
+        var count: Int32 = 0
+        ffgidm(file, &axes, &status)
+        if status == 0, axes == 0 { ffthdu(file, &count, &status) }
+        guard status == 0, count >= 2 else {
+            if status != 0 {
+                closeIgnoringErrors(file)
+                throw StorageError.fits("cannot read the primary HDU of \(path)", status: status)
+            }
+            return (file, false)
+        }
         var kind: Int32 = 0
-        if hdu != 1 { ffmahd(file, Int32(hdu), &kind, &status) }
-        var count: Int32 = 0, more: Int32 = 0
-        ffghsp(file, &count, &more, &status)
-        var cards: [(keyword: String, value: String)] = []
+        ffmahd(file, 2, &kind, &status)
+        let compressed = status == 0 && fits_is_compressed_image(file, &status) != 0
+        if status != 0 {
+            closeIgnoringErrors(file)
+            throw StorageError.fits("cannot read HDU 2 of \(path)", status: status)
+        }
+        if !compressed {
+            // Not fpack's layout: the primary HDU it is (read will say it has no image).
+            ffmahd(file, 1, &kind, &status)
+        }
+        return (file, compressed)
+    }
+
+    /// The current HDU's cards in order (END left out): keyword, raw value text, comment. A
+    /// compressed image's header is converted to the image's (`ffcnvthdr2str`), so its cards
+    /// read as those of the plain file.
+    static func headerCards(_ file: UnsafeMutablePointer<fitsfile>, path: String) throws(StorageError)
+        -> [(keyword: String, value: String, comment: String)] {
+        let text = try headerText(file, action: "cannot read the header of \(path)")
+        var status: Int32 = 0
+        var cards: [(keyword: String, value: String, comment: String)] = []
+        var card = [CChar](repeating: 0, count: Int(FLEN_CARD))
         var keyword = [CChar](repeating: 0, count: Int(FLEN_KEYWORD))
         var value = [CChar](repeating: 0, count: Int(FLEN_VALUE))
         var comment = [CChar](repeating: 0, count: Int(FLEN_COMMENT))
-        for index in 0..<max(0, Int(count)) where status == 0 {
-            ffgkyn(file, Int32(index + 1), &keyword, &value, &comment, &status)
+        for index in 0..<(text.count / 80) {
+            for offset in 0..<80 { card[offset] = CChar(bitPattern: text[index * 80 + offset]) }
+            card[80] = 0
+            var nameLength: Int32 = 0
+            ffgknm(&card, &keyword, &nameLength, &status)
             let name = cString(keyword)
-            if name.isEmpty || name == "COMMENT" || name == "HISTORY" { continue }
-            cards.append((name, cString(value)))
+            if name == "END" { break }
+            ffpsvc(&card, &value, &comment, &status)
+            guard status == 0 else {
+                ffcmsg()
+                throw StorageError.fits("cannot read card \(index + 1) of the header of \(path)", status: status)
+            }
+            cards.append((name, cString(value), cString(comment)))
         }
-        guard status == 0 else { throw StorageError.fits("cannot read the header of \(path)", status: status) }
         return cards
     }
 
@@ -146,34 +209,22 @@ extension FITSFile {
     /// - Returns: the file's size in bytes.
     static func writeSynced(_ pixels: UnsafeBufferPointer<UInt16>, header: borrowing CFITSIOHeader, to temporary: String,
                             startingWriteback: Bool) throws(StorageError) -> Int {
-        let descriptor = try POSIXFile.createExclusive(temporary)
-        let bytes: Int
-        do {
-            bytes = try writeFrame(pixels, header: header, to: descriptor, path: temporary, startingWriteback: startingWriteback)
-            try POSIXFile.sync(descriptor, path: temporary)
-        } catch {
-            _ = POSIXFile.closeIgnoringErrors(descriptor)
-            _ = unlink(temporary)
-            throw error
+        try POSIXFile.createFile(temporary, durable: true) { descriptor throws(StorageError) in
+            try writeFrame(pixels, header: header, to: descriptor, path: temporary, startingWriteback: startingWriteback)
         }
-        do {
-            try POSIXFile.close(descriptor, path: temporary)
-        } catch {
-            _ = unlink(temporary)
-            throw error
-        }
-        return bytes
     }
 
     /// The keywords a frame's structure owns, which a copy does not take over from the original.
     static let structuralKeywords: Set<String> = [
         "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO", "BSCALE", "CHECKSUM", "DATASUM", "END",
+        "XTENSION", "PCOUNT", "GCOUNT",
     ]
 
     /// Writes a new version of a saved frame: its pixels and header cards, with `replacing`
     /// cards set (added, or replacing the original's of the same keyword), to `destination`,
     /// durably (temporary file, fsync, rename without replacing, folder fsync) and with
-    /// CHECKSUM/DATASUM. The original is only read.
+    /// CHECKSUM/DATASUM. The original is only read, plain or compressed; the new file is
+    /// Rice tile-compressed when `destination` ends in `.fits.fz`, plain otherwise.
     /// - Parameters:
     ///   - original: the frame's file.
     ///   - replacing: the cards to set.
@@ -199,6 +250,11 @@ extension FITSFile {
         let bytes = try frame.pixels.withUnsafeBufferPointer { (pixels: UnsafeBufferPointer<UInt16>) throws(StorageError) -> Int in
             try checkFrame(pixels: pixels, width: frame.width, height: frame.height, cards: cards, comments: comments,
                            context: "cannot write \(destination)")
+            if destination.hasSuffix(compressedSuffix) {
+                let file = try TileCompressedFile(pixels: pixels, width: frame.width, height: frame.height, cards: cards,
+                                                  comments: comments, path: destination)
+                return try writeFile(file, to: temporary, durable: true, startingWriteback: false)
+            }
             let header = try CFITSIOHeader(width: frame.width, height: frame.height, cards: cards, comments: comments, path: destination)
             return try writeSynced(pixels, header: header, to: temporary, startingWriteback: false)
         }

@@ -6,11 +6,14 @@ import Glibc
 import Darwin
 #endif
 
-/// Where saved frames go: `ROOT/YYYYMMDD/PREFIX-NNNN.fits`, durably, never overwriting.
+/// Where saved frames go: `ROOT/YYYYMMDD/PREFIX-NNNN.fits` (or `.fits.fz` with
+/// ``FITSCompression/rice``), durably, never overwriting.
 ///
 /// - The folder is the UTC date of the frame (it rolls over at midnight UTC).
 /// - `NNNN` continues from the highest number already in that folder: at least 4 digits, more
 ///   when needed (`PREFIX-10000.fits`). Files named by hand (`image-0007.fits`) count too.
+///   `.fits` and `.fits.fz` names are one sequence: `image-0007.fits.fz` is never written
+///   beside `image-0007.fits`, whichever form the store saves.
 /// - A frame is written under a hidden temporary name in the same folder
 ///   (`.PREFIX-NNNN.fits.tmp-<pid>-<random>`), fsynced, then renamed to its final name without
 ///   replacing anything (`renameat2(RENAME_NOREPLACE)`, or `link`), and the folder is fsynced. If
@@ -23,6 +26,8 @@ public struct FrameStore: Sendable {
     public let root: String
     /// The file-name prefix, e.g. `image`.
     public let prefix: String
+    /// How frames are saved: plain `.fits` or Rice tile-compressed `.fits.fz`.
+    public let compression: FITSCompression
     /// Whether a save asks the kernel to start writing each MiB to the disk as soon as it is
     /// written (`sync_file_range`), so that the disk works while the rest of the frame is encoded
     /// and the final `fsync` has less to wait for. On by default; the benchmark compares both.
@@ -37,11 +42,13 @@ public struct FrameStore: Sendable {
     ///   - root: The data root; created (mode 0755, with missing parents) on the first save.
     ///   - prefix: The file-name prefix: not empty, no `/`, not starting with `.`; checked by
     ///     ``save(pixels:width:height:cards:comments:date:)``.
-    public init(root: String, prefix: String) {
+    ///   - compression: How frames are saved (plain by default).
+    public init(root: String, prefix: String, compression: FITSCompression = .none) {
         var trimmed = root
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.root = trimmed.isEmpty ? "." : trimmed
         self.prefix = prefix
+        self.compression = compression
     }
 
     /// The folder for a date: `ROOT/YYYYMMDD`, the UTC day.
@@ -52,7 +59,8 @@ public struct FrameStore: Sendable {
         (root == "/" ? "" : root) + "/" + FITSTime.dayFolderName(date)
     }
 
-    /// Saves one frame as `ROOT/YYYYMMDD/PREFIX-NNNN.fits` (see ``FrameStore``).
+    /// Saves one frame as `ROOT/YYYYMMDD/PREFIX-NNNN.fits`, or `PREFIX-NNNN.fits.fz` when
+    /// compressed (see ``FrameStore``).
     ///
     /// - Parameters:
     ///   - pixels: `width * height` pixels, row after row; `pixels[0..<width]` is FITS row 1.
@@ -86,7 +94,10 @@ public struct FrameStore: Sendable {
         try FITSFile.checkFrame(
             pixels: pixels, width: width, height: height, cards: cards, comments: comments,
             context: "cannot save a frame in \(folder)")
-        let header = try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: folder)
+        // Formatted (and for Rice, compressed) before anything is created: a refused card leaves
+        // no folder behind.
+        let encoded = try Encoded(compression, pixels: pixels, width: width, height: height, cards: cards,
+                                  comments: comments, folder: folder)
 
         let created = try POSIXFile.makeDirectories(folder)
         // A new folder's name lives in its parent: make that durable too.
@@ -103,12 +114,20 @@ public struct FrameStore: Sendable {
         }
 
         let temporary = folder + "/." + fileName(number) + ".tmp-\(getpid())-" + String(UInt32.random(in: .min ... .max), radix: 16)
-        let bytes = try FITSFile.writeSynced(pixels, header: header, to: temporary, startingWriteback: startsWriteback)
+        let bytes: Int
+        switch consume encoded {
+        case .plain(let header):
+            bytes = try FITSFile.writeSynced(pixels, header: header, to: temporary, startingWriteback: startsWriteback)
+        case .compressed(let file):
+            bytes = try FITSFile.writeFile(file, to: temporary, durable: true, startingWriteback: startsWriteback)
+        }
 
         var attempts = 0
         while true {
             let final = folder + "/" + fileName(number)
-            let result = POSIXFile.renameWithoutReplacing(temporary, final)
+            // The number is taken if the other form holds it (renameat2 only sees this name).
+            let result = POSIXFile.exists(folder + "/" + fileName(number, compression: otherForm))
+                ? EEXIST : POSIXFile.renameWithoutReplacing(temporary, final)
             if result == 0 {
                 do {
                     try POSIXFile.syncDirectory(folder)
@@ -139,7 +158,8 @@ public struct FrameStore: Sendable {
     }
 
     /// Removes the hidden temporary files of saves that a crash interrupted
-    /// (`.PREFIX-NNNN.fits.tmp-<pid>-<hex>` in the day folders under the root), those of
+    /// (`.PREFIX-NNNN.fits.tmp-<pid>-<hex>` or `.PREFIX-NNNN.fits.fz.tmp-<pid>-<hex>` in the day
+    /// folders under the root, whichever form this store saves), those of
     /// processes that no longer exist: a live writer's are left alone. The camera calls it at
     /// start-up. Final files are never touched.
     /// - Returns: the files removed.
@@ -151,7 +171,7 @@ public struct FrameStore: Sendable {
             let folder = (root == "/" ? "" : root) + "/" + day
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
             for name in names where name.hasPrefix(head) {
-                guard let marker = name.range(of: ".fits.tmp-") else { continue }
+                guard let marker = name.range(of: ".fits.tmp-") ?? name.range(of: ".fits.fz.tmp-") else { continue }
                 let pid = name[marker.upperBound...].prefix { $0 != "-" }
                 if let pid = Int32(pid), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
                 if unlink(folder + "/" + name) == 0 { removed.append(folder + "/" + name) }
@@ -160,10 +180,18 @@ public struct FrameStore: Sendable {
         return removed
     }
 
-    /// `PREFIX-NNNN.fits`, at least 4 digits.
+    /// `PREFIX-NNNN.fits` (or `.fits.fz`), at least 4 digits, in this store's form.
     func fileName(_ number: Int) -> String {
-        "\(prefix)-\(FITSTime.pad(number, 4)).fits"
+        fileName(number, compression: compression)
     }
+
+    /// `PREFIX-NNNN` and the ending of `compression`.
+    func fileName(_ number: Int, compression: FITSCompression) -> String {
+        "\(prefix)-\(FITSTime.pad(number, 4))" + compression.suffix
+    }
+
+    /// The form this store does not save, whose names share the numbers.
+    private var otherForm: FITSCompression { compression == .none ? .rice : .none }
 
     /// Why a prefix cannot be used, or `nil`.
     static func prefixProblem(_ prefix: String) -> String? {
@@ -175,21 +203,22 @@ public struct FrameStore: Sendable {
         return nil
     }
 
-    /// The highest `NNNN` among `PREFIX-NNNN.fits` in `folder` (any number of digits), or 0.
+    /// The highest `NNNN` among `PREFIX-NNNN.fits` and `PREFIX-NNNN.fits.fz` in `folder` (any
+    /// number of digits), or 0.
     func highestNumber(in folder: String) throws(StorageError) -> Int {
         guard let directory = opendir(folder) else {
             throw .posix("cannot list folder", folder, errno: errno)
         }
         defer { closedir(directory) }
         let head = Array((prefix + "-").utf8)
-        let tail = Array(".fits".utf8)
+        let tails = [Array(FITSFile.plainSuffix.utf8), Array(FITSFile.compressedSuffix.utf8)]
         var highest = 0
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
                 Array(raw.prefix { $0 != 0 })
             }
-            guard name.count > head.count + tail.count,
-                name.starts(with: head), name.suffix(tail.count).elementsEqual(tail)
+            guard name.starts(with: head),
+                let tail = tails.first(where: { name.count > head.count + $0.count && name.suffix($0.count).elementsEqual($0) })
             else { continue }
             let digits = name[head.count..<(name.count - tail.count)]
             guard digits.count <= 18, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
@@ -204,7 +233,7 @@ public struct FrameStore: Sendable {
 
 /// A frame saved by ``FrameStore``.
 public struct SavedFile: Sendable, Hashable {
-    /// The final path, e.g. `./data/20261121/image-0008.fits`.
+    /// The final path, e.g. `./data/20261121/image-0008.fits` (or `.fits.fz`).
     public var path: String
     /// The file's size in bytes (header and data unit, in 2880-byte blocks).
     public var bytes: Int
@@ -230,5 +259,23 @@ private final class NextNumber: Sendable {
 
     func set(_ number: Int, in folder: String) {
         state.withLock { $0 = (folder, number) }
+    }
+}
+
+/// A frame ready to be written: its plain header (the data unit is streamed), or its whole
+/// compressed file.
+private enum Encoded: ~Copyable {
+    case plain(CFITSIOHeader)
+    case compressed(TileCompressedFile)
+
+    init(_ compression: FITSCompression, pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int,
+         cards: [FITSCard], comments: [String], folder: String) throws(StorageError) {
+        switch compression {
+        case .none:
+            self = .plain(try CFITSIOHeader(width: width, height: height, cards: cards, comments: comments, path: folder))
+        case .rice:
+            self = .compressed(try TileCompressedFile(pixels: pixels, width: width, height: height, cards: cards,
+                                                      comments: comments, path: folder))
+        }
     }
 }

@@ -15,6 +15,31 @@ enum POSIXFile {
         }
     }
 
+    /// Creates `path` (it must not exist, mode 0644), lets `fill` write it, fsyncs it when
+    /// `durable`, and closes it. On any failure the file is removed: nothing is left behind.
+    ///
+    /// - Returns: what `fill` returns.
+    static func createFile<Value>(_ path: String, durable: Bool,
+                                  _ fill: (Int32) throws(StorageError) -> Value) throws(StorageError) -> Value {
+        let descriptor = try createExclusive(path)
+        let value: Value
+        do {
+            value = try fill(descriptor)
+            if durable { try sync(descriptor, path: path) }
+        } catch {
+            _ = closeIgnoringErrors(descriptor)
+            _ = unlink(path)
+            throw error
+        }
+        do {
+            try close(descriptor, path: path)
+        } catch {
+            _ = unlink(path)
+            throw error
+        }
+        return value
+    }
+
     /// `pwrite` until every byte is written.
     static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StorageError) {
         var done = 0
@@ -107,6 +132,12 @@ enum POSIXFile {
             }
         }
         return created
+    }
+
+    /// Whether anything has this name (a dangling symbolic link counts).
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -92,34 +92,61 @@ struct FileMeasurer: Sendable {
         return (path, Int(info.st_size))
     }
 
-    /// Refuses a primary image whose header states more pixels than the file holds (or than the
+    /// Refuses an image whose header states more pixels than the file holds (or than the
     /// analyzer takes), before reading it would allocate them: a file of a few kilobytes could
-    /// otherwise claim 60000 x 60000 pixels. A header this does not understand is left to cfitsio.
+    /// otherwise claim 60000 x 60000 pixels. The image is the primary HDU's or, in a
+    /// tile-compressed file (`.fits.fz`: an empty primary HDU, then a BINTABLE with
+    /// `ZIMAGE = T`), the compressed one's (`ZNAXIS1`...), which may hold at most
+    /// ``FITSFile/maximumCompressionRatio`` times the file's bytes. A header this does not
+    /// understand is left to cfitsio.
     func checkStatedSize(path: String, fileSize: Int, filename: String) throws(BusError) {
         guard let handle = FileHandle(forReadingAtPath: path) else { return }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 2880 * 10)) ?? Data())
-        var values: [String: Int] = [:]
-        for start in stride(from: 0, to: head.count - 79, by: 80) {
-            let card = String(decoding: head[start..<(start + 80)], as: UTF8.self)
-            let keyword = card.prefix(8).trimmingCharacters(in: .whitespaces)
-            if keyword == "END" { break }
-            guard ["BITPIX", "NAXIS", "NAXIS1", "NAXIS2"].contains(keyword), card.dropFirst(8).hasPrefix("= ") else { continue }
-            let text = card.dropFirst(10).prefix { $0 != "/" }.trimmingCharacters(in: .whitespaces)
-            values[keyword] = Int(text)
+        var values = Self.integerCards(head, from: 0, prefix: "")
+        var ratio = 1
+        if values.cards["NAXIS"] == 0, let next = values.end {
+            // The primary has no data: the next header starts at the next 2880-byte block.
+            let compressed = Self.integerCards(head, from: (next + 2879) / 2880 * 2880, prefix: "Z")
+            if compressed.image {
+                values = compressed
+                ratio = FITSFile.maximumCompressionRatio
+            }
         }
-        guard values["NAXIS"] == 2, let width = values["NAXIS1"], let height = values["NAXIS2"],
-              let bitpix = values["BITPIX"], [8, 16, 32, 64, -32, -64].contains(bitpix) else { return }
+        guard values.cards["NAXIS"] == 2, let width = values.cards["NAXIS1"], let height = values.cards["NAXIS2"],
+              let bitpix = values.cards["BITPIX"], [8, 16, 32, 64, -32, -64].contains(bitpix) else { return }
         let largest = FrameAnalyzer.maximumDimension
         guard (1...largest).contains(width), (1...largest).contains(height) else {
             throw BusError.invalid("filename", "'\(filename)' states an image of \(width) x \(height) pixels; "
                 + "1 to \(largest) each are measured")
         }
         let needed = width * height * abs(bitpix) / 8
-        guard needed <= fileSize else {
+        guard needed <= fileSize * ratio else {
             throw BusError.invalid("filename", "'\(filename)' states \(width) x \(height) pixels of BITPIX \(bitpix) "
-                + "(\(needed) bytes), more than its \(fileSize) bytes hold")
+                + "(\(needed) bytes), more than its \(fileSize) bytes hold"
+                + (ratio > 1 ? " compressed at most \(ratio) to 1" : ""))
         }
+    }
+
+    /// The integer cards BITPIX, NAXIS, NAXIS1 and NAXIS2 (read from `PREFIX` + the keyword, so
+    /// `ZNAXIS1` for a compressed image) of the header starting at `start`, where its END card
+    /// ends, and whether it says `ZIMAGE = T`.
+    private static func integerCards(_ head: [UInt8], from start: Int, prefix: String)
+        -> (cards: [String: Int], end: Int?, image: Bool) {
+        var values: [String: Int] = [:]
+        var image = false
+        for offset in stride(from: start, to: head.count - 79, by: 80) {
+            let card = String(decoding: head[offset..<(offset + 80)], as: UTF8.self)
+            let keyword = card.prefix(8).trimmingCharacters(in: .whitespaces)
+            if keyword == "END" { return (values, offset + 80, image) }
+            guard card.dropFirst(8).hasPrefix("= ") else { continue }
+            let text = card.dropFirst(10).prefix { $0 != "/" }.trimmingCharacters(in: .whitespaces)
+            if keyword == "ZIMAGE" { image = text == "T" }
+            guard keyword.hasPrefix(prefix) else { continue }
+            let name = String(keyword.dropFirst(prefix.count))
+            if ["BITPIX", "NAXIS", "NAXIS1", "NAXIS2"].contains(name) { values[name] = Int(text) }
+        }
+        return (values, nil, image)
     }
 
     /// The night folders of the data root, newest first.

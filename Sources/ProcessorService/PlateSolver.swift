@@ -163,12 +163,13 @@ final class PlateSolver: Sendable {
         return Self.isInside(path, root) && path != root ? String(path.dropFirst(root.count + 1)) : path
     }
 
-    /// Whether a file name is a WCS version this solver wrote (`NAME.wcs.fits`, `NAME.wcs-2.fits`...).
+    /// Whether a file name is a WCS version this solver wrote (`NAME.wcs.fits`, `NAME.wcs-2.fits`...,
+    /// or `NAME.wcs.fits.fz`... beside a compressed frame).
     static func isWCSVersion(_ name: String) -> Bool {
-        name.range(of: #"\.wcs(-[0-9]+)?\.fits$"#, options: .regularExpression) != nil
+        name.range(of: #"\.wcs(-[0-9]+)?\.fits(\.fz)?$"#, options: .regularExpression) != nil
     }
 
-    /// The newest saved frame: the newest day folder's newest `.fits` (hidden temporaries and
+    /// The newest saved frame: the newest day folder's newest `.fits` or `.fits.fz` (hidden temporaries and
     /// WCS versions left out).
     func latestFrame() -> String? {
         let root = URL(fileURLWithPath: dataRoot).standardizedFileURL.path
@@ -177,7 +178,7 @@ final class PlateSolver: Sendable {
         for day in days {
             let folder = root + "/" + day
             let frames = ((try? manager.contentsOfDirectory(atPath: folder)) ?? [])
-                .filter { $0.hasSuffix(".fits") && !$0.hasPrefix(".") && !Self.isWCSVersion($0) }
+                .filter { FITSFile.isFITSName($0) && !$0.hasPrefix(".") && !Self.isWCSVersion($0) }
             let dated = frames.compactMap { name -> (String, Date)? in
                 guard let date = (try? manager.attributesOfItem(atPath: folder + "/" + name))?[.modificationDate] as? Date else { return nil }
                 return (folder + "/" + name, date)
@@ -395,16 +396,18 @@ final class PlateSolver: Sendable {
     }
 
     /// Writes `NAME.wcs.fits` beside `NAME.fits` (or `NAME.wcs-2.fits`... when it exists), the
-    /// frame with the WCS cards; the original is not touched.
+    /// frame with the WCS cards; the original is not touched. Beside a compressed `NAME.fits.fz`
+    /// the version is compressed too: `NAME.wcs.fits.fz`.
     private func writeVersion(of path: String, cards: [(keyword: String, value: String)]) throws(StorageError) -> String {
-        let base = path.hasSuffix(".fits") ? String(path.dropLast(5)) : path
+        let base = FITSFile.stem(of: path) ?? path
+        let suffix = path.hasSuffix(FITSFile.compressedSuffix) ? ".fz" : ""
         let wcs = cards.compactMap { card -> FITSCard? in
             guard let value = FITSFile.value(fromCardText: card.value) else { return nil }
             return FITSCard(keyword: card.keyword, value: value)
         }
         var number = 1
         while true {
-            let destination = base + (number == 1 ? ".wcs.fits" : ".wcs-\(number).fits")
+            let destination = base + (number == 1 ? ".wcs.fits" : ".wcs-\(number).fits") + suffix
             do {
                 try FITSFile.writeVersion(of: path, replacing: wcs, to: destination)
                 return destination

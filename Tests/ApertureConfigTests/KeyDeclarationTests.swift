@@ -11,6 +11,7 @@ import Testing
         "runtime.directory": ("/run/aperture", String(repeating: "d", count: 91)),
         "data.root": ("/srv/aperture/data", ""),
         "data.prefix": ("night-1", ".hidden"),
+        "data.compression": ("rice", "gzip"),
         "state.directory": ("/var/lib/aperture", ""),
         "log.level": ("debug", "loud"),
         "camera.driver": ("andor", "qhy"),
@@ -86,7 +87,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 72)
+        #expect(names.count == 73)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)

@@ -1,5 +1,6 @@
 import Bus
 import ApertureConfig
+import FITSStorage
 import Foundation
 #if canImport(Glibc)
 import CDispatch  // stat() and its fields come through it in release builds (MemberImportVisibility)
@@ -9,8 +10,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// `/v1/files`: the FITS files under the data root, by night (`DATA_ROOT/YYYYMMDD/`), with
-/// downloads that honour HTTP `Range`.
+/// `/v1/files`: the FITS files under the data root, by night (`DATA_ROOT/YYYYMMDD/`), plain
+/// (`.fits`) and Rice tile-compressed (`.fits.fz`), with downloads that honour HTTP `Range`.
 ///
 /// Only `YYYYMMDD` folders and the files directly in them are reachable: a night must be eight
 /// digits, a name must not start with a dot or hold a slash, and the resolved path (symbolic
@@ -75,7 +76,7 @@ enum FileRoutes {
             throw APIError.notFound("night \(night): no such folder under the data root")
         }
         var files: [Listing.File] = []
-        for name in names.sorted() where !name.hasPrefix(".") && name.hasSuffix(".fits") {
+        for name in names.sorted() where !name.hasPrefix(".") && FITSFile.isFITSName(name) {
             var info = stat()
             guard stat(folder + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
             let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
@@ -117,6 +118,8 @@ enum FileRoutes {
         let size = Int(info.st_size)
         let name = URL(fileURLWithPath: path).lastPathComponent
         var headers: HTTPFields = [
+            // A `.fits.fz` is a FITS file too (an empty primary HDU and a BINTABLE extension,
+            // the tiled image convention): application/fits (RFC 4047), not gzip.
             .contentType: "application/fits",
             .acceptRanges: "bytes",
             .contentDisposition: "attachment; filename=\"\(name)\"",
