@@ -79,8 +79,8 @@ import Testing
         let lastRow = try #require(rows.last)
         let fileBytes = try Data(contentsOf: URL(fileURLWithPath: try #require(files.last)))
         #expect(lastRow["bytes"] as? Int == fileBytes.count)
-        let served = try await http(address, "GET", "/v1/frames/\(lastRow["id"] as? Int ?? 0)/file")
-        #expect(served.status == 200 && served.body == fileBytes)
+        let catalogued = try await http(address, "GET", "/v1/frames/\(lastRow["id"] as? Int ?? 0)/file")
+        #expect(catalogued.status == 200 && catalogued.body == fileBytes)
 
         // /v1/files: the night lists the compressed files; a download is the file, as FITS.
         let listing = try await http(address, "GET", "/v1/files/\(night)")
