@@ -78,9 +78,8 @@ struct CatalogFollowService: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await follow(frames) }
                 group.addTask {
-                    for await event in results.events {
-                        guard let result = try? event.decode(ProcessorResult.self) else { continue }
-                        await catalog.processed(result)
+                    while let batch = await Self.batch(from: results) {
+                        await catalog.processed(batch.compactMap { try? $0.decode(ProcessorResult.self) })
                     }
                 }
                 group.addTask { await reconcileEvery(interval) }
@@ -93,13 +92,11 @@ struct CatalogFollowService: Service {
         }
     }
 
-    /// Catalogues each saved frame, the ones already waiting together (up to 256 a
-    /// transaction); a gap in the sequence numbers (events lost) starts a reconcile.
+    /// Catalogues each saved frame, a burst in one transaction (``batch(from:)``); a gap in the
+    /// sequence numbers (events lost) starts a reconcile.
     private func follow(_ frames: Subscriber) async {
         var dropped = 0
-        while let first = try? await frames.next() {
-            var batch = [first]
-            while batch.count < 256, let more = try? await frames.next(timeout: .zero) { batch.append(more) }
+        while let batch = await Self.batch(from: frames) {
             await catalog.framesSaved(batch.compactMap { try? $0.decode(FrameNotice.self) })
             let now = frames.dropped
             if now > dropped {
@@ -109,6 +106,25 @@ struct CatalogFollowService: Service {
                 Task { try? await catalog.reconcile() }
             }
         }
+    }
+
+    /// How long events are gathered after the first one before they are written together: one
+    /// commit for a burst instead of one per frame (the disk the camera fsyncs to is the one
+    /// SQLite writes to), well within the second a row may take.
+    static let batchWindow: Duration = .milliseconds(50)
+
+    /// The next events: the first one waited for, then whatever comes within ``batchWindow``
+    /// (256 at most); nil once the subscriber is closed.
+    static func batch(from subscriber: Subscriber) async -> [BusEvent]? {
+        guard let first = try? await subscriber.next() else { return nil }
+        var batch = [first]
+        let closes = ContinuousClock.now + batchWindow
+        while batch.count < 256 {
+            let left = closes - ContinuousClock.now
+            guard left > .zero, let more = try? await subscriber.next(timeout: left) else { break }
+            batch.append(more)
+        }
+        return batch
     }
 
     private func reconcileEvery(_ interval: Duration) async {

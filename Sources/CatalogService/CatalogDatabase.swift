@@ -127,20 +127,44 @@ public final class CatalogDatabase: Sendable {
         }
     }
 
-    /// The processor's figures for one frame: kept by exposure and frame, and set on its row
-    /// (now, or when the row comes).
-    package func recordQuality(exposure: String, frame: Int, median: Double?, sigma: Double?, nstars: Int?,
-                       fwhm: Double?, hfd: Double?) async throws {
+    /// The processor's figures for one frame.
+    package struct Quality: Sendable {
+        var exposure: String
+        var frame: Int
+        var median: Double?
+        var sigma: Double?
+        var nstars: Int?
+        var fwhm: Double?
+        var hfd: Double?
+
+        /// Creates figures.
+        package init(exposure: String, frame: Int, median: Double?, sigma: Double?, nstars: Int?, fwhm: Double?, hfd: Double?) {
+            self.exposure = exposure
+            self.frame = frame
+            self.median = median
+            self.sigma = sigma
+            self.nstars = nstars
+            self.fwhm = fwhm
+            self.hfd = hfd
+        }
+    }
+
+    /// The processor's figures for frames: kept by exposure and frame, and set on their rows (now,
+    /// or when the rows come), in one transaction.
+    package func recordQuality(_ figures: [Quality]) async throws {
         try await pool.write { db in
-            let values: StatementArguments = [exposure, frame, median, sigma, nstars, fwhm, hfd]
-            try db.execute(sql: """
-                INSERT INTO quality (exposure, frame, median, sigma, nstars, fwhm, hfd) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(exposure, frame) DO UPDATE SET median = excluded.median, sigma = excluded.sigma,
-                    nstars = excluded.nstars, fwhm = excluded.fwhm, hfd = excluded.hfd
-                """, arguments: values)
-            try db.execute(sql: "UPDATE frame SET median = ?, sigma = ?, nstars = ?, fwhm = ?, hfd = ? "
-                           + "WHERE exposure = ? AND frame = ?",
-                           arguments: [median, sigma, nstars, fwhm, hfd, exposure, frame])
+            for quality in figures {
+                try db.execute(sql: """
+                    INSERT INTO quality (exposure, frame, median, sigma, nstars, fwhm, hfd) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(exposure, frame) DO UPDATE SET median = excluded.median, sigma = excluded.sigma,
+                        nstars = excluded.nstars, fwhm = excluded.fwhm, hfd = excluded.hfd
+                    """, arguments: [quality.exposure, quality.frame, quality.median, quality.sigma, quality.nstars,
+                                     quality.fwhm, quality.hfd])
+                try db.execute(sql: "UPDATE frame SET median = ?, sigma = ?, nstars = ?, fwhm = ?, hfd = ? "
+                               + "WHERE exposure = ? AND frame = ?",
+                               arguments: [quality.median, quality.sigma, quality.nstars, quality.fwhm, quality.hfd,
+                                           quality.exposure, quality.frame])
+            }
         }
     }
 

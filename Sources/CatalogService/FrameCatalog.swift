@@ -80,16 +80,19 @@ public final class FrameCatalog: Sendable {
         }
     }
 
-    /// Keeps the processor's figures of a frame.
-    /// - Parameter result: a `processor.result` event.
-    func processed(_ result: ProcessorResult) async {
-        guard let focus = result.analysis.focus else { return }
+    /// Keeps the processor's figures of frames (those with focus metrics), in one transaction.
+    /// - Parameter results: `processor.result` events.
+    func processed(_ results: [ProcessorResult]) async {
+        let figures = results.compactMap { result -> CatalogDatabase.Quality? in
+            guard let focus = result.analysis.focus else { return nil }
+            return .init(exposure: result.exposureId, frame: result.frame, median: focus.background,
+                         sigma: focus.backgroundSigma, nstars: focus.starCount, fwhm: focus.medianFWHM, hfd: focus.medianHFD)
+        }
+        guard !figures.isEmpty else { return }
         do {
-            try await database.recordQuality(
-                exposure: result.exposureId, frame: result.frame, median: focus.background, sigma: focus.backgroundSigma,
-                nstars: focus.starCount, fwhm: focus.medianFWHM, hfd: focus.medianHFD)
+            try await database.recordQuality(figures)
         } catch {
-            logger.error("quality of frame \(result.frame) of \(result.exposureId) not recorded: \(error)")
+            logger.error("quality of \(figures.count) frame(s) not recorded: \(error)")
         }
     }
 

@@ -195,8 +195,8 @@ final class CatalogScratch {
 
         // FWHM: from the processor, by exposure and frame; frames without one sort last.
         for (index, spec) in specs.enumerated() where index % 2 == 0 {
-            try await scratch.catalog.database.recordQuality(exposure: spec.exposure, frame: spec.frame, median: 1000,
-                                                            sigma: 10, nstars: index, fwhm: Double(40 - index) / 10, hfd: 3)
+            try await scratch.catalog.database.recordQuality([.init(exposure: spec.exposure, frame: spec.frame, median: 1000,
+                                                            sigma: 10, nstars: index, fwhm: Double(40 - index) / 10, hfd: 3)])
         }
         let sharp = try await scratch.all(FrameQuery(parameters: [("sort", "fwhm")]), limit: 6)
         #expect(sharp.count == 40)
