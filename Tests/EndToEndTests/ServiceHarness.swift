@@ -198,7 +198,12 @@ struct Health: Decodable {
         var restarts: Int
         var last_exit: String?
     }
+    /// The supervisor that answered (through the gateway).
+    struct Supervisor: Decodable {
+        var pid: Int32
+    }
     var status: String
     var message: String?
+    var supervisor: Supervisor?
     var children: [Child]
 }

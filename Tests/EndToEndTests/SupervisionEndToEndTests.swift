@@ -130,7 +130,9 @@ final class NotifySocketListener: Sendable {
             let deadline = Date().addingTimeInterval(30)
             var recovered: Health?
             while Date() < deadline {
-                if let health = await health(address) {
+                // This service's supervisor: while the gateway restarts, its port is free, and
+                // another test's service may take it for a moment.
+                if let health = await health(address), health.supervisor?.pid == service.pid {
                     if health.status == "ok", let child = health.children.first(where: { $0.name == name }),
                        child.pid != old, child.pid != nil {
                         recovered = health
