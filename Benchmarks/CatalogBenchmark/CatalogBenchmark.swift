@@ -37,6 +37,8 @@ struct CatalogBenchmark: AsyncParsableCommand {
     @Option(help: "Runs of each query.") var repeats = 40
     @Option(help: "Files the rebuild reads.") var files = 300
     @Option(help: "Keep the generated query database at this path.") var keep: String?
+    @Option(help: "The live catalog's state directory (default: beside the data, on the same file system).")
+    var state: String?
     @Flag(help: "Skip the live series (no release executables needed).") var skipLive = false
 
     func validate() throws {
@@ -62,7 +64,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         }
         var environment = ProcessInfo.processInfo.environment
         environment["APERTURE_DATA_ROOT"] = root + "/data"
-        environment["APERTURE_STATE_DIRECTORY"] = root + "/state"
+        environment["APERTURE_STATE_DIRECTORY"] = state ?? root + "/state"
         environment["APERTURE_LOG_LEVEL"] = "warning"
         environment["APERTURE_CAMERA_WIDTH"] = String(width)
         environment["APERTURE_CAMERA_HEIGHT"] = String(height)
