@@ -77,7 +77,7 @@ import Testing
         let waiting = Task { try await subscriber.next() }
         try await Task.sleep(for: .milliseconds(100))
         subscriber.close()
-        let outcome = try await withDeadline(5, "pending next() after close") { await waiting.result }
+        let outcome = try await withDeadline(30, "pending next() after close") { await waiting.result }
         if case .failure(let error as BusError) = outcome {
             #expect(error.code == .closed)
         } else {

@@ -69,7 +69,7 @@ import Testing
         let client = try RequestClient(dialing: runtime.endpoint("nobody.ctl"))
         defer { client.close() }
         let started = ContinuousClock.now
-        let error = try await withDeadline(5, "request to an absent peer") {
+        let error = try await withDeadline(30, "request to an absent peer") {
             do {
                 _ = try await client.call(Ping.self, timeout: .milliseconds(300))
                 return BusError(.internal, "no error")
@@ -140,7 +140,7 @@ import Testing
         }
         try await Task.sleep(for: .milliseconds(100))
         call.cancel()
-        let outcome = try await withDeadline(5, "cancelled request") { await call.result }
+        let outcome = try await withDeadline(30, "cancelled request") { await call.result }
         #expect(throws: BusError.self) { try outcome.get() }
         if case .failure(let error as BusError) = outcome { #expect(error.code == .cancelled) }
         #expect(ContinuousClock.now - started < .seconds(10))
@@ -155,7 +155,7 @@ import Testing
             withUnsafeCurrentTask { $0?.cancel() }
             return try await client.call(Ping.self, timeout: .seconds(30))
         }
-        let outcome = try await withDeadline(5, "request from a cancelled task") { await call.result }
+        let outcome = try await withDeadline(30, "request from a cancelled task") { await call.result }
         #expect(throws: BusError.self) { try outcome.get() }
     }
 
@@ -172,7 +172,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         client.close()
         for call in calls {
-            let outcome = try await withDeadline(5, "request on a closed client") { await call.result }
+            let outcome = try await withDeadline(30, "request on a closed client") { await call.result }
             if case .failure(let error as BusError) = outcome {
                 #expect(error.code == .closed)
             } else {
@@ -190,7 +190,7 @@ import Testing
         }
         try await Task.sleep(for: .milliseconds(100))
         peer.server.close()
-        try await withDeadline(5, "server run() after close") { await peer.serving.value }
+        try await withDeadline(30, "server run() after close") { await peer.serving.value }
         _ = await pending.result
     }
 

@@ -18,7 +18,9 @@ struct TemporaryRuntime {
 }
 
 /// Runs `body`, failing the test (instead of hanging the suite) if it takes longer than
-/// `seconds`: a deadlock shows as a failure with a name.
+/// `seconds`: a deadlock shows as a failure with a name. Callers give a generous deadline (30 s):
+/// during a whole-suite run on 2 cores the cooperative pool can stall for 14 s, which is not a
+/// deadlock.
 func withDeadline<T: Sendable>(
     _ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
