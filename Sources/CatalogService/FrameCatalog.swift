@@ -2,6 +2,7 @@ import ApertureProtocol
 import Bus
 import ChildRuntime
 import Dispatch
+import FITSStorage
 import FrameAnalysis
 import Foundation
 import Logging
@@ -60,18 +61,7 @@ public final class FrameCatalog: Sendable {
             paths.append(relative)
         }
         guard !paths.isEmpty else { return }
-        let root = root
-        let toRead = paths
-        let (entries, failures) = await liveQueue.result { () -> ([FrameEntry], [String]) in
-            var entries: [FrameEntry] = []
-            var failures: [String] = []
-            for path in toRead {
-                do throws(IndexError) { entries.append(try FrameIndexer.index(root: root, path: path)) } catch {
-                    failures.append(error.message)
-                }
-            }
-            return (entries, failures)
-        }
+        let (entries, failures) = await read(paths, on: liveQueue)
         for failure in failures { logger.error("frame not catalogued: \(failure)") }
         do {
             try await database.upsert(entries)
@@ -116,19 +106,21 @@ public final class FrameCatalog: Sendable {
     private func listFiles() -> [String] {
         guard let folders = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
         var files: [String] = []
-        for folder in folders.sorted() where FrameIndexer.isNightFolder(folder) {
+        for folder in folders.sorted() where FrameStore.isNightFolderName(folder) {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + folder) else { continue }
-            for name in names.sorted() where FrameIndexer.isFrameFile(name) {
+            for name in names.sorted() where FITSFile.isFrameName(name) {
                 files.append(folder + "/" + name)
             }
         }
         return files
     }
 
-    /// Reads files on the scan queue.
-    private func index(_ paths: [String]) async -> (entries: [FrameEntry], unreadable: [String]) {
+    /// Reads files (header and SHA-256) on `queue`: the frames' queue for new frames, the scans'
+    /// for reconcile and rebuild, so that a long scan does not delay new rows.
+    /// - Returns: what the readable files hold, and why the others could not be read.
+    private func read(_ paths: [String], on queue: DispatchQueue) async -> (entries: [FrameEntry], unreadable: [String]) {
         let root = root
-        return await scanQueue.result {
+        return await queue.result {
             var entries: [FrameEntry] = []
             var unreadable: [String] = []
             for path in paths {
@@ -195,7 +187,7 @@ public final class FrameCatalog: Sendable {
         while index < toRead.count {
             let batch = Array(toRead[index..<min(index + 256, toRead.count)])
             index += batch.count
-            let (entries, unreadable) = await self.index(batch)
+            let (entries, unreadable) = await read(batch, on: scanQueue)
             report.unreadable += unreadable
             try await database.upsert(entries)
             for entry in entries {

@@ -49,22 +49,6 @@ struct IndexError: Error, Sendable, CustomStringConvertible {
 
 /// Reads what the catalog keeps of a FITS file: its size, SHA-256 and header values.
 package enum FrameIndexer {
-    /// The names of frame files in a night folder: `.fits`, `.fit`, `.fts`, and their
-    /// tile-compressed `.fz` forms; not hidden temporaries, not the plate solver's WCS copies.
-    static func isFrameFile(_ name: String) -> Bool {
-        guard !name.hasPrefix(".") else { return false }
-        let base = name.hasSuffix(".fz") ? String(name.dropLast(3)) : name
-        guard base.hasSuffix(".fits") || base.hasSuffix(".fit") || base.hasSuffix(".fts") else { return false }
-        // NAME.wcs.fits and NAME.wcs-2.fits are plate solutions written beside a frame.
-        let stem = base.split(separator: ".").dropLast().last.map(String.init) ?? ""
-        return !(stem == "wcs" || (stem.hasPrefix("wcs-") && stem.dropFirst(4).allSatisfy(\.isNumber)))
-    }
-
-    /// Whether a folder name is a night folder (`YYYYMMDD`).
-    static func isNightFolder(_ name: String) -> Bool {
-        name.utf8.count == 8 && name.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-    }
-
     /// Reads one file.
     /// - Parameters:
     ///   - root: the data root.
@@ -81,7 +65,12 @@ package enum FrameIndexer {
         }
         var headers: [String: String] = [:]
         for card in cards where headers[card.keyword] == nil {
-            headers[card.keyword] = unquote(card.value)
+            // Strings without their quotes (FITSFile's own reading of a value); the rest as written.
+            if case .string(let text)? = FITSFile.value(fromCardText: card.value) {
+                headers[card.keyword] = text
+            } else {
+                headers[card.keyword] = card.value.trimmingCharacters(in: .whitespaces)
+            }
         }
         return entry(path: path, bytes: digest.bytes, modified: digest.modified, sha256: digest.sha256, headers: headers)
     }
@@ -107,7 +96,7 @@ package enum FrameIndexer {
         let night: String
         if let date {
             night = FrameTime.night(of: date, longitude: number("SITELONG"))
-        } else if isNightFolder(folder) {
+        } else if FrameStore.isNightFolderName(folder) {
             night = folder.prefix(4) + "-" + folder.dropFirst(4).prefix(2) + "-" + folder.suffix(2)
         } else {
             night = FrameTime.day(Date(timeIntervalSince1970: modified))
@@ -122,15 +111,6 @@ package enum FrameIndexer {
             width: integer(compressed ? "ZNAXIS1" : "NAXIS1"), height: integer(compressed ? "ZNAXIS2" : "NAXIS2"),
             ccdTemp: number("CCD-TEMP"), setTemp: number("SET-TEMP"), gain: text("GAIN"), readoutMode: text("READOUTM"),
             ra: number("RA"), dec: number("DEC"), plan: text("PLAN"), headers: headers)
-    }
-
-    /// A card's value as text: strings without their quotes and trailing blanks (`''` is `'`).
-    static func unquote(_ value: String) -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard trimmed.count >= 2, trimmed.hasPrefix("'"), trimmed.hasSuffix("'") else { return trimmed }
-        var inner = String(trimmed.dropFirst().dropLast())
-        while inner.hasSuffix(" ") { inner.removeLast() }
-        return inner.replacingOccurrences(of: "''", with: "'")
     }
 
     /// The file's SHA-256 (lower-case hex), size and modification time, read in 1 MiB blocks.

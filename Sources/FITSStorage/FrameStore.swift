@@ -167,7 +167,7 @@ public struct FrameStore: Sendable {
         guard let folders = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
         let head = "." + prefix + "-"
         var removed: [String] = []
-        for day in folders where day.count == 8 && day.allSatisfy(\.isASCII) && day.allSatisfy(\.isNumber) {
+        for day in folders where Self.isNightFolderName(day) {
             let folder = (root == "/" ? "" : root) + "/" + day
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
             for name in names where name.hasPrefix(head) {
@@ -178,6 +178,13 @@ public struct FrameStore: Sendable {
             }
         }
         return removed
+    }
+
+    /// Whether a folder name is a night folder's: `YYYYMMDD`, eight ASCII digits.
+    ///
+    /// - Parameter name: A folder name under the data root.
+    public static func isNightFolderName(_ name: String) -> Bool {
+        name.utf8.count == 8 && name.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
     /// `PREFIX-NNNN.fits` (or `.fits.fz`), at least 4 digits, in this store's form.

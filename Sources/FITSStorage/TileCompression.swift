@@ -1,4 +1,5 @@
 internal import CFITSIO
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -34,6 +35,23 @@ extension FITSFile {
     /// - Parameter name: A file name or path.
     public static func isFITSName(_ name: String) -> Bool {
         name.hasSuffix(plainSuffix) || name.hasSuffix(compressedSuffix)
+    }
+
+    /// Whether a file name is a WCS version the plate solver wrote beside a frame
+    /// (`NAME.wcs.fits`, `NAME.wcs-2.fits`..., or `NAME.wcs.fits.fz`... beside a compressed frame):
+    /// a derived file, not a frame.
+    ///
+    /// - Parameter name: A file name or path.
+    public static func isWCSVersion(_ name: String) -> Bool {
+        name.range(of: #"\.wcs(-[0-9]+)?\.fits(\.fz)?$"#, options: .regularExpression) != nil
+    }
+
+    /// Whether a file name is a frame's: a FITS name (``isFITSName(_:)``), not hidden (a save's
+    /// temporary), not a WCS version (``isWCSVersion(_:)``).
+    ///
+    /// - Parameter name: A file name.
+    public static func isFrameName(_ name: String) -> Bool {
+        !name.hasPrefix(".") && isFITSName(name) && !isWCSVersion(name)
     }
 
     /// A file name without its FITS ending (`image-0003.fits.fz` -> `image-0003`), or `nil`

@@ -152,7 +152,7 @@ struct FileMeasurer: Sendable {
     /// The night folders of the data root, newest first.
     private func nights(in root: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.filter { $0.utf8.count == 8 && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }.sorted(by: >)
+        return names.filter(FrameStore.isNightFolderName).sorted(by: >)
     }
 
     private static func realPath(_ path: String) -> String? {

@@ -163,12 +163,6 @@ final class PlateSolver: Sendable {
         return Self.isInside(path, root) && path != root ? String(path.dropFirst(root.count + 1)) : path
     }
 
-    /// Whether a file name is a WCS version this solver wrote (`NAME.wcs.fits`, `NAME.wcs-2.fits`...,
-    /// or `NAME.wcs.fits.fz`... beside a compressed frame).
-    static func isWCSVersion(_ name: String) -> Bool {
-        name.range(of: #"\.wcs(-[0-9]+)?\.fits(\.fz)?$"#, options: .regularExpression) != nil
-    }
-
     /// The newest saved frame: the newest day folder's newest `.fits` or `.fits.fz` (hidden temporaries and
     /// WCS versions left out).
     func latestFrame() -> String? {
@@ -178,7 +172,7 @@ final class PlateSolver: Sendable {
         for day in days {
             let folder = root + "/" + day
             let frames = ((try? manager.contentsOfDirectory(atPath: folder)) ?? [])
-                .filter { FITSFile.isFITSName($0) && !$0.hasPrefix(".") && !Self.isWCSVersion($0) }
+                .filter(FITSFile.isFrameName)
             let dated = frames.compactMap { name -> (String, Date)? in
                 guard let date = (try? manager.attributesOfItem(atPath: folder + "/" + name))?[.modificationDate] as? Date else { return nil }
                 return (folder + "/" + name, date)

@@ -1,6 +1,7 @@
 import ApertureConfig
 import ApertureProtocol
 import Bus
+import FITSStorage
 import Foundation
 import Logging
 @testable import ProcessorService
@@ -76,10 +77,10 @@ import Testing
     /// The WCS versions a solve writes are never taken for the newest camera frame (`latest`).
     @Test func wcsVersionsAreKnownByName() {
         for name in ["image-0003.wcs.fits", "image-0003.wcs-2.fits", "image-0003.wcs-17.fits"] {
-            #expect(PlateSolver.isWCSVersion(name), "\(name)")
+            #expect(FITSFile.isWCSVersion(name), "\(name)")
         }
         for name in ["image-0003.fits", "wcs.fits.bak", "image-wcs.fits", "image-0003.wcs-x.fits"] {
-            #expect(!PlateSolver.isWCSVersion(name), "\(name)")
+            #expect(!FITSFile.isWCSVersion(name), "\(name)")
         }
     }
 }

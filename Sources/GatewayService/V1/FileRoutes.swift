@@ -53,7 +53,7 @@ enum FileRoutes {
     }
 
     static func validNight(_ night: String) throws(APIError) -> String {
-        guard night.utf8.count == 8, night.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        guard FrameStore.isNightFolderName(night) else {
             throw APIError.invalid("night", "night: must be a date as YYYYMMDD (got '\(night.prefix(40))')")
         }
         return night
