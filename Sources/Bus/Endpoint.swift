@@ -60,8 +60,11 @@ public enum EndpointName {
     public static let processorEvents = "processor.events"
     /// The gateway's control socket (req/rep): `ping`, `status`.
     public static let gatewayControl = "gateway.ctl"
-    /// The frame catalog's control socket (req/rep): `frames`, `frame`, `summary`, `reconcile`, `rebuild`, `verify`, `status`.
+    /// The frame catalog's control socket (req/rep): `frames`, `frame`, `summary`, `reconcile`, `rebuild`, `verify`, `status`,
+    /// and the plan queue's `plan.*`.
     public static let catalogControl = "catalog.ctl"
+    /// The catalog process's events (pub/sub): `catalog.plan`.
+    public static let catalogEvents = "catalog.events"
 }
 
 /// The directory holding the bus's ipc sockets: `$RUNTIME_DIRECTORY` under systemd, `./run`

@@ -69,6 +69,9 @@ public enum CameraApplication {
         commands.register(ExposeCommand.self) { request in
             try await mapped { () async throws(CameraError) in try await controller.expose(request) }
         }
+        commands.register(ExposureCheckCommand.self) { request in
+            try await mapped { () async throws(CameraError) in try controller.check(request) }
+        }
         commands.register(AbortCommand.self) { _ in await controller.abort() }
         commands.register(ExposureQueryCommand.self) { arguments in
             try await mapped { () async throws(CameraError) in try controller.record(id: arguments.id) }

@@ -141,6 +141,12 @@ final class CameraController: Sendable {
     /// Aborts the running request (`abort`; see ``ExposureRunner/abort()``).
     func abort() async -> AbortReply { await runner.abort() }
 
+    /// Checks a request as `expose` would, starting nothing.
+    func check(_ request: ExposureRequest) throws(CameraError) -> ExposureCheckCommand.Result {
+        let plan = try runner.admit(request)
+        return .init(frames: plan.count ?? 1, filter: plan.filter)
+    }
+
     /// Publishes `camera.telemetry` every interval until cancelled.
     func publishTelemetry() async { await cooling.publishTelemetry() }
 

@@ -53,14 +53,8 @@ final class ExposureRunner: Sendable {
     /// - Throws: ``CameraError`` `not_connected`; `busy` while another runs; `invalid_argument`
     ///   naming the field the plan or the FITS header refuses.
     func expose(_ request: ExposureRequest) async throws(CameraError) -> ExposureRecord {
-        guard let info = session.info else {
-            throw CameraError(.notConnected, session.state.withLock { $0.machine.errorReason } ?? "the camera is not connected")
-        }
         // Accepted means saved: the header its frames get must pass the FITS writer's rule.
-        let plan = try ExposureAdmission.plan(request, info: info, configuration: configuration,
-                                              defaultPointing: driver.driver.defaultPointing,
-                                              focalLength: driver.driver.focalLength,
-                                              electronsPerADUByGain: driver.driver.electronsPerADUByGain)
+        let plan = try admit(request)
         let record: ExposureRecord
         let actions: [ExposureStateMachine.Action]
         do throws(ExposureStateMachine.Refusal) {
@@ -74,6 +68,18 @@ final class ExposureRunner: Sendable {
                     metadata: ["exposure.id": "\(record.id)"])
         Task { await self.run(plan, id: record.id, actions: actions) }
         return record
+    }
+
+    /// The plan `request` runs by, checked against the camera, the configuration and the FITS writer's rule.
+    /// - Throws: ``CameraError`` `not_connected`, or `invalid_argument` naming the field.
+    func admit(_ request: ExposureRequest) throws(CameraError) -> ExposurePlan {
+        guard let info = session.info else {
+            throw CameraError(.notConnected, session.state.withLock { $0.machine.errorReason } ?? "the camera is not connected")
+        }
+        return try ExposureAdmission.plan(request, info: info, configuration: configuration,
+                                          defaultPointing: driver.driver.defaultPointing,
+                                          focalLength: driver.driver.focalLength,
+                                          electronsPerADUByGain: driver.driver.electronsPerADUByGain)
     }
 
     /// Aborts the running request; returns once the camera is idle (or after 5 s).

@@ -175,12 +175,23 @@ package enum FITSHeader {
             FITSCard(keyword: "EXPID", value: .string(context.exposureId), comment: "Aperture exposure id"),
             FITSCard(keyword: "FRAMENUM", value: .integer(context.frame), comment: "frame number within the exposure"),
         ]
+        if let plan = request.plan {
+            cards += [
+                FITSCard(keyword: "PLAN", value: .string(plan.id), comment: "observing plan id"),
+                FITSCard(keyword: "PLANSTEP", value: .integer(plan.step), comment: "step of the plan, from 1"),
+                FITSCard(keyword: "PLANIDX", value: .integer(plan.first + context.frame - 1), comment: "frame within the step, from 1"),
+            ]
+        }
         for (keyword, value) in (request.keywords ?? [:]).sorted(by: { $0.key < $1.key }) {
             cards.append(FITSCard(keyword: keyword.uppercased(), value: value.fitsValue, comment: nil))
         }
         let comments = request.comment.map { [$0] } ?? []
         return (cards, comments)
     }
+
+    /// The keywords the sequencer's frames get (a request outside a plan may not set them either:
+    /// the catalog reads them as the plan's).
+    static let planKeywords: Set<String> = ["PLAN", "PLANSTEP", "PLANIDX"]
 
     /// Why the header of a request's frames could not be written, checked when the request
     /// arrives by the FITS writer's own rule (``FITSFile/headerProblem(cards:comments:)``) on
@@ -202,6 +213,9 @@ package enum FITSHeader {
            userKeys.contains(where: { $0.uppercased() == "AIRMASS" }) {
             return invalid("keywords", "AIRMASS is written by Aperture itself when site.latitude, site.longitude and a "
                 + "pointing are known")
+        }
+        if let key = userKeys.first(where: { planKeywords.contains($0.uppercased()) }) {
+            return invalid("keywords", "\(key.uppercased()) is written by Aperture itself for the frames of a plan and cannot be set")
         }
         let header = cards(context)
         guard let problem = FITSFile.headerProblem(cards: header.cards, comments: header.comments) else { return nil }

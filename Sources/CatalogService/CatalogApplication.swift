@@ -49,6 +49,11 @@ public enum CatalogApplication {
         commands.register(CatalogRebuildCommand.self) { _ in try await catalog.rebuild() }
         commands.register(CatalogVerifyCommand.self) { _ in try await catalog.verify() }
         commands.register(CatalogStatusCommand.self) { _ in try await catalog.status() }
+        let sequencer = Sequencer(catalog: catalog,
+                                  camera: try RequestClient(dialing: context.runtime.endpoint(EndpointName.cameraControl)),
+                                  events: try Publisher(listening: context.runtime.endpoint(EndpointName.catalogEvents)),
+                                  site: context.configuration.site, logger: context.logger)
+        registerPlans(&commands, sequencer)
         // Background work: under a full CPU the camera, the processor and the gateway go first
         // (a frame's row may wait; the camera's save rate must not).
         if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) != 0 {
@@ -56,7 +61,19 @@ public enum CatalogApplication {
         }
         context.readiness.set(true)
         return [CatalogFollowService(catalog: catalog, runtime: context.runtime,
-                                     interval: context.configuration.catalog.reconcileInterval, logger: context.logger)]
+                                     interval: context.configuration.catalog.reconcileInterval, logger: context.logger),
+                SequencerService(sequencer: sequencer, runtime: context.runtime)]
+    }
+
+    /// The plan queue's commands (`plan.*`), answered by the sequencer.
+    static func registerPlans(_ commands: inout CommandRouter, _ sequencer: Sequencer) {
+        commands.register(PlanSubmitCommand.self) { document in try await sequencer.submit(document) }
+        commands.register(PlanListCommand.self) { arguments in .init(plans: try await sequencer.list(arguments)) }
+        commands.register(PlanGetCommand.self) { plan in try await sequencer.get(plan.id) }
+        commands.register(PlanPauseCommand.self) { plan in try await sequencer.pause(plan.id) }
+        commands.register(PlanResumeCommand.self) { plan in try await sequencer.resume(plan.id) }
+        commands.register(PlanCancelCommand.self) { plan in try await sequencer.cancel(plan.id) }
+        commands.register(PlanMoveCommand.self) { arguments in try await sequencer.move(arguments.id, to: arguments.position) }
     }
 }
 

@@ -68,6 +68,28 @@ public final class CatalogDatabase: Sendable {
                 CREATE INDEX frame_by_fwhm_descending ON frame(IFNULL(fwhm, -1e308), id);
                 """)
         }
+        migrator.registerMigration("plans-v1") { db in
+            // PLANSTEP and PLANIDX of a plan's frames, and the plan queue (PlanStore).
+            try db.execute(sql: """
+                ALTER TABLE frame ADD COLUMN plan_step INTEGER;
+                ALTER TABLE frame ADD COLUMN plan_index INTEGER;
+                CREATE INDEX frame_by_plan_step ON frame(plan, plan_step, plan_index);
+                CREATE TABLE plan (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    position INTEGER,
+                    document TEXT NOT NULL,
+                    steps TEXT NOT NULL,
+                    submitted TEXT NOT NULL,
+                    started TEXT,
+                    finished TEXT,
+                    reason TEXT,
+                    current_step INTEGER
+                );
+                CREATE INDEX plan_by_position ON plan(position);
+                """)
+        }
         return migrator
     }
 
@@ -77,7 +99,7 @@ public final class CatalogDatabase: Sendable {
     private static let entryColumns = [
         "path", "bytes", "modified", "sha256", "night", "date_obs", "exptime", "imagetyp", "filter", "object", "exposure",
         "frame", "xbinning", "ybinning", "xorigin", "yorigin", "width", "height", "ccd_temp", "set_temp", "gain",
-        "readout_mode", "ra", "dec", "plan",
+        "readout_mode", "ra", "dec", "plan", "plan_step", "plan_index",
     ]
 
     private static let upsertSQL: String = {
@@ -93,7 +115,7 @@ public final class CatalogDatabase: Sendable {
             entry.path, entry.bytes, entry.modified, entry.sha256, entry.night, entry.dateObs, entry.exptime,
             entry.imagetyp, entry.filter, entry.object, entry.exposure, entry.frame, entry.xbinning, entry.ybinning,
             entry.xorigin, entry.yorigin, entry.width, entry.height, entry.ccdTemp, entry.setTemp, entry.gain,
-            entry.readoutMode, entry.ra, entry.dec, entry.plan, added,
+            entry.readoutMode, entry.ra, entry.dec, entry.plan, entry.planStep, entry.planIndex, added,
         ]
         return StatementArguments(values)
     }
@@ -203,8 +225,8 @@ public final class CatalogDatabase: Sendable {
 
     private static let rowColumns = """
         id, path, bytes, sha256, night, date_obs, exptime, imagetyp, filter, object, exposure, frame, xbinning, ybinning,
-        xorigin, yorigin, width, height, ccd_temp, set_temp, gain, readout_mode, ra, dec, plan, median, sigma, nstars,
-        fwhm, hfd, missing, added
+        xorigin, yorigin, width, height, ccd_temp, set_temp, gain, readout_mode, ra, dec, plan, plan_step, plan_index, median,
+        sigma, nstars, fwhm, hfd, missing, added
         """
 
     static func frameRow(_ row: Row) -> FrameRow {
@@ -231,6 +253,8 @@ public final class CatalogDatabase: Sendable {
         frame.ra = row["ra"]
         frame.dec = row["dec"]
         frame.plan = row["plan"]
+        frame.planStep = row["plan_step"]
+        frame.planIndex = row["plan_index"]
         frame.median = row["median"]
         frame.sigma = row["sigma"]
         frame.nstars = row["nstars"]

@@ -70,6 +70,19 @@ public final class FrameCatalog: Sendable {
         }
     }
 
+    /// Makes sure the files a finished exposure saved have rows (their events may have been
+    /// lost or not yet written): those without one are read and written now.
+    /// - Parameter paths: the files' absolute paths, as the camera reports them.
+    func ensureCatalogued(_ paths: [String]) async throws {
+        let relative = paths.compactMap(relativePath)
+        let known = try await database.catalogued(relative)
+        let absent = relative.filter { !known.contains($0) }
+        guard !absent.isEmpty else { return }
+        let (entries, failures) = await read(absent, on: liveQueue)
+        for failure in failures { logger.error("frame not catalogued: \(failure)") }
+        try await database.upsert(entries)
+    }
+
     /// Keeps the processor's figures of frames (those with focus metrics), in one transaction.
     /// - Parameter results: `processor.result` events.
     func processed(_ results: [ProcessorResult]) async {

@@ -37,6 +37,8 @@ package struct FrameEntry: Sendable, Hashable {
     var ra: Double?
     var dec: Double?
     var plan: String?
+    var planStep: Int?
+    var planIndex: Int?
     /// Every card, keyword to value (strings unquoted), as JSON.
     var headers: [String: String]
 }
@@ -110,7 +112,8 @@ package enum FrameIndexer {
             xorigin: integer("XORGSUBF"), yorigin: integer("YORGSUBF"),
             width: integer(compressed ? "ZNAXIS1" : "NAXIS1"), height: integer(compressed ? "ZNAXIS2" : "NAXIS2"),
             ccdTemp: number("CCD-TEMP"), setTemp: number("SET-TEMP"), gain: text("GAIN"), readoutMode: text("READOUTM"),
-            ra: number("RA"), dec: number("DEC"), plan: text("PLAN"), headers: headers)
+            ra: number("RA"), dec: number("DEC"), plan: text("PLAN"),
+            planStep: integer("PLANSTEP"), planIndex: integer("PLANIDX"), headers: headers)
     }
 
     /// The file's SHA-256 (lower-case hex), size and modification time, read in 1 MiB blocks.

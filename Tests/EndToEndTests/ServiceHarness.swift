@@ -21,12 +21,14 @@ final class ServiceHarness: @unchecked Sendable {
     }()
 
     /// Starts `executable` (e.g. `aperture`) with `arguments`; the runtime directory is added.
+    /// - Parameter reusing: a service (stopped) whose root, state and data this one takes over,
+    ///   as a service restarted on the same machine does.
     init(_ executable: String, arguments: [String] = [], runtimeDirectory: String? = nil,
-         environment: [String: String] = [:]) throws {
-        root = "/tmp/aperture-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+         environment: [String: String] = [:], reusing previous: ServiceHarness? = nil) throws {
+        root = previous?.root ?? "/tmp/aperture-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         runtime = RuntimeDirectory(existing: runtimeDirectory ?? root + "/run")
-        stderrPath = root + "/stderr.log"
+        stderrPath = root + (previous == nil ? "/stderr.log" : "/stderr-\(UInt32.random(in: 0...UInt32.max)).log")
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Self.buildDirectory + "/" + executable)
         process.arguments = arguments + ["--runtime-dir", runtime.path]

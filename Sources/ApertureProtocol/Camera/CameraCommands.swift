@@ -21,6 +21,28 @@ public enum ExposeCommand: BusCommand {
     public typealias Result = ExposureRecord
 }
 
+/// `check`: validates a request exactly as `expose` would (against the camera and the
+/// configuration, and the whole header its frames would get) without starting it; the
+/// sequencer checks every step of a plan this way when it is submitted.
+public enum ExposureCheckCommand: BusCommand {
+    /// The command's name: answered on `camera.ctl`; starts nothing.
+    public static let name = "check"
+    /// The request to check.
+    public typealias Arguments = ExposureRequest
+    /// What the request would take.
+    public struct Result: Codable, Sendable, Hashable {
+        /// Frames it would save.
+        public var frames: Int
+        /// The filter it would move to (the wheel's own spelling), if it names one.
+        public var filter: String?
+        /// Creates the reply.
+        public init(frames: Int, filter: String?) {
+            self.frames = frames
+            self.filter = filter
+        }
+    }
+}
+
 /// `abort`: aborts the running request; returns once the camera is idle again.
 public enum AbortCommand: BusCommand {
     /// The command's name: answered on `camera.ctl`; safe to send when nothing runs.

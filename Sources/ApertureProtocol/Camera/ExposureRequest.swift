@@ -89,9 +89,12 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     public var ra: Double?
     /// Declination (J2000) the telescope points at, in degrees, -90 to 90; given with ``ra``.
     public var dec: Double?
+    /// The frames' place in an observing plan (PLAN, PLANSTEP, PLANIDX): set by the sequencer
+    /// only; `POST /v1/exposures` and a plan's steps refuse it.
+    public var plan: PlanFrameTag?
 
     enum CodingKeys: String, CodingKey {
-        case type, time, count, mode, filter, comment, object, observer, subframe, gain, keywords, ra, dec
+        case type, time, count, mode, filter, comment, object, observer, subframe, gain, keywords, ra, dec, plan
         case binX = "bin_x"
         case binY = "bin_y"
         case readoutMode = "readout_mode"
@@ -101,7 +104,8 @@ public struct ExposureRequest: Sendable, Hashable, Codable {
     public init(type: ImageType, time: Double, count: Int? = nil, mode: ExposureMode? = nil, filter: String? = nil,
                 comment: String? = nil, object: String? = nil, observer: String? = nil, subframe: Subframe? = nil,
                 binX: Int? = nil, binY: Int? = nil, readoutMode: Int? = nil, gain: Int? = nil,
-                keywords: [String: KeywordValue]? = nil, ra: Double? = nil, dec: Double? = nil) {
+                keywords: [String: KeywordValue]? = nil, ra: Double? = nil, dec: Double? = nil, plan: PlanFrameTag? = nil) {
+        self.plan = plan
         self.ra = ra
         self.dec = dec
         self.type = type
@@ -274,6 +278,10 @@ extension ExposureRequest {
             frames = count
         }
 
+        if let plan {
+            guard mode != .preview else { throw invalid("plan", "preview frames are not saved, so they have no place in a plan") }
+            if let problem = plan.problem(frames: frames ?? 1) { throw invalid("plan", problem) }
+        }
         let binX = self.binX ?? 1
         let binY = self.binY ?? 1
         guard (1...info.maximumBinX).contains(binX) else {

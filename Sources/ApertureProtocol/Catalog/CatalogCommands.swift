@@ -59,6 +59,10 @@ public struct FrameRow: Codable, Sendable, Hashable {
     public var dec: Double?
     /// The observing plan that took the frame (PLAN).
     public var plan: String?
+    /// The plan's step that took it, from 1 (PLANSTEP).
+    public var planStep: Int?
+    /// The frame's index within that step, from 1 (PLANIDX).
+    public var planIndex: Int?
     /// The frame's median level in ADU (the processor's background).
     public var median: Double?
     /// The background noise in ADU (the processor's `1.4826 * MAD`).
@@ -84,6 +88,8 @@ public struct FrameRow: Codable, Sendable, Hashable {
         case ccdTemp = "ccd_temp"
         case setTemp = "set_temp"
         case readoutMode = "readout_mode"
+        case planStep = "plan_step"
+        case planIndex = "plan_index"
     }
 
     /// Creates a row; the catalog fills it.
@@ -101,7 +107,8 @@ public struct FrameRow: Codable, Sendable, Hashable {
     public static let csvColumns: [String] = [
         "id", "path", "bytes", "sha256", "night", "date_obs", "exptime", "imagetyp", "filter", "object", "exposure",
         "frame", "xbinning", "ybinning", "xorigin", "yorigin", "width", "height", "ccd_temp", "set_temp", "gain",
-        "readout_mode", "ra", "dec", "plan", "median", "sigma", "nstars", "fwhm", "hfd", "missing", "added",
+        "readout_mode", "ra", "dec", "plan", "plan_step", "plan_index", "median", "sigma", "nstars", "fwhm", "hfd",
+        "missing", "added",
     ]
 
     /// One CSV line (RFC 4180, without its line break): fields holding a comma, a quote or a
@@ -121,7 +128,7 @@ public struct FrameRow: Codable, Sendable, Hashable {
             String(id), path, String(bytes), sha256, night, dateObs ?? "", number(exptime), imagetyp ?? "", filter ?? "",
             object ?? "", exposure ?? "", integer(frame), integer(xbinning), integer(ybinning), integer(xorigin),
             integer(yorigin), integer(width), integer(height), number(ccdTemp), number(setTemp), gain ?? "",
-            readoutMode ?? "", number(ra), number(dec), plan ?? "", number(median), number(sigma), integer(nstars),
+            readoutMode ?? "", number(ra), number(dec), plan ?? "", integer(planStep), integer(planIndex), number(median), number(sigma), integer(nstars),
             number(fwhm), number(hfd), missing ? "true" : "false", added,
         ]
     }

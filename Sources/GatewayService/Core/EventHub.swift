@@ -51,12 +51,13 @@ public final class EventHub: Service, Sendable {
         self.logger = logger
     }
 
-    /// Receives from the three events sockets until the service is shut down.
+    /// Receives from the four events sockets until the service is shut down.
     public func run() async throws {
         let sources: [(String, [String])] = [
             (EndpointName.cameraEvents, ["camera."]),
             (EndpointName.processorEvents, ["processor."]),
             (EndpointName.supervisorEvents, ["child."]),
+            (EndpointName.catalogEvents, ["catalog."]),
         ]
         let subscribers = try sources.map { name, topics in
             try Subscriber(dialing: runtime.endpoint(name), topics: topics, bufferSize: 256)

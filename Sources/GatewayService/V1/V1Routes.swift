@@ -21,6 +21,7 @@ package enum V1Routes {
         V1FocusRoutes.register(routes, gateway: gateway)
         SolvingRoutes.register(routes, gateway: gateway)
         CatalogRoutes.register(routes, gateway: gateway)
+        PlanRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }
@@ -114,6 +115,9 @@ package enum V1Routes {
         routes.post("exposures") { request, _ in
             let exposure = try await RequestBody.decode(ExposureRequest.self, from: request,
                                                         limit: gateway.configuration.gateway.maxBody)
+            if exposure.plan != nil {
+                throw APIError.invalid("plan", "plan: is set by the sequencer for a plan's frames; submit a plan to /v1/plans")
+            }
             let record = try await gateway.camera(ExposeCommand.self, exposure)
             return JSONResponse.make(record, status: .accepted, headers: [.location: "exposures/\(record.id)"])
         }

@@ -35,6 +35,7 @@ for night in sorted(os.listdir(root)):
                 "filter": get("FILTER"), "object": get("OBJECT"), "exposure": get("EXPID"), "frame": get("FRAMENUM"),
                 "ccd_temp": get("CCD-TEMP"), "set_temp": get("SET-TEMP"), "gain": get("GAIN"),
                 "readout_mode": get("READOUTM"), "xbinning": get("XBINNING"), "width": h.get("NAXIS1"),
-                "height": h.get("NAXIS2"),
+                "height": h.get("NAXIS2"), "plan": get("PLAN"), "plan_step": get("PLANSTEP"),
+                "plan_index": get("PLANIDX"),
             }
 print(json.dumps(out))

@@ -54,6 +54,31 @@ package enum SkyGeometry {
         return asin(max(-1, min(1, sine))) / radians
     }
 
+    /// The sun's right ascension and declination of date, in degrees (the Astronomical
+    /// Almanac's low-precision formulae: good to 0.01 degree from 1950 to 2050).
+    package static func sun(at date: Date) -> (ra: Double, dec: Double) {
+        let radians = Double.pi / 180
+        let n = modifiedJulianDate(date) - 51544.5  // days from J2000.0
+        let meanLongitude = 280.460 + 0.9856474 * n
+        let anomaly = (357.528 + 0.9856003 * n) * radians
+        let longitude = (meanLongitude + 1.915 * sin(anomaly) + 0.020 * sin(2 * anomaly)) * radians
+        let obliquity = (23.439 - 0.0000004 * n) * radians
+        var ra = atan2(cos(obliquity) * sin(longitude), cos(longitude)) / radians
+        ra = ra.truncatingRemainder(dividingBy: 360)
+        return (ra < 0 ? ra + 360 : ra, asin(sin(obliquity) * sin(longitude)) / radians)
+    }
+
+    /// The sun's altitude in degrees (of its centre, without refraction) seen from `latitude`
+    /// (north) and `longitude` (east) at `date`.
+    package static func sunAltitude(latitude: Double, longitude: Double, at date: Date) -> Double {
+        let radians = Double.pi / 180
+        let position = sun(at: date)
+        let hourAngle = (greenwichSiderealDegrees(date) + longitude - position.ra) * radians
+        let sine = sin(latitude * radians) * sin(position.dec * radians)
+            + cos(latitude * radians) * cos(position.dec * radians) * cos(hourAngle)
+        return asin(max(-1, min(1, sine))) / radians
+    }
+
     /// The relative airmass at an altitude (Kasten & Young 1989, good to the horizon); nil at or
     /// below the horizon, where no airmass is meaningful.
     package static func airmass(altitude: Double) -> Double? {
