@@ -32,6 +32,8 @@ enum OpenAPIDocument {
         "schemas-solving.json": PackageResources.schemas_solving_json,
         "paths-catalog.json": PackageResources.paths_catalog_json,
         "schemas-catalog.json": PackageResources.schemas_catalog_json,
+        "paths-plans.json": PackageResources.paths_plans_json,
+        "schemas-plans.json": PackageResources.schemas_plans_json,
     ]
 
     /// The whole document, as served.
