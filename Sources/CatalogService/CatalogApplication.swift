@@ -60,7 +60,7 @@ public enum CatalogApplication {
             context.logger.warning("cannot lower the catalog's priority (nice 10): \(String(cString: strerror(errno)))")
         }
         context.readiness.set(true)
-        return [CatalogFollowService(catalog: catalog, runtime: context.runtime,
+        return [CatalogFollowService(catalog: catalog, sequencer: sequencer, runtime: context.runtime,
                                      interval: context.configuration.catalog.reconcileInterval, logger: context.logger),
                 SequencerService(sequencer: sequencer, runtime: context.runtime)]
     }
@@ -80,6 +80,8 @@ public enum CatalogApplication {
 /// Follows the events, and reconciles at start, after lost events and every interval.
 struct CatalogFollowService: Service {
     let catalog: FrameCatalog
+    /// Told of each plan whose frames were catalogued (its progress is published).
+    let sequencer: Sequencer?
     let runtime: RuntimeDirectory
     let interval: Duration
     let logger: Logger
@@ -114,7 +116,8 @@ struct CatalogFollowService: Service {
     private func follow(_ frames: Subscriber) async {
         var dropped = 0
         while let batch = await Self.batch(from: frames) {
-            await catalog.framesSaved(batch.compactMap { try? $0.decode(FrameNotice.self) })
+            let plans = await catalog.framesSaved(batch.compactMap { try? $0.decode(FrameNotice.self) })
+            if let sequencer, !plans.isEmpty { await sequencer.framesCatalogued(plans) }
             let now = frames.dropped
             if now > dropped {
                 catalog.lost(now - dropped)

@@ -49,7 +49,9 @@ public final class FrameCatalog: Sendable {
     /// Catalogues the files `camera.frame` notices announce (previews have none): read on the
     /// frames' queue, written in one transaction (a burst of a fast series is one commit).
     /// - Parameter notices: the notices, in order.
-    func framesSaved(_ notices: [FrameNotice]) async {
+    /// - Returns: the plans (PLAN) of the frames written.
+    @discardableResult
+    func framesSaved(_ notices: [FrameNotice]) async -> Set<String> {
         counters.withLock { $0.events += notices.count }
         var paths: [String] = []
         for notice in notices where !notice.preview {
@@ -60,14 +62,16 @@ public final class FrameCatalog: Sendable {
             }
             paths.append(relative)
         }
-        guard !paths.isEmpty else { return }
+        guard !paths.isEmpty else { return [] }
         let (entries, failures) = await read(paths, on: liveQueue)
         for failure in failures { logger.error("frame not catalogued: \(failure)") }
         do {
             try await database.upsert(entries)
         } catch {
             logger.error("\(entries.count) frame(s) not catalogued: \(error)")
+            return []
         }
+        return Set(entries.compactMap(\.plan))
     }
 
     /// Makes sure the files a finished exposure saved have rows (their events may have been

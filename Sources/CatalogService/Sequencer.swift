@@ -208,6 +208,11 @@ actor Sequencer {
 
     // MARK: - The loop
 
+    /// Publishes the progress of plans whose frames were just catalogued.
+    func framesCatalogued(_ plans: Set<String>) async {
+        for plan in plans.sorted() where PlanRecord.isPlanId(plan) { await publish(plan) }
+    }
+
     /// Notes an exposure that ended (`camera.exposure`).
     func exposureEnded(_ record: ExposureRecord) {
         ended[record.id] = record

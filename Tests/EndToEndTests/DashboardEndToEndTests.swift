@@ -192,13 +192,14 @@ import Testing
     /// returns its summary.
     @discardableResult
     func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, focus: Bool = false,
-                    history: Bool = false) async throws -> [String: Any] {
+                    history: Bool = false, plans: Bool = false) async throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
         if let token { arguments += ["--token", token] }
         if focus { arguments.append("--focus") }
         if history { arguments.append("--history") }
+        if plans { arguments.append("--plans") }
         let result = try await ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -207,7 +208,7 @@ import Testing
         #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "console errors: \(summary["console_errors"] ?? "none reported")")
         let steps = (token == nil ? ["loaded", "ready", "submitted", "progress", "preview"]
             : ["loaded", "ready", "submitted", "token", "progress", "preview"]) + (focus ? ["focus"] : [])
-            + (history ? ["history"] : [])
+            + (history ? ["history"] : []) + (plans ? ["plans"] : [])
         #expect((summary["steps"] as? [String]) == steps, "\(summary)")
         #expect(((summary["preview"] as? [String: Any])?["width"] as? Int ?? 0) > 0, "\(summary)")
         return summary
@@ -232,7 +233,7 @@ import Testing
         #expect(configure.status == 200, "\(configure.text)")
         _ = try await processor.call(SetROICommand.self, .init(which: .signal, roi: [100, 300, 200, 150]))
         _ = try await processor.call(SetROICommand.self, .init(which: .background, roi: [100, 300, 500, 150]))
-        let summary = try await runBrowser("http://\(address)/", service: service, focus: true, history: true)
+        let summary = try await runBrowser("http://\(address)/", service: service, focus: true, history: true, plans: true)
         let debug = summary["debug"] as? [String: Any] ?? [:]
         // The history panel: tonight's frame from the catalog, in the table and on the chart; a
         // filter that matches nothing empties it.
@@ -242,6 +243,13 @@ import Testing
         #expect((history["link"] as? String)?.contains("/v1/frames/") == true, "\(history)")
         let filtered = summary["history_filtered"] as? [String: Any] ?? [:]
         #expect(filtered["rows"] as? Int == 0, "\(filtered)")
+        // The plans panel: the plan queued from the page ran, was paused and cancelled with its buttons.
+        let planId = try #require((summary["plan_running"] as? [String: Any])?["id"] as? String, "\(summary)")
+        let plan = try await http(address, "GET", "/v1/plans/\(planId)").json
+        #expect(plan["state"] as? String == "cancelled" && plan["name"] as? String == "browser plan", "\(plan)")
+        let taken = plan["frames_done"] as? Int ?? 0
+        #expect(taken >= 1 && taken < 30, "\(plan)")
+        #expect((plan["reason"] as? String)?.contains("cancelled") == true, "\(plan)")
         // The focus panel: the point added from the page, its measured widths and the plot.
         let focus = summary["focus"] as? [String: Any] ?? [:]
         #expect(focus["width"] as? Int == 640 && focus["height"] as? Int == 480, "the focus plot: \(focus)")

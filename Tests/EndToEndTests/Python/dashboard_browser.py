@@ -162,6 +162,9 @@ def main():
     parser.add_argument("--history", action="store_true",
                         help="then wait for the history panel to list the exposure's frame and chart its FWHM, "
                              "and pick its filter in the panel's form")
+    parser.add_argument("--plans", action="store_true",
+                        help="then queue a plan from the Plans panel's form, wait for it to run, pause it with its "
+                             "button, then cancel it")
     parser.add_argument("--token", help="the gateway's bearer token: the first POST must answer 401, the page must "
                                         "then ask for the token, keep it and retry with it")
     options = parser.parse_args()
@@ -302,6 +305,31 @@ def main():
                              summary: document.getElementById('history-summary').textContent} : null)()""" % loads,
                 options.timeout, "the history panel to apply its filter")
             summary["steps"].append("history")
+        if options.plans:
+            # The plan queue panel: a plan queued from its form shows running with its progress;
+            # its Pause button pauses it, its Cancel button cancels it.
+            plan = {"name": "browser plan", "steps": [{"exposure": {"type": "dark", "time": 1, "count": 30}}]}
+            browser.evaluate("""(() => { document.getElementById('plan-json').value = %s;
+                                        document.getElementById('plan-form').requestSubmit(); return true; })()"""
+                             % json.dumps(json.dumps(plan)))
+            def row_in(state, extra="true"):
+                return ("""(() => { const row = [...document.querySelectorAll('#plans-table tbody tr')]
+                                      .find((r) => r.cells[1].textContent === 'browser plan');
+                                  return row && row.dataset.state === '%s' && (%s)
+                                      ? {id: row.dataset.id, state: row.dataset.state, frames: row.cells[3].textContent,
+                                         progress: row.querySelector('progress').value,
+                                         summary: document.getElementById('plans-summary').textContent} : null; })()"""
+                        % (state, extra))
+            summary["plan_running"] = browser.wait_for(
+                row_in("running", "row.querySelector('progress').value > 0"), options.timeout,
+                "the plans panel to show the queued plan running with progress")
+            browser.evaluate("""(() => { document.querySelector('#plans-table tr[data-id="%s"] button[data-action="pause"]').click();
+                                        return true; })()""" % summary["plan_running"]["id"])
+            summary["plan_paused"] = browser.wait_for(row_in("paused"), options.timeout, "the plan to show paused")
+            browser.evaluate("""(() => { document.querySelector('#plans-table tr[data-id="%s"] button[data-action="cancel"]').click();
+                                        return true; })()""" % summary["plan_running"]["id"])
+            summary["plan_cancelled"] = browser.wait_for(row_in("cancelled"), options.timeout, "the plan to show cancelled")
+            summary["steps"].append("plans")
         # The weather panel: shown with its readings when the gateway has a weather source.
         summary["weather"] = browser.evaluate(
             """(() => ({hidden: document.getElementById('weather-panel').hidden,

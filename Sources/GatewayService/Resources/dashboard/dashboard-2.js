@@ -379,6 +379,7 @@
       later('rois', 3000, loadROIs);
     });
     on('processor.result', (r) => { showResult(r); later('history', 2000, () => loadHistory(false)); });
+    on('catalog.plan', () => later('plans', 200, loadPlans));
     for (const topic of ['child.started', 'child.exited', 'child.restarting', 'child.fatal', 'child.unresponsive']) {
       on(topic, (c) => {
         if (topic !== 'child.started') say('Process ' + c.child + ': ' + c.event + (c.reason ? ' (' + c.reason + ')' : ''), topic === 'child.fatal' ? 'error' : '');
