@@ -74,6 +74,7 @@ public enum CatalogApplication {
         commands.register(PlanResumeCommand.self) { plan in try await sequencer.resume(plan.id) }
         commands.register(PlanCancelCommand.self) { plan in try await sequencer.cancel(plan.id) }
         commands.register(PlanMoveCommand.self) { arguments in try await sequencer.move(arguments.id, to: arguments.position) }
+        commands.register(CalibrationSetCommand.self) { request in try await sequencer.calibrationSet(request) }
     }
 }
 

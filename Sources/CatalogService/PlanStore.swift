@@ -11,6 +11,16 @@ import GRDB
 /// frames catalogued, or its wait over); a queued, running or paused plan has a `position`
 /// (0 is the head, numbers contiguous), a finished one none.
 extension CatalogDatabase {
+    /// The settings a frame was taken with, as its row has them.
+    struct FrameSetting: Hashable, Sendable {
+        var exptime: Double?
+        var binX: Int
+        var binY: Int
+        var readoutMode: String?
+        var gain: String?
+        var filter: String?
+    }
+
     /// A plan as stored.
     struct StoredPlan: Sendable {
         var id: String
@@ -175,6 +185,19 @@ extension CatalogDatabase {
                 counts[row["plan_step"]] = row["held"]
             }
             return counts
+        }
+    }
+
+    /// The distinct settings of the frames a query selects (a calibration set's needs).
+    func settings(_ query: FrameQuery) async throws -> [FrameSetting] {
+        let (clause, arguments) = Self.filters(query)
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT DISTINCT exptime, xbinning, ybinning, readout_mode, gain, filter FROM frame WHERE \(clause)
+                """, arguments: arguments).map { row in
+                FrameSetting(exptime: row["exptime"], binX: row["xbinning"] ?? 1, binY: row["ybinning"] ?? 1,
+                             readoutMode: row["readout_mode"], gain: row["gain"], filter: row["filter"])
+            }
         }
     }
 

@@ -76,6 +76,62 @@ actor Sequencer {
         return try await publish(stored)
     }
 
+    /// Builds the calibration set of a night's or a plan's object frames and queues it.
+    /// - Throws: ``BusError`` `invalid_argument` naming the field; `not_found` when there are no
+    ///   object frames; `busy` when their settings are no longer the camera's.
+    func calibrationSet(_ request: CalibrationSetRequest) async throws -> PlanRecord {
+        try request.validate()
+        var parameters = [("imagetyp", "object"), ("missing", "false")]
+        if let night = request.night { parameters.append(("night", night)) }
+        if let plan = request.plan { parameters.append(("plan", plan)) }
+        let settings = try await database.settings(try FrameQuery(parameters: parameters))
+        let scope = request.night.map { "the night of \($0)" } ?? "plan \(request.plan ?? "")"
+        guard !settings.isEmpty else { throw BusError(.notFound, "no object frames on \(scope) to calibrate") }
+        let status: CameraStatusReport
+        do {
+            status = try await camera.call(CameraStatusCommand.self, timeout: .seconds(5))
+        } catch {
+            throw BusError(.unavailable(.camera), "the camera's gains and readout modes are needed: \(error.message)")
+        }
+        guard let info = status.info else { throw BusError(.notConnected, "the camera is not connected") }
+        func index(_ name: String?, in names: [String], _ what: String) throws(BusError) -> Int? {
+            guard let name else { return nil }
+            guard let found = names.firstIndex(of: name) else {
+                throw BusError(.busy, "the frames of \(scope) used \(what) '\(name)', which the camera no longer offers (\(names.joined(separator: ", ")))")
+            }
+            return found
+        }
+        struct Detector: Hashable { var binX, binY: Int; var readout, gain: Int? }
+        var detectors: [Detector] = [], darks: [(Double, Detector)] = [], flats: [(String, Detector)] = []
+        for setting in settings {
+            let detector = Detector(binX: setting.binX, binY: setting.binY,
+                                    readout: try index(setting.readoutMode, in: info.readoutModes, "readout mode"),
+                                    gain: try index(setting.gain, in: info.gains, "gain"))
+            if !detectors.contains(detector) { detectors.append(detector) }
+            if let time = setting.exptime, time > 0, !darks.contains(where: { $0.0 == time && $0.1 == detector }) {
+                darks.append((time, detector))
+            }
+            if let filter = setting.filter, !flats.contains(where: { $0.0 == filter && $0.1 == detector }) {
+                flats.append((filter, detector))
+            }
+        }
+        func exposure(_ type: ImageType, _ time: Double, _ count: Int, _ detector: Detector, filter: String? = nil) -> PlanStep {
+            .exposure(ExposureRequest(type: type, time: time, count: count, filter: filter, binX: detector.binX,
+                                      binY: detector.binY, readoutMode: detector.readout, gain: detector.gain))
+        }
+        var steps: [PlanStep] = []
+        let biases = request.biases ?? CalibrationSetRequest.defaultCount
+        let darkCount = request.darks ?? CalibrationSetRequest.defaultCount
+        let flatCount = request.flats ?? CalibrationSetRequest.defaultCount
+        if biases > 0 { steps += detectors.map { exposure(.bias, 0, biases, $0) } }
+        if darkCount > 0 { steps += darks.sorted { $0.0 < $1.0 }.map { exposure(.dark, $0.0, darkCount, $0.1) } }
+        if flatCount > 0 {
+            steps += flats.sorted { $0.0 < $1.0 }.map { exposure(.flat, request.flatTime ?? 1, flatCount, $0.1, filter: $0.0) }
+        }
+        guard !steps.isEmpty else { throw BusError.invalid("flats", "the frames of \(scope) need no frame of the kinds asked for") }
+        return try await submit(PlanDocument(name: request.name ?? "calibration for \(scope)", steps: steps))
+    }
+
     /// The plans (the queue in order, then finished ones).
     func list(_ arguments: PlanListCommand.Arguments) async throws -> [PlanRecord] {
         let limit = arguments.limit ?? 50

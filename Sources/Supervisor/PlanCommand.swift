@@ -10,7 +10,7 @@ struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Submit observing plans (JSON or YAML), list the queue, pause, resume, cancel or move a plan.",
-        subcommands: [Submit.self, List.self, Show.self, Pause.self, Resume.self, Cancel.self, Move.self])
+        subcommands: [Submit.self, List.self, Show.self, Pause.self, Resume.self, Cancel.self, Move.self, Calibrate.self])
 
     /// Reads a plan from a JSON or YAML file (`-` for standard input): the body of `POST /v1/plans`.
     static func document(at path: String) throws -> PlanDocument {
@@ -143,6 +143,28 @@ struct PlanCommand: AsyncParsableCommand {
         @Argument(help: "The plan's id.") var id: String
         func run() async throws {
             PlanCommand.printTable([try await CatalogCommand.call(options, PlanCancelCommand.self, .init(id: id), timeout: .seconds(20))])
+        }
+    }
+
+    struct Calibrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue the calibration set of a night's or a plan's object frames: biases, darks and flats that match them.")
+        @OptionGroup var options: CommonOptions
+        @Option(help: "The observing night, YYYY-MM-DD.") var night: String?
+        @Option(help: "A plan's id.") var plan: String?
+        @Option(help: "Biases per binning, readout mode and gain (default 10).") var biases: Int?
+        @Option(help: "Darks per exposure time, binning, readout mode and gain (default 10).") var darks: Int?
+        @Option(help: "Flats per filter, binning, readout mode and gain (default 10).") var flats: Int?
+        @Option(name: .customLong("flat-time"), help: "The flats' exposure time, seconds (default 1).") var flatTime: Double?
+
+        func run() async throws {
+            let request = CalibrationSetRequest(night: night, plan: plan, biases: biases, darks: darks, flats: flats, flatTime: flatTime)
+            do {
+                try request.validate()
+            } catch {
+                throw ValidationError("--\(error.field?.replacingOccurrences(of: "_", with: "-") ?? "night"): \(error.message)")
+            }
+            try CatalogCommand.printJSON(try await CatalogCommand.call(options, CalibrationSetCommand.self, request, timeout: .seconds(60)))
         }
     }
 

@@ -305,3 +305,54 @@ import Testing
         #expect((record["steps"] as? [[String: Any]])?.compactMap { $0["done"] as? Int } == [1, 1])
     }
 }
+
+extension PlanEndToEndTests {
+    @Test func aCalibrationSetMatchesTheNightsObjectFrames() async throws {
+        let (service, address) = try await start()
+        defer { service.cleanup() }
+        // Object frames of two exposure times, two filters and two binnings.
+        for (time, filter, bin) in [(5.0, "V", 1), (10.0, "V", 1), (10.0, "r", 2)] {
+            let reply = try await http(address, "POST", "/v1/exposures",
+                                       json: ["type": "object", "time": time, "filter": filter, "bin_x": bin, "bin_y": bin])
+            #expect(reply.status == 202, "\(reply.text)")
+            let id = try #require(reply.json["id"] as? String)
+            while try await http(address, "GET", "/v1/exposures/\(id)").json["status"] as? String == "running" {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        var night: String?
+        for _ in 0..<500 where night == nil {
+            let rows = try await http(address, "GET", "/v1/frames?imagetyp=object").json["frames"] as? [[String: Any]] ?? []
+            if rows.count == 3 { night = rows[0]["night"] as? String } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let tonight = try #require(night)
+        let reply = try await http(address, "POST", "/v1/calibration/sets",
+                                   json: ["night": tonight, "biases": 2, "darks": 2, "flats": 1, "flat_time": 0.5])
+        #expect(reply.status == 201, "\(reply.text)")
+        let id = try #require(reply.json["id"] as? String)
+        let steps = (reply.json["steps"] as? [[String: Any]] ?? []).compactMap { $0["exposure"] as? [String: Any] }
+        let described = steps.map { step in
+            "\(step["type"] ?? "?") \(step["time"] ?? "?") x\(step["count"] ?? "?") bin \(step["bin_x"] ?? 1) \(step["filter"] ?? "-")"
+        }
+        #expect(described == ["bias 0 x2 bin 1 -", "bias 0 x2 bin 2 -", "dark 5 x2 bin 1 -", "dark 10 x2 bin 1 -",
+                              "dark 10 x2 bin 2 -", "flat 0.5 x1 bin 1 V", "flat 0.5 x1 bin 2 r"], "\(described)")
+        _ = try await waitFor(address, id, "done")
+        let frames = try await rows(address, id)
+        #expect(frames.count == 12, "2 biases and 2 darks of each setting, 1 flat per filter")
+        let longDarks = frames.filter { row in (row["imagetyp"] as? String) == "Dark Frame" && (row["exptime"] as? Double) == 10 }
+        #expect(longDarks.count == 4)
+        let flats = frames.filter { row in (row["imagetyp"] as? String) == "Flat Field" }
+        let flatFilters: [String] = flats.compactMap { row in row["filter"] as? String }.sorted()
+        #expect(flatFilters == ["V", "r"])
+
+        // Bad requests name the field; a night without object frames is 404.
+        for (body, status, field) in [([String: Any](), 400, "night"), (["night": tonight, "plan": id], 400, "night"),
+                                      (["night": "yesterday"], 400, "night"), (["night": tonight, "darks": -1], 400, "darks"),
+                                      (["night": tonight, "flat_time": 0], 400, "flat_time"),
+                                      (["night": tonight, "biases": 0, "darks": 0, "flats": 0], 400, "biases"),
+                                      (["night": "1999-01-01"], 404, nil)] as [([String: Any], Int, String?)] {
+            let bad = try await http(address, "POST", "/v1/calibration/sets", json: body)
+            #expect(bad.status == status && bad.errorField == field, "\(body): \(bad.text)")
+        }
+    }
+}

@@ -24,6 +24,11 @@ enum PlanRoutes {
             let plan = try await gateway.catalog(PlanSubmitCommand.self, document, timeout: submitTimeout)
             return JSONResponse.make(plan, status: .created, headers: [.location: "plans/\(plan.id)"])
         }
+        routes.post("calibration/sets") { request, _ in
+            let set = try await RequestBody.decode(CalibrationSetRequest.self, from: request, limit: limit)
+            let plan = try await gateway.catalog(CalibrationSetCommand.self, set, timeout: submitTimeout)
+            return JSONResponse.make(plan, status: .created, headers: [.location: "../plans/\(plan.id)"])
+        }
         routes.get("plans") { request, _ in
             var arguments = PlanListCommand.Arguments()
             for (key, value) in request.uri.queryParameters {
