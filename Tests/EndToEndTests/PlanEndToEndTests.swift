@@ -356,3 +356,32 @@ extension PlanEndToEndTests {
         }
     }
 }
+
+extension PlanEndToEndTests {
+    /// The sun waits' altitude against astropy's, at sites north and south, day and night, over a year.
+    @Test func theSunsAltitudeAgreesWithAstropy() async throws {
+        let directory = FileManager.default.temporaryDirectory.path + "/aperture-sun-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var cases: [[Double]] = []
+        for (latitude, longitude) in [(47.6, -122.3), (-30.17, -70.8), (19.82, -155.47), (64.1, -21.9)] {
+            for day in stride(from: 0.0, to: 365, by: 61) {
+                for hour in [0.0, 5.5, 11, 17.25] {
+                    cases.append([latitude, longitude, 1_767_225_600 + day * 86_400 + hour * 3_600])  // from 2026-01-01
+                }
+            }
+        }
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: cases), as: UTF8.self)
+        let astropy = try await ServiceHarness.runPython("sun_altitudes", [text], in: directory)
+        #expect(astropy.status == 0, "\(astropy.errors)")
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(astropy.output.utf8)) as? [Double])
+        #expect(expected.count == cases.count)
+        var worst = 0.0
+        for (index, item) in cases.enumerated() where index < expected.count {
+            let ours = SkyGeometry.sunAltitude(latitude: item[0], longitude: item[1], at: Date(timeIntervalSince1970: item[2]))
+            worst = max(worst, abs(ours - expected[index]))
+        }
+        // The Almanac's formulae are good to 0.01 degree; UT1 and nutation left out add a little.
+        #expect(worst < 0.05, "largest difference from astropy: \(worst) degrees")
+    }
+}
