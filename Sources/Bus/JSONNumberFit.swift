@@ -24,8 +24,10 @@ public enum JSONNumberFit {
     ///   - type: the type it was decoded as.
     /// - Returns: the field and the rule, or nil when no single number explains the failure.
     public static func misfit<T: Decodable>(explaining error: any Error, in data: Data, decoding type: T.Type) -> Misfit? {
-        guard case DecodingError.dataCorrupted(let context) = error, context.codingPath.isEmpty,
-              let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+        guard case DecodingError.dataCorrupted(let context) = error, context.codingPath.isEmpty else { return nil }
+        guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            return unrepresentable(in: data)
+        }
         var candidates: [[Component]] = []
         func collect(_ value: Any, _ path: [Component]) {
             guard candidates.count < 32 else { return }
@@ -49,6 +51,54 @@ public enum JSONNumberFit {
             let field = path.map(\.text).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
             let value = number(value(at: path, in: tree))?.stringValue ?? "?"
             return Misfit(field: field, rule: "expected an integer from \(Int.min) to \(Int.max), got \(value)")
+        }
+        return nil
+    }
+
+    /// The first number of the text that no Swift number can hold (`1e400`: Foundation refuses
+    /// the whole text as "not valid JSON"), located by standing a marker string in the place of
+    /// each such number: when the text then parses, the first marker's path is the field.
+    static func unrepresentable(in data: Data) -> Misfit? {
+        let bytes = [UInt8](data)
+        var index = 0, inString = false
+        var replaced = Data(), copied = 0
+        var tokens: [String] = []
+        while index < bytes.count, tokens.count < 32 {
+            let byte = bytes[index]
+            if inString {
+                if byte == UInt8(ascii: "\\") { index += 2; continue }
+                if byte == UInt8(ascii: "\"") { inString = false }
+                index += 1
+                continue
+            }
+            if byte == UInt8(ascii: "\"") { inString = true; index += 1; continue }
+            guard byte == UInt8(ascii: "-") || (0x30...0x39).contains(byte) else { index += 1; continue }
+            var end = index + 1
+            while end < bytes.count, "0123456789+-.eE".utf8.contains(bytes[end]) { end += 1 }
+            let token = String(decoding: bytes[index..<end], as: UTF8.self)
+            if Double(token).map({ !$0.isFinite }) == true {
+                replaced += Data(bytes[copied..<index]) + Data("\"\(marker)\(tokens.count)\"".utf8)
+                copied = end
+                tokens.append(token)
+            }
+            index = end
+        }
+        guard !tokens.isEmpty else { return nil }
+        replaced += Data(bytes[min(copied, bytes.count)...])
+        guard let tree = try? JSONSerialization.jsonObject(with: replaced, options: [.fragmentsAllowed]),
+              let path = path(to: marker + "0", in: tree) else { return nil }
+        let field = path.map(\.text).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        return Misfit(field: field, rule: "\(tokens[0].prefix(40)) is beyond what a number can hold (about 1.8e308)")
+    }
+
+    private static let marker = "aperture-misfit-number-"
+
+    private static func path(to marker: String, in tree: Any) -> [Component]? {
+        if let text = tree as? String { return text == marker ? [] : nil }
+        if let object = tree as? [String: Any] {
+            for (key, value) in object { if let rest = path(to: marker, in: value) { return [.key(key)] + rest } }
+        } else if let array = tree as? [Any] {
+            for (index, value) in array.enumerated() { if let rest = path(to: marker, in: value) { return [.index(index)] + rest } }
         }
         return nil
     }

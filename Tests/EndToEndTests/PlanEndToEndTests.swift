@@ -233,6 +233,7 @@ import Testing
             (#"{"name": "x", "steps": [{"exposure": {"type": "object", "time": 1, "filter": "Q"}}]}"#, "steps[0].exposure.filter"),
             (#"{"name": "x", "steps": [{"wait": {"until": "2026-01-01T00:00Z"}}, {"exposure": {"type": "object", "time": -1}}]}"#,
              "steps[1].exposure.time"),
+            (#"{"name": "x", "steps": [{"exposure": {"type": "object", "time": 1e400}}]}"#, "steps[0].exposure.time"),
             (#"{"name": "x", "steps": [{"exposure": {"type": "object", "time": 1, "bin_x": 99}}]}"#, "steps[0].exposure.bin_x"),
             (#"{"name": "x", "steps": [{"exposure": {"type": "object", "time": 1, "keywords": {"PLAN": "mine"}}}]}"#,
              "steps[0].exposure.keywords"),
