@@ -40,6 +40,9 @@ struct CatalogBenchmark: AsyncParsableCommand {
     @Option(help: "The live catalog's state directory (default: beside the data, on the same file system).")
     var state: String?
     @Flag(help: "Skip the live series (no release executables needed).") var skipLive = false
+    @Option(help: "Where the scratch folder (data, state) goes: /dev/shm takes the disk out of the live series.")
+    var scratch = "/tmp"
+    @Flag(help: "Only the live series.") var liveOnly = false
 
     func validate() throws {
         guard frames > 1, rows > 1000, repeats > 0, files > 0, width >= 16, height >= 16 else {
@@ -49,9 +52,10 @@ struct CatalogBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         print("aperture-bench-catalog: load \(loadAverage()), kernel \(kernelRelease())")
-        let scratch = try ScratchDirectory(in: "/tmp", prefix: "aperture-bench-catalog")
+        let scratch = try ScratchDirectory(in: self.scratch, prefix: "aperture-bench-catalog")
         defer { scratch.remove() }
         if !skipLive { try await live(scratch.path + "/live") }
+        if liveOnly { return }
         try await queries(keep ?? scratch.path + "/query.sqlite")
         try await rebuild(scratch.path + "/rebuild")
     }
