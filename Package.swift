@@ -185,11 +185,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Master calibration frames and the calibration library's rule (issue 15): no bus, no process.
+        .target(
+            name: "Calibration",
+            dependencies: ["ApertureProtocol", "Bus", "FITSStorage"],
+            swiftSettings: swiftSettings
+        ),
+
         // The frame catalog: the only writer of the catalog database (SQLite through GRDB).
         .target(
             name: "CatalogService",
             dependencies: [
-                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis", "Calibration",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -354,6 +361,11 @@ let package = Package(
                 "CatalogService", "ApertureProtocol", "ApertureConfig", "Bus", "FITSStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CalibrationTests",
+            dependencies: ["Calibration", "ApertureProtocol", "Bus", "FITSStorage"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

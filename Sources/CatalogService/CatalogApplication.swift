@@ -49,6 +49,7 @@ public enum CatalogApplication {
         commands.register(CatalogRebuildCommand.self) { _ in try await catalog.rebuild() }
         commands.register(CatalogVerifyCommand.self) { _ in try await catalog.verify() }
         commands.register(CatalogStatusCommand.self) { _ in try await catalog.status() }
+        MasterCommands(catalog: catalog, logger: context.logger).register(in: &commands)
         // Background work: under a full CPU the camera, the processor and the gateway go first
         // (a frame's row may wait; the camera's save rate must not).
         if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) != 0 {

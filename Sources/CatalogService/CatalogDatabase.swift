@@ -68,6 +68,7 @@ public final class CatalogDatabase: Sendable {
                 CREATE INDEX frame_by_fwhm_descending ON frame(IFNULL(fwhm, -1e308), id);
                 """)
         }
+        registerMastersMigration(&migrator)
         return migrator
     }
 
@@ -201,7 +202,7 @@ public final class CatalogDatabase: Sendable {
 
     // MARK: - Reading
 
-    private static let rowColumns = """
+    static let rowColumns = """
         id, path, bytes, sha256, night, date_obs, exptime, imagetyp, filter, object, exposure, frame, xbinning, ybinning,
         xorigin, yorigin, width, height, ccd_temp, set_temp, gain, readout_mode, ra, dec, plan, median, sigma, nstars,
         fwhm, hfd, missing, added

@@ -122,6 +122,16 @@ public struct FrameStore: Sendable {
             bytes = try FITSFile.writeFile(file, to: temporary, durable: true, startingWriteback: startsWriteback)
         }
 
+        let final = try place(temporary, in: folder, from: number)
+        return SavedFile(path: final, bytes: bytes)
+    }
+
+    /// Gives a complete, fsynced temporary file in `folder` its final name: the first free
+    /// `PREFIX-NNNN` from `number` on (renamed without replacing; the folder fsynced).
+    /// - Returns: the final path.
+    /// - Throws: ``StorageError``; the temporary file is removed.
+    func place(_ temporary: String, in folder: String, from first: Int) throws(StorageError) -> String {
+        var number = first
         var attempts = 0
         while true {
             let final = folder + "/" + fileName(number)
@@ -137,7 +147,7 @@ public struct FrameStore: Sendable {
                     throw error
                 }
                 next.set(number + 1, in: folder)
-                return SavedFile(path: final, bytes: bytes)
+                return final
             }
             guard result == EEXIST else {
                 _ = unlink(temporary)
