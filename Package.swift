@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "aperture-bench-ring", targets: ["FrameRingBenchmark"]),
         .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
         .executable(name: "aperture-bench-catalog", targets: ["CatalogBenchmark"]),
+        .executable(name: "aperture-bench-masters", targets: ["MasterBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -297,6 +298,13 @@ let package = Package(
             name: "CompressionBenchmark",
             dependencies: ["FITSStorage", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/CompressionBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "MasterBenchmark",
+            dependencies: ["Calibration", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
+            path: "Benchmarks/MasterBenchmark",
             swiftSettings: swiftSettings
         ),
 

@@ -60,34 +60,48 @@ public struct SigmaClip: Sendable, Hashable {
 
 /// A pixel type the combiner reads: the camera's 16-bit frames, or floats (normalised flats).
 public protocol StackPixel: Sendable {
+    /// Eight values from `pointer` on, as floats.
+    static func load8(_ pointer: UnsafePointer<Self>) -> SIMD8<Float>
     /// The value as a float.
     var floatValue: Float { get }
 }
 
 extension UInt16: StackPixel {
+    /// Eight values from `pointer` on, as floats (exact).
+    @inline(__always) public static func load8(_ pointer: UnsafePointer<UInt16>) -> SIMD8<Float> {
+        SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<UInt16>.self)))
+    }
+
     /// The value as a float (exact).
     @inline(__always) public var floatValue: Float { Float(self) }
 }
 
 extension Float: StackPixel {
+    /// Eight values from `pointer` on.
+    @inline(__always) public static func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
     /// The value itself.
     @inline(__always) public var floatValue: Float { self }
 }
 
 /// Combines N frames of the same size pixel by pixel into one 32-bit float image.
 ///
-/// Cache-friendly: the image is cut into runs of ``blockPixels`` pixels; for a run, the N
-/// values of each pixel are gathered next to each other (a transpose of N short rows, which stay
-/// in the cache), then each pixel's N values are sorted in place with an insertion sort (N is
-/// small: tens) and the median or the clipped mean is read off the sorted values: after sorting,
-/// the values a clipping round keeps are always one contiguous range, so each round only moves
-/// two ends. Runs are independent: with `threads` > 1 they are spread over that many threads
-/// (`DispatchQueue.concurrentPerform`), with 1 they run on the caller's thread.
+/// Eight pixels at a time: the N values of eight neighbouring pixels are loaded as N vectors
+/// (one per frame: contiguous loads, no transpose) and sorted lane by lane by a sorting network
+/// (Batcher's merge exchange, Knuth's Algorithm 5.2.2M, built once for N; each comparator is a
+/// vector min and max, with no branch), so each comparator orders eight pixels' values at once.
+/// The median is then the middle vector (the mean of the two middle ones for an even N); for
+/// the clipped mean, each pixel's sorted values are read off and clipped: after sorting, the
+/// values a clipping round keeps are always one contiguous range, so a round only moves two
+/// ends. Pixels are cut into runs of ``blockPixels``; with `threads` > 1 the runs are spread
+/// over that many threads (`DispatchQueue.concurrentPerform`), with 1 they run on the caller's.
 ///
 /// Blocks: call it from a thread of its own, not from Swift's cooperative pool.
 public enum StackCombiner {
-    /// Pixels per run: 20 frames of 4-byte values are 160 KB, within a core's L2 cache.
-    public static let blockPixels = 2048
+    /// Pixels per run handed to one thread at a time.
+    public static let blockPixels = 4096
 
     /// Combines frames.
     ///
@@ -102,23 +116,50 @@ public enum StackCombiner {
     ) -> [Float] {
         precondition(!frames.isEmpty && frames.allSatisfy { $0.count >= count }, "frames must hold count pixels each")
         let blocks = (count + blockPixels - 1) / blockPixels
+        let comparators = network(frames.count)
         return [Float](unsafeUninitializedCapacity: count) { output, initialized in
             // Each worker writes its own blocks of the output and only reads the frames.
             nonisolated(unsafe) let destination = output.baseAddress!
             nonisolated(unsafe) let frames = frames
             let body = { @Sendable (worker: Int, workers: Int) in
                 let depth = frames.count
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockPixels * depth)
-                defer { scratch.deallocate() }
+                let vectors = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: depth)
+                let values = UnsafeMutablePointer<Float>.allocate(capacity: depth)
+                let tail = UnsafeMutablePointer<Pixel>.allocate(capacity: 8)
+                defer {
+                    vectors.deallocate()
+                    values.deallocate()
+                    tail.deallocate()
+                }
                 var block = worker
                 while block < blocks {
-                    let start = block * blockPixels
-                    let length = min(blockPixels, count - start)
-                    gather(frames, start: start, length: length, into: scratch)
-                    for pixel in 0..<length {
-                        let values = scratch + pixel * depth
-                        sort(values, depth)
-                        destination[start + pixel] = reduce(values, depth, method)
+                    let end = min(count, (block + 1) * blockPixels)
+                    var pixel = block * blockPixels
+                    while pixel < end {
+                        let lanes = min(8, end - pixel)
+                        for (index, frame) in frames.enumerated() {
+                            if lanes == 8 {
+                                vectors[index] = Pixel.load8(frame.baseAddress! + pixel)
+                            } else {
+                                // The last pixels: the rest of the lanes repeat the first one.
+                                for lane in 0..<8 { tail[lane] = frame[pixel + min(lane, lanes - 1)] }
+                                vectors[index] = Pixel.load8(tail)
+                            }
+                        }
+                        sort(vectors, comparators)
+                        let target = destination + pixel
+                        switch method {
+                        case .median:
+                            let middle = depth / 2
+                            let median = depth % 2 == 1 ? vectors[middle] : (vectors[middle - 1] + vectors[middle]) * 0.5
+                            for lane in 0..<lanes { target[lane] = median[lane] }
+                        case .sigmaClippedMean:
+                            for lane in 0..<lanes {
+                                for index in 0..<depth { values[index] = vectors[index][lane] }
+                                target[lane] = reduce(values, depth, method)
+                            }
+                        }
+                        pixel += lanes
                     }
                     block += workers
                 }
@@ -133,35 +174,43 @@ public enum StackCombiner {
         }
     }
 
-    /// Copies pixels `start..<start+length` of every frame into `scratch`, pixel-major: the N
-    /// values of pixel `p` at `scratch[p * N ..< (p + 1) * N]`.
-    @inline(__always)
-    static func gather<Pixel: StackPixel>(_ frames: [UnsafeBufferPointer<Pixel>], start: Int, length: Int,
-                                          into scratch: UnsafeMutablePointer<Float>) {
-        let depth = frames.count
-        for (index, frame) in frames.enumerated() {
-            let source = frame.baseAddress! + start
-            var target = scratch + index
-            for pixel in 0..<length {
-                target.pointee = source[pixel].floatValue
-                target += depth
+    /// The comparators of a sorting network for `count` values (Batcher's merge exchange, Knuth's
+    /// Algorithm 5.2.2M): after applying each `(i, j)` (i < j) as "put the smaller at i", in
+    /// order, any `count` values are sorted.
+    static func network(_ count: Int) -> [(Int, Int)] {
+        guard count > 1 else { return [] }
+        var t = 0
+        while 1 << t < count { t += 1 }
+        var comparators: [(Int, Int)] = []
+        var p = 1 << (t - 1)
+        while p > 0 {
+            var q = 1 << (t - 1)
+            var r = 0
+            var d = p
+            while true {
+                for i in 0..<(count - d) where i & p == r {
+                    comparators.append((i, i + d))
+                }
+                guard q != p else { break }
+                d = q - p
+                q >>= 1
+                r = p
             }
+            p >>= 1
         }
+        return comparators
     }
 
-    /// Sorts `count` values ascending (insertion sort: the counts here are small).
+    /// Sorts the vectors lane by lane with the network's comparators.
     @inline(__always)
-    static func sort(_ values: UnsafeMutablePointer<Float>, _ count: Int) {
-        var index = 1
-        while index < count {
-            let value = values[index]
-            var hole = index
-            while hole > 0 && values[hole - 1] > value {
-                values[hole] = values[hole - 1]
-                hole -= 1
+    static func sort(_ vectors: UnsafeMutablePointer<SIMD8<Float>>, _ comparators: [(Int, Int)]) {
+        comparators.withUnsafeBufferPointer { pairs in
+            for (i, j) in pairs {
+                let a = vectors[i]
+                let b = vectors[j]
+                vectors[i] = pointwiseMin(a, b)
+                vectors[j] = pointwiseMax(a, b)
             }
-            values[hole] = value
-            index += 1
         }
     }
 

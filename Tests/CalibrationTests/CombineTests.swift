@@ -37,6 +37,17 @@ import Testing
         #expect(combine(stacks, .median, threads: 3) == expected)
     }
 
+    @Test func theSortingNetworkSortsEveryCount() {
+        for depth in 1...40 {
+            let stacks = (0..<19).map { _ in (0..<depth).map { _ in UInt16.random(in: 0...65535) } }
+            let expected = stacks.map { values -> Float in
+                let sorted = values.sorted().map(Float.init)
+                return depth % 2 == 1 ? sorted[depth / 2] : (sorted[depth / 2 - 1] + sorted[depth / 2]) / 2
+            }
+            #expect(combine(stacks, .median) == expected, "\(depth) frames")
+        }
+    }
+
     @Test func sigmaClippingRejectsACosmicRay() {
         // Nine values near 1000 and one cosmic ray at 60000: the mean would be about 6900.
         let values: [UInt16] = [998, 1001, 1003, 999, 1000, 1002, 997, 1001, 1000, 60000]

@@ -32,6 +32,8 @@ enum OpenAPIDocument {
         "schemas-solving.json": PackageResources.schemas_solving_json,
         "paths-catalog.json": PackageResources.paths_catalog_json,
         "schemas-catalog.json": PackageResources.schemas_catalog_json,
+        "paths-calibration.json": PackageResources.paths_calibration_json,
+        "schemas-calibration.json": PackageResources.schemas_calibration_json,
     ]
 
     /// The whole document, as served.

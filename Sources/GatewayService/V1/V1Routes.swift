@@ -21,6 +21,7 @@ package enum V1Routes {
         V1FocusRoutes.register(routes, gateway: gateway)
         SolvingRoutes.register(routes, gateway: gateway)
         CatalogRoutes.register(routes, gateway: gateway)
+        CalibrationRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }
