@@ -69,7 +69,9 @@ public protocol StackPixel: Sendable {
 extension UInt16: StackPixel {
     /// Eight values from `pointer` on, as floats (exact).
     @inline(__always) public static func load8(_ pointer: UnsafePointer<UInt16>) -> SIMD8<Float> {
-        SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<UInt16>.self)))
+        var values = SIMD8<Float>()
+        for lane in 0..<8 { values[lane] = Float(pointer[lane]) }
+        return values
     }
 
     /// The value as a float (exact).
@@ -111,8 +113,30 @@ public enum StackCombiner {
     ///   - method: Median or sigma-clipped mean.
     ///   - threads: How many threads share the work (1: the caller's only).
     /// - Returns: `count` values.
-    public static func combine<Pixel: StackPixel>(
-        _ frames: [UnsafeBufferPointer<Pixel>], count: Int, method: CombineMethod, threads: Int = 1
+    public static func combine(
+        _ frames: [UnsafeBufferPointer<UInt16>], count: Int, method: CombineMethod, threads: Int = 1
+    ) -> [Float] {
+        combineStack(frames, count: count, method: method, threads: threads)
+    }
+
+    /// Combines float frames (normalised flats), as the 16-bit one.
+    ///
+    /// - Parameters:
+    ///   - frames: N ≥ 1 buffers of `count` pixels each.
+    ///   - count: Pixels per frame.
+    ///   - method: Median or sigma-clipped mean.
+    ///   - threads: How many threads share the work.
+    /// - Returns: `count` values.
+    public static func combine(
+        _ frames: [UnsafeBufferPointer<Float>], count: Int, method: CombineMethod, threads: Int = 1
+    ) -> [Float] {
+        combineStack(frames, count: count, method: method, threads: threads)
+    }
+
+    /// The combine, specialised in this module for each pixel type (the public entry points are
+    /// concrete so that callers in other modules never run the generic code).
+    static func combineStack<Pixel: StackPixel>(
+        _ frames: [UnsafeBufferPointer<Pixel>], count: Int, method: CombineMethod, threads: Int
     ) -> [Float] {
         precondition(!frames.isEmpty && frames.allSatisfy { $0.count >= count }, "frames must hold count pixels each")
         let blocks = (count + blockPixels - 1) / blockPixels
@@ -208,8 +232,16 @@ public enum StackCombiner {
             for (i, j) in pairs {
                 let a = vectors[i]
                 let b = vectors[j]
-                vectors[i] = pointwiseMin(a, b)
-                vectors[j] = pointwiseMax(a, b)
+                // Lane by lane (the loops become one vector min and max; the standard library's
+                // generic pointwiseMin was several times slower when measured).
+                var low = a
+                var high = b
+                for lane in 0..<8 {
+                    low[lane] = Swift.min(a[lane], b[lane])
+                    high[lane] = Swift.max(a[lane], b[lane])
+                }
+                vectors[i] = low
+                vectors[j] = high
             }
         }
     }
