@@ -20,6 +20,20 @@ import Testing
         return try await catalog.waitForRows(address, count, "exposure=\(exposure)")
     }
 
+    /// Takes one frame and returns the processor's result for it.
+    func calibrated(_ address: String, _ request: [String: Any]) async throws -> [String: Any] {
+        let exposure = try await catalog.expose(address, request)
+        try await catalog.waitForEnd(address, exposure)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let reply = try await http(address, "GET", "/v1/processor/results?exposure_id=\(exposure)")
+            if let result = (reply.json["results"] as? [[String: Any]])?.first { return result }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("no processor result for \(exposure) within 30 s")
+        return [:]
+    }
+
     @Test func aMasterBiasOfTenHasTheReadNoiseOverRootTenAndTheDarkLibraryMatches() async throws {
         let (service, address) = try await catalog.start()
         defer { service.cleanup() }
@@ -84,6 +98,26 @@ import Testing
         let reason = (none.json["matches"] as? [[String: Any]])?.first?["reason"] as? String
         #expect(reason == "no MASTERDARK with exptime 0 s; nearest have 1", "\(none.text)")
         #expect(try await http(address, "GET", "/v1/calibration/match?frame=999999").status == 404)
+
+        // The calibrated quick look: a 1 s dark is calibrated with the master dark (its mean
+        // becomes the pedestal), a 2 s object frame with the master bias only, and says why.
+        let darkPath = try #require((dark.json["master"] as? [String: Any])?["path"] as? String)
+        let configure = try await http(address, "PUT", "/v1/processor/configuration", json: ["calibrate": true])
+        #expect(configure.status == 200 && configure.json["calibrate"] as? Bool == true, "\(configure.text)")
+        let quick = try await calibrated(address, ["type": "dark", "time": 1])
+        let applied = try #require(quick["calibration"] as? [String: Any], "\(quick)")
+        #expect(applied["applied"] as? Bool == true && applied["dark"] as? String == darkPath && applied["bias"] == nil, "\(applied)")
+        #expect(applied["pedestal"] as? Double == 1000)
+        let mean = try #require((quick["analysis"] as? [String: Any])?["mean"] as? Double)
+        #expect(abs(mean - 1000) < 2, "calibrated dark mean \(mean) ADU, expected the pedestal 1000")
+        let light = try await calibrated(address, ["type": "object", "time": 2])
+        let biasOnly = try #require(light["calibration"] as? [String: Any], "\(light)")
+        #expect(biasOnly["bias"] as? String == masterPath && biasOnly["dark"] == nil && biasOnly["flat"] == nil, "\(biasOnly)")
+        let reasons = biasOnly["reasons"] as? [String] ?? []
+        #expect(reasons.contains("no MASTERDARK with exptime 2 s; nearest have 1") && reasons.contains("no MASTERFLAT in the catalog"),
+                "\(reasons)")
+        _ = try await http(address, "PUT", "/v1/processor/configuration", json: ["calibrate": false])
+        #expect(try await calibrated(address, ["type": "dark", "time": 1])["calibration"] == nil)
 
         // Bad requests: each refused naming its field, and nothing restarts.
         let lights = try await take(address, "object", time: 0.1, count: 2).compactMap { $0["id"] as? Int }
