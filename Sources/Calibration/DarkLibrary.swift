@@ -9,8 +9,9 @@ import ApertureProtocol
 /// - A master bias: binning, readout mode, gain and size; the newest wins.
 /// - A master flat: the same and the filter; the newest wins.
 ///
-/// The reason for no match names the first thing that differed and what the masters have
-/// instead, e.g. `no MASTERDARK with exptime 30 s; nearest have 10, 60`.
+/// A value the frame lacks (a frame without READOUTM, from other software) matches masters
+/// that lack it too. The reason for no match names the first thing that differed and what the
+/// masters have instead, e.g. `no MASTERDARK with exptime 30 s; nearest have 10, 60`.
 public enum DarkLibrary {
     /// One value a master must share with the frame.
     private struct Criterion {
@@ -68,9 +69,17 @@ public enum DarkLibrary {
         guard !candidates.isEmpty else { return MasterMatch(kind: kind, master: nil, reason: "no \(type) in the catalog") }
         var matched: [String] = []
         for criterion in criteria(kind, frame) {
+            // A value the frame lacks matches masters that lack it too (frames of other software).
             guard let value = criterion.frame else {
-                return MasterMatch(kind: kind, master: nil,
-                                   reason: "the frame has no \(criterion.keyword), which a \(type) must match")
+                let alike = candidates.filter { criterion.master($0) == nil }
+                guard !alike.isEmpty else {
+                    let have = Set(candidates.compactMap(criterion.master)).sorted().prefix(5).joined(separator: ", ")
+                    return MasterMatch(kind: kind, master: nil,
+                                       reason: "the frame has no \(criterion.keyword) and every \(type) left has one (\(have))")
+                }
+                matched.append("no \(criterion.name)")
+                candidates = alike
+                continue
             }
             let same = candidates.filter { criterion.master($0) == value }
             if same.isEmpty {
@@ -91,7 +100,7 @@ public enum DarkLibrary {
         }
         let newestFirst = candidates.sorted { ($0.dateObs ?? "", $0.id) > ($1.dateObs ?? "", $1.id) }
         guard kind == .dark else { return MasterMatch(kind: kind, master: newestFirst.first, reason: nil) }
-        let names = matched.map { $0.split(separator: " ").first.map(String.init) ?? $0 }.joined(separator: "/")
+        let names = criteria(kind, frame).map(\.name).joined(separator: "/")
         guard let temperature = frame.ccdTemp, temperature.isFinite else {
             return MasterMatch(kind: kind, master: nil,
                                reason: "\(candidates.count) \(type)(s) match \(names) but the frame has no CCD-TEMP to compare")

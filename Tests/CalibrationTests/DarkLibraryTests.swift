@@ -63,8 +63,14 @@ import Testing
         #expect(DarkLibrary.match(.dark, for: frame, among: [master(1, temperature: -15.2)], tolerance: 5.5).master?.id == 1)
         var unknown = frame
         unknown.exptime = nil
-        #expect(DarkLibrary.match(.dark, for: unknown, among: [master(1)]).reason
-                == "the frame has no EXPTIME, which a MASTERDARK must match")
+        #expect(DarkLibrary.match(.dark, for: unknown, among: [master(1), master(2, exptime: 60)]).reason
+                == "the frame has no EXPTIME and every MASTERDARK left has one (30, 60)")
+        // A value missing on both sides matches.
+        var noReadout = frame
+        noReadout.readoutMode = nil
+        var bare = master(3)
+        bare.readoutMode = nil
+        #expect(DarkLibrary.match(.dark, for: noReadout, among: [master(1), bare]).master?.id == 3)
     }
 
     @Test func biasAndFlatIgnoreExposureTimeAndFlatsNeedTheFilter() {
