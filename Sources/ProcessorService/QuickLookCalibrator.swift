@@ -56,8 +56,8 @@ final class QuickLookCalibrator: Sendable {
 
     /// ADU added after a subtraction (see ``QuickLookCalibration/pedestal``).
     static let pedestal: Float = 1000
-    /// How long a catalog answer is used.
-    static let answerLifetime: Duration = .seconds(30)
+    /// How long a catalog answer is used: a master made meanwhile is used from the next answer on.
+    static let answerLifetime: Duration = .seconds(5)
     /// How long "catalog unavailable" is used before the catalog is asked again.
     static let unavailableLifetime: Duration = .seconds(5)
     /// How long the catalog is given to answer.

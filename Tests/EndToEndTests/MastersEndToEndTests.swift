@@ -1,3 +1,4 @@
+import Bus
 import Foundation
 import Testing
 
@@ -119,6 +120,47 @@ import Testing
         _ = try await http(address, "PUT", "/v1/processor/configuration", json: ["calibrate": false])
         #expect(try await calibrated(address, ["type": "dark", "time": 1])["calibration"] == nil)
 
+        // A master flat of simulator flats: median 1, the vignetting kept (a corner about 5 %
+        // below the centre), and the quick look of a flat divides by it.
+        let flats = try await take(address, "flat", time: 1, count: 5)
+        let flatIds = flats.compactMap { $0["id"] as? Int }
+        let flat = try await http(address, "POST", "/v1/calibration/masters", json: ["kind": "flat", "frames": flatIds], timeout: 120)
+        #expect(flat.status == 201, "\(flat.text)")
+        let flatPath = try #require((flat.json["master"] as? [String: Any])?["path"] as? String)
+        let flatPaths = flats.compactMap { $0["path"] as? String }.map { service.root + "/data/" + $0 }
+        let flatCheck = try await ServiceHarness.runPython("master_check", [service.root + "/data/" + flatPath, flatPaths[0], flatPaths[1]],
+                                                           in: service.root)
+        let flatRead = try #require(try JSONSerialization.jsonObject(with: Data(flatCheck.output.utf8)) as? [String: Any], "\(flatCheck.errors)")
+        #expect(flatRead["imagetyp"] as? String == "MASTERFLAT")
+        #expect(abs((flatRead["median"] as? Double ?? 0) - 1) < 1e-6, "\(flatRead)")
+        let ratio = (flatRead["corner"] as? Double ?? 0) / (flatRead["center"] as? Double ?? 1)
+        #expect(ratio > 0.93 && ratio < 0.97, "corner/centre of the master flat \(ratio), the simulator's vignetting 0.05")
+        _ = try await http(address, "PUT", "/v1/processor/configuration", json: ["calibrate": true])
+        // The processor asks the catalog again after at most 5 s (it remembered "no MASTERFLAT"
+        // for frames like these): flats until one is divided by the new master, within 30 s.
+        var flatApplied: [String: Any] = [:]
+        let flatDeadline = Date().addingTimeInterval(30)
+        while flatApplied["flat"] == nil && Date() < flatDeadline {
+            flatApplied = try await calibrated(address, ["type": "flat", "time": 1])["calibration"] as? [String: Any] ?? [:]
+        }
+        #expect(flatApplied["flat"] as? String == flatPath && flatApplied["dark"] as? String == darkPath, "\(flatApplied)")
+        _ = try await http(address, "PUT", "/v1/processor/configuration", json: ["calibrate": false])
+
+        // The command line: the same answers.
+        let runtime = service.runtime.path
+        let cliMatch = try ServiceHarness.runCLI(["calibration", "match", "--runtime-dir", runtime, "--frame", "\(frame)",
+                                                  "--tolerance", "5"])
+        #expect(cliMatch.code == 0 && cliMatch.output.contains("dark: \(darkPath)"), "\(cliMatch.output)")
+        let cliNone = try ServiceHarness.runCLI(["calibration", "match", "--runtime-dir", runtime, "--frame", "\(biasIds[0])"])
+        #expect(cliNone.code == 1 && cliNone.output.contains("dark: none: no MASTERDARK with exptime 0 s; nearest have 1"),
+                "\(cliNone.output)")
+        let cliCombine = try ServiceHarness.runCLI(["calibration", "combine", "--runtime-dir", runtime, "--kind", "bias",
+                                                    "--imagetyp", "bias"])
+        #expect(cliCombine.code == 0 && cliCombine.output.contains("MASTERBIAS of 10 frames by median"), "\(cliCombine.output)")
+        let cliBad = try ServiceHarness.runCLI(["calibration", "combine", "--runtime-dir", runtime, "--kind", "bias",
+                                                "--method", "sigma_clip", "--kappa-low", "0", "1", "2"])
+        #expect(cliBad.code != 0 && cliBad.output.contains("--kappa-low"), "\(cliBad.output)")
+
         // Bad requests: each refused naming its field, and nothing restarts.
         let lights = try await take(address, "object", time: 0.1, count: 2).compactMap { $0["id"] as? Int }
         let bad: [([String: Any], Int, String)] = [
@@ -136,7 +178,7 @@ import Testing
             (["kind": "bias", "frames": [biasIds[0], 999_999]], 404, "frames"),
             (["kind": "bias", "frames": lights], 400, "frames"),
             (["kind": "dark", "frames": [darkIds[0], frame, biasIds[0]]], 400, "frames"),
-            (["kind": "flat", "query": ["imagetyp": "flat"]], 409, "frames"),
+            (["kind": "flat", "query": ["imagetyp": "flat", "filter": "none such"]], 409, "frames"),
         ]
         for (body, status, field) in bad {
             let reply = try await http(address, "POST", "/v1/calibration/masters", json: body)

@@ -1,5 +1,6 @@
 """Reads a master frame and raw frames as an archive would, independently of Aperture (astropy,
-numpy): the master's header, HISTORY cards and checksums, its noise, and the read noise of two
+numpy): the master's header, HISTORY cards and checksums, its noise, median, corner and centre
+levels (16x16 means), and the read noise of two
 raw frames as std(b1 - b2) / sqrt(2). Prints one JSON object.
 
 usage: master_check.py MASTER RAW1 RAW2
@@ -26,6 +27,9 @@ with warnings.catch_warnings(record=True) as caught:
             "shape": list(data.shape),
             "mean": float(data.mean()),
             "std": float(data.std()),
+            "median": float(np.median(data)),
+            "corner": float(data[:16, :16].mean()),
+            "center": float(data[data.shape[0] // 2 - 8:data.shape[0] // 2 + 8, data.shape[1] // 2 - 8:data.shape[1] // 2 + 8].mean()),
         }
     out["checksum_warnings"] = [str(w.message) for w in caught if "checksum" in str(w.message).lower()]
 a = fits.getdata(first).astype(np.float64)
