@@ -56,8 +56,6 @@ enum CalibrationRoutes {
                     throw APIError.invalid(key, "tolerance: '\(value.prefix(40))' is not a number of degrees from 0 to 100")
                 }
                 match.tolerance = tolerance
-            case "token":
-                continue
             default:
                 throw APIError.invalid(key, "\(key): is not a parameter of /v1/calibration/match (frame, path, kind, tolerance)")
             }
