@@ -303,7 +303,7 @@ let package = Package(
 
         .executableTarget(
             name: "MasterBenchmark",
-            dependencies: ["Calibration", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
+            dependencies: ["Calibration", "CameraCore", "ApertureProtocol", "FITSStorage"] + benchmarkSupport,
             path: "Benchmarks/MasterBenchmark",
             swiftSettings: swiftSettings
         ),
