@@ -85,8 +85,12 @@ struct MasterCommands: Sendable {
     /// Where combines run, one at a time.
     private static let queue = DispatchQueue(label: "catalog.masters")
 
-    /// Registers both commands.
+    /// Registers both commands, after removing what a crash left of a master being written.
     func register(in commands: inout CommandRouter) {
+        let store = FrameStore(root: catalog.root + "/" + MasterBuilder.folder, prefix: "MASTER")
+        for path in store.removeStaleFloatTemporaries() {
+            logger.warning("removed \(path), a master left unfinished by a crash")
+        }
         commands.register(CalibrationCombineCommand.self) { request in try await combine(request) }
         commands.register(CalibrationMatchCommand.self) { request in try await match(request) }
     }

@@ -82,6 +82,16 @@ extension FrameStore {
     }
 }
 
+extension FrameStore {
+    /// Removes the hidden temporary files that ``saveFloat(pixels:width:height:cards:comments:history:)``
+    /// left in the root when a crash interrupted it (`.PREFIX-NNNN.fits.tmp-<pid>-<hex>` of any
+    /// prefix, of processes that no longer exist). Final files are never touched.
+    /// - Returns: the files removed.
+    public func removeStaleFloatTemporaries() -> [String] {
+        Self.removeStaleTemporaries(in: root, head: ".")
+    }
+}
+
 /// A whole 32-bit floating-point FITS file built by cfitsio in memory (`ffimem`): the primary
 /// HDU (`FLOAT_IMG`), the cards, COMMENT and HISTORY cards, the pixels (`ffppr` with `TFLOAT`,
 /// big-endian IEEE), CHECKSUM and DATASUM (`ffpcks`). Written to disk by the caller.

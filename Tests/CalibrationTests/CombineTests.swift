@@ -135,6 +135,21 @@ import Testing
         #expect(try FITSFile.verifyChecksums(path: saved.path) == (1, 1))
     }
 
+    @Test func aCrashedSavesTemporaryIsRemovedAndFinalFilesKept() throws {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let rows = try frames("Bias Frame", count: 2) { index, pixel in UInt16(500 + index + pixel % 3) }
+        let saved = try MasterBuilder.build(.init(kind: .bias, method: .median, inputs: rows, paths: rows.map { folder + "/" + $0.path }),
+                                            dataRoot: folder, threads: 1)
+        let masters = folder + "/" + MasterBuilder.folder
+        // A dead writer's temporary (pid 2^31 - 2 does not exist) and a live one's (this process).
+        let dead = masters + "/.MASTERBIAS-20261206-0002.fits.tmp-2147483646-ab12"
+        let live = masters + "/.MASTERBIAS-20261206-0003.fits.tmp-\(getpid())-cd34"
+        for path in [dead, live] { #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))) }
+        let removed = FrameStore(root: masters, prefix: "MASTER").removeStaleFloatTemporaries()
+        #expect(removed == [dead])
+        #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: saved.path))
+    }
+
     @Test func inputsThatDisagreeAreRefusedNamingThem() throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var rows = try frames("Dark Frame", count: 3) { _, _ in 500 }
