@@ -76,9 +76,13 @@ import Testing
         #expect(abs(noise - expected) / expected < 0.10,
                 "master noise \(noise) ADU against read noise \(readNoise) / sqrt(10) = \(expected)")
 
-        // The catalog has the master, found by its type.
+        // The catalog has the master, found by its type, and serves its file.
         let masters = try await catalog.fetchRows(address, "imagetyp=masterbias")
         #expect(masters.compactMap { $0["path"] as? String } == [masterPath])
+        let masterId = try #require(master["id"] as? Int)
+        let download = try await http(address, "GET", "/v1/frames/\(masterId)/file")
+        let onDisk = try Data(contentsOf: URL(fileURLWithPath: service.root + "/data/" + masterPath))
+        #expect(download.status == 200 && download.body == onDisk, "\(download.status)")
 
         // The dark library: a master dark of 1 s darks; a new 1 s dark matches it, the biases do not.
         let darks = try await take(address, "dark", time: 1, count: 3)
