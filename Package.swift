@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "aperture-bench-ring", targets: ["FrameRingBenchmark"]),
         .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
         .executable(name: "aperture-bench-catalog", targets: ["CatalogBenchmark"]),
+        .executable(name: "aperture-bench-masters", targets: ["MasterBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -186,11 +187,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Master calibration frames and the calibration library's rule (issue 15): no bus, no process.
+        .target(
+            name: "Calibration",
+            dependencies: ["ApertureProtocol", "Bus", "FITSStorage"],
+            swiftSettings: swiftSettings
+        ),
+
         // The frame catalog: the only writer of the catalog database (SQLite through GRDB).
         .target(
             name: "CatalogService",
             dependencies: [
-                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis", "Calibration",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -295,6 +303,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "MasterBenchmark",
+            dependencies: ["Calibration", "CameraCore", "ApertureProtocol", "FITSStorage"] + benchmarkSupport,
+            path: "Benchmarks/MasterBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests.
         .testTarget(
             name: "CameraCoreTests",
@@ -356,6 +371,11 @@ let package = Package(
                 "CatalogService", "ApertureProtocol", "ApertureConfig", "Bus", "FITSStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CalibrationTests",
+            dependencies: ["Calibration", "ApertureProtocol", "Bus", "FITSStorage"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COVERED = ["ApertureProtocol", "Bus", "FrameAnalysis", "CameraCore", "ApertureLogging",
            "ChildRuntime", "Supervision", "ProcessSupport", "FITSStorage", "GatewayService",
-           "ApertureConfig", "CameraService", "ProcessorService"]
+           "ApertureConfig", "CameraService", "ProcessorService", "Calibration"]
 
 ACCESS = r"(?:public|package|open)"
 MODIFIER = (r"(?:public|package|open|internal|fileprivate|private)(?:\(set\))?|static|class|final|"

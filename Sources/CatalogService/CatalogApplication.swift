@@ -54,6 +54,7 @@ public enum CatalogApplication {
                                   events: try Publisher(listening: context.runtime.endpoint(EndpointName.catalogEvents)),
                                   site: context.configuration.site, logger: context.logger)
         registerPlans(&commands, sequencer)
+        MasterCommands(catalog: catalog, logger: context.logger).register(in: &commands)
         // Background work: under a full CPU the camera, the processor and the gateway go first
         // (a frame's row may wait; the camera's save rate must not).
         if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) != 0 {

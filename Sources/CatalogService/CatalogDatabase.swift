@@ -90,6 +90,7 @@ public final class CatalogDatabase: Sendable {
                 CREATE INDEX plan_by_position ON plan(position);
                 """)
         }
+        registerMastersMigration(&migrator)
         return migrator
     }
 
@@ -223,7 +224,7 @@ public final class CatalogDatabase: Sendable {
 
     // MARK: - Reading
 
-    private static let rowColumns = """
+    static let rowColumns = """
         id, path, bytes, sha256, night, date_obs, exptime, imagetyp, filter, object, exposure, frame, xbinning, ybinning,
         xorigin, yorigin, width, height, ccd_temp, set_temp, gain, readout_mode, ra, dec, plan, plan_step, plan_index, median,
         sigma, nstars, fwhm, hfd, missing, added

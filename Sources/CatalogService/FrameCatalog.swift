@@ -1,5 +1,6 @@
 import ApertureProtocol
 import Bus
+import Calibration
 import ChildRuntime
 import Dispatch
 import FITSStorage
@@ -87,6 +88,15 @@ public final class FrameCatalog: Sendable {
         try await database.upsert(entries)
     }
 
+    /// Catalogues files now (a master just written), read on the frames' queue.
+    /// - Parameter paths: paths relative to the root.
+    /// - Throws: ``BusError`` `storage_error` naming a file that cannot be read; GRDB's errors.
+    func catalogue(_ paths: [String]) async throws {
+        let (entries, failures) = await read(paths, on: liveQueue)
+        if let failure = failures.first { throw BusError(.storage, failure) }
+        try await database.upsert(entries)
+    }
+
     /// Keeps the processor's figures of frames (those with focus metrics), in one transaction.
     /// - Parameter results: `processor.result` events.
     func processed(_ results: [ProcessorResult]) async {
@@ -119,11 +129,11 @@ public final class FrameCatalog: Sendable {
 
     // MARK: - Scans
 
-    /// The frame files in the night folders, relative to the root.
+    /// The frame files in the night folders and the masters' folder, relative to the root.
     private func listFiles() -> [String] {
         guard let folders = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
         var files: [String] = []
-        for folder in folders.sorted() where FrameStore.isNightFolderName(folder) {
+        for folder in folders.sorted() where FrameStore.isNightFolderName(folder) || folder == MasterBuilder.folder {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + folder) else { continue }
             for name in names.sorted() where FITSFile.isFrameName(name) {
                 files.append(folder + "/" + name)

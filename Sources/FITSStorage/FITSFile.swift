@@ -96,6 +96,13 @@ public enum FITSFile {
     ///   the file holds (a compressed one: more than ``maximumCompressionRatio`` times its size;
     ///   checked before anything is allocated).
     public static func read(path: String) throws(StorageError) -> (width: Int, height: Int, pixels: [UInt16], header: [String: String]) {
+        try readImage(path: path, cfitsioType: TUSHORT, as: UInt16.self)
+    }
+
+    /// ``read(path:)`` with the pixels converted by cfitsio to `cfitsioType` (`TUSHORT`,
+    /// `TFLOAT`), BZERO and BSCALE applied.
+    static func readImage<Pixel>(path: String, cfitsioType: Int32, as: Pixel.Type) throws(StorageError)
+        -> (width: Int, height: Int, pixels: [Pixel], header: [String: String]) {
         var status: Int32 = 0
         let (file, compressed) = try openImage(path)
         defer {
@@ -136,9 +143,9 @@ public enum FITSFile {
                                + (compressed ? " (compressed at most \(ratio) to 1)" : ""))
         }
         var anyNull: Int32 = 0
-        let pixels = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let pixels = [Pixel](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0 {
-                ffgpv(file, TUSHORT, 1, LONGLONG(count), nil, buffer.baseAddress, &anyNull, &status)
+                ffgpv(file, cfitsioType, 1, LONGLONG(count), nil, buffer.baseAddress, &anyNull, &status)
             }
             initialized = count
         }

@@ -122,6 +122,16 @@ public struct FrameStore: Sendable {
             bytes = try FITSFile.writeFile(file, to: temporary, durable: true, startingWriteback: startsWriteback)
         }
 
+        let final = try place(temporary, in: folder, from: number)
+        return SavedFile(path: final, bytes: bytes)
+    }
+
+    /// Gives a complete, fsynced temporary file in `folder` its final name: the first free
+    /// `PREFIX-NNNN` from `number` on (renamed without replacing; the folder fsynced).
+    /// - Returns: the final path.
+    /// - Throws: ``StorageError``; the temporary file is removed.
+    func place(_ temporary: String, in folder: String, from first: Int) throws(StorageError) -> String {
+        var number = first
         var attempts = 0
         while true {
             let final = folder + "/" + fileName(number)
@@ -137,7 +147,7 @@ public struct FrameStore: Sendable {
                     throw error
                 }
                 next.set(number + 1, in: folder)
-                return SavedFile(path: final, bytes: bytes)
+                return final
             }
             guard result == EEXIST else {
                 _ = unlink(temporary)
@@ -168,14 +178,22 @@ public struct FrameStore: Sendable {
         let head = "." + prefix + "-"
         var removed: [String] = []
         for day in folders where Self.isNightFolderName(day) {
-            let folder = (root == "/" ? "" : root) + "/" + day
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
-            for name in names where name.hasPrefix(head) {
-                guard let marker = name.range(of: ".fits.tmp-") ?? name.range(of: ".fits.fz.tmp-") else { continue }
-                let pid = name[marker.upperBound...].prefix { $0 != "-" }
-                if let pid = Int32(pid), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
-                if unlink(folder + "/" + name) == 0 { removed.append(folder + "/" + name) }
-            }
+            removed += Self.removeStaleTemporaries(in: (root == "/" ? "" : root) + "/" + day, head: head)
+        }
+        return removed
+    }
+
+    /// Removes `folder`'s hidden temporaries whose names start with `head` and whose writer
+    /// (the pid in the name) no longer exists.
+    /// - Returns: the files removed.
+    static func removeStaleTemporaries(in folder: String, head: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(head) {
+            guard let marker = name.range(of: ".fits.tmp-") ?? name.range(of: ".fits.fz.tmp-") else { continue }
+            let pid = name[marker.upperBound...].prefix { $0 != "-" }
+            if let pid = Int32(pid), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+            if unlink(folder + "/" + name) == 0 { removed.append(folder + "/" + name) }
         }
         return removed
     }

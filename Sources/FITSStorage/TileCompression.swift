@@ -116,8 +116,15 @@ extension FITSFile {
     /// - Returns: the file's size in bytes.
     static func writeFile(_ file: borrowing TileCompressedFile, to path: String, durable: Bool,
                           startingWriteback: Bool) throws(StorageError) -> Int {
-        let bytes = file.bytes
-        return try POSIXFile.createFile(path, durable: durable) { descriptor throws(StorageError) in
+        try writeBytes(file.bytes, to: path, durable: durable, startingWriteback: startingWriteback)
+    }
+
+    /// Writes a file's bytes to a new file (it must not exist), fsyncs it when `durable`, and
+    /// closes it. Nothing is left behind on failure.
+    /// - Returns: the file's size in bytes.
+    static func writeBytes(_ bytes: UnsafeRawBufferPointer, to path: String, durable: Bool,
+                           startingWriteback: Bool) throws(StorageError) -> Int {
+        try POSIXFile.createFile(path, durable: durable) { descriptor throws(StorageError) in
             try POSIXFile.writeAll(descriptor, bytes, at: 0, path: path)
             if startingWriteback { POSIXFile.startWriteback(descriptor, offset: 0, length: bytes.count) }
             return bytes.count

@@ -53,6 +53,9 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
     /// `focus_threshold`: the detection threshold in standard deviations of the background
     /// above the background (a star's peak pixel must exceed it).
     public var focusThreshold: Double = 5
+    /// `calibrate`: the processor subtracts the matching master bias or dark and divides by the
+    /// matching master flat before its statistics (the calibrated quick look; issue 15).
+    public var calibrate: Bool = false
 
     /// The two profile kinds.
     public enum ProfileMode: String, Sendable, Hashable, Codable, CaseIterable {
@@ -143,6 +146,7 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
         case saturationThreshold = "saturation_threshold"
         case focus
         case focusThreshold = "focus_threshold"
+        case calibrate
     }
 
     /// Decodes the keys present, leaving the others at their defaults; an ROI of `null` or `[]`
@@ -183,6 +187,7 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
         saturationThreshold = try value(.saturationThreshold, defaults.saturationThreshold)
         focus = try value(.focus, defaults.focus)
         focusThreshold = try value(.focusThreshold, defaults.focusThreshold)
+        calibrate = try value(.calibrate, defaults.calibrate)
     }
 
     /// Encodes every key; a disabled ROI as `null`.
@@ -207,5 +212,6 @@ public struct AnalysisConfiguration: Sendable, Hashable, Codable {
         try container.encode(saturationThreshold, forKey: .saturationThreshold)
         try container.encode(focus, forKey: .focus)
         try container.encode(focusThreshold, forKey: .focusThreshold)
+        try container.encode(calibrate, forKey: .calibrate)
     }
 }

@@ -48,12 +48,16 @@ final class FrameProcessor: Sendable {
     private let logger: Logger
     /// `camera.ctl`, asked for the sensor's size; nil when the client could not be opened.
     private let camera: RequestClient?
+    /// The calibrated quick look (`calibrate`).
+    private let calibrator: QuickLookCalibrator
 
-    init(runtime: RuntimeDirectory, events: Publisher, autostart: Bool, logger: Logger) {
+    init(runtime: RuntimeDirectory, events: Publisher, autostart: Bool, logger: Logger, dataRoot: String = ".") {
         self.runtime = runtime
         self.events = events
         self.logger = logger
         self.camera = try? RequestClient(dialing: runtime.endpoint(EndpointName.cameraControl))
+        self.calibrator = QuickLookCalibrator(catalog: try? RequestClient(dialing: runtime.endpoint(EndpointName.catalogControl)),
+                                              dataRoot: dataRoot)
         self.state = Mutex(State(processing: autostart, startTime: autostart ? Date().timeIntervalSince1970 : nil))
     }
 
@@ -228,6 +232,7 @@ final class FrameProcessor: Sendable {
             let event = try? await notices.next(timeout: .seconds(1))
             guard state.withLock({ $0.processing }) else { continue }
             if let notice = event.flatMap({ try? $0.decode(FrameNotice.self) }) {
+                calibrator.noted(notice)
                 guard let location = notice.ring else {
                     skip("frame \(notice.frame) of \(notice.exposureId) has no frame-ring location")
                     continue
@@ -239,12 +244,12 @@ final class FrameProcessor: Sendable {
             } else if cursor.reopenIfReplaced() == nil {
                 continue
             }
-            drain(&cursor, analyzer: analyzer)
+            await drain(&cursor, analyzer: analyzer)
         }
     }
 
     /// Analyses the frames in the ring after the cursor's last one, oldest first.
-    private func drain(_ cursor: inout RingCursor, analyzer: AnalyzerBox) {
+    private func drain(_ cursor: inout RingCursor, analyzer: AnalyzerBox) async {
         guard let reader = cursor.reader else { return }
         // Behind by more than this, the oldest unread frame is about to be overwritten.
         let reach = UInt64(max(1, reader.slotCount - 2))
@@ -265,28 +270,45 @@ final class FrameProcessor: Sendable {
             }
             cursor.last = location.sequence
             cursor.counting = true
-            process(at: location, reader: reader, analyzer: analyzer, configuration: configuration, since: since)
+            // The calibrated quick look: the masters for this frame, found before it is read
+            // (the catalog is asked at most once per kind of frame in a while; see QuickLookCalibrator).
+            var plan: QuickLookCalibrator.Plan?
+            if configuration.calibrate, let metadata = reader.withFrame(location, { metadata, _ in metadata }) {
+                plan = await calibrator.plan(for: metadata)
+            }
+            process(at: location, reader: reader, analyzer: analyzer, configuration: configuration, since: since, plan: plan)
         }
     }
 
     private func process(at location: FrameLocation, reader: FrameRingReader, analyzer: AnalyzerBox,
-                         configuration: AnalysisConfiguration, since: Double) {
+                         configuration: AnalysisConfiguration, since: Double, plan: QuickLookCalibrator.Plan?) {
         let outcome: Result<(FrameMetadata, FrameAnalysis), AnalysisError>??
+        var calibration: QuickLookCalibration?
         outcome = reader.withFrame(location) { metadata, pixels -> Result<(FrameMetadata, FrameAnalysis), AnalysisError>? in
             // Read out before processing (re)started: not this run's to analyse.
             guard metadata.readoutTime >= since else { return nil }
             guard metadata.pixelType == .uint16 else {
                 return .failure(AnalysisError(.invalidArgument, "pixel type \(metadata.pixelType) is not supported"))
             }
-            do throws(AnalysisError) {
-                var result = analyzer.scratch
-                try analyzer.analyzer.analyze(pixels: pixels, width: metadata.width, height: metadata.height,
-                                              configuration: configuration, into: &result)
-                analyzer.scratch = result
-                return .success((metadata, result))
-            } catch {
-                return .failure(error)
+            func analyze(_ source: UnsafeBufferPointer<UInt16>) -> Result<(FrameMetadata, FrameAnalysis), AnalysisError> {
+                do throws(AnalysisError) {
+                    var result = analyzer.scratch
+                    try analyzer.analyzer.analyze(pixels: source, width: metadata.width, height: metadata.height,
+                                                  configuration: configuration, into: &result)
+                    analyzer.scratch = result
+                    return .success((metadata, result))
+                } catch {
+                    return .failure(error)
+                }
             }
+            guard let plan else { return analyze(pixels) }
+            // The calibrated copy is analysed instead of the frame (the ring's pixels are only read).
+            if analyzer.calibrated.count != pixels.count { analyzer.calibrated = [UInt16](repeating: 0, count: pixels.count) }
+            calibration = analyzer.calibrated.withUnsafeMutableBufferPointer { output in
+                QuickLookCalibrator.apply(plan, to: pixels, width: metadata.width, height: metadata.height, into: output)
+            }
+            guard calibration?.applied == true else { return analyze(pixels) }
+            return analyzer.calibrated.withUnsafeBufferPointer { analyze($0) }
         }
         switch outcome {
         case nil:
@@ -297,9 +319,10 @@ final class FrameProcessor: Sendable {
             skip("frame \(location) skipped: \(error.message)")
         case .some(.success(let (metadata, analysis))?):
             let now = Date().timeIntervalSince1970
-            let result = ProcessorResult(exposureId: metadata.exposureId, frame: metadata.frameNumber,
+            var result = ProcessorResult(exposureId: metadata.exposureId, frame: metadata.frameNumber,
                                          sequence: location.sequence, focus: metadata.focus,
                                          readoutTime: metadata.readoutTime, processedTime: now, analysis: analysis)
+            result.calibration = calibration
             state.withLock { s in
                 s.processed += 1
                 s.runProcessed += 1
@@ -367,4 +390,6 @@ private struct RingCursor {
 private final class AnalyzerBox: @unchecked Sendable {
     let analyzer = FrameAnalyzer()
     var scratch = FrameAnalysis()
+    /// The calibrated copy of the frame (`calibrate`), reused.
+    var calibrated: [UInt16] = []
 }

@@ -17,7 +17,8 @@ public enum ProcessorApplication {
     public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
         let events = try Publisher(listening: context.runtime.endpoint(EndpointName.processorEvents))
         let processor = FrameProcessor(runtime: context.runtime, events: events,
-                                       autostart: context.configuration.processor.autostart, logger: context.logger)
+                                       autostart: context.configuration.processor.autostart, logger: context.logger,
+                                       dataRoot: context.configuration.storage.dataRoot)
         commands.register(ProcessorStartCommand.self) { _ in processor.setProcessing(true) }
         commands.register(ProcessorStopCommand.self) { _ in processor.setProcessing(false) }
         commands.register(ProcessorStatusCommand.self) { _ in processor.processingState }

@@ -22,7 +22,7 @@ struct ApertureCommand: AsyncParsableCommand {
             talk to a running service over its runtime directory's supervisor.ctl socket.
             Logs: `journalctl -u aperture` under systemd (`-t aperture-camera` for one child).
             """,
-        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, CatalogCommand.self, PlanCommand.self, Logs.self, ConfigCommand.self],
+        subcommands: [Run.self, Status.self, Stop.self, Restart.self, CameraCommand.self, CatalogCommand.self, PlanCommand.self, CalibrationCommand.self, Logs.self, ConfigCommand.self],
         defaultSubcommand: Run.self)
 }
 

@@ -288,7 +288,7 @@ public struct FrameQuery: Codable, Sendable, Hashable {
         case "imagetyp":
             guard let type = Self.imageType(value) else {
                 throw .invalid(name, "'\(value.prefix(64))' is not an image type (object, light, bias, dark, flat, "
-                               + "or IMAGETYP as written: Light Frame, Bias Frame, Dark Frame, Flat Field)")
+                               + "or IMAGETYP as written: Light Frame, Bias Frame, Dark Frame, Flat Field, MASTERBIAS, MASTERDARK, MASTERFLAT)")
             }
             imagetyp = type
         case "filter": filter = try text()
@@ -362,6 +362,7 @@ public struct FrameQuery: Codable, Sendable, Hashable {
         case "bias", "bias frame", "zero": "Bias Frame"
         case "dark", "dark frame": "Dark Frame"
         case "flat", "flat field", "flat frame": "Flat Field"
+        case "masterbias", "masterdark", "masterflat": name.uppercased()
         default: nil
         }
     }

@@ -276,9 +276,12 @@ public struct ProcessorResult: Codable, Sendable, Hashable {
     public var processedTime: Double
     /// What the analysis found.
     public var analysis: FrameAnalysis
+    /// With `calibrate` on: the masters the frame was calibrated with before the analysis, or
+    /// why it was not; absent with `calibrate` off.
+    public var calibration: QuickLookCalibration?
 
     enum CodingKeys: String, CodingKey {
-        case frame, sequence, focus, analysis
+        case frame, sequence, focus, analysis, calibration
         case exposureId = "exposure_id"
         case readoutTime = "readout_time"
         case processedTime = "processed_time"
@@ -311,6 +314,43 @@ extension ProcessorResult {
         copy.analysis.backgroundSubtractedSignal = nil
         copy.analysis.histogram?.counts = []
         return copy
+    }
+}
+
+/// How a frame was calibrated before its analysis (the processor's `calibrate`).
+public struct QuickLookCalibration: Codable, Sendable, Hashable {
+    /// Whether any master was applied.
+    public var applied: Bool
+    /// The master bias subtracted (its path relative to the data root), when no dark matched.
+    public var bias: String?
+    /// The master dark subtracted (it holds the bias too).
+    public var dark: String?
+    /// The master flat divided by.
+    public var flat: String?
+    /// ADU added after a subtraction so that values below the master survive as 16-bit
+    /// pixels: the statistics are of `(frame - master) / flat + pedestal`.
+    public var pedestal: Double
+    /// Why each master that was not applied was not: `"uncalibrated: catalog unavailable"`,
+    /// the dark library's reasons.
+    public var reasons: [String]
+
+    /// Creates a description.
+    ///
+    /// - Parameters:
+    ///   - applied: Whether a master was applied.
+    ///   - bias: The master bias.
+    ///   - dark: The master dark.
+    ///   - flat: The master flat.
+    ///   - pedestal: The ADU added.
+    ///   - reasons: Why masters were not applied.
+    public init(applied: Bool, bias: String? = nil, dark: String? = nil, flat: String? = nil, pedestal: Double = 0,
+                reasons: [String] = []) {
+        self.applied = applied
+        self.bias = bias
+        self.dark = dark
+        self.flat = flat
+        self.pedestal = pedestal
+        self.reasons = reasons
     }
 }
 

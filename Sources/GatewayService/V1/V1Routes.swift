@@ -22,6 +22,7 @@ package enum V1Routes {
         SolvingRoutes.register(routes, gateway: gateway)
         CatalogRoutes.register(routes, gateway: gateway)
         PlanRoutes.register(routes, gateway: gateway)
+        CalibrationRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }
