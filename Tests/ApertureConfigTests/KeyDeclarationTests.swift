@@ -39,6 +39,7 @@ import Testing
         "filterwheel.driver": ("evora", "zwo"),
         "filterwheel.address": ("wheel.local:5503", "wheel.local:0"),
         "filterwheel.filters": ("U,B,V", "U,B,U"),
+        "filterwheel.focus_offsets": ("0,-15,20,5,5,0", "0,x"),
         "processor.executable": ("/usr/bin/processor", "processor"),
         "processor.autostart": ("false", "sometimes"),
         "processor.solve_field": ("/opt/astrometry/bin/solve-field", "solve-field"),
