@@ -88,7 +88,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 73)
+        #expect(names.count == 74)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)
