@@ -17,7 +17,6 @@ Usage: python3 Benchmarks/alpaca_filterwheel.py [--build .build/debug] [--moves 
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -29,6 +28,8 @@ import time
 from alpaca.filterwheel import FilterWheel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import alpaca_download  # noqa: E402 - its start_service starts the service the same way
 PEERS = os.path.join(HERE, "..", "Tests", "EndToEndTests", "Python")
 
 
@@ -53,31 +54,7 @@ def start_wheel(seconds):
 
 
 def start_service(build, root, extra):
-    env = dict(os.environ)
-    env.update({
-        "APERTURE_GATEWAY_LISTEN": "127.0.0.1:0",
-        "APERTURE_ALPACA_PORT": "0",
-        "APERTURE_ALPACA_DISCOVERY": "off",
-        "APERTURE_STATE_DIRECTORY": os.path.join(root, "state"),
-        "APERTURE_DATA_ROOT": os.path.join(root, "data"),
-        "APERTURE_CAMERA_WIDTH": "640",
-        "APERTURE_CAMERA_HEIGHT": "480",
-    })
-    env.update(extra)
-    for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
-        env.pop(key, None)
-    log = open(os.path.join(root, "service.log"), "w")
-    process = subprocess.Popen([os.path.join(build, "aperture"), "--runtime-dir", os.path.join(root, "run")],
-                               env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with open(os.path.join(root, "service.log")) as text:
-            match = re.search(r"alpaca: filter wheel 0 on http://([0-9.]+:[0-9]+)/", text.read())
-        if match:
-            return process, match.group(1)
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the service did not report its Alpaca address within 60 s; see " + root + "/service.log")
+    return alpaca_download.start_service(build, 640, root, extra, height=480)
 
 
 def measure(address, moves):

@@ -104,21 +104,7 @@ struct AlpacaConformanceEndToEndTests {
         let stored = try String(contentsOfFile: running.service.root + "/state/alpaca-filterwheel-0.uniqueid", encoding: .utf8)
         #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == wheelID)
 
-        let supervisor = try RequestClient(dialing: running.service.runtime.endpoint(EndpointName.supervisorControl))
-        defer { supervisor.close() }
-        _ = try await supervisor.call(SupervisorRestartCommand.self, .init(child: "gateway"), timeout: .seconds(60))
-        var again: String?
-        let deadline = Date().addingTimeInterval(30)
-        while again == nil, Date() < deadline {
-            if let address = try? await running.service.gatewayReports("an Alpaca address", timeout: 2, { $0.alpaca }),
-               let (code, data) = try? await ServiceHarness.get(address, "/management/v1/configureddevices"), code == 200,
-               let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               let list = body["Value"] as? [[String: Any]] {
-                again = list.first { $0["DeviceType"] as? String == "FilterWheel" }?["UniqueID"] as? String
-            } else {
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        let again = try await AlpacaEndToEndTests.uniqueIDAfterAGatewayRestart(running.service, deviceType: "FilterWheel")
         #expect(again == wheelID)
     }
 

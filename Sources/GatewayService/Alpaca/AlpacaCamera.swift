@@ -43,7 +43,7 @@ final class AlpacaCamera: AlpacaDevice {
         var file: String?
     }
 
-    struct State: Sendable {
+    struct State: Sendable, AlpacaConnectionState {
         var connected = false
         /// A `connect` (ICameraV4's asynchronous Connect) is in progress.
         var connecting = false
@@ -192,23 +192,9 @@ final class AlpacaCamera: AlpacaDevice {
             if value { try await connect() } else { state.withLock { $0.connected = false } }
             return
         case "connect":
-            // ICameraV4: Connect() returns at once; Connecting is true until it has finished,
-            // then Connected tells whether it succeeded.
-            let start = state.withLock { state -> Bool in
-                guard !state.connected, !state.connecting else { return false }
-                state.connecting = true
-                return true
-            }
-            if start {
-                Task { [self] in
-                    defer { state.withLock { $0.connecting = false } }
-                    do {
-                        try await connect()
-                    } catch {
-                        gateway.logger.warning("alpaca: Connect failed: \(error)")
-                    }
-                }
-            }
+            connectInBackground(claim: { state.withLock { $0.claimConnecting() } },
+                                release: { [self] in state.withLock { $0.connecting = false } },
+                                connect: { [self] in try await connect() })
             return
         case "disconnect": state.withLock { $0.connected = false }; return
         case "action", "commandblind", "commandbool", "commandstring":

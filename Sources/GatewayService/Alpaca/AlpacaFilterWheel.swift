@@ -5,8 +5,28 @@ import Foundation
 import Logging
 import Synchronization
 
+/// The connection flags every device keeps.
+protocol AlpacaConnectionState {
+    /// The client connected the device.
+    var connected: Bool { get set }
+    /// A `connect` is under way.
+    var connecting: Bool { get set }
+}
+
+extension AlpacaConnectionState {
+    /// Marks a `connect` as under way, unless the device is connected or connecting already.
+    /// - Returns: whether the caller is to connect.
+    mutating func claimConnecting() -> Bool {
+        guard !connected, !connecting else { return false }
+        connecting = true
+        return true
+    }
+}
+
 /// What the Alpaca listener asks of a device: its members and how each is read or written.
 protocol AlpacaDevice: Sendable {
+    /// The gateway the device answers through.
+    var gateway: Gateway { get }
     /// The device type as it appears in the path (`camera`, `filterwheel`).
     static var pathName: String { get }
     /// The interface's members and whether each is read (GET) and/or written (PUT).
@@ -32,6 +52,23 @@ extension AlpacaDevice {
         _ = try parameters.required("Command")
         _ = try parameters.required("Raw")
         throw AlpacaError.notImplemented("\(member): the \(device) takes no raw commands")
+    }
+
+    /// `connect` (asynchronous since ICameraV4 and IFilterWheelV3): returns at once, and runs
+    /// `connect` in a task of its own when `claim` says none is under way; `release` clears
+    /// `connecting` when it has finished, and `connected` then tells whether it succeeded.
+    func connectInBackground(claim: () -> Bool, release: @escaping @Sendable () -> Void,
+                             connect: @escaping @Sendable () async throws -> Void) {
+        guard claim() else { return }
+        let logger = gateway.logger
+        Task {
+            defer { release() }
+            do {
+                try await connect()
+            } catch {
+                logger.warning("alpaca: \(Self.pathName) Connect failed: \(error)")
+            }
+        }
     }
 
     /// The members every Alpaca device has (the common interface), with those of the device.
@@ -60,7 +97,7 @@ final class AlpacaFilterWheel: AlpacaDevice {
     static let interfaceVersion = 3
     static let name = "Aperture filter wheel"
 
-    private struct State {
+    private struct State: AlpacaConnectionState {
         var connected = false
         var connecting = false
     }
@@ -138,22 +175,9 @@ final class AlpacaFilterWheel: AlpacaDevice {
         case "connected":
             if try parameters.bool("Connected") { try await connect() } else { state.withLock { $0.connected = false } }
         case "connect":
-            // Connect() returns at once; Connecting is true until it has finished.
-            let start = state.withLock { state -> Bool in
-                guard !state.connected, !state.connecting else { return false }
-                state.connecting = true
-                return true
-            }
-            if start {
-                Task { [self] in
-                    defer { state.withLock { $0.connecting = false } }
-                    do {
-                        try await connect()
-                    } catch {
-                        gateway.logger.warning("alpaca: filter wheel Connect failed: \(error)")
-                    }
-                }
-            }
+            connectInBackground(claim: { state.withLock { $0.claimConnecting() } },
+                                release: { [self] in state.withLock { $0.connecting = false } },
+                                connect: { [self] in try await connect() })
         case "disconnect": state.withLock { $0.connected = false }
         case "action", "commandblind", "commandbool", "commandstring":
             try refuseActionOrCommand(member, parameters, device: "filter wheel")
