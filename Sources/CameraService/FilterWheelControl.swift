@@ -87,9 +87,7 @@ final class FilterWheelControl: Sendable {
         }
         let wheel = self.wheel
         if home {
-            begin(target: 0)
-            defer { end(reached: nil) }
-            try await thread.perform("filter home") { () throws(CameraError) in try wheel.driver.home() }
+            try await pendingMove(to: 0, "filter home") { () throws(CameraError) in try wheel.driver.home() }
         } else {
             var target: Int
             if let name {
@@ -106,8 +104,10 @@ final class FilterWheelControl: Sendable {
                 return try await read()
             }
             let destination = target
-            let starting = begin(target: destination)
-            if !wait {
+            if wait {
+                try await pendingMove(to: destination, "filter move") { () throws(CameraError) in try wheel.driver.move(to: destination) }
+            } else {
+                let starting = begin(target: destination)
                 thread.submit { [self] in
                     do throws(CameraError) {
                         try wheel.driver.move(to: destination)
@@ -119,15 +119,21 @@ final class FilterWheelControl: Sendable {
                 }
                 return starting
             }
-            do throws(CameraError) {
-                try await thread.perform("filter move") { () throws(CameraError) in try wheel.driver.move(to: destination) }
-            } catch {
-                end(reached: nil)
-                throw error
-            }
-            end(reached: destination)
         }
         return try await read()
+    }
+
+    /// Runs a move on the wheel's thread, counted as pending (``begin(target:)``) until it ends.
+    private func pendingMove(to target: Int, _ name: String,
+                             _ body: @escaping @Sendable () throws(CameraError) -> Void) async throws(CameraError) {
+        begin(target: target)
+        do throws(CameraError) {
+            try await thread.perform(name, body)
+        } catch {
+            end(reached: nil)
+            throw error
+        }
+        end(reached: target)
     }
 
     /// Counts a move as pending and announces it.
@@ -167,16 +173,9 @@ final class FilterWheelControl: Sendable {
             throw CameraError.invalid("filter", "unknown filter '\(name)'")
         }
         let wheel = self.wheel
-        begin(target: slot)
-        do throws(CameraError) {
-            try await thread.perform("filter move") { () throws(CameraError) in
-                if try wheel.driver.position() != slot { try wheel.driver.move(to: slot) }
-            }
-        } catch {
-            end(reached: nil)
-            throw error
+        try await pendingMove(to: slot, "filter move") { () throws(CameraError) in
+            if try wheel.driver.position() != slot { try wheel.driver.move(to: slot) }
         }
-        end(reached: slot)
         return try await read()
     }
 
