@@ -25,7 +25,6 @@ failed checks (ConformU's issues) on stderr.
 import argparse
 import glob
 import json
-import math
 import os
 import sys
 import time
@@ -505,7 +504,21 @@ def scenario_hostile(args):
         check(reply["ErrorNumber"] == 0x407, "FilerWheelTester.cs:282", f"Position = {value} while not connected: {reply}")
     check(requests.get(f"{api}/position", timeout=10).json()["ErrorNumber"] == 0x407, "FilerWheelTester.cs:282",
           "GET position while not connected")
-    _ = math  # NaN is sent as text above
+
+    # The camera's subframe takes any integer when set; StartExposure refuses the extremes (no
+    # integer overflows on the way), naming the member.
+    camera = f"http://{args.address}/api/v1/camera/0"
+    requests.put(f"{camera}/connected", data={"Connected": "True"}, timeout=10)
+    for member, key, value in [("startx", "StartX", str(2**63 - 1)), ("numx", "NumX", str(2**63 - 1)),
+                               ("starty", "StartY", str(-(2**63))), ("numy", "NumY", str(-(2**63)))]:
+        reply = requests.put(f"{camera}/{member}", data={key: value}, timeout=10).json()
+        check(reply["ErrorNumber"] == 0, "CameraTester.cs:2692", f"{key} = {value} was not accepted when set: {reply}")
+        reply = requests.put(f"{camera}/startexposure", data={"Duration": "0.1", "Light": "True"}, timeout=10).json()
+        check(reply["ErrorNumber"] == 0x401 and key in reply["ErrorMessage"], "CameraTester.cs:1781",
+              f"StartExposure with {key} = {value}: {reply}")
+        reply = requests.put(f"{camera}/{member}", data={key: "0" if member.startswith("start") else "1"}, timeout=10).json()
+    summary["camera_state_after"] = requests.get(f"{camera}/camerastate", timeout=10).json().get("Value")
+    requests.put(f"{camera}/connected", data={"Connected": "False"}, timeout=10)
 
 
 def main():
