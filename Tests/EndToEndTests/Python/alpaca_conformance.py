@@ -415,6 +415,12 @@ def scenario_protocol(args):
     kinds = {(d["DeviceType"], d["DeviceNumber"]) for d in devices}
     check(kinds == {("Camera", 0), ("FilterWheel", 0)}, "configureddevices", f"configureddevices {devices}")
     check(len({d["UniqueID"] for d in devices}) == 2, "configureddevices", "the two devices share a UniqueID")
+    page = requests.get(f"{base}/setup/v1/filterwheel/0/setup", timeout=10)
+    check(page.status_code == 200 and "text/html" in page.headers.get("content-type", ""), "setup",
+          f"/setup/v1/filterwheel/0/setup: HTTP {page.status_code}")
+    wheel_id = next((d["UniqueID"] for d in devices if d["DeviceType"] == "FilterWheel"), "none")
+    check(wheel_id in page.text and "filter wheel 0 setup" in page.text, "setup",
+          "the filter wheel's setup page does not name the device and its UniqueID")
 
 
 # MARK: NINA-style session
