@@ -93,6 +93,24 @@ struct AlpacaConformanceEndToEndTests {
         #expect((moves["set_seconds"] as? [Double] ?? [9]).allSatisfy { $0 < 0.4 }, "Position Set waited for the move: \(moves)")
     }
 
+    /// A move asked through Alpaca shows on the dashboard at once ("moving to r"), then the
+    /// new filter, without a reload (headless Chromium; a wheel whose moves take 2 s).
+    @Test(.enabled(if: DashboardEndToEndTests.chromium != nil, "needs Chromium"))
+    func aMoveAskedThroughAlpacaShowsOnTheDashboard() async throws {
+        let (wheel, port) = try await slowWheel(seconds: 2)
+        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitUntilExit() }
+        let running = try await start(["APERTURE_FILTERWHEEL_DRIVER": "evora", "APERTURE_FILTERWHEEL_ADDRESS": "127.0.0.1:\(port)"])
+        defer { running.service.cleanup() }
+        let (status, printed, complaints) = try await ServiceHarness.runPython(
+            "alpaca_dashboard", ["http://\(running.http)/", running.alpaca, "4", "--chromium", DashboardEndToEndTests.chromium ?? ""],
+            in: running.service.root)
+        #expect(status == 0, "alpaca_dashboard.py: \(complaints)\n\(printed)")
+        let summary = (try? JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any]) ?? [:]
+        #expect(summary["before"] as? String == "Ha (slot 0)", "\(summary)")
+        #expect((summary["moving"] as? String)?.contains("moving to r") == true, "\(summary)")
+        #expect(summary["after"] as? String == "r (slot 4)" && summary["alpaca_position"] as? Int == 4, "\(summary)")
+    }
+
     /// The Alpaca protocol checks of AlpacaProtocolTestManager.cs for both devices; both listed
     /// in configureddevices, each with its own UniqueID, the wheel's kept across a gateway restart.
     @Test func bothDevicesPassConformUsProtocolChecksAndKeepTheirUniqueIDs() async throws {
