@@ -250,8 +250,10 @@ extension AlpacaEndToEndTests {
         _ = try await supervisor.call(SupervisorRestartCommand.self, .init(child: "gateway"), timeout: .seconds(60))
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if let address = try? await service.gatewayReports("an Alpaca address", timeout: 2, { $0.alpaca }),
-               let (code, data) = try? await ServiceHarness.get(address, "/management/v1/configureddevices"), code == 200,
+            // The whole 30 s for the new gateway to report its address (a shorter wait records an
+            // issue on a loaded machine); then its configureddevices, until it answers.
+            let address = try await service.gatewayReports("an Alpaca address", timeout: 30) { $0.alpaca }
+            if let (code, data) = try? await ServiceHarness.get(address, "/management/v1/configureddevices"), code == 200,
                let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let devices = body["Value"] as? [[String: Any]],
                let id = devices.first(where: { $0["DeviceType"] as? String == deviceType })?["UniqueID"] as? String {
