@@ -25,7 +25,9 @@ from alpaca.camera import Camera
 from astropy.io import fits
 
 
-def start_service(build, size, root):
+def start_service(build, size, root, extra=None, height=None):
+    """Starts `aperture` in `root` with a size x (height or size) sensor and the environment
+    `extra`; returns the process and the Alpaca address once the gateway has logged it."""
     env = dict(os.environ)
     env.update({
         "APERTURE_GATEWAY_LISTEN": "127.0.0.1:0",
@@ -34,8 +36,9 @@ def start_service(build, size, root):
         "APERTURE_STATE_DIRECTORY": os.path.join(root, "state"),
         "APERTURE_DATA_ROOT": os.path.join(root, "data"),
         "APERTURE_CAMERA_WIDTH": str(size),
-        "APERTURE_CAMERA_HEIGHT": str(size),
+        "APERTURE_CAMERA_HEIGHT": str(height or size),
     })
+    env.update(extra or {})
     for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         env.pop(key, None)
     log = open(os.path.join(root, "service.log"), "w")

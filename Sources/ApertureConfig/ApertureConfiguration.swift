@@ -119,6 +119,12 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var address = "127.0.0.1:5503"
         /// `filterwheel.filters`: filter names by slot.
         public var filters = ["Ha", "B", "V", "g", "r", "i"]
+        /// `filterwheel.focus_offsets`: focuser steps by slot (Alpaca's FocusOffsets); empty
+        /// means 0 for every filter.
+        public var focusOffsets: [Int] = []
+
+        /// The focus offset of every slot: `focusOffsets`, or 0 for each filter when empty.
+        public var offsetsBySlot: [Int] { focusOffsets.isEmpty ? Array(repeating: 0, count: filters.count) : focusOffsets }
     }
 
     /// The processor process.
@@ -358,6 +364,19 @@ extension ApertureConfiguration {
                 + "Alpaca clients send no token, so the Alpaca listener would answer anyone who reaches it. "
                 + "Set alpaca.allow_from (CIDRs of the clients, e.g. 192.168.1.0/24), or alpaca.allow_unauthenticated = true, "
                 + "or alpaca.port = -1 to turn Alpaca off.", key: "alpaca.port")
+        }
+    }
+
+    /// Checks that `filterwheel.focus_offsets`, when given, has one offset per filter of
+    /// `filterwheel.filters`. The gateway calls it at start (its Alpaca FilterWheel serves them).
+    /// - Throws: ``ConfigurationError`` naming the key, the value and the rule.
+    public func checkFocusOffsets() throws(ConfigurationError) {
+        let offsets = filterWheel.focusOffsets
+        guard offsets.isEmpty || offsets.count == filterWheel.filters.count else {
+            throw ConfigurationError(
+                "filterwheel.focus_offsets = '\(offsets.map(String.init).joined(separator: ","))': \(offsets.count) offset(s) for "
+                + "\(filterWheel.filters.count) filters (filterwheel.filters = \(filterWheel.filters.joined(separator: ","))); "
+                + "give one integer per filter, in slot order, or leave it empty for 0 each", key: "filterwheel.focus_offsets")
         }
     }
 

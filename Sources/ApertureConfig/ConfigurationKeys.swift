@@ -100,6 +100,19 @@ extension ApertureConfiguration {
             }
             return names
         },
+        .value("filterwheel.focus_offsets", \.filterWheel.focusOffsets,
+               rule: "integers from -1000000 to 1000000 separated by commas, one per filter, or empty for 0 each",
+               defaultNote: "(empty: 0 for every filter)",
+               "focuser steps to add for each filter, by slot (the Alpaca filter wheel's FocusOffsets)",
+               parse: { (text: String) throws(ConfigurationKey.Invalid) -> [Int] in
+                   if text.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
+                   return try text.split(separator: ",", omittingEmptySubsequences: false).map { (item: Substring) throws(ConfigurationKey.Invalid) -> Int in
+                       guard let value = Int(item.trimmingCharacters(in: .whitespaces)), (-1_000_000...1_000_000).contains(value) else {
+                           throw .init("must be integers from -1000000 to 1000000 separated by commas ('\(item)' is not)")
+                       }
+                       return value
+                   }
+               }, show: { $0.map(String.init).joined(separator: ",") }),
 
         // The processor.
         .executable("processor.executable", \.processor.executable, "the processor process's program"),

@@ -87,7 +87,8 @@ public enum CameraApplication {
         }
         commands.register(FilterCommand.self) { arguments in
             try await mapped { () async throws(CameraError) in
-                try await controller.moveFilter(name: arguments.name, slot: arguments.slot, home: arguments.home ?? false)
+                try await controller.moveFilter(name: arguments.name, slot: arguments.slot, home: arguments.home ?? false,
+                                                wait: arguments.wait ?? true)
             }
         }
         commands.register(LatestFrameCommand.self) { arguments in

@@ -46,7 +46,7 @@ final class CameraController: Sendable {
         let publisher = FramePublisher(configuration: configuration, runtime: runtime, events: events, logger: logger)
         let cooling = CoolingControl(sdk: sdk, driver: driver, session: session, events: events,
                                      configuration: configuration, logger: logger)
-        let wheel = FilterWheelControl(wheel: wheel, session: session, configuration: configuration)
+        let wheel = FilterWheelControl(wheel: wheel, session: session, configuration: configuration, events: events)
         self.sdk = sdk
         self.driver = driver
         self.session = session
@@ -98,7 +98,7 @@ final class CameraController: Sendable {
     /// The camera's state, temperature, filter and running exposure (`status`).
     func status() async -> CameraStatusReport {
         let temperature = try? await cooling.read(timeout: .seconds(2))
-        let filter = try? await wheel.read()
+        let filter = try? await wheel.current()
         return session.report(driver: driverName, temperature: temperature ?? cooling.lastReading, filter: filter)
     }
 
@@ -128,9 +128,9 @@ final class CameraController: Sendable {
     /// Reads the filter wheel (see ``FilterWheelControl/read()``).
     func readFilter() async throws(CameraError) -> FilterStatus { try await wheel.read() }
 
-    /// Moves the filter wheel (`filter`; see ``FilterWheelControl/move(name:slot:home:)``).
-    func moveFilter(name: String?, slot: Int?, home: Bool) async throws(CameraError) -> FilterStatus {
-        try await wheel.move(name: name, slot: slot, home: home)
+    /// Moves the filter wheel (`filter`; see ``FilterWheelControl/move(name:slot:home:wait:)``).
+    func moveFilter(name: String?, slot: Int?, home: Bool, wait: Bool = true) async throws(CameraError) -> FilterStatus {
+        try await wheel.move(name: name, slot: slot, home: home, wait: wait)
     }
 
     /// Validates and starts a request (`expose`; see ``ExposureRunner/expose(_:)``).

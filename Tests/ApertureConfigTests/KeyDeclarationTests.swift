@@ -39,6 +39,7 @@ import Testing
         "filterwheel.driver": ("evora", "zwo"),
         "filterwheel.address": ("wheel.local:5503", "wheel.local:0"),
         "filterwheel.filters": ("U,B,V", "U,B,U"),
+        "filterwheel.focus_offsets": ("0,-15,20,5,5,0", "0,x"),
         "processor.executable": ("/usr/bin/processor", "processor"),
         "processor.autostart": ("false", "sometimes"),
         "processor.solve_field": ("/opt/astrometry/bin/solve-field", "solve-field"),
@@ -87,7 +88,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 73)
+        #expect(names.count == 74)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)

@@ -2,6 +2,7 @@ import Bus
 import ApertureProtocol
 import CameraCore
 @testable import CameraService
+import FITSStorage
 import Foundation
 import Testing
 
@@ -75,5 +76,40 @@ import Testing
         let started = try await bench.controller.expose(ExposureRequest(type: .flat, time: 1, filter: "g"))
         #expect(try await bench.finished(started.id).status == .completed)
         #expect(try await bench.controller.readFilter().name == "g")
+    }
+
+    /// Alpaca's Position: `wait: false` answers at once with `target`; reads (the `filter`
+    /// command without arguments, `status`) say the wheel moves until it is there, and
+    /// `camera.filter` announces both ends; an exposure started meanwhile waits for the move,
+    /// so its FILTER is the new filter.
+    @Test func aMoveThatDoesNotWaitShowsItsTargetUntilTheWheelIsThereAndTheNextFileHasTheNewFilter() async throws {
+        // 0.25 s per slot: slot 0 to slot 4 takes 1 s.
+        let bench = try CameraBench(secondsPerSlot: 0.25)
+        defer { bench.close() }
+        try await bench.controller.connect()
+        let events = try await bench.subscribe([CameraTopic.filter])
+        let asked = ContinuousClock.now
+        let reply = try await bench.controller.moveFilter(name: nil, slot: 4, home: false, wait: false)
+        #expect(ContinuousClock.now - asked < .milliseconds(500))
+        #expect(reply.target == 4 && reply.slot == 0)
+        let during = try await bench.controller.moveFilter(name: nil, slot: nil, home: false)
+        #expect(during.target == 4)
+        #expect(await bench.controller.status().filter?.target == 4)
+
+        let started = try await bench.controller.expose(ExposureRequest(type: .object, time: 0.1))
+        let record = try await bench.finished(started.id, within: 20)
+        #expect(ContinuousClock.now - asked >= .milliseconds(900))
+        let path = try #require(record.files.first?.path)
+        #expect(try FITSFile.read(path: path).header["FILTER"]?.trimmingCharacters(in: CharacterSet(charactersIn: "' ")) == "r")
+        let after = try await bench.controller.moveFilter(name: nil, slot: nil, home: false)
+        #expect(after.slot == 4 && after.name == "r" && after.target == nil)
+
+        var announced: [FilterStatus] = []
+        while announced.count < 2 {
+            let event = try await events.next(timeout: .seconds(5))
+            if event.topic == CameraTopic.filter { announced.append(try event.decode(FilterStatus.self)) }
+        }
+        #expect(announced[0].target == 4)
+        #expect(announced[1] == after)
     }
 }

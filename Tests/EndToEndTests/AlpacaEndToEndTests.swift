@@ -94,21 +94,7 @@ struct AlpacaEndToEndTests {
         let uniqueID = try #require(summary["unique_id"] as? String)
         let stored = try String(contentsOfFile: running.service.root + "/state/alpaca-camera-0.uniqueid", encoding: .utf8)
         #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == uniqueID)
-        let supervisor = try RequestClient(dialing: running.service.runtime.endpoint(EndpointName.supervisorControl))
-        defer { supervisor.close() }
-        _ = try await supervisor.call(SupervisorRestartCommand.self, .init(child: "gateway"), timeout: .seconds(60))
-        var again: String?
-        let deadline = Date().addingTimeInterval(30)
-        while again == nil, Date() < deadline {
-            if let address = try? await alpacaAddress(running.service, timeout: 2),
-               let (code, data) = try? await ServiceHarness.get(address, "/management/v1/configureddevices"), code == 200,
-               let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               let devices = body["Value"] as? [[String: Any]] {
-                again = devices.first?["UniqueID"] as? String
-            } else {
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        let again = try await Self.uniqueIDAfterAGatewayRestart(running.service, deviceType: "Camera")
         #expect(again == uniqueID)
     }
 
@@ -256,6 +242,28 @@ struct AlpacaEndToEndTests {
 }
 
 extension AlpacaEndToEndTests {
+    /// Restarts the gateway through the supervisor and reads the UniqueID of the device of
+    /// `deviceType` (`Camera`, `FilterWheel`) from the new gateway's configureddevices.
+    static func uniqueIDAfterAGatewayRestart(_ service: ServiceHarness, deviceType: String) async throws -> String? {
+        let supervisor = try RequestClient(dialing: service.runtime.endpoint(EndpointName.supervisorControl))
+        defer { supervisor.close() }
+        _ = try await supervisor.call(SupervisorRestartCommand.self, .init(child: "gateway"), timeout: .seconds(60))
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            // The whole 30 s for the new gateway to report its address (a shorter wait records an
+            // issue on a loaded machine); then its configureddevices, until it answers.
+            let address = try await service.gatewayReports("an Alpaca address", timeout: 30) { $0.alpaca }
+            if let (code, data) = try? await ServiceHarness.get(address, "/management/v1/configureddevices"), code == 200,
+               let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let devices = body["Value"] as? [[String: Any]],
+               let id = devices.first(where: { $0["DeviceType"] as? String == deviceType })?["UniqueID"] as? String {
+                return id
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
+    }
+
     /// A loopback UDP port that is free now.
     static func freeUDPPort() -> Int { ServiceHarness.freePort(udp: true) }
 

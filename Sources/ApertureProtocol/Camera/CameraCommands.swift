@@ -119,11 +119,15 @@ public enum FilterCommand: BusCommand {
         public var slot: Int?
         /// `true`: home the wheel; wins over `name` and `slot`.
         public var home: Bool?
+        /// `false`: start a move by name or slot and answer at once (the reply has `target`;
+        /// `camera.filter` announces the end); default true: answer once the wheel is there.
+        public var wait: Bool?
         /// Creates the arguments; all nil reads the wheel.
-        public init(name: String? = nil, slot: Int? = nil, home: Bool? = nil) {
+        public init(name: String? = nil, slot: Int? = nil, home: Bool? = nil, wait: Bool? = nil) {
             self.name = name
             self.slot = slot
             self.home = home
+            self.wait = wait
         }
     }
     /// The reply: the wheel's position afterwards.
@@ -332,13 +336,17 @@ public struct FilterStatus: Codable, Sendable, Hashable {
     public var filters: [String]
     /// simulator or evora.
     public var driver: String
+    /// While the wheel is moving: the slot it is moving to (`slot` and `name` are then where it
+    /// last was); absent when it is still.
+    public var target: Int?
 
     /// Creates a filter status.
-    public init(slot: Int, name: String, filters: [String], driver: String) {
+    public init(slot: Int, name: String, filters: [String], driver: String, target: Int? = nil) {
         self.slot = slot
         self.name = name
         self.filters = filters
         self.driver = driver
+        self.target = target
     }
 }
 
@@ -414,6 +422,8 @@ public enum CameraTopic {
     public static let frame = "camera.frame"
     /// A request ended (completed, aborted or failed); data its final ``ExposureRecord``.
     public static let exposure = "camera.exposure"
+    /// The filter wheel started moving (data ``FilterStatus`` with `target`) or stopped (without).
+    public static let filter = "camera.filter"
 }
 
 /// `camera.state`

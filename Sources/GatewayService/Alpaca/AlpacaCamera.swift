@@ -9,7 +9,9 @@ import Synchronization
 /// The gateway keeps the Alpaca client's view (Connected, binning, subframe, gain, readout
 /// mode, and the exposure it started); the camera process keeps everything that matters, so
 /// an exposure started here is busy for the evora and `/v1` faces and vice versa.
-final class AlpacaCamera: Sendable {
+final class AlpacaCamera: AlpacaDevice {
+    static let pathName = "camera"
+
     /// The settings a client sets before `startexposure`, in Alpaca's units (NumX/NumY and
     /// StartX/StartY in binned pixels).
     struct Settings: Sendable {
@@ -41,7 +43,7 @@ final class AlpacaCamera: Sendable {
         var file: String?
     }
 
-    struct State: Sendable {
+    struct State: Sendable, AlpacaConnectionState {
         var connected = false
         /// A `connect` (ICameraV4's asynchronous Connect) is in progress.
         var connecting = false
@@ -63,30 +65,18 @@ final class AlpacaCamera: Sendable {
 
     /// The members of ICameraV4 and the common interface, and whether each is read (GET) and/or
     /// written (PUT).
-    static let members: [String: (get: Bool, put: Bool)] = {
-        var table: [String: (get: Bool, put: Bool)] = [:]
-        for name in ["connecting", "description", "devicestate", "driverinfo", "driverversion", "interfaceversion",
-                     "name", "supportedactions",
-                     "bayeroffsetx", "bayeroffsety", "camerastate", "cameraxsize", "cameraysize", "canabortexposure",
-                     "canasymmetricbin", "canfastreadout", "cangetcoolerpower", "canpulseguide", "cansetccdtemperature",
-                     "canstopexposure", "ccdtemperature", "coolerpower", "electronsperadu", "exposuremax", "exposuremin",
-                     "exposureresolution", "fullwellcapacity", "gainmax", "gainmin", "gains", "hasshutter",
-                     "heatsinktemperature", "imagearray", "imagearrayvariant", "imageready", "ispulseguiding",
-                     "lastexposureduration", "lastexposurestarttime", "maxadu", "maxbinx", "maxbiny", "offsetmax",
-                     "offsetmin", "offsets", "percentcompleted", "pixelsizex", "pixelsizey", "readoutmodes",
-                     "sensorname", "sensortype"] {
-            table[name] = (true, false)
-        }
-        for name in ["connected", "binx", "biny", "cooleron", "fastreadout", "gain", "numx", "numy", "offset",
-                     "readoutmode", "setccdtemperature", "startx", "starty", "subexposureduration"] {
-            table[name] = (true, true)
-        }
-        for name in ["action", "commandblind", "commandbool", "commandstring", "connect", "disconnect",
-                     "abortexposure", "pulseguide", "startexposure", "stopexposure"] {
-            table[name] = (false, true)
-        }
-        return table
-    }()
+    static let members = memberTable(
+        get: ["bayeroffsetx", "bayeroffsety", "camerastate", "cameraxsize", "cameraysize", "canabortexposure",
+              "canasymmetricbin", "canfastreadout", "cangetcoolerpower", "canpulseguide", "cansetccdtemperature",
+              "canstopexposure", "ccdtemperature", "coolerpower", "electronsperadu", "exposuremax", "exposuremin",
+              "exposureresolution", "fullwellcapacity", "gainmax", "gainmin", "gains", "hasshutter",
+              "heatsinktemperature", "imagearray", "imagearrayvariant", "imageready", "ispulseguiding",
+              "lastexposureduration", "lastexposurestarttime", "maxadu", "maxbinx", "maxbiny", "offsetmax",
+              "offsetmin", "offsets", "percentcompleted", "pixelsizex", "pixelsizey", "readoutmodes",
+              "sensorname", "sensortype"],
+        getAndPut: ["binx", "biny", "cooleron", "fastreadout", "gain", "numx", "numy", "offset",
+                    "readoutmode", "setccdtemperature", "startx", "starty", "subexposureduration"],
+        put: ["abortexposure", "pulseguide", "startexposure", "stopexposure"])
 
     /// Members that answer whether or not the client connected.
     private static let unconnected: Set<String> = [
@@ -169,7 +159,8 @@ final class AlpacaCamera: Sendable {
             return .double(Double(info.maximumADU) * info.electronsPerADU)
         case "hasshutter": return .bool(try info().hasShutter)
         case "sensortype": return .int(0)  // monochrome
-        case "sensorname": throw AlpacaError.notImplemented("sensorname: the camera does not report its sensor's name")
+        // Mandatory in ICameraV4: an empty string when the sensor's name is not known.
+        case "sensorname": return .string("")
         case "bayeroffsetx", "bayeroffsety":
             throw AlpacaError.notImplemented("\(member): the sensor is monochrome (sensortype 0)")
 
@@ -201,33 +192,13 @@ final class AlpacaCamera: Sendable {
             if value { try await connect() } else { state.withLock { $0.connected = false } }
             return
         case "connect":
-            // ICameraV4: Connect() returns at once; Connecting is true until it has finished,
-            // then Connected tells whether it succeeded.
-            let start = state.withLock { state -> Bool in
-                guard !state.connected, !state.connecting else { return false }
-                state.connecting = true
-                return true
-            }
-            if start {
-                Task { [self] in
-                    defer { state.withLock { $0.connecting = false } }
-                    do {
-                        try await connect()
-                    } catch {
-                        gateway.logger.warning("alpaca: Connect failed: \(error)")
-                    }
-                }
-            }
+            connectInBackground(claim: { state.withLock { $0.claimConnecting() } },
+                                release: { [self] in state.withLock { $0.connecting = false } },
+                                connect: { [self] in try await connect() })
             return
         case "disconnect": state.withLock { $0.connected = false }; return
-        case "action":
-            let action = try parameters.required("Action")
-            _ = try parameters.required("Parameters")
-            throw AlpacaError.actionNotImplemented("action '\(action)' is not supported (supportedactions is empty)")
-        case "commandblind", "commandbool", "commandstring":
-            _ = try parameters.required("Command")
-            _ = try parameters.required("Raw")
-            throw AlpacaError.notImplemented("\(member): the camera takes no raw commands")
+        case "action", "commandblind", "commandbool", "commandstring":
+            try refuseActionOrCommand(member, parameters, device: "camera")
         default: break
         }
 
@@ -242,27 +213,20 @@ final class AlpacaCamera: Sendable {
                 throw AlpacaError.invalidValue("\(member == "binx" ? "BinX" : "BinY") = \(value): the camera bins 1 to \(maximum)")
             }
             state.withLock { if member == "binx" { $0.settings.binX = value } else { $0.settings.binY = value } }
-        case "startx", "starty":
-            let key = member == "startx" ? "StartX" : "StartY"
+        case "startx", "starty", "numx", "numy":
+            // ICameraV4: the subframe is not checked when set (binning and subframe come in any
+            // order); StartExposure refuses a frame that does not fit (0x401, naming the values).
+            let key = ["startx": "StartX", "starty": "StartY", "numx": "NumX", "numy": "NumY"][member]!
             let value = try parameters.int(key)
             try requireConnected(member)
-            guard value >= 0 else { throw AlpacaError.invalidValue("\(key) = \(value): must be 0 or more") }
-            let info = try self.info()
-            let size = member == "startx" ? info.width : info.height
-            guard value < size else {
-                throw AlpacaError.invalidValue("\(key) = \(value): beyond the \(size)-pixel sensor")
+            state.withLock { state in
+                switch member {
+                case "startx": state.settings.startX = value
+                case "starty": state.settings.startY = value
+                case "numx": state.settings.numX = value
+                default: state.settings.numY = value
+                }
             }
-            state.withLock { if member == "startx" { $0.settings.startX = value } else { $0.settings.startY = value } }
-        case "numx", "numy":
-            let key = member == "numx" ? "NumX" : "NumY"
-            let value = try parameters.int(key)
-            try requireConnected(member)
-            let info = try self.info()
-            let size = member == "numx" ? info.width : info.height
-            guard (1...size).contains(value) else {
-                throw AlpacaError.invalidValue("\(key) = \(value): must be from 1 to \(size) (binned pixels)")
-            }
-            state.withLock { if member == "numx" { $0.settings.numX = value } else { $0.settings.numY = value } }
         case "gain":
             let value = try index(parameters, "Gain", member: member, into: "gains") { $0.gains }
             state.withLock { $0.settings.gain = value }
@@ -429,10 +393,15 @@ final class AlpacaCamera: Sendable {
         let numY = settings.numY ?? info.height
         let columns = info.width / settings.binX
         let rows = info.height / settings.binY
-        guard settings.startX + numX <= columns else {
+        for (key, value, least) in [("StartX", settings.startX, 0), ("StartY", settings.startY, 0), ("NumX", numX, 1), ("NumY", numY, 1)]
+        where value < least {
+            throw AlpacaError.invalidValue("\(key) = \(value): must be \(least) or more (binned pixels)")
+        }
+        // Compared without adding: StartX and NumX may be any integer a client sent.
+        guard numX <= columns, settings.startX <= columns - numX else {
             throw AlpacaError.invalidValue("StartX \(settings.startX) + NumX \(numX) exceeds the \(columns) columns at BinX \(settings.binX) (cameraxsize / binx)")
         }
-        guard settings.startY + numY <= rows else {
+        guard numY <= rows, settings.startY <= rows - numY else {
             throw AlpacaError.invalidValue("StartY \(settings.startY) + NumY \(numY) exceeds the \(rows) rows at BinY \(settings.binY) (cameraysize / biny)")
         }
         guard info.gains.indices.contains(settings.gain) else {
@@ -574,9 +543,9 @@ final class AlpacaCamera: Sendable {
     }
 
     private func percentCompleted() async throws(AlpacaError) -> Int {
-        guard let exposure = state.withLock({ $0.exposure }) else {
-            throw AlpacaError.invalidOperation("percentcompleted: no exposure has been started")
-        }
+        // Before the first exposure: 0 (the interface allows a value or InvalidValue; ConformU
+        // accepts either, CameraTester.cs PercentCompleted Read).
+        guard let exposure = state.withLock({ $0.exposure }) else { return 0 }
         switch exposure.status {
         case .completed: return 100
         case .aborted, .failed: return 0

@@ -11,21 +11,25 @@ import NIOCore
 struct AlpacaManagement: Sendable {
     /// The camera's UniqueID, kept in the state directory so that it survives restarts.
     let uniqueID: String
+    /// The filter wheel's UniqueID, kept beside the camera's.
+    let filterWheelID: String
     let serverName = "Aperture"
     let manufacturer = "Aperture"
     let location: String
 
     init(stateDirectory: String, host: String, logger: Logger) {
-        uniqueID = Self.loadUniqueID(stateDirectory: stateDirectory, logger: logger)
+        uniqueID = Self.loadUniqueID(stateDirectory: stateDirectory, file: Self.uniqueIDFile, logger: logger)
+        filterWheelID = Self.loadUniqueID(stateDirectory: stateDirectory, file: Self.filterWheelIDFile, logger: logger)
         location = ProcessInfo.processInfo.hostName.isEmpty ? host : ProcessInfo.processInfo.hostName
     }
 
     static let uniqueIDFile = "alpaca-camera-0.uniqueid"
+    static let filterWheelIDFile = "alpaca-filterwheel-0.uniqueid"
 
-    /// Reads the UniqueID from `STATE/alpaca-camera-0.uniqueid`, creating the directory and a new
-    /// UUID the first time.
-    static func loadUniqueID(stateDirectory: String, logger: Logger) -> String {
-        let path = (stateDirectory as NSString).appendingPathComponent(uniqueIDFile)
+    /// Reads a device's UniqueID from `STATE/FILE` (`alpaca-camera-0.uniqueid`,
+    /// `alpaca-filterwheel-0.uniqueid`), creating the directory and a new UUID the first time.
+    static func loadUniqueID(stateDirectory: String, file: String, logger: Logger) -> String {
+        let path = (stateDirectory as NSString).appendingPathComponent(file)
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if UUID(uuidString: id) != nil { return id.lowercased() }
@@ -39,9 +43,9 @@ struct AlpacaManagement: Sendable {
             guard rename(temporary, path) == 0 else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
             }
-            logger.info("alpaca: new camera UniqueID \(id) in \(path)")
+            logger.info("alpaca: new UniqueID \(id) in \(path)")
         } catch {
-            logger.error("alpaca: cannot keep the camera's UniqueID in \(path) (\(error)); it changes at each start until state.directory is writable")
+            logger.error("alpaca: cannot keep the UniqueID in \(path) (\(error)); it changes at each start until state.directory is writable")
         }
         return id
     }
@@ -58,23 +62,36 @@ struct AlpacaManagement: Sendable {
                 ("Location", .string(location)),
             ]), transaction: transaction)
         case ["management", "v1", "configureddevices"]:
-            return AlpacaEnvelope.response(value: .array([.object([
-                ("DeviceName", .string(AlpacaCamera.name)),
-                ("DeviceType", .string("Camera")),
-                ("DeviceNumber", .int(0)),
-                ("UniqueID", .string(uniqueID)),
-            ])]), transaction: transaction)
+            return AlpacaEnvelope.response(value: .array([
+                .object([
+                    ("DeviceName", .string(AlpacaCamera.name)),
+                    ("DeviceType", .string("Camera")),
+                    ("DeviceNumber", .int(0)),
+                    ("UniqueID", .string(uniqueID)),
+                ]),
+                .object([
+                    ("DeviceName", .string(AlpacaFilterWheel.name)),
+                    ("DeviceType", .string("FilterWheel")),
+                    ("DeviceNumber", .int(0)),
+                    ("UniqueID", .string(filterWheelID)),
+                ]),
+            ]), transaction: transaction)
         default:
             return nil
         }
     }
 
-    /// `/setup` and `/setup/v1/camera/0/setup`: what the device is and how it is configured.
-    static func setupPage(camera: AlpacaCamera, management: AlpacaManagement, device: Bool) async -> Response {
+    /// `/setup`, `/setup/v1/camera/0/setup` and `/setup/v1/filterwheel/0/setup`: what the
+    /// devices are and how they are configured.
+    static func setupPage(camera: AlpacaCamera, management: AlpacaManagement, device: String?) async -> Response {
         let configuration = camera.gateway.configuration
         var rows: [(String, String)] = [
             ("Device", "\(AlpacaCamera.name), camera 0, ICameraV\(AlpacaCamera.interfaceVersion)"),
             ("UniqueID", management.uniqueID),
+            ("Device", "\(AlpacaFilterWheel.name), filterwheel 0, IFilterWheelV\(AlpacaFilterWheel.interfaceVersion)"),
+            ("UniqueID", management.filterWheelID),
+            ("Filters", zip(configuration.filterWheel.filters, configuration.filterWheel.offsetsBySlot)
+                .map { "\($0) (focus offset \($1))" }.joined(separator: ", ")),
             ("Alpaca connected", camera.isConnected ? "yes" : "no"),
             ("Alpaca port", configuration.alpaca.port == 0 ? "a free port (alpaca.port = 0)" : String(configuration.alpaca.port)),
             ("Discovery", "\(configuration.alpaca.discovery) (UDP \(configuration.alpaca.discoveryPort))"),
@@ -91,15 +108,17 @@ struct AlpacaManagement: Sendable {
         <html lang="en"><head><meta charset="utf-8"><title>Aperture — ASCOM Alpaca camera</title>
         <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:48em}th{text-align:left;padding-right:1em}</style>
         </head><body>
-        <h1>Aperture — ASCOM Alpaca camera\(device ? " 0 setup" : "")</h1>
+        <h1>Aperture — ASCOM Alpaca \(device.map { "\($0) 0 setup" } ?? "camera and filter wheel")</h1>
         <table>
         \(table)
         </table>
         <p>The camera's settings (cooling set-point, binning, subframe, gain, readout mode) are set by the
         Alpaca client through the device's members. Server settings live in Aperture's configuration file:
         <code>alpaca.port</code>, <code>alpaca.discovery</code>, <code>alpaca.discovery_port</code>
-        (see config/aperture.conf and docs/alpaca.md).</p>
+        (see config/aperture.conf and docs/alpaca.md); the filters and their focus offsets are
+        <code>filterwheel.filters</code> and <code>filterwheel.focus_offsets</code>.</p>
         <p>Device pages: <a href="/setup/v1/camera/0/setup">camera 0 setup</a> ·
+        <a href="/setup/v1/filterwheel/0/setup">filter wheel 0 setup</a> ·
         API: <a href="/management/v1/configureddevices">configured devices</a></p>
         </body></html>
         """

@@ -25,8 +25,8 @@ struct AlpacaError: Error, Sendable, Hashable {
     /// 0x402: a value read before it was ever set (lastexposureduration before an exposure).
     static func valueNotSet(_ message: String) -> AlpacaError { AlpacaError(0x402, message) }
     /// 0x407: the client has not connected the device.
-    static func notConnected(_ member: String) -> AlpacaError {
-        AlpacaError(0x407, "\(member): the camera is not connected; set Connected = true (or call connect) first")
+    static func notConnected(_ member: String, device: String = "camera") -> AlpacaError {
+        AlpacaError(0x407, "\(member): the \(device) is not connected; set Connected = true (or call connect) first")
     }
     /// 0x40B: the request is not valid now (the camera is busy, no image yet).
     static func invalidOperation(_ message: String) -> AlpacaError { AlpacaError(0x40B, message) }

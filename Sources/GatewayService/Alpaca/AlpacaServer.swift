@@ -22,6 +22,7 @@ enum AlpacaServer {
         let management = AlpacaManagement(stateDirectory: configuration.storage.stateDirectory, host: configuration.gateway.host,
                                           logger: gateway.logger)
         let camera = AlpacaCamera(gateway: gateway)
+        let filterWheel = AlpacaFilterWheel(gateway: gateway)
         let boundPort = AlpacaBoundPort()
         let logger = gateway.logger
         let host = configuration.gateway.host
@@ -36,8 +37,8 @@ enum AlpacaServer {
                 """)
         }
         let app = Application(
-            responder: AlpacaResponder(camera: camera, management: management, allowFrom: configuration.alpaca.allowFrom,
-                                       guards: RequestGuards(configuration: configuration)),
+            responder: AlpacaResponder(camera: camera, filterWheel: filterWheel, management: management,
+                                       allowFrom: configuration.alpaca.allowFrom, guards: RequestGuards(configuration: configuration)),
             server: ConnectionLimits.server(configuration),
             configuration: .init(address: .hostname(host, port: configuration.alpaca.port), serverName: "aperture-alpaca"),
             onServerRunning: { channel in
@@ -46,6 +47,7 @@ enum AlpacaServer {
                 boundPort.set(port)
                 gateway.alpacaAddress.set("\(shown):\(port)")
                 logger.info("alpaca: camera 0 on http://\(shown):\(port)/api/v1/camera/0/ (UniqueID \(management.uniqueID))")
+                logger.info("alpaca: filter wheel 0 on http://\(shown):\(port)/api/v1/filterwheel/0/ (UniqueID \(management.filterWheelID))")
             },
             logger: logger)
         // Alpaca is an extra face: if its port is taken, the gateway's HTTP API carries on.
@@ -88,13 +90,14 @@ struct NonEssentialService: Service {
     }
 }
 
-/// Routes the Alpaca listener's requests: `/api/v1/camera/0/{member}`, `/management/...`,
-/// `/setup...`.
+/// Routes the Alpaca listener's requests: `/api/v1/camera/0/{member}`,
+/// `/api/v1/filterwheel/0/{member}`, `/management/...`, `/setup...`.
 struct AlpacaResponder: HTTPResponder {
     /// The gateway's context, for the client's address (``GatewayRequestContext/channel``).
     typealias Context = GatewayRequestContext
 
     let camera: AlpacaCamera
+    let filterWheel: AlpacaFilterWheel
     let management: AlpacaManagement
     /// `alpaca.allow_from`: when not empty, the only networks answered.
     let allowFrom: [AddressRange]
@@ -102,8 +105,10 @@ struct AlpacaResponder: HTTPResponder {
     let guards: RequestGuards
     private let serverTransactions = ServerTransactionCounter()
 
-    init(camera: AlpacaCamera, management: AlpacaManagement, allowFrom: [AddressRange], guards: RequestGuards) {
+    init(camera: AlpacaCamera, filterWheel: AlpacaFilterWheel, management: AlpacaManagement, allowFrom: [AddressRange],
+         guards: RequestGuards) {
         self.camera = camera
+        self.filterWheel = filterWheel
         self.management = management
         self.allowFrom = allowFrom
         self.guards = guards
@@ -142,13 +147,15 @@ struct AlpacaResponder: HTTPResponder {
     private func route(_ request: Request) async throws -> Response {
         let path = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
         let method = request.method
-        if path.isEmpty || path == ["setup"] || path == ["setup", "v1", "camera", "0", "setup"] {
+        if path.isEmpty || path == ["setup"] || path == ["setup", "v1", "camera", "0", "setup"]
+            || path == ["setup", "v1", "filterwheel", "0", "setup"] {
             guard method == .get || method == .head else { throw AlpacaBadRequest("\(method.rawValue) is not allowed here; use GET") }
-            return await AlpacaManagement.setupPage(camera: camera, management: management, device: path.count > 1)
+            return await AlpacaManagement.setupPage(camera: camera, management: management,
+                                                    device: path.count > 2 ? String(path[2]) : nil)
         }
         if path.first == "setup" {
-            throw AlpacaBadRequest("no setup page at \(request.uri.path); the device's is /setup/v1/camera/0/setup",
-                                   status: .notFound)
+            throw AlpacaBadRequest("no setup page at \(request.uri.path); the devices' are /setup/v1/camera/0/setup "
+                + "and /setup/v1/filterwheel/0/setup", status: .notFound)
         }
         if path.first == "management" {
             guard method == .get else { throw AlpacaBadRequest("\(request.uri.path) answers GET only") }
@@ -160,21 +167,27 @@ struct AlpacaResponder: HTTPResponder {
                 + "/management/v1/description and /management/v1/configureddevices")
         }
         guard path.first == "api" else {
-            throw AlpacaBadRequest("no such path \(request.uri.path); the camera is at /api/v1/camera/0/", status: .notFound)
+            throw AlpacaBadRequest("no such path \(request.uri.path); the devices are at /api/v1/camera/0/ and /api/v1/filterwheel/0/",
+                                   status: .notFound)
         }
         guard path.count == 5 else {
-            throw AlpacaBadRequest("malformed path \(request.uri.path): expected /api/v1/camera/0/{member}")
+            throw AlpacaBadRequest("malformed path \(request.uri.path): expected /api/v1/{camera|filterwheel}/0/{member}")
         }
         guard path[1] == "v1" else { throw AlpacaBadRequest("unsupported API version '\(path[1])': this server speaks v1") }
-        guard path[2] == "camera" else {
-            throw AlpacaBadRequest("no device of type '\(path[2])': this server has camera 0 only (paths are lower case)")
+        let device: any AlpacaDevice
+        switch path[2] {
+        case "camera": device = camera
+        case "filterwheel": device = filterWheel
+        default:
+            throw AlpacaBadRequest("no device of type '\(path[2])': this server has camera 0 and filterwheel 0 (paths are lower case)")
         }
+        let kind = type(of: device).pathName
         guard path[3] == "0" else {
-            throw AlpacaBadRequest("no camera number '\(path[3])': this server has camera 0 only")
+            throw AlpacaBadRequest("no \(kind) number '\(path[3])': this server has \(kind) 0 only")
         }
         let member = String(path[4])
-        guard let access = AlpacaCamera.members[member] else {
-            throw AlpacaBadRequest("'\(member)' is not a member of the Alpaca camera interface (member names are lower case)")
+        guard let access = type(of: device).members[member] else {
+            throw AlpacaBadRequest("'\(member)' is not a member of the Alpaca \(kind) interface (member names are lower case)")
         }
 
         switch method {
@@ -183,7 +196,7 @@ struct AlpacaResponder: HTTPResponder {
             let parameters = AlpacaParameters.parse(request.uri.query, caseSensitive: false)
             let transaction = AlpacaTransaction(client: parameters.transactionNumber("ClientTransactionID"),
                                                 server: serverTransactions.next())
-            if member == "imagearray" || member == "imagearrayvariant" {
+            if kind == AlpacaCamera.pathName, member == "imagearray" || member == "imagearrayvariant" {
                 guard camera.isConnected else {
                     return AlpacaEnvelope.response(value: nil, error: .notConnected(member), transaction: transaction)
                 }
@@ -192,7 +205,7 @@ struct AlpacaResponder: HTTPResponder {
                                                   transaction: transaction)
             }
             do {
-                let value = try await camera.get(member, parameters)
+                let value = try await device.get(member, parameters)
                 return AlpacaEnvelope.response(value: value, transaction: transaction)
             } catch let error as AlpacaError {
                 return AlpacaEnvelope.response(value: nil, error: error, transaction: transaction)
@@ -204,7 +217,7 @@ struct AlpacaResponder: HTTPResponder {
             let transaction = AlpacaTransaction(client: parameters.transactionNumber("ClientTransactionID"),
                                                 server: serverTransactions.next())
             do {
-                try await camera.put(member, parameters)
+                try await device.put(member, parameters)
                 return AlpacaEnvelope.response(value: nil, transaction: transaction)
             } catch let error as AlpacaError {
                 return AlpacaEnvelope.response(value: nil, error: error, transaction: transaction)

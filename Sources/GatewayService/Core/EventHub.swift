@@ -90,7 +90,7 @@ public final class EventHub: Service, Sendable {
                 metrics.childEvent(lifecycle)
             }
             switch event.topic {
-            case CameraTopic.state, CameraTopic.exposure, CameraTopic.frame: cameraStatus.invalidate()
+            case CameraTopic.state, CameraTopic.exposure, CameraTopic.frame, CameraTopic.filter: cameraStatus.invalidate()
             default: break
             }
             if event.topic == CameraTopic.exposure, let record = try? event.decode(ExposureRecord.self) {

@@ -36,6 +36,7 @@ public enum GatewayApplication {
         do {
             try configuration.checkAlpacaListener()
             try configuration.checkWeatherSource()
+            try configuration.checkFocusOffsets()
         } catch {
             throw GatewayConfigurationError(error.message)
         }

@@ -128,8 +128,10 @@ def scenario_discovery(args):
     check(description["ServerName"] == "Aperture", f"description {description}")
     devices = management.configureddevices(args.address)
     summary["configureddevices"] = devices
-    check(len(devices) == 1 and devices[0]["DeviceType"] == "Camera" and devices[0]["DeviceNumber"] == 0,
+    check(len(devices) == 2 and devices[0]["DeviceType"] == "Camera" and devices[0]["DeviceNumber"] == 0
+          and devices[1]["DeviceType"] == "FilterWheel" and devices[1]["DeviceNumber"] == 0,
           f"configureddevices {devices}")
+    summary["filterwheel_unique_id"] = devices[1]["UniqueID"] if len(devices) > 1 else None
     summary["unique_id"] = devices[0]["UniqueID"] if devices else None
     camera = Camera(args.address, 0)
     check(camera.InterfaceVersion == 4, "InterfaceVersion is not 4")
@@ -258,11 +260,22 @@ def scenario_invalid(args):
 
     for name, value in [("BinX", 0), ("BinX", max_x + 1), ("BinY", 0), ("BinY", max_y + 1), ("BinX", -1),
                         ("Gain", -1), ("Gain", len(gains)), ("ReadoutMode", -1), ("ReadoutMode", len(modes)),
-                        ("NumX", 0), ("NumX", width + 1), ("NumY", 0), ("NumY", height + 1),
-                        ("StartX", -1), ("StartY", -1), ("StartX", width), ("SetCCDTemperature", -300.0),
-                        ("SetCCDTemperature", 100.0)]:
+                        ("SetCCDTemperature", -300.0), ("SetCCDTemperature", 100.0)]:
         raises(InvalidValueException, setter(name, value), f"{name} = {value}")
     check(camera.BinX == 1 and camera.Gain == 0 and camera.ReadoutMode == 0, "a rejected value was kept")
+    # The subframe is not checked when set (ICameraV4; clients set binning and subframe in any
+    # order): StartExposure refuses a frame outside the sensor, naming the member.
+    for name, value in [("NumX", 0), ("NumX", width + 1), ("NumY", 0), ("NumY", height + 1), ("StartX", -1),
+                        ("StartY", -1), ("StartX", width), ("NumX", 2**31 - 1), ("StartX", -(2**31))]:
+        original = getattr(camera, name)
+        setattr(camera, name, value)
+        check(getattr(camera, name) == value, f"{name} = {value} was not kept until StartExposure")
+        try:
+            camera.StartExposure(0.1, True)
+            failures.append(f"StartExposure with {name} = {value}: expected InvalidValueException, but it succeeded")
+        except InvalidValueException as error:
+            check(name in str(error), f"StartExposure with {name} = {value}: the error does not name {name}: {error}")
+        setattr(camera, name, original)
 
     exposure_max, exposure_min = camera.ExposureMax, camera.ExposureMin
     for duration, light in [(-1.0, True), (exposure_max + 1, True), (0.0, True)]:
@@ -278,7 +291,7 @@ def scenario_invalid(args):
 
     # Members the camera lacks answer NotImplemented (0x400), never HTTP 404.
     for name in ["GainMin", "GainMax", "Offset", "Offsets", "OffsetMin", "OffsetMax", "HeatSinkTemperature",
-                 "FastReadout", "IsPulseGuiding", "BayerOffsetX", "BayerOffsetY", "SubExposureDuration", "SensorName"]:
+                 "FastReadout", "IsPulseGuiding", "BayerOffsetX", "BayerOffsetY", "SubExposureDuration"]:
         raises(NotImplementedException, lambda: getattr(camera, name), name)
     raises(NotImplementedException, lambda: camera.PulseGuide(0, 100), "PulseGuide")
     raises(NotImplementedException, lambda: setattr(camera, "FastReadout", True), "FastReadout = True")

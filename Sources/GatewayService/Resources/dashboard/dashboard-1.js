@@ -194,7 +194,8 @@
   function showFilter(filter) {
     const select = $('exp-filter');
     if (!filter) { text('camera-filter', 'no filter wheel'); select.disabled = true; return; }
-    text('camera-filter', filter.name + ' (slot ' + filter.slot + ')');
+    const moving = Number.isInteger(filter.target) ? ', moving to ' + ((filter.filters || [])[filter.target] || 'slot ' + filter.target) : '';
+    text('camera-filter', filter.name + ' (slot ' + filter.slot + moving + ')');
     select.disabled = false;
     const names = (filter.filters || []).filter((name) => name);
     const current = Array.from(select.options).slice(1).map((o) => o.value);

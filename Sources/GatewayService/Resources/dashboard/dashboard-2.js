@@ -371,6 +371,7 @@
       showProgress(record, p.frame, p.percent, p.elapsed, p.exposure_time);
     });
     on('camera.exposure', (record) => showRecord(record));
+    on('camera.filter', (filter) => showFilter(filter));
     on('camera.frame', (f) => {
       debug.frameEvents += 1;
       state.frame = f;
