@@ -133,7 +133,10 @@ import Testing
         #expect(health.children.allSatisfy { $0.restarts == 0 }, "\(health.pidsAndRestarts)")
     }
 
-    @Test func aCameraKilledMidPlanStillEndsWithExactlyNineDistinctFrames() async throws {
+    /// SIGKILL: the camera dies; SIGSTOP: it hangs, and the supervisor finds it unresponsive
+    /// (three missed pings), kills and restarts it.
+    @Test(arguments: [SIGKILL, SIGSTOP])
+    func aCameraKilledOrHungMidPlanStillEndsWithExactlyNineDistinctFrames(signal: Int32) async throws {
         let (service, address) = try await start()
         defer { service.cleanup() }
         let before = try await Health.read(address)
@@ -141,12 +144,14 @@ import Testing
         // 40 simulated seconds: 0.4 s a frame at this time scale.
         let id = try await submit(address, Self.lrgb("killed camera", time: 40))
         try await waitForRows(address, id, 2)
-        kill(cameraPid, SIGKILL)
+        kill(cameraPid, signal)
         _ = try await waitFor(address, id, "done", timeout: 120)
         try await expectNineInOrder(service, address, id)
         let after = try await Health.read(address)
         let camera = try #require(after.children.first { $0.name == "camera" })
         #expect(camera.restarts == 1 && camera.pid != cameraPid, "\(after.pidsAndRestarts)")
+        // Hung or not, the supervisor's SIGKILL (or ours) ended it.
+        #expect(camera.last_exit == "killed by signal 9 (SIGKILL)", "\(String(describing: camera.last_exit))")
         #expect(after.children.filter { $0.name != "camera" }.allSatisfy { $0.restarts == 0 }, "\(after.pidsAndRestarts)")
     }
 
