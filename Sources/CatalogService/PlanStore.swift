@@ -74,12 +74,14 @@ extension CatalogDatabase {
         }
     }
 
-    /// The plans not over, in queue order, then up to `finished` plans that are, newest first.
-    func plans(finished: Int) async throws -> [StoredPlan] {
+    /// The plans not over, in queue order, then up to `finished` plans that are, newest first;
+    /// only those in `state` when it is given.
+    func plans(finished: Int, state: PlanState? = nil) async throws -> [StoredPlan] {
         try await pool.read { db in
-            let active = try Row.fetchAll(db, sql: "SELECT * FROM plan WHERE position IS NOT NULL ORDER BY position")
+            let only = state.map { "AND state = '\($0.rawValue)'" } ?? ""
+            let active = try Row.fetchAll(db, sql: "SELECT * FROM plan WHERE position IS NOT NULL \(only) ORDER BY position")
             let over = try Row.fetchAll(db, sql: """
-                SELECT * FROM plan WHERE position IS NULL ORDER BY IFNULL(finished, submitted) DESC, id DESC LIMIT ?
+                SELECT * FROM plan WHERE position IS NULL \(only) ORDER BY IFNULL(finished, submitted) DESC, id DESC LIMIT ?
                 """, arguments: [finished])
             return try (active + over).map(Self.storedPlan)
         }
@@ -113,13 +115,45 @@ extension CatalogDatabase {
         }
     }
 
-    /// Puts a plan that left the queue (a failed one being resumed) back at its end.
-    func requeue(_ id: String) async throws {
+    /// A plan's state alone (the loop asks often; a record may be large), or nil.
+    func planState(_ id: String) async throws -> PlanState? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM plan WHERE id = ?", arguments: [id]).flatMap(PlanState.init(rawValue:))
+        }
+    }
+
+    /// Plans that are not over.
+    func activePlanCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM plan WHERE position IS NOT NULL") ?? 0 }
+    }
+
+    /// Starts a queued plan, only while it is the head of the queue and no other plan runs (one
+    /// statement: a move or a pause in between cannot leave two plans running or the running
+    /// one below the head).
+    /// - Returns: whether it started.
+    func startPlan(_ id: String) async throws -> Bool {
+        let now = FrameTime.canonical(Date())
+        return try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE plan SET state = 'running', reason = NULL, started = IFNULL(started, ?)
+                WHERE id = ? AND state = 'queued'
+                  AND position = (SELECT MIN(position) FROM plan WHERE position IS NOT NULL)
+                  AND NOT EXISTS (SELECT 1 FROM plan WHERE state = 'running')
+                """, arguments: [now, id])
+            return db.changesCount == 1
+        }
+    }
+
+    /// Queues a paused plan again at its place, or a failed one at the end, in one statement.
+    /// - Returns: false when the plan is in neither state.
+    func resumePlan(_ id: String) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: """
-                UPDATE plan SET position = (SELECT IFNULL(MAX(position), -1) + 1 FROM plan)
-                WHERE id = ? AND position IS NULL
+                UPDATE plan SET state = 'queued', reason = NULL, finished = NULL,
+                    position = IFNULL(position, (SELECT IFNULL(MAX(position), -1) + 1 FROM plan))
+                WHERE id = ? AND state IN ('paused', 'failed')
                 """, arguments: [id])
+            return db.changesCount == 1
         }
     }
 
@@ -130,10 +164,11 @@ extension CatalogDatabase {
         }
     }
 
-    /// Sets the reason shown while the plan runs (what it waits for).
+    /// Sets the reason shown while the plan runs (what it waits for); a plan no longer running
+    /// keeps the reason it stopped with.
     func setPlanReason(_ id: String, _ reason: String?) async throws {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE plan SET reason = ? WHERE id = ?", arguments: [reason, id])
+            try db.execute(sql: "UPDATE plan SET reason = ? WHERE id = ? AND state = 'running'", arguments: [reason, id])
         }
     }
 
@@ -147,8 +182,12 @@ extension CatalogDatabase {
             let running = try String.fetchOne(db, sql: "SELECT id FROM plan WHERE state = 'running' LIMIT 1")
             if running == id { return "it is running; pause it first" }
             order.remove(at: index)
-            let lowest = running != nil && order.first == running ? 1 : 0
-            order.insert(id, at: min(max(position, lowest), order.count))
+            order.insert(id, at: min(max(position, 0), order.count))
+            // The running plan is the head, whatever else moved.
+            if let running, let at = order.firstIndex(of: running), at != 0 {
+                order.remove(at: at)
+                order.insert(running, at: 0)
+            }
             for (place, plan) in order.enumerated() {
                 try db.execute(sql: "UPDATE plan SET position = ? WHERE id = ?", arguments: [place, plan])
             }

@@ -30,6 +30,9 @@ actor Sequencer {
     /// Bumped by every command that changes the queue: the loop looks again at once.
     private var generation = 0
 
+    /// The most plans the queue holds that are not over.
+    static let maximumQueued = 100
+
     /// How often the loop looks at the camera and the queue while waiting.
     static let tick: Duration = .milliseconds(20)
 
@@ -48,14 +51,17 @@ actor Sequencer {
     ///   when the camera cannot check the exposures.
     func submit(_ document: PlanDocument) async throws -> PlanRecord {
         let steps = try PlanExpansion.expand(document)
+        guard try await database.activePlanCount() < Self.maximumQueued else {
+            throw BusError(.busy, "the queue holds \(Self.maximumQueued) plans that are not over; cancel some first")
+        }
         let id = try await newId()
-        var checked: Set<String> = []
+        var checked: Set<ExposureRequest> = []
         for step in steps {
             if let wait = step.wait, wait.sunBelow != nil, site.latitude == nil || site.longitude == nil {
                 throw BusError.invalid("\(step.source).wait.sun_below",
                                        "the sun's altitude needs site.latitude and site.longitude in the configuration")
             }
-            guard var request = step.exposure, checked.insert(step.source).inserted else { continue }
+            guard var request = step.exposure, checked.insert(request).inserted else { continue }
             // As the camera will get it: the whole header, PLAN cards included.
             request.plan = PlanFrameTag(id: id, step: step.step, first: 1)
             do {
@@ -137,7 +143,7 @@ actor Sequencer {
         let limit = arguments.limit ?? 50
         guard (1...1000).contains(limit) else { throw BusError.invalid("limit", "must be from 1 to 1000 (got \(limit))") }
         var records: [PlanRecord] = []
-        for plan in try await database.plans(finished: limit) where arguments.state == nil || plan.state == arguments.state {
+        for plan in try await database.plans(finished: limit, state: arguments.state) {
             records.append(try await record(plan))
         }
         return records
@@ -164,12 +170,10 @@ actor Sequencer {
         switch plan.state {
         case .queued, .running: return try await record(plan)
         case .paused, .failed:
-            if plan.state == .failed {
-                // A failed plan left the queue: it goes back last.
-                try await database.setPlanState(id, .paused, reason: nil, from: [.failed])
-                try await reinsert(id)
+            // One statement: a failed plan goes back last, a paused one keeps its place.
+            guard try await database.resumePlan(id) else {
+                throw BusError(.busy, "plan \(id) changed meanwhile; only a paused or failed plan can be resumed")
             }
-            try await database.setPlanState(id, .queued, reason: nil, from: [.paused])
         case .done, .cancelled:
             throw BusError(.busy, "plan \(id) is \(plan.state.rawValue); only a paused or failed plan can be resumed")
         }
@@ -201,11 +205,6 @@ actor Sequencer {
         logger.info("plan \(id) \(state.rawValue)", metadata: ["plan.id": "\(id)"])
         generation += 1
         return try await publish(try await stored(id))
-    }
-
-    /// Puts a plan that left the queue back at its end.
-    private func reinsert(_ id: String) async throws {
-        try await database.requeue(id)
     }
 
     private func stored(_ id: String) async throws -> CatalogDatabase.StoredPlan {
@@ -264,10 +263,19 @@ actor Sequencer {
 
     // MARK: - The loop
 
-    /// Publishes the progress of plans whose frames were just catalogued.
+    /// Publishes the progress of plans whose frames were just catalogued, at most twice a
+    /// second each (a plan's record may be large; its state changes are published at once).
     func framesCatalogued(_ plans: Set<String>) async {
-        for plan in plans.sorted() where PlanRecord.isPlanId(plan) { await publish(plan) }
+        let now = ContinuousClock.now
+        for plan in plans.sorted() where PlanRecord.isPlanId(plan) {
+            if let last = progressPublished[plan], now - last < .milliseconds(500) { continue }
+            progressPublished[plan] = now
+            await publish(plan)
+        }
+        if progressPublished.count > 100 { progressPublished = progressPublished.filter { now - $0.value < .seconds(10) } }
     }
+
+    private var progressPublished: [String: ContinuousClock.Instant] = [:]
 
     /// Notes an exposure that ended (`camera.exposure`).
     func exposureEnded(_ record: ExposureRecord) {
@@ -315,7 +323,7 @@ actor Sequencer {
 
     /// The plan's state now, from the database.
     private func state(_ id: String) async -> PlanState? {
-        try? await database.plan(id: id)?.state
+        try? await database.planState(id)
     }
 
     private enum Outcome {
@@ -328,7 +336,7 @@ actor Sequencer {
     private func execute(_ plan: CatalogDatabase.StoredPlan) async throws {
         let id = plan.id
         if plan.state == .queued {
-            guard try await database.setPlanState(id, .running, reason: nil, from: [.queued]) else { return }
+            guard try await database.startPlan(id) else { return }
             logger.info("plan \(id) running from step \(plan.currentStep ?? 1)", metadata: ["plan.id": "\(id)"])
             await publish(id)
         }
@@ -388,22 +396,24 @@ actor Sequencer {
             request.count = last - first + 1
             request.mode = .series
             request.plan = PlanFrameTag(id: id, step: record.step, first: first)
-            let started: ExposureRecord
+            var started: ExposureRecord
             do {
                 started = try await camera.call(ExposeCommand.self, request, timeout: .seconds(10))
             } catch {
-                switch error.code {
-                case ErrorCode.invalidArgument, ErrorCode.badRequest:
+                if error.code == ErrorCode.invalidArgument || error.code == ErrorCode.badRequest {
                     return .failed("the camera refused the exposure: \(error.message)")
-                case ErrorCode.busy:
-                    try await database.setPlanReason(id, "waiting for the camera: \(error.message)")
-                    reconcileFirst = true
-                default:
-                    try await database.setPlanReason(id, "waiting for the camera: \(error.message)")
-                    reconcileFirst = true
                 }
-                await nap(.seconds(1), unless: generation)
-                continue
+                // Busy, or no answer in time: the camera may be running a series of this plan
+                // (started by this process before it restarted, or by the request that timed
+                // out). It is followed to its end, never asked for again beside it.
+                guard let own = await runningSeries(of: id) else {
+                    try await database.setPlanReason(id, "waiting for the camera: \(error.message)")
+                    reconcileFirst = true
+                    await nap(.seconds(1), unless: generation)
+                    continue
+                }
+                logger.info("plan \(id): following its series \(own.id), already running in the camera", metadata: ["plan.id": "\(id)"])
+                started = own
             }
             running = (id, started.id)
             try await database.setPlanReason(id, nil)
@@ -423,7 +433,18 @@ actor Sequencer {
                 await publish(id)
                 switch final.status {
                 case .completed, .running:
-                    break
+                    // Saved frames the catalog cannot hold (an unreadable file, a path outside
+                    // the data root, a full state disk) would be asked for again and again.
+                    let now = try await database.heldIndexes(plan: id, step: record.step)
+                    if !final.files.isEmpty, now.count <= held.count {
+                        failures += 1
+                        logger.error("plan \(id): \(final.files.count) frame(s) saved but not catalogued", metadata: ["plan.id": "\(id)"])
+                        if failures >= 5 {
+                            return .failed("frames were saved but the catalog cannot hold them (5 series in a row); see the catalog's log")
+                        }
+                        reconcileFirst = true
+                        await nap(.seconds(1), unless: generation)
+                    }
                 case .aborted:
                     // A client's abort pauses the plan; the camera stopping with the service
                     // (it aborts on its way out) does not: the plan resumes when it is back.
@@ -486,6 +507,13 @@ actor Sequencer {
             try? await Task.sleep(for: Self.tick)
         }
         return .lost("the sequencer is stopping")
+    }
+
+    /// The series the camera is running for plan `id`, if it is running one.
+    private func runningSeries(of id: String) async -> ExposureRecord? {
+        guard let status = try? await camera.call(CameraStatusCommand.self, timeout: .seconds(5)),
+              let current = status.exposure, current.status == .running, current.request.plan?.id == id else { return nil }
+        return current
     }
 
     /// Whether the camera answers `status` throughout `duration` (false once it does not: it is

@@ -92,7 +92,8 @@ struct PlanTests {
         for id in ["PA", "PB", "PC", "PD"] { _ = try await database.insertPlan(id: id, document: document, steps: steps) }
         func order() async throws -> [String] { try await database.plans(finished: 10).filter { $0.position != nil }.map(\.id) }
         #expect(try await order() == ["PA", "PB", "PC", "PD"])
-        #expect(try await database.setPlanState("PA", .running, reason: nil, from: [.queued]))
+        #expect(try await database.startPlan("PB") == false, "only the head starts")
+        #expect(try await database.startPlan("PA"))
         #expect(try await database.movePlan("PD", to: 0) == nil)
         #expect(try await order() == ["PA", "PD", "PB", "PC"], "the running plan keeps the head")
         #expect(try await database.movePlan("PA", to: 3) != nil, "a running plan is not moved")
@@ -109,7 +110,7 @@ struct PlanTests {
         #expect(try await database.plan(id: "PD")?.finished != nil)
         // A failed plan resumed goes back last.
         #expect(try await database.setPlanState("PA", .failed, reason: "x", from: [.running]))
-        try await database.requeue("PA")
+        #expect(try await database.resumePlan("PA"))
         #expect(try await order() == ["PC", "PB", "PA"])
     }
 }

@@ -155,6 +155,25 @@ import Testing
         #expect(after.children.filter { $0.name != "camera" }.allSatisfy { $0.restarts == 0 }, "\(after.pidsAndRestarts)")
     }
 
+    /// The sequencer's own process killed while the camera runs one of its series: the new one
+    /// follows that series to its end rather than asking for its frames again.
+    @Test func theCatalogKilledMidSeriesFollowsTheRunningSeriesAndEndsWithNine() async throws {
+        let (service, address) = try await start()
+        defer { service.cleanup() }
+        let before = try await Health.read(address)
+        let catalogPid = try #require(before.children.first { $0.name == "catalog" }?.pid)
+        // 1 s a frame: the step's series outlives the catalog's restart.
+        let id = try await submit(address, Self.lrgb("killed catalog", time: 100))
+        try await waitForRows(address, id, 1)
+        kill(catalogPid, SIGKILL)
+        _ = try await waitFor(address, id, "done", timeout: 120)
+        try await expectNineInOrder(service, address, id)
+        #expect(service.output.contains("following its series"), "the restarted sequencer did not follow the running series")
+        let after = try await Health.read(address)
+        #expect(after.children.first { $0.name == "catalog" }?.restarts == 1, "\(after.pidsAndRestarts)")
+        #expect(after.children.first { $0.name == "camera" }?.restarts == 0, "\(after.pidsAndRestarts)")
+    }
+
     @Test func theSupervisorKilledMidPlanAndStartedAgainResumesTheRest() async throws {
         let (first, address) = try await start()
         var cleaned = false
@@ -247,6 +266,7 @@ import Testing
              "steps[0].exposure.plan"),
             (#"{"name": "x", "steps": [{"wait": {"until": "tomorrow"}}]}"#, "steps[0].wait.until"),
             (#"{"name": "x", "steps": [{"wait": {}}]}"#, "steps[0].wait"),
+            (#"{"name": "x", "steps": [{"wait": {"setpoint": true, "timout": 60}}]}"#, "steps[0].wait.timout"),
             (#"{"name": "x", "steps": [{"wait": {"setpoint": true, "tolerance": -1}}]}"#, "steps[0].wait.tolerance"),
             (#"{"name": "x", "steps": [{"wait": {"setpoint": true, "timeout": 1e9}}]}"#, "steps[0].wait.timeout"),
             (#"{"name": "x", "steps": [{"wait": {"sun_below": -12}}]}"#, "steps[0].wait.sun_below"),

@@ -91,6 +91,29 @@ public struct PlanWait: Codable, Sendable, Hashable {
         case sunBelow = "sun_below"
     }
 
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Reads a wait; a member it does not know (`timout`) is refused rather than ignored, since
+    /// a wait left at its default by a typing error would run for the wrong time.
+    public init(from decoder: any Decoder) throws {
+        let known = ["until", "setpoint", "tolerance", "timeout", "sun_below"]
+        if let stranger = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !known.contains($0.stringValue) }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [stranger],
+                debugDescription: "not a member of a wait (\(known.joined(separator: ", ")))"))
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        until = try container.decodeIfPresent(String.self, forKey: .until)
+        setpoint = try container.decodeIfPresent(Bool.self, forKey: .setpoint)
+        tolerance = try container.decodeIfPresent(Double.self, forKey: .tolerance)
+        sunBelow = try container.decodeIfPresent(Double.self, forKey: .sunBelow)
+        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
+    }
+
     /// Creates a wait.
     public init(until: String? = nil, setpoint: Bool? = nil, tolerance: Double? = nil, sunBelow: Double? = nil,
                 timeout: Double? = nil) {
