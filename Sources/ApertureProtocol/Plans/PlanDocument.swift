@@ -4,6 +4,14 @@ import Foundation
 // Observing plans as users write them (`POST /v1/plans`, `aperture plan submit`, `plan.submit`
 // on catalog.ctl): a name and an ordered list of steps (docs/plans.md).
 
+/// Any member name, to find the ones a plan's objects do not know.
+private struct AnyPlanKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
 /// A plan as submitted: a name and its steps.
 public struct PlanDocument: Codable, Sendable, Hashable {
     /// What the observer calls it (1 to 80 printable characters).
@@ -31,16 +39,9 @@ public indirect enum PlanStep: Codable, Sendable, Hashable {
         case exposure, wait, `repeat`
     }
 
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     /// Reads an object with exactly one of `exposure`, `wait` and `repeat`.
     public init(from decoder: any Decoder) throws {
-        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        let keys = try decoder.container(keyedBy: AnyPlanKey.self).allKeys.map(\.stringValue)
         let kinds = Kind.allCases.map(\.rawValue)
         if let stranger = keys.first(where: { !kinds.contains($0) }) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
@@ -91,18 +92,11 @@ public struct PlanWait: Codable, Sendable, Hashable {
         case sunBelow = "sun_below"
     }
 
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     /// Reads a wait; a member it does not know (`timout`) is refused rather than ignored, since
     /// a wait left at its default by a typing error would run for the wrong time.
     public init(from decoder: any Decoder) throws {
         let known = ["until", "setpoint", "tolerance", "timeout", "sun_below"]
-        if let stranger = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !known.contains($0.stringValue) }) {
+        if let stranger = try decoder.container(keyedBy: AnyPlanKey.self).allKeys.first(where: { !known.contains($0.stringValue) }) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [stranger],
                 debugDescription: "not a member of a wait (\(known.joined(separator: ", ")))"))
         }
