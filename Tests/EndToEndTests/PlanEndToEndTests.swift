@@ -46,7 +46,8 @@ import Testing
         let deadline = Date().addingTimeInterval(timeout)
         var last: [String: Any] = [:]
         while Date() < deadline {
-            last = (try? await plan(address, id)) ?? last
+            // The catalog may be restarting (503): asked again.
+            if let reply = try? await http(address, "GET", "/v1/plans/\(id)"), reply.status == 200 { last = reply.json }
             if last["state"] as? String == state { return last }
             try await Task.sleep(for: .milliseconds(50))
         }
