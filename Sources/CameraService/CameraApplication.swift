@@ -73,6 +73,7 @@ public enum CameraApplication {
             try await mapped { () async throws(CameraError) in try controller.check(request) }
         }
         commands.register(AbortCommand.self) { _ in await controller.abort() }
+        commands.register(AbortExposureCommand.self) { arguments in await controller.abort(expecting: arguments.exposureId) }
         commands.register(ExposureQueryCommand.self) { arguments in
             try await mapped { () async throws(CameraError) in try controller.record(id: arguments.id) }
         }

@@ -139,7 +139,7 @@ final class CameraController: Sendable {
     }
 
     /// Aborts the running request (`abort`; see ``ExposureRunner/abort()``).
-    func abort() async -> AbortReply { await runner.abort() }
+    func abort(expecting expected: String? = nil) async -> AbortReply { await runner.abort(expecting: expected) }
 
     /// Checks a request as `expose` would, starting nothing.
     func check(_ request: ExposureRequest) throws(CameraError) -> ExposureCheckCommand.Result {

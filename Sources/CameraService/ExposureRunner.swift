@@ -21,7 +21,11 @@ final class ExposureRunner: Sendable {
     private let events: Publisher
     private let configuration: ApertureConfiguration
     private let logger: Logger
-    private let abortRequested = Atomic<Bool>(false)
+    /// The exposure an abort was asked for: only that exposure's loop stops, so an abort that
+    /// arrives as one exposure ends never reaches the next one.
+    private let abortTarget = Mutex<String?>(nil)
+
+    private func abortWanted(_ id: String) -> Bool { abortTarget.withLock { $0 == id } }
 
     /// - Parameters:
     ///   - session: the state the parts share (the machine and the records).
@@ -62,7 +66,6 @@ final class ExposureRunner: Sendable {
         } catch {
             throw error.error
         }
-        abortRequested.store(false, ordering: .sequentiallyConsistent)
         session.publishState()
         logger.info("exposure \(record.id): \(request.type.rawValue) \(plan.settings.exposureTime) s x \(plan.count.map(String.init) ?? "until aborted") (\(plan.mode.rawValue))",
                     metadata: ["exposure.id": "\(record.id)"])
@@ -84,7 +87,9 @@ final class ExposureRunner: Sendable {
 
     /// Aborts the running request; returns once the camera is idle (or after 5 s).
     /// - Returns: whether it was aborted, the state now and what happened to its frames.
-    func abort() async -> AbortReply {
+    /// - Parameter expected: abort only this exposure (the sequencer's, never a client's that
+    ///   started meanwhile); nil: whatever runs.
+    func abort(expecting expected: String? = nil) async -> AbortReply {
         let started = ContinuousClock.now
         let (busy, id) = session.state.withLock { ($0.machine.isBusy, $0.currentId) }
         guard busy else {
@@ -92,7 +97,11 @@ final class ExposureRunner: Sendable {
             return AbortReply(aborted: false, state: current, exposureId: nil, milliseconds: 0,
                               message: "nothing to abort: the camera is \(current.rawValue)")
         }
-        abortRequested.store(true, ordering: .sequentiallyConsistent)
+        if let expected, expected != id {
+            return AbortReply(aborted: false, state: session.cameraState, exposureId: nil, milliseconds: 0,
+                              message: "exposure \(expected) is not running (the camera runs \(id ?? "another")); nothing aborted")
+        }
+        abortTarget.withLock { $0 = id }
         let deadline = started + .seconds(5)
         while session.state.withLock({ $0.machine.isBusy && $0.currentId == id }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .microseconds(500))
@@ -186,7 +195,7 @@ final class ExposureRunner: Sendable {
                     continue
                 }
                 readoutEnd = Date()
-                if abortRequested.load(ordering: .sequentiallyConsistent) {
+                if abortWanted(id) {
                     pending = session.deliver(.abortRequested)
                     continue
                 }
@@ -214,14 +223,14 @@ final class ExposureRunner: Sendable {
                     continue
                 }
                 frameDone(described(frame, preview: false), count: plan.count, pixels: buffer, file: file)
-                if abortRequested.load(ordering: .sequentiallyConsistent) {
+                if abortWanted(id) {
                     session.deliver(.abortRequested)
                 }
                 pending = session.deliver(.saveFinished)
 
             case .publishPreview:
                 // Already announced after the readout.
-                if abortRequested.load(ordering: .sequentiallyConsistent) {
+                if abortWanted(id) {
                     // A preview ends at an abort; the frame just shown is complete.
                     pending = pending.isEmpty ? [] : session.deliver(.abortRequested)
                 }
@@ -246,7 +255,7 @@ final class ExposureRunner: Sendable {
         // Progress is in the exposure's own seconds, also when the driver's clock runs faster.
         let scale = driver.exposureTimeScale
         while true {
-            if abortRequested.load(ordering: .sequentiallyConsistent) {
+            if abortWanted(id) {
                 return session.deliver(.abortRequested)
             }
             let done: Bool
@@ -280,7 +289,6 @@ final class ExposureRunner: Sendable {
     /// Closes the exposure's record with its outcome and publishes `camera.exposure`.
     private func finish(id: String, _ outcome: ExposureOutcome) {
         let record = session.close(id, outcome)
-        abortRequested.store(false, ordering: .sequentiallyConsistent)
         session.publishState()
         if let record {
             try? events.publish(CameraTopic.exposure, record)

@@ -527,12 +527,11 @@ actor Sequencer {
         return true
     }
 
-    /// Aborts the camera's exposure `id` if it is still running (never another client's).
+    /// Aborts the camera's exposure `id` if it is still running (never another client's: the
+    /// camera checks the id and stops in one step).
     private func abort(_ id: String) async {
-        guard let record = try? await camera.call(ExposureQueryCommand.self, .init(id: id), timeout: .seconds(2)),
-              record.status == .running else { return }
         do {
-            let reply = try await camera.call(AbortCommand.self, timeout: .seconds(10))
+            let reply = try await camera.call(AbortExposureCommand.self, .init(exposureId: id), timeout: .seconds(10))
             logger.info("plan exposure \(id) aborted: \(reply.message)")
         } catch {
             logger.warning("plan exposure \(id) not aborted: \(error.message)")

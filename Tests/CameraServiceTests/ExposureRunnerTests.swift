@@ -121,6 +121,25 @@ import Testing
         #expect(nothing.message == "nothing to abort: the camera is idle")
     }
 
+    /// The sequencer's abort names its exposure: another request is left running.
+    @Test func anAbortNamingAnotherExposureLeavesTheRunningOneAlone() async throws {
+        let bench = try CameraBench()
+        defer { bench.close() }
+        try await bench.controller.connect()
+        let running = try await bench.controller.expose(ExposureRequest(type: .object, time: 1, mode: .preview))
+        try await bench.framesDone(1, of: running.id)
+        let missed = await bench.controller.abort(expecting: "20000101T000000-0001")
+        #expect(!missed.aborted && missed.exposureId == nil)
+        #expect(missed.message.contains("20000101T000000-0001 is not running"), "\(missed.message)")
+        #expect(await bench.controller.status().exposure?.id == running.id, "the running exposure was touched")
+        let hit = await bench.controller.abort(expecting: running.id)
+        #expect(hit.aborted && hit.exposureId == running.id && hit.state == .idle)
+        #expect(try await bench.finished(running.id).status == .aborted)
+        // The next exposure is not hit by the abort aimed at the last one.
+        let next = try await bench.controller.expose(ExposureRequest(type: .bias, time: 0, count: 3))
+        #expect(try await bench.finished(next.id).status == .completed)
+    }
+
     @Test func aSecondRequestWhileOneRunsIsRefusedAsBusy() async throws {
         let bench = try CameraBench()
         defer { bench.close() }

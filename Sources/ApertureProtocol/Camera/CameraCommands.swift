@@ -51,6 +51,24 @@ public enum AbortCommand: BusCommand {
     public typealias Result = AbortReply
 }
 
+/// `abort.exposure`: aborts the running request only if it is the one named; returns once
+/// the camera is idle again. The sequencer stops its own series this way, never a client's
+/// exposure that started meanwhile.
+public enum AbortExposureCommand: BusCommand {
+    /// The command's name: answered on `camera.ctl`; safe to send when nothing runs.
+    public static let name = "abort.exposure"
+    /// The request's `args`: `{"exposure_id": ...}`.
+    public struct Arguments: Codable, Sendable, Hashable {
+        /// The exposure to abort.
+        public var exposureId: String
+        enum CodingKeys: String, CodingKey { case exposureId = "exposure_id" }
+        /// Creates the arguments.
+        public init(exposureId: String) { self.exposureId = exposureId }
+    }
+    /// The reply: `aborted` false (and the camera untouched) when another request, or none, runs.
+    public typealias Result = AbortReply
+}
+
 /// `exposure`: one request's record by id.
 public enum ExposureQueryCommand: BusCommand {
     /// The command's name: answered on `camera.ctl`.
