@@ -96,61 +96,24 @@ extension FrameStore {
 /// HDU (`FLOAT_IMG`), the cards, COMMENT and HISTORY cards, the pixels (`ffppr` with `TFLOAT`,
 /// big-endian IEEE), CHECKSUM and DATASUM (`ffpcks`). Written to disk by the caller.
 struct FloatImageFile: ~Copyable {
-    private let memory: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    private let memorySize: UnsafeMutablePointer<Int>
-    private let length: Int
+    private let file: InMemoryFITSFile
 
     /// Builds the file. The caller has checked sizes, cards and HISTORY texts.
     init(pixels: UnsafeBufferPointer<Float>, width: Int, height: Int, cards: [FITSCard], comments: [String],
          history: [String], path: String) throws(StorageError) {
-        let memory = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
-        let memorySize = UnsafeMutablePointer<Int>.allocate(capacity: 1)
         // Room for the whole file at once (cfitsio copies the extent on every growth).
         let headerCards = 16 + cards.count + history.count + comments.reduce(0) { $0 + FITSFormat.commentLines($1).count * 2 }
-        memorySize.pointee = (headerCards * 80 + 2879) / 2880 * 2880 + (pixels.count * 4 + 2879) / 2880 * 2880
-        memory.pointee = ZeroedMemory.allocate(memorySize.pointee)
-        var status: Int32 = 0
-        var end: LONGLONG = 0
-        var opened: UnsafeMutablePointer<fitsfile>?
-        if memory.pointee == nil { status = Int32(MEMORY_ALLOCATION) }
-        if status == 0 { ffimem(&opened, memory, memorySize, 1 << 20, ZeroedMemory.reallocate, &status) }
-        if let file = opened {
+        let size = (headerCards * 80 + 2879) / 2880 * 2880 + (pixels.count * 4 + 2879) / 2880 * 2880
+        file = try InMemoryFITSFile(size: size, growth: 1 << 20, action: "format", path: path) { file, status in
             var axes = [width, height]
             ffcrim(file, FLOAT_IMG, 2, &axes, &status)
             writeCards(cards, comments: comments, into: file, status: &status)
             for text in history where status == 0 { ffphis(file, text, &status) }
             ffppr(file, TFLOAT, 1, LONGLONG(pixels.count), UnsafeMutableRawPointer(mutating: pixels.baseAddress), &status)
             ffpcks(file, &status)
-            var headerStart: LONGLONG = 0
-            var dataStart: LONGLONG = 0
-            ffghadll(file, &headerStart, &dataStart, &end, &status)
-            var closing: Int32 = 0
-            ffclos(file, &closing)
-            if status == 0 { status = closing }
         }
-        guard status == 0, end > 0, Int(end) <= memorySize.pointee else {
-            let failed = status
-            ZeroedMemory.release(memory.pointee)
-            memory.deallocate()
-            memorySize.deallocate()
-            ffcmsg()
-            throw failed == 0
-                ? StorageError(message: "cannot format the image of \(path): cfitsio reported a file of \(end) bytes")
-                : StorageError.fits("cannot format the image of \(path)", status: failed)
-        }
-        self.memory = memory
-        self.memorySize = memorySize
-        self.length = Int(end)
-    }
-
-    deinit {
-        ZeroedMemory.release(memory.pointee)
-        memory.deallocate()
-        memorySize.deallocate()
     }
 
     /// The file's bytes, valid while this value lives.
-    var bytes: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: memory.pointee, count: length)
-    }
+    var bytes: UnsafeRawBufferPointer { file.bytes }
 }

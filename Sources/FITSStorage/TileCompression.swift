@@ -138,10 +138,7 @@ extension FITSFile {
 /// compression; the file is written to disk by the caller, so that a full disk is reported with
 /// its `errno` and the save stays atomic (``FrameStore``).
 struct TileCompressedFile: ~Copyable {
-    private let memory: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    private let memorySize: UnsafeMutablePointer<Int>
-    /// The file's length (the end of the compressed HDU's data unit).
-    private let length: Int
+    private let file: InMemoryFITSFile
 
     /// Compresses an image. The caller has checked the sizes and cards (``FITSFile/checkFrame``).
     ///
@@ -155,24 +152,11 @@ struct TileCompressedFile: ~Copyable {
     /// - Throws: ``StorageError`` with the cfitsio status.
     init(pixels: UnsafeBufferPointer<UInt16>, width: Int, height: Int, cards: [FITSCard], comments: [String],
          path: String) throws(StorageError) {
-        let memory = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
-        let memorySize = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        // A small zeroed start, grown by cfitsio in steps of half the raw image (about what
-        // Rice leaves of camera frames, so one or two steps). Zeroed, and grown zeroed
-        // (``ZeroedMemory``): cfitsio takes the whole buffer as the file's current extent and
-        // reads back parts it has not written yet (a compressed table's descriptors), which
-        // must be zeros, not what an earlier allocation left. Small: cfitsio moves that whole
-        // extent each time the heap grows, so a buffer sized for the frame up front makes a
-        // 2048x2048 save take seconds instead of 60 ms.
-        memorySize.pointee = 2880
-        memory.pointee = ZeroedMemory.allocate(memorySize.pointee)
-        let growth = max(1 << 20, pixels.count)
-        var status: Int32 = 0
-        var end: LONGLONG = 0
-        var opened: UnsafeMutablePointer<fitsfile>?
-        if memory.pointee == nil { status = Int32(MEMORY_ALLOCATION) }
-        if status == 0 { ffimem(&opened, memory, memorySize, growth, ZeroedMemory.reallocate, &status) }
-        if let file = opened {
+        // A small start, grown by cfitsio in steps of half the raw image (about what Rice leaves
+        // of camera frames, so one or two steps). Small: cfitsio moves that whole extent each
+        // time the heap grows, so a buffer sized for the frame up front makes a 2048x2048 save
+        // take seconds instead of 60 ms.
+        file = try InMemoryFITSFile(size: 2880, growth: max(1 << 20, pixels.count), action: "compress", path: path) { file, status in
             fits_set_compression_type(file, RICE_1, &status)
             var axes = [width, height]
             // With a compression type set, cfitsio writes an empty primary HDU first, then the
@@ -189,6 +173,45 @@ struct TileCompressedFile: ~Copyable {
             ffmahd(file, 1, &kind, &status)
             ffpcks(file, &status)
             ffmahd(file, 2, &kind, &status)
+        }
+    }
+
+    /// The file's bytes, valid while this value lives.
+    var bytes: UnsafeRawBufferPointer { file.bytes }
+}
+
+/// A whole FITS file that cfitsio builds in memory (`ffimem`), for the caller to write to disk
+/// (so that a full disk is reported with its `errno` and a save stays atomic). It owns the
+/// buffer: zeroed, and grown zeroed (``ZeroedMemory``), because cfitsio takes the whole buffer
+/// as the file's current extent and reads back parts it has not written yet (a compressed
+/// table's descriptors), which must be zeros, not what an earlier allocation left.
+struct InMemoryFITSFile: ~Copyable {
+    private let memory: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private let memorySize: UnsafeMutablePointer<Int>
+    /// The file's length (the end of its last HDU's data unit, where `build` left cfitsio).
+    private let length: Int
+
+    /// Opens an empty file in memory, lets `build` write its HDUs, and closes it.
+    /// - Parameters:
+    ///   - size: the buffer to start with, in bytes.
+    ///   - growth: how much cfitsio adds each time it needs more.
+    ///   - action: what is done, for error messages ("compress", "format").
+    ///   - path: the file this is for, in error messages only.
+    ///   - build: writes the HDUs into the open file, chaining cfitsio's status.
+    /// - Throws: ``StorageError`` with the cfitsio status.
+    init(size: Int, growth: Int, action: String, path: String,
+         build: (UnsafeMutablePointer<fitsfile>, inout Int32) -> Void) throws(StorageError) {
+        let memory = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+        let memorySize = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        memorySize.pointee = size
+        memory.pointee = ZeroedMemory.allocate(size)
+        var status: Int32 = 0
+        var end: LONGLONG = 0
+        var opened: UnsafeMutablePointer<fitsfile>?
+        if memory.pointee == nil { status = Int32(MEMORY_ALLOCATION) }
+        if status == 0 { ffimem(&opened, memory, memorySize, growth, ZeroedMemory.reallocate, &status) }
+        if let file = opened {
+            build(file, &status)
             var headerStart: LONGLONG = 0
             var dataStart: LONGLONG = 0
             ffghadll(file, &headerStart, &dataStart, &end, &status)
@@ -203,8 +226,8 @@ struct TileCompressedFile: ~Copyable {
             memorySize.deallocate()
             ffcmsg()
             throw failed == 0
-                ? StorageError(message: "cannot compress the image of \(path): cfitsio reported a file of \(end) bytes")
-                : StorageError.fits("cannot compress the image of \(path)", status: failed)
+                ? StorageError(message: "cannot \(action) the image of \(path): cfitsio reported a file of \(end) bytes")
+                : StorageError.fits("cannot \(action) the image of \(path)", status: failed)
         }
         self.memory = memory
         self.memorySize = memorySize
