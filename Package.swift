@@ -190,7 +190,7 @@ let package = Package(
         // Master calibration frames and the calibration library's rule (issue 15): no bus, no process.
         .target(
             name: "Calibration",
-            dependencies: ["ApertureProtocol", "Bus", "FITSStorage"],
+            dependencies: ["ApertureProtocol", "Bus", "FITSStorage", "FrameAnalysis"],
             swiftSettings: swiftSettings
         ),
 

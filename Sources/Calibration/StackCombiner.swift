@@ -1,4 +1,5 @@
 import Dispatch
+import FrameAnalysis
 
 /// How the values of one pixel across the input frames become the master's value.
 public enum CombineMethod: Sendable, Hashable {
@@ -307,48 +308,6 @@ public enum StackCombiner {
     public static func median<Pixel: StackPixel>(of pixels: UnsafeBufferPointer<Pixel>) -> Float {
         guard !pixels.isEmpty else { return .nan }
         var values = pixels.map(\.floatValue)
-        let count = values.count
-        return values.withUnsafeMutableBufferPointer { buffer in
-            let upper = select(buffer, count / 2)
-            guard count % 2 == 0 else { return upper }
-            // The largest value below the upper middle one: all of them sit left of it now.
-            var lower = -Float.infinity
-            for index in 0..<(count / 2) { lower = max(lower, buffer[index]) }
-            return (lower + upper) / 2
-        }
-    }
-
-    /// Quickselect: reorders `values` so that `values[k]` holds the value of rank `k`, smaller
-    /// or equal ones before it, and returns it.
-    static func select(_ values: UnsafeMutableBufferPointer<Float>, _ k: Int) -> Float {
-        var low = 0
-        var high = values.count - 1
-        while low < high {
-            // Median of three as the pivot.
-            let middle = low + (high - low) / 2
-            if values[middle] < values[low] { values.swapAt(middle, low) }
-            if values[high] < values[low] { values.swapAt(high, low) }
-            if values[high] < values[middle] { values.swapAt(high, middle) }
-            let pivot = values[middle]
-            var i = low
-            var j = high
-            while i <= j {
-                while values[i] < pivot { i += 1 }
-                while values[j] > pivot { j -= 1 }
-                if i <= j {
-                    values.swapAt(i, j)
-                    i += 1
-                    j -= 1
-                }
-            }
-            if k <= j {
-                high = j
-            } else if k >= i {
-                low = i
-            } else {
-                break
-            }
-        }
-        return values[k]
+        return values.withUnsafeMutableBufferPointer { InPlace.median($0) } ?? .nan
     }
 }

@@ -65,7 +65,9 @@ func fillInPlace<Element: Numeric>(_ array: inout [Element]?, count: Int,
 }
 
 /// Sorting and selection in place, without the temporary buffers of the standard library's sort.
-enum InPlace {
+/// The selection is generic over floating point and inlinable, so that the frame analysis
+/// (Double) and the master combine (Float, in Calibration) run the same specialised code.
+package enum InPlace {
     /// Sorts `buffer` by `isBefore` (heapsort: no allocation, O(n log n)).
     static func sort<Element>(_ buffer: UnsafeMutableBufferPointer<Element>, by isBefore: (Element, Element) -> Bool) {
         let count = buffer.count
@@ -96,7 +98,8 @@ enum InPlace {
 
     /// The median of `buffer` (the mean of the two middle values for an even count), reordering
     /// it; nil when empty.
-    static func median(_ buffer: UnsafeMutableBufferPointer<Double>) -> Double? {
+    @inlinable
+    package static func median<Value: BinaryFloatingPoint>(_ buffer: UnsafeMutableBufferPointer<Value>) -> Value? {
         let count = buffer.count
         guard count > 0 else { return nil }
         let upper = select(buffer, rank: count / 2)
@@ -110,7 +113,8 @@ enum InPlace {
     /// Reorders `buffer` so that `buffer[rank]` holds the value of that rank in sorted order,
     /// smaller or equal values before it and larger or equal after (Hoare's quickselect with a
     /// median-of-three pivot).
-    static func select(_ buffer: UnsafeMutableBufferPointer<Double>, rank: Int) -> Double {
+    @inlinable
+    package static func select<Value: BinaryFloatingPoint>(_ buffer: UnsafeMutableBufferPointer<Value>, rank: Int) -> Value {
         var low = 0
         var high = buffer.count - 1
         while high > low {
