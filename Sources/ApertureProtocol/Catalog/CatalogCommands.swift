@@ -10,6 +10,11 @@ import Foundation
 public struct FrameRow: Codable, Sendable, Hashable {
     /// The row's id (stable: a rebuild keeps the ids of the paths it knows).
     public var id: Int64
+    /// The facility site that took the frame (SITE, `site.name`); nil in rows of files written
+    /// before it was recorded.
+    public var site: String?
+    /// The facility camera that took the frame (CAMERA, `camera.name`); nil likewise.
+    public var camera: String?
     /// The file's path relative to the data root, e.g. `20261205/image-0042.fits`.
     public var path: String
     /// The file's size in bytes.
@@ -81,7 +86,7 @@ public struct FrameRow: Codable, Sendable, Hashable {
     public var headers: [String: String]?
 
     enum CodingKeys: String, CodingKey {
-        case id, path, bytes, sha256, night, exptime, imagetyp, filter, object, exposure, frame
+        case id, site, camera, path, bytes, sha256, night, exptime, imagetyp, filter, object, exposure, frame
         case xbinning, ybinning, xorigin, yorigin, width, height, gain, ra, dec, plan
         case median, sigma, nstars, fwhm, hfd, missing, added, headers
         case dateObs = "date_obs"
@@ -108,7 +113,7 @@ public struct FrameRow: Codable, Sendable, Hashable {
         "id", "path", "bytes", "sha256", "night", "date_obs", "exptime", "imagetyp", "filter", "object", "exposure",
         "frame", "xbinning", "ybinning", "xorigin", "yorigin", "width", "height", "ccd_temp", "set_temp", "gain",
         "readout_mode", "ra", "dec", "plan", "plan_step", "plan_index", "median", "sigma", "nstars", "fwhm", "hfd",
-        "missing", "added",
+        "missing", "added", "site", "camera",
     ]
 
     /// One CSV line (RFC 4180, without its line break): fields holding a comma, a quote or a
@@ -129,7 +134,7 @@ public struct FrameRow: Codable, Sendable, Hashable {
             object ?? "", exposure ?? "", integer(frame), integer(xbinning), integer(ybinning), integer(xorigin),
             integer(yorigin), integer(width), integer(height), number(ccdTemp), number(setTemp), gain ?? "",
             readoutMode ?? "", number(ra), number(dec), plan ?? "", integer(planStep), integer(planIndex), number(median), number(sigma), integer(nstars),
-            number(fwhm), number(hfd), missing ? "true" : "false", added,
+            number(fwhm), number(hfd), missing ? "true" : "false", added, site ?? "", camera ?? "",
         ]
     }
 }
@@ -175,6 +180,10 @@ public struct FrameQuery: Codable, Sendable, Hashable {
     public var fwhmMax: Double?
     /// `plan`: the plan's id.
     public var plan: String?
+    /// `site`: the facility site (SITE), exactly.
+    public var site: String?
+    /// `camera`: the facility camera (CAMERA), exactly.
+    public var camera: String?
     /// `missing`: only rows whose file is gone (true) or present (false).
     public var missing: Bool?
     /// `sort`.
@@ -191,11 +200,11 @@ public struct FrameQuery: Codable, Sendable, Hashable {
     /// The parameters a query takes; any other is refused.
     public static let parameterNames: [String] = [
         "start", "end", "night", "imagetyp", "filter", "object", "exposure", "exptime_min", "exptime_max",
-        "temp_min", "temp_max", "fwhm_max", "plan", "missing", "sort", "limit", "cursor",
+        "temp_min", "temp_max", "fwhm_max", "plan", "site", "camera", "missing", "sort", "limit", "cursor",
     ]
 
     enum CodingKeys: String, CodingKey {
-        case start, end, night, imagetyp, filter, object, exposure, plan, missing, sort, limit, cursor
+        case start, end, night, imagetyp, filter, object, exposure, plan, site, camera, missing, sort, limit, cursor
         case exptimeMin = "exptime_min"
         case exptimeMax = "exptime_max"
         case tempMin = "temp_min"
@@ -219,6 +228,8 @@ public struct FrameQuery: Codable, Sendable, Hashable {
         tempMax = try container.decodeIfPresent(Double.self, forKey: .tempMax)
         fwhmMax = try container.decodeIfPresent(Double.self, forKey: .fwhmMax)
         plan = try container.decodeIfPresent(String.self, forKey: .plan)
+        site = try container.decodeIfPresent(String.self, forKey: .site)
+        camera = try container.decodeIfPresent(String.self, forKey: .camera)
         missing = try container.decodeIfPresent(Bool.self, forKey: .missing)
         sort = try container.decodeIfPresent(FrameSort.self, forKey: .sort) ?? .dateObs
         limit = try container.decodeIfPresent(Int.self, forKey: .limit) ?? Self.defaultLimit
@@ -295,6 +306,9 @@ public struct FrameQuery: Codable, Sendable, Hashable {
         case "object": object = try text()
         case "exposure": exposure = try text()
         case "plan": plan = try text()
+        case "site", "camera":
+            guard FacilityName.isValid(value) else { throw .invalid(name, "'\(value.prefix(64))' \(FacilityName.rule)") }
+            if name == "site" { site = value } else { camera = value }
         case "exptime_min": exptimeMin = try number(0...1e7, "seconds")
         case "exptime_max": exptimeMax = try number(0...1e7, "seconds")
         case "temp_min": tempMin = try number(-273.15...1000, "degrees Celsius")
