@@ -8,7 +8,8 @@ want_tests=0
 [[ "${1:-}" == "--test" ]] && want_tests=1
 
 # libsqlite3-dev: the catalog (GRDB links the system SQLite).
-packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev libsqlite3-dev pkg-config)
+# libnats-dev: the facility export and aperture-archive (NATS JetStream's C client, CNATS).
+packages=(libnng-dev libcfitsio-dev libsystemd-dev zlib1g-dev libsqlite3-dev libnats-dev pkg-config)
 if (( want_tests )); then
     # fitsverify and nginx check the files Aperture writes and ships; python3 runs test peers;
     # chromium loads the dashboard headless; nodejs checks that its script parses.
@@ -20,6 +21,9 @@ if (( want_tests )); then
                astrometry-data-tycho2-10-19-littleendian)
     # fpack and funpack: Rice-compressed frames (data.compression = rice) checked and compared.
     packages+=(libcfitsio-bin)
+    # Scale-out (issue 16): the tests start a real nats-server (JetStream) and a real PostgreSQL
+    # (initdb and pg_ctl from postgresql-15) in scratch directories on loopback.
+    packages+=(nats-server postgresql-15)
 fi
 
 missing=()
