@@ -411,6 +411,7 @@ let package = Package(
                 "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
                 "FacilityBus",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings
