@@ -32,6 +32,7 @@ let package = Package(
         .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
         .executable(name: "aperture-bench-catalog", targets: ["CatalogBenchmark"]),
         .executable(name: "aperture-bench-masters", targets: ["MasterBenchmark"]),
+        .executable(name: "aperture-bench-jetstream", targets: ["ExportBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -293,6 +294,12 @@ let package = Package(
             name: "ProcessorBenchmark",
             dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/ProcessorBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ExportBenchmark",
+            dependencies: ["CNATS"] + benchmarkSupport,
+            path: "Benchmarks/ExportBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -159,6 +159,11 @@ import Testing
         #expect((caughtUp["failures"] as? Int ?? 0) >= 0)
         let received = try await readStream(server, expecting: 7, durable: "check-outage")
         try await check(received, against: address, root: service.root + "/data", frames: 7)
+
+        // The dashboard's Export panel: the frame the page takes is sent; its buttons pause and resume.
+        try await DashboardEndToEndTests().runBrowser("http://\(address)/", service: service, export: true)
+        let status = try await http(address, "GET", "/v1/export").json
+        #expect(status["paused"] as? Bool == false)
         let health = try await Health.read(address)
         #expect(health.children.first { $0.name == "catalog" }?.restarts == 0, "\(health.pidsAndRestarts)")
     }
