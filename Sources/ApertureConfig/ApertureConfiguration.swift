@@ -63,6 +63,9 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public struct Camera: Sendable, Equatable {
         /// `camera.driver`.
         public var driver = CameraDriverKind.simulator
+        /// `camera.name`: the camera's facility-wide name (FITS CAMERA, catalog rows, export
+        /// subjects); one per instance of `aperture@.service`.
+        public var name = "camera"
         /// `camera.executable` (nil: beside `aperture`).
         public var executable: String?
         /// `camera.width`, `camera.height`: the simulated sensor's size in pixels.
@@ -185,12 +188,15 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var longitude: Double?
         /// `site.elevation`, metres above sea level.
         public var elevation: Double?
+        /// `site.name`: the site's facility-wide name (FITS SITE, catalog rows, export subjects).
+        public var name = "local"
 
         /// A site; what is not given is unknown.
-        public init(latitude: Double? = nil, longitude: Double? = nil, elevation: Double? = nil) {
+        public init(latitude: Double? = nil, longitude: Double? = nil, elevation: Double? = nil, name: String = "local") {
             self.latitude = latitude
             self.longitude = longitude
             self.elevation = elevation
+            self.name = name
         }
     }
 

@@ -66,6 +66,8 @@ import Testing
         "site.latitude": ("47.66", "91"),
         "site.longitude": ("-122.31", "east"),
         "site.elevation": ("1100", "10000"),
+        "site.name": ("mro", "Manastash Ridge"),
+        "camera.name": ("north-2", "-north"),
         "weather.source": ("alpaca", "barometer"),
         "weather.url": ("http://weather.example.org:11111", "weather.example.org"),
         "weather.alpaca_device": ("2", "100"),
@@ -88,7 +90,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 74)
+        #expect(names.count == 76)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)
