@@ -593,10 +593,13 @@ for name in north south; do
             --runtime-dir "/run/aperture/$name" --type bias --time 0 --wait 2>&1); then
         file=$(echo "$exposure" | grep -o "/srv/aperture/[^ ]*\.fits" | head -n 1)
         identity=$( [[ -n "$file" ]] && fits_identity "$file" || true)
-        if [[ "$file" == /srv/aperture/$name/data/* && "$identity" == "mro/$name" ]]; then
-            pass "(g) aperture@$name wrote $file with SITE/CAMERA $identity"
+        # The data root made by ExecStartPre=+install: 0750 aperture; the file 0640 (UMask=0027).
+        owners=$( [[ -n "$file" ]] && inside stat -c '%U:%G %a' "/srv/aperture/$name/data" "$file" | tr '\n' ' ' || true)
+        if [[ "$file" == /srv/aperture/$name/data/* && "$identity" == "mro/$name" \
+                && "$owners" == "aperture:aperture 750 aperture:aperture 640 " ]]; then
+            pass "(g) aperture@$name wrote $file with SITE/CAMERA $identity (data root and file: $owners)"
         else
-            fail "(g) aperture@$name: file '$file', SITE/CAMERA '${identity:-unreadable}' (want under /srv/aperture/$name/data, mro/$name)"
+            fail "(g) aperture@$name: file '$file', SITE/CAMERA '${identity:-unreadable}', owners '$owners' (want under /srv/aperture/$name/data, mro/$name, aperture:aperture 750/640)"
         fi
     else
         fail "(g) aperture@$name: expose failed: $exposure"
