@@ -100,6 +100,68 @@ import Testing
         #expect(try await catalog.waitForRows(south.http, 4).count == 4)
     }
 
+    /// The shipped site for several instances (units/nginx/aperture-instances.conf), run by the
+    /// real nginx in front of both: only the listen address, the upstream ports and the data
+    /// roots are substituted. Each camera's API, frames and dashboard are under /cam/NAME/.
+    @Test func theInstancesNginxSitePutsEachCameraUnderItsOwnPrefix() async throws {
+        let discoveryPort = ServiceHarness.freePort(udp: true)
+        let north = try await start("north", discoveryPort: discoveryPort)
+        defer { north.service.cleanup() }
+        let south = try await start("south", discoveryPort: discoveryPort)
+        defer { south.service.cleanup() }
+        let catalog = CatalogEndToEndTests()
+        for instance in [north, south] {
+            try await catalog.waitForEnd(instance.http, try await catalog.expose(instance.http, ["type": "bias", "time": 0, "count": 1]))
+            _ = try await catalog.waitForRows(instance.http, 1)
+        }
+
+        let sitePath = URL(fileURLWithPath: NginxEndToEndTests.site).deletingLastPathComponent()
+            .appendingPathComponent("aperture-instances.conf").path
+        var site = try String(contentsOfFile: sitePath, encoding: .utf8)
+        let nginxPort = ServiceHarness.freePort()
+        let substitutions = [
+            ("server 127.0.0.1:8001;", "server \(north.http);"), ("server 127.0.0.1:8002;", "server \(south.http);"),
+            ("    listen [::]:80;\n", ""), ("listen 80;", "listen 127.0.0.1:\(nginxPort);"),
+            ("alias /srv/aperture/north/data/;", "alias \(north.service.root)/data/;"),
+            ("alias /srv/aperture/south/data/;", "alias \(south.service.root)/data/;"),
+        ]
+        for (from, to) in substitutions {
+            #expect(site.contains(from), "the site's substitution point '\(from)' moved")
+            site = site.replacingOccurrences(of: from, with: to)
+        }
+        let nginx = try NginxEndToEndTests.run(site: site, prefix: north.service.root + "/nginx")
+        defer { nginx.terminate(); nginx.waitUntilExit() }
+        let front = "127.0.0.1:\(nginxPort)"
+        let deadline = Date().addingTimeInterval(20)
+        while (try? await http(front, "GET", "/cam/north/api/healthz"))?.status != 200, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        for instance in [north, south] {
+            let prefix = "/cam/\(instance.name)"
+            let page = try await http(front, "GET", prefix + "/api/v1/frames")
+            let rows = page.json["frames"] as? [[String: Any]] ?? []
+            #expect(page.status == 200 && rows.count == 1, "\(prefix)/api/v1/frames: \(page.status) \(page.text.prefix(300))")
+            #expect(rows.first?["camera"] as? String == instance.name)
+            // The frame through the prefix's data location is the file on the instance's disk.
+            let path = try #require(rows.first?["path"] as? String)
+            let file = try await http(front, "GET", prefix + "/data/" + path)
+            #expect(file.status == 200)
+            #expect(file.body == (try Data(contentsOf: URL(fileURLWithPath: instance.service.root + "/data/" + path))))
+            // The dashboard under the prefix, and what it asks for relative to its page.
+            let dashboard = try await http(front, "GET", prefix + "/")
+            #expect(dashboard.status == 200 && dashboard.text.contains("<html"), "\(prefix)/: \(dashboard.status)")
+            let camera = try await http(front, "GET", prefix + "/v1/camera")
+            #expect(camera.status == 200, "\(prefix)/v1/camera: \(camera.status) \(camera.text.prefix(200))")
+            // The other camera's frames are not under this prefix.
+            let other = instance.name == "north" ? "south" : "north"
+            let others = try await http(front, "GET", prefix + "/api/v1/frames?camera=\(other)")
+            #expect(others.status == 200 && (others.json["frames"] as? [Any])?.isEmpty == true, "\(others.text.prefix(200))")
+        }
+        let index = try await http(front, "GET", "/")
+        #expect(index.status == 200 && index.text.contains("/cam/north/") && index.text.contains("/cam/south/"))
+    }
+
     /// Sends `alpacadiscovery1` to `address`:`port` (a broadcast address is allowed) and
     /// collects the `AlpacaPort` of every reply until `expecting` distinct ones came or `timeout`
     /// passed. The socket waits on a thread of its own, never on the cooperative pool.
