@@ -35,12 +35,21 @@ import Testing
         }
     }
 
-    @Test func twoInstancesTakeFramesAtOnceAndKeepTheirFilesRowsAndDevicesApart() async throws {
+    /// Starts north, then south, sharing a free discovery port.
+    func startPair() async throws -> (north: Instance, south: Instance, discoveryPort: Int) {
         let discoveryPort = ServiceHarness.freePort(udp: true)
         let north = try await start("north", discoveryPort: discoveryPort)
-        defer { north.service.cleanup() }
-        let south = try await start("south", discoveryPort: discoveryPort)
-        defer { south.service.cleanup() }
+        do {
+            return (north, try await start("south", discoveryPort: discoveryPort), discoveryPort)
+        } catch {
+            north.service.cleanup()
+            throw error
+        }
+    }
+
+    @Test func twoInstancesTakeFramesAtOnceAndKeepTheirFilesRowsAndDevicesApart() async throws {
+        let (north, south, discoveryPort) = try await startPair()
+        defer { north.service.cleanup(); south.service.cleanup() }
         #expect(north.http != south.http && north.alpaca != south.alpaca)
 
         // Both expose at once: 4 biases on north, 3 one-second darks on south.
@@ -104,11 +113,8 @@ import Testing
     /// real nginx in front of both: only the listen address, the upstream ports and the data
     /// roots are substituted. Each camera's API, frames and dashboard are under /cam/NAME/.
     @Test func theInstancesNginxSitePutsEachCameraUnderItsOwnPrefix() async throws {
-        let discoveryPort = ServiceHarness.freePort(udp: true)
-        let north = try await start("north", discoveryPort: discoveryPort)
-        defer { north.service.cleanup() }
-        let south = try await start("south", discoveryPort: discoveryPort)
-        defer { south.service.cleanup() }
+        let (north, south, _) = try await startPair()
+        defer { north.service.cleanup(); south.service.cleanup() }
         let catalog = CatalogEndToEndTests()
         for instance in [north, south] {
             try await catalog.waitForEnd(instance.http, try await catalog.expose(instance.http, ["type": "bias", "time": 0, "count": 1]))
