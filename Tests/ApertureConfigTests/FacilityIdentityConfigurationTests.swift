@@ -18,6 +18,28 @@ import Testing
         #expect(instance.site.name == "mro" && instance.camera.name == "south")
     }
 
+    @Test func anInstancesNameIsTheDefaultThatItsFileAndTheEnvironmentReplace() throws {
+        let path = "/tmp/aperture-instance-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).conf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "site.name = mro\n".write(toFile: path, atomically: true, encoding: .utf8)
+        // aperture@north.service: APERTURE_INSTANCE=north names the camera.
+        let named = try ApertureConfiguration.load(path: path, environment: ["APERTURE_INSTANCE": "north"])
+        #expect(named.camera.name == "north" && named.site.name == "mro")
+        // The instance's file names it otherwise; APERTURE_CAMERA_NAME (a drop-in) wins over both.
+        try "site.name = mro\ncamera.name = north-cam\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try ApertureConfiguration.load(path: path, environment: ["APERTURE_INSTANCE": "north"]).camera.name == "north-cam")
+        let dropIn = try ApertureConfiguration.load(path: path, environment: ["APERTURE_INSTANCE": "north",
+                                                                              "APERTURE_CAMERA_NAME": "north-2"])
+        #expect(dropIn.camera.name == "north-2")
+        // An instance name outside the rule is refused as camera.name, saying where it came from.
+        let refused = #expect(throws: ConfigurationError.self) {
+            try ApertureConfiguration.load(path: nil, environment: ["APERTURE_INSTANCE": "north.2"])
+        }
+        #expect(refused?.key == "camera.name")
+        #expect(refused?.message == "environment variable APERTURE_INSTANCE (aperture@north.2.service): camera.name = 'north.2': "
+                + FacilityName.rule, "\(refused?.message ?? "")")
+    }
+
     @Test func aNameOutsideTheRuleIsRefusedNamingTheKeyTheValueAndTheRule() {
         for (line, key, value) in [
             ("site.name = Manastash Ridge", "site.name", "Manastash Ridge"),

@@ -80,6 +80,16 @@ import Testing
             let other = instance.name == "north" ? "south" : "north"
             #expect(try await catalog.fetchRows(instance.http, "camera=\(instance.name)&site=mro").count == count)
             #expect(try await catalog.fetchRows(instance.http, "camera=\(other)").isEmpty)
+            // The command line, with the same filters.
+            let cli = try ServiceHarness.runCLI(["catalog", "query", "--runtime-dir", instance.service.runtime.path,
+                                                 "--site", "mro", "--camera", instance.name, "--format", "csv"])
+            #expect(cli.code == 0, "\(cli.output)")
+            let lines = cli.output.split(separator: "\n")
+            #expect(lines.count == count + 1 && lines.dropFirst().allSatisfy { $0.hasSuffix(",mro,\(instance.name)") }, "\(cli.output)")
+            let badCLI = try ServiceHarness.runCLI(["catalog", "query", "--runtime-dir", instance.service.runtime.path,
+                                                    "--camera", "north.2"])
+            #expect(badCLI.code != 0 && badCLI.output.contains("--camera") && badCLI.output.contains(FacilityName.rule),
+                    "\(badCLI.output)")
             // The frame ring is its own: the latest frame is of its exposure, with its CAMERA.
             let latest = try await http(instance.http, "GET", "/v1/frames/latest.fits")
             #expect(latest.status == 200)
@@ -107,6 +117,16 @@ import Testing
         let more = try await catalog.expose(south.http, ["type": "bias", "time": 0, "count": 1])
         try await catalog.waitForEnd(south.http, more)
         #expect(try await catalog.waitForRows(south.http, 4).count == 4)
+    }
+
+    /// An instance whose name breaks the rule does not start: exit 78 (no restart by systemd),
+    /// naming camera.name, the value and the rule.
+    @Test func anInstanceNameOutsideTheRuleStopsStartUpNamingCameraName() async throws {
+        let service = try ServiceHarness("aperture", environment: ["APERTURE_INSTANCE": "north.2"])
+        defer { service.cleanup() }
+        #expect(await service.waitForExit(timeout: 15) == 78)
+        #expect(service.output.contains("camera.name = 'north.2': \(FacilityName.rule)"), "\(service.output)")
+        #expect(service.output.contains("APERTURE_INSTANCE"), "\(service.output)")
     }
 
     /// The shipped site for several instances (units/nginx/aperture-instances.conf), run by the
