@@ -57,6 +57,11 @@ let package = Package(
             providers: [.apt(["libnng-dev"])]
         ),
         .systemLibrary(
+            name: "CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        .systemLibrary(
             name: "CFITSIO",
             pkgConfig: "cfitsio",
             providers: [.apt(["libcfitsio-dev"])]
@@ -200,10 +205,17 @@ let package = Package(
         ),
 
         // The frame catalog: the only writer of the catalog database (SQLite through GRDB).
+        // The facility's transport (NATS, JetStream): the one door to CNATS.
+        .target(
+            name: "FacilityBus",
+            dependencies: ["CNATS", "ApertureConfig", "ApertureProtocol"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CatalogService",
             dependencies: [
                 "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis", "Calibration",
+                "FacilityBus",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -403,6 +415,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
+                "FacilityBus",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Python")],
