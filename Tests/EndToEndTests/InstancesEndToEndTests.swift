@@ -17,12 +17,13 @@ import Testing
     }
 
     /// Starts one instance: the name as the unit gives it, the site as its file would.
-    func start(_ name: String, discoveryPort: Int) async throws -> Instance {
+    func start(_ name: String, discoveryPort: Int, environment extra: [String: String] = [:]) async throws -> Instance {
         var environment = CatalogEndToEndTests.fast
         environment["APERTURE_INSTANCE"] = name
         environment["APERTURE_SITE_NAME"] = "mro"
         environment["APERTURE_ALPACA_DISCOVERY"] = "on"
         environment["APERTURE_ALPACA_DISCOVERY_PORT"] = String(discoveryPort)
+        environment.merge(extra) { $1 }
         let service = try ServiceHarness("aperture", environment: environment)
         do {
             let http = try await service.gatewayAddress()
@@ -36,11 +37,12 @@ import Testing
     }
 
     /// Starts north, then south, sharing a free discovery port.
-    func startPair() async throws -> (north: Instance, south: Instance, discoveryPort: Int) {
+    func startPair(north northEnvironment: [String: String] = [:],
+                   south southEnvironment: [String: String] = [:]) async throws -> (north: Instance, south: Instance, discoveryPort: Int) {
         let discoveryPort = ServiceHarness.freePort(udp: true)
-        let north = try await start("north", discoveryPort: discoveryPort)
+        let north = try await start("north", discoveryPort: discoveryPort, environment: northEnvironment)
         do {
-            return (north, try await start("south", discoveryPort: discoveryPort), discoveryPort)
+            return (north, try await start("south", discoveryPort: discoveryPort, environment: southEnvironment), discoveryPort)
         } catch {
             north.service.cleanup()
             throw error
@@ -133,11 +135,20 @@ import Testing
     /// real nginx in front of both: only the listen address, the upstream ports and the data
     /// roots are substituted. Each camera's API, frames and dashboard are under /cam/NAME/.
     @Test func theInstancesNginxSitePutsEachCameraUnderItsOwnPrefix() async throws {
-        let (north, south, _) = try await startPair()
+        // Each camera its own token; north in real time, for its page in the browser below.
+        let tokens = ["north": "north-token-\(UInt32.random(in: 0...UInt32.max))",
+                      "south": "south-token-\(UInt32.random(in: 0...UInt32.max))"]
+        let (north, south, _) = try await startPair(
+            north: ["APERTURE_GATEWAY_TOKEN": tokens["north"]!, "APERTURE_CAMERA_TIME_SCALE": "1",
+                    "APERTURE_CAMERA_WIDTH": "512", "APERTURE_CAMERA_HEIGHT": "512"],
+            south: ["APERTURE_GATEWAY_TOKEN": tokens["south"]!])
         defer { north.service.cleanup(); south.service.cleanup() }
         let catalog = CatalogEndToEndTests()
         for instance in [north, south] {
-            try await catalog.waitForEnd(instance.http, try await catalog.expose(instance.http, ["type": "bias", "time": 0, "count": 1]))
+            let started = try await http(instance.http, "POST", "/v1/exposures", json: ["type": "bias", "time": 0, "count": 1],
+                                         headers: ["Authorization": "Bearer \(tokens[instance.name]!)"])
+            #expect(started.status == 202, "\(started.text)")
+            try await catalog.waitForEnd(instance.http, try #require(started.json["id"] as? String))
             _ = try await catalog.waitForRows(instance.http, 1)
         }
 
@@ -186,6 +197,12 @@ import Testing
         }
         let index = try await http(front, "GET", "/")
         #expect(index.status == 200 && index.text.contains("/cam/north/") && index.text.contains("/cam/south/"))
+
+        // North's page in headless Chromium under its prefix: its events stream through
+        // /cam/north/v1/events, an exposure with progress and preview, and its token kept under
+        // its own key (south's page, on the same origin, would not send it).
+        try await DashboardEndToEndTests().runBrowser("http://\(front)/cam/north/", service: north.service, token: tokens["north"],
+                                                      tokenKey: "aperture.token:north")
     }
 
     /// Sends `alpacadiscovery1` to `address`:`port` (a broadcast address is allowed) and
