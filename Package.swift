@@ -32,6 +32,7 @@ let package = Package(
         .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
         .executable(name: "aperture-bench-catalog", targets: ["CatalogBenchmark"]),
         .executable(name: "aperture-bench-masters", targets: ["MasterBenchmark"]),
+        .executable(name: "aperture-bench-jetstream", targets: ["ExportBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -301,6 +302,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "ExportBenchmark",
+            dependencies: ["CNATS"] + benchmarkSupport,
+            path: "Benchmarks/ExportBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "CatalogBenchmark",
             dependencies: ["CatalogService", "ApertureProtocol", "Bus", "FITSStorage", .product(name: "Logging", package: "swift-log")]
                 + benchmarkSupport,
@@ -417,6 +424,7 @@ let package = Package(
                 "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
                 "FacilityBus",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings

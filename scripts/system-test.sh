@@ -120,7 +120,7 @@ trap 'echo "system-test: unexpected failure (status $?) at line $LINENO: $BASH_C
 executables=(aperture aperture-camera aperture-processor aperture-catalog aperture-gateway)
 if [[ -z "$bin_dir" ]]; then
     # Static Swift standard library and Foundation: the binaries need only the C libraries
-    # that the root file system installs (libnng1, libcfitsio10, libsqlite3-0, libsystemd0).
+    # that the root file system installs (libnng1, libcfitsio10, libsqlite3-0, libnats3.4, libsystemd0).
     log "building release executables (--static-swift-stdlib, .build-sys)"
     build_log=$(mktemp)
     for product in "${executables[@]}"; do
@@ -143,7 +143,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # The root file system: debootstrap once, cached; each run writes to an overlay over it.
 
-packages=systemd,systemd-sysv,dbus,libnng1,libcfitsio10,libsqlite3-0,curl
+packages=systemd,systemd-sysv,dbus,libnng1,libcfitsio10,libsqlite3-0,libnats3.4,curl
 debian_mirror() {
     if [[ -n "${APERTURE_DEBIAN_MIRROR:-}" ]]; then echo "$APERTURE_DEBIAN_MIRROR"; return; fi
     local found
