@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "aperture-ring-peer", targets: ["FrameRingPeer"]),
         .executable(name: "aperture-bench-catalog", targets: ["CatalogBenchmark"]),
         .executable(name: "aperture-bench-masters", targets: ["MasterBenchmark"]),
+        .executable(name: "aperture-bench-jetstream", targets: ["ExportBenchmark"]),
         .library(name: "Bus", targets: ["Bus"]),
     ],
     dependencies: [
@@ -57,6 +58,11 @@ let package = Package(
         .systemLibrary(
             name: "CNNG",
             providers: [.apt(["libnng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
         ),
         .systemLibrary(
             name: "CFITSIO",
@@ -197,10 +203,17 @@ let package = Package(
         ),
 
         // The frame catalog: the only writer of the catalog database (SQLite through GRDB).
+        // The facility's transport (NATS, JetStream): the one door to CNATS.
+        .target(
+            name: "FacilityBus",
+            dependencies: ["CNATS", "ApertureConfig", "ApertureProtocol"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CatalogService",
             dependencies: [
                 "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "FrameAnalysis", "Calibration",
+                "FacilityBus",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -306,6 +319,12 @@ let package = Package(
             name: "ProcessorBenchmark",
             dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"] + benchmarkSupport,
             path: "Benchmarks/ProcessorBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ExportBenchmark",
+            dependencies: ["CNATS"] + benchmarkSupport,
+            path: "Benchmarks/ExportBenchmark",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -439,8 +458,10 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService", "PostgresTestSupport",
+                "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
+                "FacilityBus", "PostgresTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Python")],
             swiftSettings: swiftSettings

@@ -34,6 +34,10 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var site = Site()
     /// `supervisor.*`: heartbeats, stop grace and the restart policy.
     public var supervisor = Supervisor()
+    /// `nats.*`: the facility's NATS (export, live status, the archive).
+    public var nats = NATS()
+    /// `export.*`: sending every catalogued frame to the facility's JetStream.
+    public var export = Export()
     /// `archive.*`: the facility archive, aperture-archive (docs/archive.md).
     public var archive = Archive()
 
@@ -65,6 +69,9 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public struct Camera: Sendable, Equatable {
         /// `camera.driver`.
         public var driver = CameraDriverKind.simulator
+        /// `camera.name`: the camera's facility-wide name (FITS CAMERA, catalog rows, export
+        /// subjects); one per instance of `aperture@.service`.
+        public var name = "camera"
         /// `camera.executable` (nil: beside `aperture`).
         public var executable: String?
         /// `camera.width`, `camera.height`: the simulated sensor's size in pixels.
@@ -149,6 +156,44 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var reconcileInterval = Duration.seconds(60)
     }
 
+    /// The facility's NATS servers and its stream of frames (docs/scale-out.md).
+    public struct NATS: Sendable, Equatable {
+        /// `nats.url`: one or more server URLs, comma-separated.
+        public var url = "nats://127.0.0.1:4222"
+        /// `nats.credentials`: a `.creds` file, or empty for none.
+        public var credentials = ""
+        /// `nats.tls_ca`: PEM certificate authorities to trust (TLS), or empty.
+        public var tlsCA = ""
+        /// `nats.tls_cert`: this client's PEM certificate chain (mutual TLS), or empty.
+        public var tlsCertificate = ""
+        /// `nats.tls_key`: this client's PEM private key, or empty.
+        public var tlsKey = ""
+        /// `nats.stream`: the JetStream stream of frames.
+        public var stream = "APERTURE_FRAMES"
+        /// `nats.stream_replicas`: copies of the stream in a JetStream cluster.
+        public var streamReplicas = 1
+        /// `nats.stream_max_bytes`: the stream's size limit (publishes are refused past it), 0 for none.
+        public var streamMaximumBytes = 0
+        /// `nats.stream_max_age`: how long the stream keeps a message nobody acknowledged, 0 for ever.
+        public var streamMaximumAge = Duration.seconds(7 * 86400)
+        /// `nats.duplicate_window`: how long the server remembers message ids to drop re-sends.
+        public var duplicateWindow = Duration.seconds(600)
+    }
+
+    /// The export of frames to the facility (docs/scale-out.md).
+    public struct Export: Sendable, Equatable {
+        /// `export.enabled`: whether the catalog sends its frames.
+        public var enabled = false
+        /// `export.chunk_bytes`: the most bytes of a file one message carries.
+        public var chunkBytes = (1 << 20) - 4096
+        /// `export.window`: messages sent and not yet acknowledged, at most.
+        public var window = 32
+        /// `export.ack_timeout`: how long a message may wait for the server's acknowledgment.
+        public var ackTimeout = Duration.seconds(10)
+        /// `export.backoff_max`: the longest pause between attempts while NATS is unreachable.
+        public var backoffMaximum = Duration.seconds(30)
+    }
+
     /// The gateway process.
     public struct Gateway: Sendable, Equatable {
         /// `gateway.executable` (nil: beside `aperture`).
@@ -187,12 +232,15 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var longitude: Double?
         /// `site.elevation`, metres above sea level.
         public var elevation: Double?
+        /// `site.name`: the site's facility-wide name (FITS SITE, catalog rows, export subjects).
+        public var name = "local"
 
         /// A site; what is not given is unknown.
-        public init(latitude: Double? = nil, longitude: Double? = nil, elevation: Double? = nil) {
+        public init(latitude: Double? = nil, longitude: Double? = nil, elevation: Double? = nil, name: String = "local") {
             self.latitude = latitude
             self.longitude = longitude
             self.elevation = elevation
+            self.name = name
         }
     }
 

@@ -207,6 +207,46 @@ extension ApertureConfiguration {
         .optionalNumber("site.elevation", \.site.elevation, -500...9000, unit: "metres",
                         "the site's elevation above sea level: FITS SITEELEV"),
 
+        // The facility's NATS (docs/scale-out.md).
+        .text("nats.url", \.nats.url, rule: "nats:// or tls:// URLs separated by commas",
+              "the facility's NATS servers (the export, live status, aperture-archive)") { text in
+            let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            return !urls.isEmpty && urls.allSatisfy { ($0.hasPrefix("nats://") || $0.hasPrefix("tls://")) && $0.count > 7 }
+                ? nil : "must be nats:// or tls:// URLs separated by commas"
+        },
+        .text("nats.credentials", \.nats.credentials, rule: "an absolute path, or empty",
+              "a NATS .creds file (user JWT and NKey seed) for a secured server", check: optionalAbsolutePath),
+        .text("nats.tls_ca", \.nats.tlsCA, rule: "an absolute path, or empty",
+              "PEM certificate authorities to trust: the connection uses TLS", check: optionalAbsolutePath),
+        .text("nats.tls_cert", \.nats.tlsCertificate, rule: "an absolute path, or empty",
+              "this client's PEM certificate chain, for servers that verify clients (with nats.tls_key)", check: optionalAbsolutePath),
+        .text("nats.tls_key", \.nats.tlsKey, rule: "an absolute path, or empty", "this client's PEM private key",
+              check: optionalAbsolutePath),
+        .text("nats.stream", \.nats.stream, rule: "1 to 64 letters, digits, '_' or '-'",
+              "the JetStream stream that carries frames to aperture-archive") { name in
+            (1...64).contains(name.utf8.count) && name.unicodeScalars.allSatisfy {
+                CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "_" || $0 == "-"
+            } ? nil : "must be 1 to 64 letters, digits, '_' or '-'"
+        },
+        .integer("nats.stream_replicas", \.nats.streamReplicas, 1...5,
+                 "copies of the stream in a JetStream cluster (3 in production)"),
+        .integer("nats.stream_max_bytes", \.nats.streamMaximumBytes, 0...(1 << 50), rule: "a number of bytes from 0 (no limit) to 2^50",
+                 "the stream's size: past it new frames are refused (and wait on the camera hosts), never old ones discarded"),
+        .seconds("nats.stream_max_age", \.nats.streamMaximumAge, 0...31_536_000,
+                 "how long the stream keeps a message not yet consumed (0: for ever)"),
+        .seconds("nats.duplicate_window", \.nats.duplicateWindow, 1...86400,
+                 "how long the server drops a re-sent message id (beyond it the archive is idempotent itself)"),
+
+        // The export of frames to the facility (docs/scale-out.md).
+        .flag("export.enabled", \.export.enabled, "send every catalogued frame (file and row) to the facility's JetStream"),
+        .integer("export.chunk_bytes", \.export.chunkBytes, 1024...(1 << 20),
+                 "the most bytes of a file one message carries (with its headers it must fit the server's max_payload)"),
+        .integer("export.window", \.export.window, 1...1024, "messages sent and not yet acknowledged, at most"),
+        .seconds("export.ack_timeout", \.export.ackTimeout, 0.1...300,
+                 "how long a message waits for JetStream's acknowledgment before it counts as not sent"),
+        .seconds("export.backoff_max", \.export.backoffMaximum, 0.1...3600,
+                 "the longest pause between attempts while NATS is unreachable (the pause doubles from 0.1 s)"),
+
         // The weather (evora's /getWeatherData, the dashboard).
         .choice("weather.source", \.weather.source, "where the weather comes from: none, an Alpaca ObservingConditions device, or a JSON URL"),
         .text("weather.url", \.weather.url, rule: "an http:// or https:// URL, or empty",
@@ -283,6 +323,10 @@ extension ApertureConfiguration {
     static let maximumRuntimePath = 107 - "/processor.events".utf8.count
     private static let fileNameRule = "letters, digits, '-', '_' or '.', not starting with '.'"
     private static let fitsStringRule = "printable ASCII of at most 68 characters (a FITS string)"
+
+    private static func optionalAbsolutePath(_ text: String) -> String? {
+        text.isEmpty || text.hasPrefix("/") ? nil : "must be an absolute path, or empty"
+    }
 
     private static func fitsString(_ text: String) -> String? {
         text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) && text.count <= 68

@@ -49,10 +49,15 @@ public enum CatalogApplication {
         commands.register(CatalogRebuildCommand.self) { _ in try await catalog.rebuild() }
         commands.register(CatalogVerifyCommand.self) { _ in try await catalog.verify() }
         commands.register(CatalogStatusCommand.self) { _ in try await catalog.status() }
+        let events = try Publisher(listening: context.runtime.endpoint(EndpointName.catalogEvents))
         let sequencer = Sequencer(catalog: catalog,
                                   camera: try RequestClient(dialing: context.runtime.endpoint(EndpointName.cameraControl)),
-                                  events: try Publisher(listening: context.runtime.endpoint(EndpointName.catalogEvents)),
-                                  site: context.configuration.site, logger: context.logger)
+                                  events: events, site: context.configuration.site, logger: context.logger)
+        let exporter = FrameExporter(database: database, root: context.configuration.storage.dataRoot,
+                                     configuration: context.configuration, events: events, logger: context.logger)
+        commands.register(ExportStatusCommand.self) { _ in await exporter.status() }
+        commands.register(ExportPauseCommand.self) { _ in try await exporter.setPaused(true) }
+        commands.register(ExportResumeCommand.self) { _ in try await exporter.setPaused(false) }
         registerPlans(&commands, sequencer)
         MasterCommands(catalog: catalog, logger: context.logger).register(in: &commands)
         // Background work: under a full CPU the camera, the processor and the gateway go first
@@ -61,9 +66,13 @@ public enum CatalogApplication {
             context.logger.warning("cannot lower the catalog's priority (nice 10): \(String(cString: strerror(errno)))")
         }
         context.readiness.set(true)
-        return [CatalogFollowService(catalog: catalog, sequencer: sequencer, runtime: context.runtime,
+        return [CatalogFollowService(catalog: catalog, sequencer: sequencer, exporter: exporter, runtime: context.runtime,
                                      interval: context.configuration.catalog.reconcileInterval, logger: context.logger),
-                SequencerService(sequencer: sequencer, runtime: context.runtime)]
+                SequencerService(sequencer: sequencer, runtime: context.runtime),
+                ExportService(exporter: exporter),
+                ExportStatusService(exporter: exporter, events: events, runtime: context.runtime,
+                                    site: context.configuration.site.name, camera: context.configuration.camera.name,
+                                    logger: context.logger)]
     }
 
     /// The plan queue's commands (`plan.*`), answered by the sequencer.
@@ -84,6 +93,8 @@ struct CatalogFollowService: Service {
     let catalog: FrameCatalog
     /// Told of each plan whose frames were catalogued (its progress is published).
     let sequencer: Sequencer?
+    /// Told when rows were added or changed (something may be due for export).
+    var exporter: FrameExporter? = nil
     let runtime: RuntimeDirectory
     let interval: Duration
     let logger: Logger
@@ -101,6 +112,7 @@ struct CatalogFollowService: Service {
                 group.addTask {
                     while let batch = await Self.batch(from: results) {
                         await catalog.processed(batch.compactMap { try? $0.decode(ProcessorResult.self) })
+                        await exporter?.nudge()
                     }
                 }
                 group.addTask { await reconcileEvery(interval) }
@@ -120,6 +132,7 @@ struct CatalogFollowService: Service {
         while let batch = await Self.batch(from: frames) {
             let plans = await catalog.framesSaved(batch.compactMap { try? $0.decode(FrameNotice.self) })
             if let sequencer, !plans.isEmpty { await sequencer.framesCatalogued(plans) }
+            await exporter?.nudge()
             let now = frames.dropped
             if now > dropped {
                 catalog.lost(now - dropped)
@@ -158,5 +171,19 @@ struct CatalogFollowService: Service {
             }
             try? await Task.sleep(for: interval)
         }
+    }
+}
+
+/// Runs the export (``FrameExporter``) until the catalog stops.
+struct ExportService: Service {
+    let exporter: FrameExporter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await exporter.run()
+        }
+        // Export off (or its options refused, which the status reports): a service that ends
+        // would end the catalog, so this one waits for the shutdown.
+        try? await gracefulShutdown()
     }
 }

@@ -91,6 +91,7 @@ public final class CatalogDatabase: Sendable {
                 """)
         }
         registerMastersMigration(&migrator)
+        registerExportMigration(&migrator)
         return migrator
     }
 
@@ -183,10 +184,13 @@ public final class CatalogDatabase: Sendable {
                         nstars = excluded.nstars, fwhm = excluded.fwhm, hfd = excluded.hfd
                     """, arguments: [quality.exposure, quality.frame, quality.median, quality.sigma, quality.nstars,
                                      quality.fwhm, quality.hfd])
-                try db.execute(sql: "UPDATE frame SET median = ?, sigma = ?, nstars = ?, fwhm = ?, hfd = ? "
-                               + "WHERE exposure = ? AND frame = ?",
+                // A row whose figures change is a new revision: the export sends it again.
+                try db.execute(sql: "UPDATE frame SET median = ?, sigma = ?, nstars = ?, fwhm = ?, hfd = ?, revision = revision + 1 "
+                               + "WHERE exposure = ? AND frame = ? AND (median IS NOT ? OR sigma IS NOT ? OR nstars IS NOT ? "
+                               + "OR fwhm IS NOT ? OR hfd IS NOT ?)",
                                arguments: [quality.median, quality.sigma, quality.nstars, quality.fwhm, quality.hfd,
-                                           quality.exposure, quality.frame])
+                                           quality.exposure, quality.frame,
+                                           quality.median, quality.sigma, quality.nstars, quality.fwhm, quality.hfd])
             }
         }
     }

@@ -192,7 +192,7 @@ import Testing
     /// returns its summary.
     @discardableResult
     func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, focus: Bool = false,
-                    history: Bool = false, plans: Bool = false) async throws -> [String: Any] {
+                    history: Bool = false, plans: Bool = false, export: Bool = false) async throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
@@ -200,6 +200,7 @@ import Testing
         if focus { arguments.append("--focus") }
         if history { arguments.append("--history") }
         if plans { arguments.append("--plans") }
+        if export { arguments.append("--export") }
         let result = try await ServiceHarness.runPython("dashboard_browser", arguments, in: service.root)
         let summary = result.output.split(separator: "\n").last.flatMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -208,7 +209,7 @@ import Testing
         #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "console errors: \(summary["console_errors"] ?? "none reported")")
         let steps = (token == nil ? ["loaded", "ready", "submitted", "progress", "preview"]
             : ["loaded", "ready", "submitted", "token", "progress", "preview"]) + (focus ? ["focus"] : [])
-            + (history ? ["history"] : []) + (plans ? ["plans"] : [])
+            + (history ? ["history"] : []) + (plans ? ["plans"] : []) + (export ? ["export"] : [])
         #expect((summary["steps"] as? [String]) == steps, "\(summary)")
         #expect(((summary["preview"] as? [String: Any])?["width"] as? Int ?? 0) > 0, "\(summary)")
         return summary

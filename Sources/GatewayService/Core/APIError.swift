@@ -75,6 +75,9 @@ public struct APIError: Error, Sendable, Hashable {
             self.init(.notFound, .notFound, error.message, field: field)
         case .busy, .notConnected:
             self.init(.conflict, error.code, error.message)
+        case .notConfigured:
+            // A feature the configuration turned off (export.enabled = false): the key is the field.
+            self.init(.conflict, .notConfigured, error.message, field: field)
         case .notSupported:
             self.init(.notImplemented, .notSupported, error.message, field: field)
         case .insufficientData, .notAMinimum:

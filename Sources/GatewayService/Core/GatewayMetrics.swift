@@ -30,6 +30,7 @@ public final class GatewayMetrics: Sendable {
     private let processorFrames: CoreMetrics.Counter
     private let lastBusSequence = Mutex<[String: UInt64]>([:])
     private let busDropped: CoreMetrics.Counter
+    private let exportGauges: [String: CoreMetrics.Gauge]
 
     private static let bootstrapped = Mutex(false)
 
@@ -52,6 +53,33 @@ public final class GatewayMetrics: Sendable {
         busDropped = CoreMetrics.Counter(label: "aperture_events_dropped_total", dimensions: [("reason", "bus")], factory: factory)
         sseClients = CoreMetrics.Gauge(label: "aperture_event_clients", factory: factory)
         processorFrames = CoreMetrics.Counter(label: "aperture_processor_results_total", factory: factory)
+        let factory = factory
+        exportGauges = Dictionary(uniqueKeysWithValues: Self.exportGaugeNames.map { name in
+            (name, CoreMetrics.Gauge(label: name, factory: factory))
+        })
+    }
+
+    /// The export's figures (``ExportStatus``), as gauges: the status carries totals since the
+    /// catalog started, so a restart of the catalog shows as a reset, as for a counter.
+    static let exportGaugeNames = [
+        "aperture_export_enabled", "aperture_export_paused", "aperture_export_connected", "aperture_export_backlog_frames",
+        "aperture_export_backlog_bytes", "aperture_export_lag_seconds", "aperture_export_sent_frames",
+        "aperture_export_sent_bytes", "aperture_export_duplicates", "aperture_export_failures",
+        "aperture_export_last_lag_seconds",
+    ]
+
+    /// Records the export's status (from `catalog.export`).
+    func export(_ status: ExportStatus) {
+        let values: [String: Double] = [
+            "aperture_export_enabled": status.enabled ? 1 : 0, "aperture_export_paused": status.paused ? 1 : 0,
+            "aperture_export_connected": status.connected ? 1 : 0,
+            "aperture_export_backlog_frames": Double(status.backlogFrames),
+            "aperture_export_backlog_bytes": Double(status.backlogBytes), "aperture_export_lag_seconds": status.lagSeconds,
+            "aperture_export_sent_frames": Double(status.sentFrames), "aperture_export_sent_bytes": Double(status.sentBytes),
+            "aperture_export_duplicates": Double(status.duplicates), "aperture_export_failures": Double(status.failures),
+            "aperture_export_last_lag_seconds": status.lastLagSeconds ?? 0,
+        ]
+        for (name, value) in values { exportGauges[name]?.record(value) }
     }
 
     /// The metrics in the Prometheus text format.
@@ -75,6 +103,8 @@ public final class GatewayMetrics: Sendable {
             }
         case "processor.result":
             processorFrames.increment()
+        case CatalogTopic.export:
+            if let status = try? event.decode(ExportStatus.self) { export(status) }
         default:
             break
         }

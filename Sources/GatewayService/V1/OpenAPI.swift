@@ -34,6 +34,8 @@ enum OpenAPIDocument {
         "schemas-catalog.json": PackageResources.schemas_catalog_json,
         "paths-plans.json": PackageResources.paths_plans_json,
         "schemas-plans.json": PackageResources.schemas_plans_json,
+        "paths-export.json": PackageResources.paths_export_json,
+        "schemas-export.json": PackageResources.schemas_export_json,
         "paths-calibration.json": PackageResources.paths_calibration_json,
         "schemas-calibration.json": PackageResources.schemas_calibration_json,
     ]

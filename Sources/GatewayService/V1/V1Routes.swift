@@ -23,6 +23,7 @@ package enum V1Routes {
         CatalogRoutes.register(routes, gateway: gateway)
         PlanRoutes.register(routes, gateway: gateway)
         CalibrationRoutes.register(routes, gateway: gateway)
+        ExportRoutes.register(routes, gateway: gateway)
         routes.get("supervisor") { _, _ in
             JSONResponse.make(try await gateway.supervisor(SupervisorStatusCommand.self))
         }

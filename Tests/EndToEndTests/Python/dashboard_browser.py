@@ -165,6 +165,9 @@ def main():
     parser.add_argument("--plans", action="store_true",
                         help="then queue a plan from the Plans panel's form, wait for it to run, pause it with its "
                              "button, then cancel it")
+    parser.add_argument("--export", action="store_true",
+                        help="then wait for the Export panel to show the exposure's frame sent, pause the export "
+                             "with its button and resume it")
     parser.add_argument("--token", help="the gateway's bearer token: the first POST must answer 401, the page must "
                                         "then ask for the token, keep it and retry with it")
     options = parser.parse_args()
@@ -330,6 +333,28 @@ def main():
                                         return true; })()""" % summary["plan_running"]["id"])
             summary["plan_cancelled"] = browser.wait_for(row_in("cancelled"), options.timeout, "the plan to show cancelled")
             summary["steps"].append("plans")
+        if options.export:
+            # The export panel: the frame just taken is sent (nothing waits), then its Pause
+            # button pauses the export and its Resume button resumes it.
+            def export_in(state, extra="true"):
+                return ("""(() => { const s = document.getElementById('export-state');
+                                  return s.dataset.state === '%s' && (%s)
+                                      ? {state: s.textContent, waiting: document.getElementById('export-backlog').textContent,
+                                         sent: document.getElementById('export-sent').textContent,
+                                         last: document.getElementById('export-last').textContent} : null; })()"""
+                        % (state, extra))
+            summary["export_sent"] = browser.wait_for(
+                export_in("connected", "window.apertureDashboard.exportBacklog === 0 && "
+                                       "!document.getElementById('export-sent').textContent.startsWith('0 ')"),
+                options.timeout, "the export panel to show the frame sent and nothing waiting")
+            browser.evaluate("(() => { document.getElementById('export-pause').click(); return true; })()")
+            summary["export_paused"] = browser.wait_for(
+                export_in("paused", "!document.getElementById('export-resume').hidden"), options.timeout,
+                "the export panel to show the export paused")
+            browser.evaluate("(() => { document.getElementById('export-resume').click(); return true; })()")
+            summary["export_resumed"] = browser.wait_for(export_in("connected"), options.timeout,
+                                                         "the export panel to show the export resumed")
+            summary["steps"].append("export")
         # The weather panel: shown with its readings when the gateway has a weather source.
         summary["weather"] = browser.evaluate(
             """(() => ({hidden: document.getElementById('weather-panel').hidden,

@@ -381,6 +381,7 @@
     });
     on('processor.result', (r) => { showResult(r); later('history', 2000, () => loadHistory(false)); });
     on('catalog.plan', () => later('plans', 200, loadPlans));
+    on('catalog.export', (s) => showExport(s));
     for (const topic of ['child.started', 'child.exited', 'child.restarting', 'child.fatal', 'child.unresponsive']) {
       on(topic, (c) => {
         if (topic !== 'child.started') say('Process ' + c.child + ': ' + c.event + (c.reason ? ' (' + c.reason + ')' : ''), topic === 'child.fatal' ? 'error' : '');

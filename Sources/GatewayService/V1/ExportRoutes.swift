@@ -1,0 +1,20 @@
+import ApertureProtocol
+import Bus
+import Foundation
+import Hummingbird
+
+/// `/v1/export`: the export of frames to the facility's archive (aperture-catalog's exporter,
+/// over catalog.ctl): its status (backlog, lag, connection), and pause and resume at run time.
+enum ExportRoutes {
+    static func register(_ routes: RouteTable, gateway: Gateway) {
+        routes.get("export") { _, _ in
+            JSONResponse.make(try await gateway.catalog(ExportStatusCommand.self, NoArguments()))
+        }
+        routes.post("export/pause") { _, _ in
+            JSONResponse.make(try await gateway.catalog(ExportPauseCommand.self, NoArguments()))
+        }
+        routes.post("export/resume") { _, _ in
+            JSONResponse.make(try await gateway.catalog(ExportResumeCommand.self, NoArguments()))
+        }
+    }
+}
