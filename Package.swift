@@ -227,7 +227,7 @@ let package = Package(
         .target(
             name: "ArchiveService",
             dependencies: [
-                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig",
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FacilityBus",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

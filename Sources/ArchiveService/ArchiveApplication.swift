@@ -15,13 +15,10 @@ public enum ArchiveApplication {
     /// - Parameters:
     ///   - context: the child's context.
     ///   - commands: the control socket's router (`ping` is already there).
-    ///   - consumer: makes the stream consumer's service once the ingest exists (nil: none, the
-    ///     ingest is driven by hand, as in tests).
     /// - Returns: the services to run: the database pool, the HTTP listener, the start-up
-    ///   (migrations, then ready) and the ingest's clock.
+    ///   (migrations, then ready) and the ingest's clock, and the stream's consumer.
     /// - Throws: ``ConfigurationError`` naming the key at fault (`archive.root`, `archive.postgres_password_file`).
-    public static func build(context: ChildContext, commands: inout CommandRouter,
-                             consumer: (@Sendable (ArchiveParts) -> any Service)? = nil) throws -> [any Service] {
+    public static func build(context: ChildContext, commands: inout CommandRouter) throws -> [any Service] {
         let parts = try ArchiveParts(configuration: context.configuration, logger: context.logger)
         let settings = context.configuration.archive
         let readiness = context.readiness
@@ -34,9 +31,8 @@ public enum ArchiveApplication {
                 logger.info("archive: HTTP listening on http://\(settings.host.contains(":") ? "[\(settings.host)]" : settings.host):\(port)")
             },
             logger: logger)
-        var services: [any Service] = [parts.store.client, app, ArchiveStartService(parts: parts, readiness: readiness)]
-        if let consumer { services.append(consumer(parts)) }
-        return services
+        return [parts.store.client, app, ArchiveStartService(parts: parts, readiness: readiness),
+                StreamConsumerService(parts: parts, configuration: context.configuration)]
     }
 }
 

@@ -106,23 +106,8 @@ public enum ArchiveRoutes {
             return Response(status: .ok, headers: headers, body: try await fileIO.loadFile(path: path, context: context))
         }
         router.get("/v1/cameras") { _, _ in
-            let cameras = try await store.cameras()
-            var list: [[String: Any]] = []
-            for camera in cameras {
-                let status = (try? JSONSerialization.jsonObject(with: Data(camera.status.utf8))) as? [String: Any] ?? [:]
-                var entry: [String: Any] = ["site": camera.site, "camera": camera.camera, "frames": camera.frames, "status": status]
-                entry["last_seen"] = camera.lastSeen ?? NSNull()
-                entry["last_frame"] = camera.lastFrame ?? NSNull()
-                entry["last_stored"] = camera.lastStored ?? NSNull()
-                entry["state"] = pick(status["state"], ["state", "status"]) ?? NSNull()
-                entry["temperature"] = pick(status["telemetry"], ["temperature", "ccd_temp", "sensor_temperature"]) ?? NSNull()
-                entry["export_backlog"] = pick(status["export"], ["backlog", "pending"]) ?? NSNull()
-                entry["export_lag"] = pick(status["export"], ["lag", "lag_seconds"]) ?? NSNull()
-                list.append(entry)
-            }
-            let data = try JSONSerialization.data(withJSONObject: ["cameras": list], options: [.sortedKeys, .withoutEscapingSlashes])
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            struct Cameras: Encodable { var cameras: [CameraView] }
+            return json(Cameras(cameras: try await store.cameras().map(CameraView.init)))
         }
         router.get("/v1/problems") { request, _ in
             var kind: ProblemKind?
@@ -146,12 +131,6 @@ public enum ArchiveRoutes {
             return json(Problems(problems: try await store.problems(kind: kind, limit: limit)))
         }
         return router
-    }
-
-    /// The first of `keys` an object holds (a status body's member), as a JSON value.
-    static func pick(_ object: Any?, _ keys: [String]) -> Any? {
-        guard let object = object as? [String: Any] else { return nil }
-        return keys.lazy.compactMap { object[$0] }.first
     }
 
     /// `/v1/frames`'s query, checked where it enters (the camera hosts' rules and words).
@@ -250,5 +229,60 @@ extension ArchiveHTTPError {
     init(status: HTTPResponse.Status, error: BusError) {
         self.status = status
         self.error = error
+    }
+}
+
+/// One camera in `/v1/cameras`: who it is, what its live status last said, and its last frame here.
+struct CameraView: Encodable {
+    var site: String
+    var camera: String
+    /// The camera's state, from its last `state` or `telemetry` message.
+    var state: String?
+    /// Whether the camera is connected (`telemetry`).
+    var connected: Bool?
+    /// The sensor's temperature in degrees Celsius (`telemetry`).
+    var temperature: Double?
+    /// Frames the instance has not had acknowledged yet (`export`).
+    var exportBacklog: Int?
+    /// Seconds the oldest of them has waited (`export`).
+    var exportLag: Double?
+    /// Whether the instance's export is connected to NATS (`export`).
+    var exportConnected: Bool?
+    /// When the last status came (ISO UTC).
+    var lastSeen: String?
+    /// The last frame stored from the camera (its path on the camera host).
+    var lastFrame: String?
+    /// When it was stored.
+    var lastStored: String?
+    /// Frames stored from the camera.
+    var frames: Int64
+    /// The last status of each kind, as sent.
+    var status: [String: LiveStatus]
+
+    enum CodingKeys: String, CodingKey {
+        case site, camera, state, connected, temperature, frames, status
+        case exportBacklog = "export_backlog"
+        case exportLag = "export_lag"
+        case exportConnected = "export_connected"
+        case lastSeen = "last_seen"
+        case lastFrame = "last_frame"
+        case lastStored = "last_stored"
+    }
+
+    init(_ camera: ArchiveCamera) {
+        site = camera.site
+        self.camera = camera.camera
+        status = (try? JSONDecoder().decode([String: LiveStatus].self, from: Data(camera.status.utf8))) ?? [:]
+        let telemetry = status["telemetry"], export = status["export"]?.export
+        state = [status["state"], telemetry].compactMap { $0 }.max { $0.time < $1.time }?.state
+        connected = telemetry?.connected
+        temperature = telemetry?.temperature?.celsius
+        exportBacklog = export?.backlogFrames
+        exportLag = export?.lagSeconds
+        exportConnected = export?.connected
+        lastSeen = camera.lastSeen
+        lastFrame = camera.lastFrame
+        lastStored = camera.lastStored
+        frames = camera.frames
     }
 }

@@ -120,9 +120,19 @@ import Testing
         let archive = try await TestArchive.start()
         defer { archive.stop() }
         _ = await Self.ingestSample(archive)
-        try await archive.parts.store.cameraStatus(site: "north", camera: "cam1", kind: "state", body: #"{"state":"exposing"}"#)
-        try await archive.parts.store.cameraStatus(site: "north", camera: "cam1", kind: "export", body: #"{"backlog":3,"lag":1.5}"#)
-        try await archive.parts.store.cameraStatus(site: "north", camera: "cam1", kind: "state", body: #"{"state":"idle"}"#)
+        func body(_ status: LiveStatus) -> String { String(decoding: try! JSONEncoder().encode(status), as: UTF8.self) }
+        var state = LiveStatus(site: "north", camera: "cam1", time: "2026-12-06T01:00:00.000")
+        state.state = "exposing"
+        try await archive.parts.store.cameraStatus(site: "north", camera: "cam1", kind: "state", body: body(state))
+        var export = LiveStatus(site: "north", camera: "cam1", time: "2026-12-06T01:00:01.000")
+        export.export = ExportStatus(enabled: true, paused: false, stream: "APERTURE_FRAMES")
+        export.export?.backlogFrames = 3
+        export.export?.lagSeconds = 1.5
+        try await archive.parts.store.cameraStatus(site: "north", camera: "cam1", kind: "export", body: body(export))
+        var telemetry = LiveStatus(site: "north", camera: "cam1", time: "2026-12-06T01:00:02.000")
+        telemetry.state = "idle"
+        telemetry.temperature = TemperatureStatus(celsius: -20.5, setpoint: -20, coolerOn: true, state: .stabilized, coolerPower: nil)
+        try await archive.parts.store.cameraStatus(site: "north", camera: "cam1", kind: "telemetry", body: body(telemetry))
         let corrupt = ExportedFrame(site: "south", camera: "cam2", seed: 4)
         await archive.feed([TestMessage(headers: corrupt.chunks[0].headers, data: corrupt.chunks[0].data.map { ~$0 })]
                            + corrupt.chunks.dropFirst() + [corrupt.row])
@@ -136,6 +146,7 @@ import Testing
                 #expect(north["export_backlog"] as? Int == 3)
                 #expect(north["export_lag"] as? Double == 1.5)
                 #expect(north["frames"] as? Int == 2)
+                #expect(north["temperature"] as? Double == -20.5)
                 #expect(north["last_frame"] as? String == "20261206/image-0002.fits")
             }
             try await client.execute(uri: "/v1/problems?kind=hash_mismatch", method: .get) { response in
