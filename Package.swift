@@ -437,17 +437,21 @@ let package = Package(
             dependencies: ["Supervision", "ApertureConfig", "ProcessSupport", "Bus"],
             swiftSettings: swiftSettings
         ),
-        // A real PostgreSQL in a scratch directory for the tests that need one (docs/archive.md).
+        // What the archive's tests share (docs/archive.md): a real PostgreSQL in a scratch
+        // directory, and frames cut into export messages as a camera host's exporter sends them.
         .target(
-            name: "PostgresTestSupport",
-            dependencies: ["ProcessSupport"],
-            path: "Tests/PostgresTestSupport",
+            name: "ArchiveTestSupport",
+            dependencies: [
+                "ApertureProtocol", "ArchiveService",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/ArchiveTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ArchiveServiceTests",
             dependencies: [
-                "ArchiveService", "ApertureProtocol", "ApertureConfig", "Bus", "PostgresTestSupport",
+                "ArchiveService", "ApertureProtocol", "ApertureConfig", "Bus", "ArchiveTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -459,7 +463,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
-                "FacilityBus", "PostgresTestSupport",
+                "FacilityBus", "ArchiveTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

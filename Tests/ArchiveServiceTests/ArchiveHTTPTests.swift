@@ -1,5 +1,6 @@
 import ApertureProtocol
 import ArchiveService
+import ArchiveTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting

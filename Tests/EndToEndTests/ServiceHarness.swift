@@ -1,7 +1,7 @@
 import ApertureProtocol
 import Bus
 import Foundation
-import PostgresTestSupport
+import ArchiveTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
