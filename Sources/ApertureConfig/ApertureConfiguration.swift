@@ -316,6 +316,9 @@ public struct ApertureConfiguration: Sendable, Equatable {
         public var durable = "aperture-archive"
         /// `archive.incomplete_timeout`: how long a row waits for its chunks before it is reported.
         public var incompleteTimeout = Duration.seconds(60)
+        /// `archive.ack_wait`: how long the server waits for an acknowledgement before it sends a
+        /// message again (longer than ``incompleteTimeout``).
+        public var ackWait = Duration.seconds(90)
         /// `archive.max_ack_pending`: messages the consumer may hold unacknowledged.
         public var maxAckPending = 4096
     }

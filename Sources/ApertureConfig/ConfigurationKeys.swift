@@ -314,6 +314,9 @@ extension ApertureConfiguration {
         },
         .seconds("archive.incomplete_timeout", \.archive.incompleteTimeout, 1...3600,
                  "seconds a frame's row waits for its chunks before the frame is reported incomplete and its row redelivered"),
+        .seconds("archive.ack_wait", \.archive.ackWait, 1...86400,
+                 "seconds the server waits for the archive's acknowledgement before it delivers a message again; "
+                     + "more than archive.incomplete_timeout"),
         .integer("archive.max_ack_pending", \.archive.maxAckPending, 64...1_000_000,
                  "messages the archive's consumer may hold unacknowledged (chunks of frames in flight)"),
     ]

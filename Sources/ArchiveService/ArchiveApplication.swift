@@ -53,6 +53,11 @@ public struct ArchiveParts: Sendable {
     /// - Throws: ``ConfigurationError`` naming `archive.root` or `archive.postgres_password_file`.
     public init(configuration: ApertureConfiguration, logger: Logger) throws {
         let settings = configuration.archive
+        guard settings.ackWait > settings.incompleteTimeout else {
+            throw ConfigurationError("archive.ack_wait = \(settings.ackWait.seconds): must be more than archive.incomplete_timeout "
+                                     + "(\(settings.incompleteTimeout.seconds)), or a frame's chunks come again while its row waits",
+                                     key: "archive.ack_wait")
+        }
         var password: String?
         if let file = settings.postgresPasswordFile {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {

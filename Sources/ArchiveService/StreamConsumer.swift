@@ -38,11 +38,11 @@ public struct StreamConsumerService: Service {
         settings = configuration.archive
     }
 
-    /// The consumer's settings: explicit acks, an ack wait longer than the incomplete timeout
-    /// (a frame's first chunk must not come again while its last is awaited), redelivered for ever.
+    /// The consumer's settings: explicit acks, `archive.ack_wait` (longer than the incomplete
+    /// timeout: a frame's first chunk must not come again while its last is awaited), redelivered for ever.
     public static func consumerSettings(_ archive: ApertureConfiguration.Archive) -> ConsumerSettings {
         var consumer = ConsumerSettings()
-        consumer.ackWait = archive.incompleteTimeout + .seconds(30)
+        consumer.ackWait = archive.ackWait
         consumer.maximumAckPending = archive.maxAckPending
         consumer.maximumDeliveries = -1
         return consumer

@@ -66,6 +66,7 @@ import Testing
         "archive.durable": ("archive-2", "archive.2"),
         "archive.incomplete_timeout": ("120", "0.5"),
         "archive.max_ack_pending": ("10000", "10"),
+        "archive.ack_wait": ("300", "0"),
         "alpaca.port": ("-1", "-2"),
         "alpaca.discovery_port": ("0", "65536"),
         "alpaca.discovery": ("off", "sometimes"),
