@@ -214,4 +214,34 @@ import Testing
         #expect(spool.isEmpty, "spool files left: \(spool)")
         #expect(try await facility.sql("SELECT COUNT(*) FROM problems WHERE kind <> 'incomplete'") == "0")
     }
+
+    @Test func theFacilityDashboardShowsEveryCameraAndFiltersTheFrames() async throws {
+        let chromium = try #require(DashboardEndToEndTests.chromium, "Chromium is needed for the browser test (apt install chromium)")
+        let facility = try await Self.start()
+        defer { Task { await facility.cleanup() } }
+        let frames = [("north", "cam1"), ("north", "cam1"), ("south", "cam2"), ("south", "cam2")].enumerated().map { index, name in
+            ExportedFrame(site: name.0, camera: name.1, path: "20261205/image-\(String(format: "%04d", index + 1)).fits",
+                          bytes: 40_000, chunkBytes: 16 * 1024, seed: UInt8(index + 1))
+        }
+        for frame in frames { try await facility.publish(frame) }
+        for (site, camera, state) in [("north", "cam1", "exposing"), ("south", "cam2", "idle")] {
+            var live = LiveStatus(site: site, camera: camera, time: FrameTime.canonical(Date()))
+            live.state = state
+            try facility.connection.publish(FrameExport.statusSubject(site: site, camera: camera, kind: "state"),
+                                            Array(try JSONEncoder().encode(live)))
+        }
+        try await facility.waitFor("SELECT COUNT(*) FROM frames") { $0 == "4" }
+        try await facility.waitFor("SELECT COUNT(*) FROM cameras") { $0 == "2" }
+        let result = try await ServiceHarness.runPython("facility_browser", [
+            "http://\(facility.address)/", "--frames", "4", "--camera", "north/cam1=exposing", "--camera", "south/cam2=idle",
+            "--filter-site", "south", "--chromium", chromium, "--screenshot", facility.root + "/facility.png",
+        ], in: facility.root)
+        let summary = result.output.split(separator: "\n").last.flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        } ?? [:]
+        #expect(result.status == 0, "facility_browser.py: \(result.errors)\n\(result.output)")
+        #expect((summary["steps"] as? [String]) == ["loaded", "cameras", "frames", "filtered"], "\(summary)")
+        #expect((summary["filtered"] as? [String]) == ["south", "south"], "\(summary)")
+        #expect((summary["console_errors"] as? [Any])?.isEmpty == true, "\(summary)")
+    }
 }
