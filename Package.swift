@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "aperture-gateway", targets: ["GatewayProc"]),
         .executable(name: "aperture-catalog", targets: ["CatalogProc"]),
         .executable(name: "aperture-archive", targets: ["ArchiveProc"]),
+        .executable(name: "aperture-bench-archive", targets: ["ArchiveBenchmark"]),
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
         .executable(name: "aperture-bench-compress", targets: ["CompressionBenchmark"]),
@@ -347,6 +348,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "ArchiveBenchmark",
+            dependencies: ["ArchiveTestSupport", "ApertureProtocol", "ApertureConfig", "FacilityBus"] + benchmarkSupport,
+            path: "Benchmarks/ArchiveBenchmark",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "MasterBenchmark",
             dependencies: ["Calibration", "CameraCore", "ApertureProtocol", "FITSStorage"] + benchmarkSupport,

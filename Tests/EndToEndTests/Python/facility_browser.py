@@ -51,10 +51,7 @@ def main():
     code = 0
     try:
         browser = Browser(options.chromium, log)
-        for domain in ("Runtime", "Log", "Page", "Network"):
-            browser.send(domain + ".enable")
-        browser.send("Page.navigate", {"url": options.url})
-        browser.wait_for("document.readyState === 'complete'", options.timeout, "the page to load")
+        browser.load(options.url, options.timeout)
         summary["steps"].append("loaded")
 
         cameras = """Array.from(document.querySelectorAll('#cameras tbody tr')).map(r =>
