@@ -42,6 +42,8 @@ public actor FrameIngest {
         var centralExists = false
         /// When anything last came.
         var touched = ContinuousClock.now
+        /// Whether the frame is being verified, placed or written (the clock leaves it alone).
+        var completing = false
     }
 
     /// What the ingest has done since it started (`/metrics`).
@@ -292,7 +294,9 @@ public actor FrameIngest {
 
     /// All chunks are there: verify, place, upsert, acknowledge.
     private func complete(_ key: Key) async {
-        guard let frame = pending[key], let row = frame.row else { return }
+        guard let frame = pending[key], let row = frame.row, !frame.completing else { return }
+        pending[key]?.completing = true
+        defer { pending[key]?.completing = false }
         let export = row.export
         let spool = files.spoolPath(site: key.site, camera: key.camera, sha256: key.sha256)
         let relative = CentralFiles.relativePath(site: key.site, camera: key.camera, path: export.row.path)
@@ -322,6 +326,9 @@ public actor FrameIngest {
     /// acknowledge; other bytes: a conflict, never overwritten.
     private func storeExisting(_ key: Key, relative: String) async {
         guard let frame = pending[key], let row = frame.row else { return }
+        let wasCompleting = frame.completing
+        pending[key]?.completing = true
+        defer { if !wasCompleting { pending[key]?.completing = false } }
         do {
             let digest = try await files.digest(files.root + "/" + relative)
             if let digest, digest.sha256 == key.sha256, digest.bytes == row.export.row.bytes {
@@ -398,7 +405,7 @@ public actor FrameIngest {
     /// again by themselves). Called every second or so.
     public func sweep(now: ContinuousClock.Instant = .now) async {
         for (key, frame) in pending {
-            if let row = frame.row, now - row.since >= incompleteTimeout {
+            if let row = frame.row, !frame.completing, now - row.since >= incompleteTimeout {
                 let have = frame.chunks.keys
                 let missing = (0..<row.export.chunks).filter { !have.contains($0) }
                 let detail = "\(have.count) of \(row.export.chunks) chunks after \(incompleteTimeout.seconds) s; missing "
