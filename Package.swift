@@ -114,8 +114,11 @@ let package = Package(
             dependencies: ["CFITSIO"],
             swiftSettings: swiftSettings
         ),
+        // The configuration; ApertureProtocol for the rules of values that cross a process
+        // boundary (FacilityName: site.name, camera.name).
         .target(
             name: "ApertureConfig",
+            dependencies: ["ApertureProtocol"],
             swiftSettings: swiftSettings
         ),
         .target(name: "FrameAnalysis", swiftSettings: swiftSettings),
@@ -176,6 +179,8 @@ let package = Package(
             dependencies: [
                 "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FITSStorage", "CZlib",
                 .product(name: "Metrics", package: "swift-metrics"),
+                // SHA-1 of the Alpaca devices' name-based UniqueIDs (RFC 9562 version 5).
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -421,6 +426,7 @@ let package = Package(
             dependencies: [
                 "CatalogService", "ApertureProtocol", "ApertureConfig", "Bus", "FITSStorage",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -436,7 +442,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApertureConfigTests",
-            dependencies: ["ApertureConfig"],
+            dependencies: ["ApertureConfig", "ApertureProtocol"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

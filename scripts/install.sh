@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs Aperture as a systemd service: the four executables, the configuration (only when
-# absent), the unit, its sysusers.d and tmpfiles.d entries, the nginx site and the operations
-# guide. Safe to run again: files are replaced, the configuration and an installed nginx site
-# are never overwritten. See docs/operations.md.
+# absent), the unit and the template unit aperture@.service (one instance per camera), their
+# sysusers.d and tmpfiles.d entries, the nginx sites and the operations guide. Safe to run
+# again: files are replaced, the configuration and an installed nginx site are never
+# overwritten. See docs/operations.md.
 #
 #   scripts/install.sh [--bin-dir DIR] [--prefix DIR] [--root DIR]
 #
@@ -75,6 +76,13 @@ sed -e "s|/usr/local/bin/aperture|$prefix/bin/aperture|g" \
     -e "s|/usr/local/share/doc/aperture|$prefix/share/doc/aperture|g" \
     "$repo/units/aperture.service" >"$unit"
 put 0644 "$unit" "$root/etc/systemd/system/aperture.service"
+# The template unit, one instance per camera (aperture@NAME with /etc/aperture/NAME.conf), and
+# an instance's configuration to start from.
+sed -e "s|/usr/local/bin/aperture|$prefix/bin/aperture|g" \
+    -e "s|/usr/local/share/doc/aperture|$prefix/share/doc/aperture|g" \
+    "$repo/units/aperture@.service" >"$unit"
+put 0644 "$unit" "$root/etc/systemd/system/aperture@.service"
+put 0644 "$repo/config/instance-example.conf" "$root$prefix/share/aperture/instance-example.conf"
 # The facility archive's unit (docs/archive.md): installed, not enabled.
 sed -e "s|/usr/local/bin/aperture|$prefix/bin/aperture|g" \
     -e "s|/usr/local/share/doc/aperture|$prefix/share/doc/aperture|g" \
@@ -86,6 +94,7 @@ put 0644 "$repo/units/aperture.tmpfiles" "$root/usr/lib/tmpfiles.d/aperture.conf
 put 0644 "$repo/docs/operations.md" "$root$prefix/share/doc/aperture/operations.md"
 put 0644 "$repo/docs/archive.md" "$root$prefix/share/doc/aperture/archive.md"
 put 0644 "$repo/units/nginx/aperture.conf" "$root$prefix/share/aperture/nginx/aperture.conf"
+put 0644 "$repo/units/nginx/aperture-instances.conf" "$root$prefix/share/aperture/nginx/aperture-instances.conf"
 if [[ -d "$root/etc/nginx/sites-available" ]]; then
     put_if_absent 0644 "$repo/units/nginx/aperture.conf" "$root/etc/nginx/sites-available/aperture"
 fi
@@ -101,5 +110,7 @@ Next (as root${root:+, inside $root}):
   systemd-sysusers                      # the user and group aperture
   systemd-tmpfiles --create             # /srv/aperture/data
   systemctl enable --now aperture
+Several cameras on this host: one aperture@NAME each, with /etc/aperture/NAME.conf from
+  $prefix/share/aperture/instance-example.conf (see "Several cameras on one host" in operations.md)
 nginx: see "nginx" in $prefix/share/doc/aperture/operations.md
 EOF

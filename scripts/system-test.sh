@@ -12,6 +12,11 @@
 #   (d) kill -STOP of the supervisor: systemd's watchdog kills it and restarts the unit
 #   (e) `systemctl stop aperture` stops the children in reverse order and leaves no process
 #   (f) `systemd-analyze security` rates the unit below 2.5; `systemd-analyze verify` passes
+#   (g) the template unit: aperture@north and aperture@south, each with its own
+#       /etc/aperture/NAME.conf (distinct ports), both active (READY=1) at once; each takes a
+#       frame whose FITS SITE/CAMERA are its own, and its catalog row says so; their runtime,
+#       state and data directories are distinct; `systemd-analyze verify` and `security`
+#       accept the template; stopping one leaves the other serving
 # Prints one PASS or FAIL line per check and exits non-zero if any failed.
 #
 #   scripts/system-test.sh [--bin-dir DIR] [--keep]
@@ -40,7 +45,7 @@ while (( $# )); do
         --bin-dir) bin_dir=${2:?--bin-dir needs a directory}; shift 2 ;;
         --bin-dir=*) bin_dir=${1#*=}; shift ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,33s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "system-test: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -115,7 +120,7 @@ trap 'echo "system-test: unexpected failure (status $?) at line $LINENO: $BASH_C
 executables=(aperture aperture-camera aperture-processor aperture-catalog aperture-gateway)
 if [[ -z "$bin_dir" ]]; then
     # Static Swift standard library and Foundation: the binaries need only the C libraries
-    # that the root file system installs (libnng1, libcfitsio10, libsqlite3-0, libsystemd0).
+    # that the root file system installs (libnng1, libcfitsio10, libsqlite3-0, libnats3.4, libsystemd0).
     log "building release executables (--static-swift-stdlib, .build-sys)"
     build_log=$(mktemp)
     for product in "${executables[@]}"; do
@@ -138,7 +143,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # The root file system: debootstrap once, cached; each run writes to an overlay over it.
 
-packages=systemd,systemd-sysv,dbus,libnng1,libcfitsio10,libsqlite3-0,curl
+packages=systemd,systemd-sysv,dbus,libnng1,libcfitsio10,libsqlite3-0,libnats3.4,curl
 debian_mirror() {
     if [[ -n "${APERTURE_DEBIAN_MIRROR:-}" ]]; then echo "$APERTURE_DEBIAN_MIRROR"; return; fi
     local found
@@ -539,6 +544,131 @@ if verify=$(inside systemd-analyze verify /etc/systemd/system/aperture-archive.s
 else
     fail "(f) systemd-analyze verify aperture-archive.service: $verify"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# (g) Several cameras on one host: the template unit aperture@.service.
+
+# Each instance's configuration, from config/instance-example.conf as an operator would start.
+declare -A http_port=([north]=8001 [south]=8002) alpaca_port=([north]=11111 [south]=11112)
+for name in north south; do
+    sed -e "s|^gateway.listen = .*|gateway.listen = 127.0.0.1:${http_port[$name]}|" \
+        -e "s|^alpaca.port = .*|alpaca.port = ${alpaca_port[$name]}|" \
+        "$repo/config/instance-example.conf" >"$root/etc/aperture/$name.conf"
+    printf '%s\n' "# --- scripts/system-test.sh ---" "camera.warmup_timeout = 5" "camera.width = 256" \
+        "camera.height = 256" >>"$root/etc/aperture/$name.conf"
+done
+instance_active() { [[ "$(inside systemctl is-active "aperture@$1.service")" == active ]]; }
+instance_healthy() {
+    [[ "$(inside curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:${http_port[$1]}/healthz" || true)" == 200 ]]
+}
+# FITS SITE/CAMERA of a file in the container, read on this side from its header cards.
+fits_identity() {
+    python3 -c '
+import sys
+values = {}
+with open(sys.argv[1], "rb") as f:
+    while True:
+        block = f.read(2880)
+        if len(block) < 2880:
+            break
+        for i in range(0, 2880, 80):
+            card = block[i:i + 80].decode("ascii")
+            if card[:8].strip() in ("SITE", "CAMERA") and card[8:10] == "= ":
+                values[card[:8].strip()] = card[10:].split("/")[0].strip().strip("\x27").strip()
+            if card[:8] == "END     ":
+                print("%s/%s" % (values.get("SITE", "-"), values.get("CAMERA", "-")))
+                sys.exit(0)
+' "$root$1"
+}
+t0=$(date +%s%N)
+if inside_for 120 systemctl start aperture@north.service aperture@south.service \
+        && instance_active north && instance_active south; then
+    pass "(g) systemctl start aperture@north aperture@south: both active (READY=1) after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+else
+    fail "(g) aperture@north $(inside systemctl is-active aperture@north.service || true), aperture@south $(inside systemctl is-active aperture@south.service || true)"
+    inside journalctl -u aperture@north.service -u aperture@south.service -n 40 --no-pager || true
+fi
+count=$(pids_of /usr/local/bin/aperture | wc -l)
+if [[ "$count" == 10 ]]; then
+    pass "(g) 10 processes: a supervisor and 4 children per instance"
+else
+    fail "(g) $count aperture processes (want 10)"
+fi
+for name in north south; do
+    if exposure=$(inside_for 60 aperture camera expose --config "/etc/aperture/$name.conf" \
+            --runtime-dir "/run/aperture/$name" --type bias --time 0 --wait 2>&1); then
+        file=$(echo "$exposure" | grep -o "/srv/aperture/[^ ]*\.fits" | head -n 1)
+        identity=$( [[ -n "$file" ]] && fits_identity "$file" || true)
+        # The data root made by ExecStartPre=+install: 0750 aperture; the file 0640 (UMask=0027).
+        owners=$( [[ -n "$file" ]] && inside stat -c '%U:%G %a' "/srv/aperture/$name/data" "$file" | tr '\n' ' ' || true)
+        if [[ "$file" == /srv/aperture/$name/data/* && "$identity" == "mro/$name" \
+                && "$owners" == "aperture:aperture 750 aperture:aperture 640 " ]]; then
+            pass "(g) aperture@$name wrote $file with SITE/CAMERA $identity (data root and file: $owners)"
+        else
+            fail "(g) aperture@$name: file '$file', SITE/CAMERA '${identity:-unreadable}', owners '$owners' (want under /srv/aperture/$name/data, mro/$name, aperture:aperture 750/640)"
+        fi
+    else
+        fail "(g) aperture@$name: expose failed: $exposure"
+    fi
+done
+# The catalog rows, through each gateway: its own camera, and no row of the other.
+rows_of() { inside curl -s --max-time 5 "http://127.0.0.1:${http_port[$1]}/v1/frames?camera=$2"; }
+for name in north south; do
+    other=$([[ $name == north ]] && echo south || echo north)
+    got_row() { [[ "$(rows_of "$name" "$name")" == *"\"camera\":\"$name\""* ]]; }
+    if wait_until 20 got_row && [[ "$(rows_of "$name" "$other")" == *'"frames":[]'* ]]; then
+        pass "(g) aperture@$name's catalog: its frame with camera $name, none with camera=$other"
+    else
+        fail "(g) aperture@$name's catalog: camera=$name: $(rows_of "$name" "$name" | cut -c1-200); camera=$other: $(rows_of "$name" "$other" | cut -c1-100)"
+    fi
+done
+# Nothing shared: runtime (sockets, frame ring), state (catalog, UniqueIDs), data.
+dirs_ok=1
+for name in north south; do
+    for path in "/run/aperture/$name/camera.ctl" "/run/aperture/$name/camera.frames" \
+            "/var/lib/aperture/$name/catalog.sqlite" "/var/lib/aperture/$name/alpaca-camera-0.uniqueid" \
+            "/srv/aperture/$name/data"; do
+        inside test -e "$path" || { dirs_ok=0; echo "    missing: $path"; }
+    done
+done
+north_id=$(inside cat /var/lib/aperture/north/alpaca-camera-0.uniqueid 2>/dev/null || true)
+south_id=$(inside cat /var/lib/aperture/south/alpaca-camera-0.uniqueid 2>/dev/null || true)
+if (( dirs_ok )) && [[ -n "$north_id" && "$north_id" != "$south_id" ]]; then
+    pass "(g) distinct /run/aperture/NAME, /var/lib/aperture/NAME (catalog; Alpaca UniqueID $north_id vs $south_id), /srv/aperture/NAME/data"
+else
+    fail "(g) directories or UniqueIDs shared (north '$north_id', south '$south_id')"
+fi
+if result=$(inside journalctl -t aperture-camera@south -o json --no-pager | check_journal unit aperture-camera@south); then
+    pass "(g) journalctl -t aperture-camera@south: $result"
+else
+    fail "(g) journalctl -t aperture-camera@south: $result"
+fi
+if verify=$(inside systemd-analyze verify aperture@north.service 2>&1) && ! grep -q "aperture" <<<"$verify"; then
+    pass "(g) systemd-analyze verify aperture@north.service (the template)"
+else
+    fail "(g) systemd-analyze verify aperture@north.service: $verify"
+fi
+security=$(inside systemd-analyze security --no-pager aperture@north.service 2>&1 | tail -n 1 || true)
+score=$(echo "$security" | grep -oE '[0-9]+\.[0-9]+' | head -n 1)
+if [[ -n "$score" ]] && awk -v s="$score" 'BEGIN { exit !(s < 2.5) }'; then
+    pass "(g) systemd-analyze security aperture@north.service: $security"
+else
+    fail "(g) systemd-analyze security aperture@north.service: ${security:-no output} (want below 2.5)"
+fi
+# Stopping one leaves the other serving: its /healthz, and a new frame.
+if inside_for 60 systemctl stop aperture@north.service && ! instance_active north \
+        && instance_active south && instance_healthy south; then
+    if exposure=$(inside_for 60 aperture camera expose --config /etc/aperture/south.conf \
+            --runtime-dir /run/aperture/south --type bias --time 0 --wait 2>&1) \
+            && file=$(echo "$exposure" | grep -o "/srv/aperture/south/data/[^ ]*\.fits" | head -n 1) && [[ -n "$file" ]]; then
+        pass "(g) aperture@north stopped; aperture@south still serves (/healthz 200, a new frame $file)"
+    else
+        fail "(g) aperture@north stopped, but aperture@south's exposure failed: $exposure"
+    fi
+else
+    fail "(g) after stopping north: north $(inside systemctl is-active aperture@north.service || true), south $(inside systemctl is-active aperture@south.service || true)"
+fi
+inside_for 60 systemctl stop aperture@south.service || true
 
 # ---------------------------------------------------------------------------------------------
 

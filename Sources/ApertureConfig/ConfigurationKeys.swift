@@ -1,3 +1,4 @@
+import ApertureProtocol
 import Foundation
 
 extension ApertureConfiguration {
@@ -28,6 +29,9 @@ extension ApertureConfiguration {
 
         // The camera.
         .choice("camera.driver", \.camera.driver, "the camera: the built-in simulator, or an Andor CCD through the SDK2"),
+        .text("camera.name", \.camera.name, rule: facilityNameRule,
+              "the camera's facility-wide name: FITS CAMERA, the catalog's camera column, the export's subjects; "
+              + "aperture@NAME.service sets it to NAME", check: facilityName),
         .executable("camera.executable", \.camera.executable, "the camera process's program"),
         .integer("camera.width", \.camera.width, 16...16384, "simulated sensor width in pixels"),
         .integer("camera.height", \.camera.height, 16...16384, "simulated sensor height in pixels"),
@@ -206,6 +210,9 @@ extension ApertureConfiguration {
                         "the site's longitude: FITS SITELONG, and AIRMASS with site.latitude and a pointing"),
         .optionalNumber("site.elevation", \.site.elevation, -500...9000, unit: "metres",
                         "the site's elevation above sea level: FITS SITEELEV"),
+        .text("site.name", \.site.name, rule: facilityNameRule,
+              "the site's facility-wide name: FITS SITE, the catalog's site column, the export's subjects",
+              check: facilityName),
 
         // The facility's NATS (docs/scale-out.md).
         .text("nats.url", \.nats.url, rule: "nats:// or tls:// URLs separated by commas",
@@ -326,6 +333,14 @@ extension ApertureConfiguration {
     static let maximumRuntimePath = 107 - "/processor.events".utf8.count
     private static let fileNameRule = "letters, digits, '-', '_' or '.', not starting with '.'"
     private static let fitsStringRule = "printable ASCII of at most 68 characters (a FITS string)"
+
+    /// ``FacilityName``'s rule, as the key list states it ("1 to 32 letters, ...").
+    private static let facilityNameRule = String(FacilityName.rule.dropFirst("is not ".count))
+
+    /// `site.name`, `camera.name`: the reason a name breaks ``FacilityName``'s rule, or nil.
+    private static func facilityName(_ text: String) -> String? {
+        FacilityName.isValid(text) ? nil : FacilityName.rule
+    }
 
     private static func optionalAbsolutePath(_ text: String) -> String? {
         text.isEmpty || text.hasPrefix("/") ? nil : "must be an absolute path, or empty"

@@ -30,6 +30,12 @@ extension ApertureConfiguration {
             // systemd may list several directories separated by colons; the first is ours.
             configuration.storage.runtimeDirectory = String(systemdRuntime.split(separator: ":").first ?? "")
         }
+        // aperture@NAME.service sets APERTURE_INSTANCE=NAME: the instance's name is camera.name's
+        // default, which the instance's file and APERTURE_CAMERA_NAME may replace.
+        if let instance = environment["APERTURE_INSTANCE"], !instance.isEmpty {
+            try configuration.set("camera.name", instance,
+                                  source: "environment variable APERTURE_INSTANCE (aperture@\(instance).service)")
+        }
         if let file = path ?? environment["APERTURE_CONFIG"] {
             let text: String
             do {

@@ -56,9 +56,12 @@ public enum LoggingSetup {
     /// Bootstraps swift-log: the journald handler when stderr is the journal (`JOURNAL_STREAM`
     /// matches stderr's device and inode), readable stderr lines otherwise.
     /// - Parameters:
-    ///   - identifier: the process's name (journald's `SYSLOG_IDENTIFIER`).
+    ///   - identifier: the process's name (journald's `SYSLOG_IDENTIFIER`); an instance of
+    ///     `aperture@NAME.service` (`APERTURE_INSTANCE=NAME`) adds `@NAME`, so that
+    ///     `journalctl -t aperture-camera@north` picks one camera's process on a host of several.
     ///   - level: the lowest level logged, as a configuration string.
     public static func bootstrap(identifier: String, level: String) {
+        let identifier = instanceIdentifier(identifier, instance: ProcessInfo.processInfo.environment["APERTURE_INSTANCE"])
         let parsed = Logger.Level(rawValue: level) ?? .info
         let journal = JournaldLogHandler.stderrIsJournal()
         LoggingSystem.bootstrap { _ in
@@ -67,5 +70,11 @@ public enum LoggingSetup {
             }
             return StderrLogHandler(identifier: identifier, level: parsed)
         }
+    }
+
+    /// `identifier@instance`, or `identifier` outside an instance (none, or an empty one).
+    public static func instanceIdentifier(_ identifier: String, instance: String?) -> String {
+        guard let instance, !instance.isEmpty else { return identifier }
+        return identifier + "@" + instance
     }
 }

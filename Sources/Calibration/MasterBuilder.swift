@@ -56,6 +56,12 @@ public enum MasterBuilder {
         ]
         if kind == .dark { keys.append(("exposure times", { $0.exptime.map { DarkLibrary.format($0) + " s" } ?? "none" })) }
         if kind == .flat { keys.append(("filters", { $0.filter ?? "none" })) }
+        // One camera's frames (rows older than SITE and CAMERA name none, and pass).
+        let cameras = Set(rows.compactMap { row in row.camera.map { "\(row.site ?? "?")/\($0)" } })
+        if cameras.count > 1 {
+            throw .invalid("frames", "the frames come from \(cameras.count) cameras (\(cameras.sorted().joined(separator: ", "))); "
+                           + "a master combines one camera's frames")
+        }
         for (what, key) in keys {
             let groups = Dictionary(grouping: rows, by: key)
             guard groups.count > 1 else { continue }
@@ -219,6 +225,10 @@ public enum MasterBuilder {
         for keyword in ["INSTRUME", "DETECTOR", "TELESCOP"] {
             text(keyword, first.headers?[keyword], keyword.lowercased())
         }
+        // The facility identity of the camera that took the inputs (left out for inputs older
+        // than SITE and CAMERA).
+        text("SITE", first.site ?? first.headers?["SITE"], "facility site of the inputs")
+        text("CAMERA", first.camera ?? first.headers?["CAMERA"], "facility camera of the inputs")
         if let longitude = first.headers?["SITELONG"].flatMap(Double.init), longitude.isFinite {
             cards.append(FITSCard(keyword: "SITELONG", value: .double(longitude), comment: "[deg] site longitude"))
         }

@@ -213,7 +213,8 @@ final class ExposureRunner: Sendable {
                     telescope: configuration.camera.telescope, observer: configuration.camera.observer,
                     exposureId: id, frame: frame, count: plan.count, focalLength: driver.focalLength,
                     site: configuration.site,
-                    electronsPerADU: FITSHeader.electronsPerADU(driver.electronsPerADUByGain, gain: settings.gain))
+                    electronsPerADU: FITSHeader.electronsPerADU(driver.electronsPerADUByGain, gain: settings.gain),
+                    camera: configuration.camera.name)
                 let file: SavedFrame
                 do throws(StorageError) {
                     file = try publisher.save(pixels: buffer, header: header)

@@ -36,6 +36,8 @@ package enum FITSHeader {
         var site = ApertureConfiguration.Site()
         /// Electrons per ADU at the frame's gain (EGAIN), when the driver knows it.
         var electronsPerADU: Double? = nil
+        /// `camera.name`: the camera's facility-wide name (CAMERA; SITE is `site.name`).
+        var camera = ApertureConfiguration().camera.name
     }
 
     /// The entry of `byGain` for `gain`, if there is one.
@@ -172,6 +174,8 @@ package enum FITSHeader {
             FITSCard(keyword: "ROWORDER", value: .string(RowOrder(firstRowIsTop: context.info.firstRowIsTop).rawValue),
                      comment: "first row is the \(context.info.firstRowIsTop ? "top" : "bottom") of the image"),
             FITSCard(keyword: "SWCREATE", value: .string("Aperture \(ApertureVersion.string)"), comment: "software"),
+            FITSCard(keyword: "SITE", value: .string(context.site.name), comment: "facility site (site.name)"),
+            FITSCard(keyword: "CAMERA", value: .string(context.camera), comment: "facility camera (camera.name)"),
             FITSCard(keyword: "EXPID", value: .string(context.exposureId), comment: "Aperture exposure id"),
             FITSCard(keyword: "FRAMENUM", value: .integer(context.frame), comment: "frame number within the exposure"),
         ]
@@ -270,7 +274,8 @@ package enum ExposureAdmission {
             filter: filter, instrument: configuration.camera.instrument, telescope: configuration.camera.telescope,
             observer: configuration.camera.observer, exposureId: "20000101T000000-0001", frame: plan.count ?? 1,
             count: plan.count, focalLength: focalLength, site: configuration.site,
-            electronsPerADU: FITSHeader.electronsPerADU(electronsPerADUByGain, gain: plan.settings.gain))) {
+            electronsPerADU: FITSHeader.electronsPerADU(electronsPerADUByGain, gain: plan.settings.gain),
+            camera: configuration.camera.name)) {
             throw problem
         }
         return plan

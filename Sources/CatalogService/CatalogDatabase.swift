@@ -92,6 +92,15 @@ public final class CatalogDatabase: Sendable {
         }
         registerMastersMigration(&migrator)
         registerExportMigration(&migrator)
+        migrator.registerMigration("facility-v1") { db in
+            // SITE and CAMERA (issue 16). Rows of files written before them stay null: Aperture
+            // never wrote either keyword before, so no stored header has them to copy.
+            try db.execute(sql: """
+                ALTER TABLE frame ADD COLUMN site TEXT;
+                ALTER TABLE frame ADD COLUMN camera TEXT;
+                CREATE INDEX frame_by_camera ON frame(site, camera, date_obs, id);
+                """)
+        }
         return migrator
     }
 
@@ -101,7 +110,7 @@ public final class CatalogDatabase: Sendable {
     private static let entryColumns = [
         "path", "bytes", "modified", "sha256", "night", "date_obs", "exptime", "imagetyp", "filter", "object", "exposure",
         "frame", "xbinning", "ybinning", "xorigin", "yorigin", "width", "height", "ccd_temp", "set_temp", "gain",
-        "readout_mode", "ra", "dec", "plan", "plan_step", "plan_index",
+        "readout_mode", "ra", "dec", "plan", "plan_step", "plan_index", "site", "camera",
     ]
 
     private static let upsertSQL: String = {
@@ -117,7 +126,7 @@ public final class CatalogDatabase: Sendable {
             entry.path, entry.bytes, entry.modified, entry.sha256, entry.night, entry.dateObs, entry.exptime,
             entry.imagetyp, entry.filter, entry.object, entry.exposure, entry.frame, entry.xbinning, entry.ybinning,
             entry.xorigin, entry.yorigin, entry.width, entry.height, entry.ccdTemp, entry.setTemp, entry.gain,
-            entry.readoutMode, entry.ra, entry.dec, entry.plan, entry.planStep, entry.planIndex, added,
+            entry.readoutMode, entry.ra, entry.dec, entry.plan, entry.planStep, entry.planIndex, entry.site, entry.camera, added,
         ]
         return StatementArguments(values)
     }
@@ -231,7 +240,7 @@ public final class CatalogDatabase: Sendable {
     static let rowColumns = """
         id, path, bytes, sha256, night, date_obs, exptime, imagetyp, filter, object, exposure, frame, xbinning, ybinning,
         xorigin, yorigin, width, height, ccd_temp, set_temp, gain, readout_mode, ra, dec, plan, plan_step, plan_index, median,
-        sigma, nstars, fwhm, hfd, missing, added
+        sigma, nstars, fwhm, hfd, missing, added, site, camera
         """
 
     static func frameRow(_ row: Row) -> FrameRow {
@@ -265,6 +274,8 @@ public final class CatalogDatabase: Sendable {
         frame.nstars = row["nstars"]
         frame.fwhm = row["fwhm"]
         frame.hfd = row["hfd"]
+        frame.site = row["site"]
+        frame.camera = row["camera"]
         return frame
     }
 
@@ -293,6 +304,8 @@ public final class CatalogDatabase: Sendable {
         if let high = query.tempMax { add("ccd_temp <= ?", high) }
         if let high = query.fwhmMax { add("fwhm <= ?", high) }
         if let plan = query.plan { add("plan = ?", plan) }
+        if let site = query.site { add("site = ?", site) }
+        if let camera = query.camera { add("camera = ?", camera) }
         if let missing = query.missing { add("missing = ?", missing) }
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
     }

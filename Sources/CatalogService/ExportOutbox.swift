@@ -63,12 +63,14 @@ extension CatalogDatabase {
         }
     }
 
-    /// Records that the stream acknowledged a row's file and revision (what was sent, which the
-    /// row may have outgrown meanwhile: then it stays due).
-    package func exportAcknowledged(_ item: ExportItem, at time: String) async throws {
+    /// Records that the stream acknowledged rows' files and revisions (what was sent, which a
+    /// row may have outgrown meanwhile: then it stays due), in one transaction.
+    package func exportAcknowledged(_ items: [ExportItem], at time: String) async throws {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE frame SET export_sha256 = ?, export_revision = ?, exported = ? WHERE id = ?",
-                           arguments: [item.sha256, item.revision, time, item.id])
+            for item in items {
+                try db.execute(sql: "UPDATE frame SET export_sha256 = ?, export_revision = ?, exported = ? WHERE id = ?",
+                               arguments: [item.sha256, item.revision, time, item.id])
+            }
         }
     }
 

@@ -123,7 +123,10 @@ package actor FrameExporter {
         }
     }
 
-    /// Sends the rows due, oldest first; returns how many went.
+    /// Sends the rows due, oldest first, several frames at once (as many as fit
+    /// `export.window` messages in flight, at most 8); returns how many went. What was
+    /// acknowledged is recorded in one transaction, also when another frame failed (then the
+    /// failure is thrown after).
     private func sendDue() async throws -> Int {
         guard let jetStream else { return 0 }
         if !streamReady {
@@ -131,23 +134,67 @@ package actor FrameExporter {
             try jetStream.ensureStream(.frames(nats), updating: false)
             streamReady = true
         }
-        var sent = 0
-        for item in try await database.exportsDue(limit: 64) where !current.paused {
-            if let reason = unreadable[item.id] {
-                if reason == item.sha256 { continue }
-                unreadable[item.id] = nil
-            }
-            try await send(item, through: jetStream)
-            sent += 1
+        let items = try await database.exportsDue(limit: 64).filter { item in
+            guard let skipped = unreadable[item.id] else { return true }
+            if skipped == item.sha256 { return false }
+            unreadable[item.id] = nil
+            return true
         }
-        return sent
+        guard let first = items.first else { return 0 }
+        let messages = first.fileAcknowledged ? 1 : FrameExport.chunkCount(bytes: first.bytes, chunkBytes: settings.chunkBytes) + 1
+        let parallel = min(8, max(1, settings.window / messages))
+        let outcomes = await withTaskGroup(of: (CatalogDatabase.ExportItem, Result<Bool, any Error>).self) { group in
+            var outcomes: [(CatalogDatabase.ExportItem, Result<Bool, any Error>)] = []
+            var running = 0
+            for item in items {
+                if current.paused || outcomes.contains(where: { if case .failure = $0.1 { true } else { false } }) { break }
+                if running >= parallel, let outcome = await group.next() {
+                    running -= 1
+                    outcomes.append(outcome)
+                }
+                group.addTask {
+                    do {
+                        return (item, .success(try await self.send(item, through: jetStream)))
+                    } catch {
+                        return (item, .failure(error))
+                    }
+                }
+                running += 1
+            }
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        let acknowledged = outcomes.compactMap { outcome in (try? outcome.1.get()) == true ? outcome.0 : nil }
+        let failure = outcomes.lazy.compactMap { outcome -> (any Error)? in
+            if case .failure(let error) = outcome.1 { error } else { nil }
+        }.first
+        if !acknowledged.isEmpty { try await recordAcknowledged(acknowledged) }
+        if let failure { throw failure }
+        return acknowledged.count
     }
 
-    /// Sends one frame (its file unless the stream has these bytes, then its row) and records
-    /// the acknowledgment.
-    private func send(_ item: CatalogDatabase.ExportItem, through jetStream: JetStream) async throws {
+    /// Records what the stream acknowledged, and the figures of the status.
+    private func recordAcknowledged(_ items: [CatalogDatabase.ExportItem]) async throws {
+        let now = Date()
+        try await database.exportAcknowledged(items, at: FrameTime.canonical(now))
+        for item in items where !item.fileAcknowledged {
+            current.sentFrames += 1
+            current.sentBytes += item.bytes
+        }
+        if let last = items.max(by: { $0.id < $1.id }) {
+            current.lastAcknowledged = FrameTime.canonical(now)
+            current.lastLagSeconds = max(0, now.timeIntervalSince1970 - last.modified)
+            current.lastPath = last.path
+        }
+        current.lastError = nil
+    }
+
+    /// Sends one frame: its file (unless the stream has these bytes) in chunks and its row, all
+    /// in flight at once, then waits for every acknowledgment.
+    /// - Returns: whether it went (false: skipped, its file unreadable or its row changed).
+    private func send(_ item: CatalogDatabase.ExportItem, through jetStream: JetStream) async throws -> Bool {
         var row = try await database.frame(id: item.id)
-        guard row.sha256 == item.sha256 else { return }  // changed meanwhile: due again
+        guard row.sha256 == item.sha256 else { return false }  // changed meanwhile: due again
         row.site = row.site ?? site
         row.camera = row.camera ?? camera
         let chunkBytes = settings.chunkBytes
@@ -155,14 +202,15 @@ package actor FrameExporter {
         let subject = FrameExport.subject(site: site, camera: camera)
         var headers = [FrameExport.siteHeader: site, FrameExport.cameraHeader: camera, FrameExport.pathHeader: item.path,
                        FrameExport.sha256Header: item.sha256, FrameExport.bytesHeader: String(item.bytes)]
+        var messages: [(data: [UInt8], headers: [String: String], id: String)] = []
         if !item.fileAcknowledged {
             do {
-                try await sendFile(item, chunks: chunks, chunkBytes: chunkBytes, subject: subject, headers: headers, through: jetStream)
+                messages = try chunkMessages(item, chunks: chunks, chunkBytes: chunkBytes, headers: headers)
             } catch let error as UnreadableFile {
                 unreadable[item.id] = item.sha256
                 logger.error("export: \(error.message): skipped until the catalog's row changes")
                 current.lastError = error.message
-                return
+                return false
             }
         }
         let body = ExportRow(site: site, camera: camera, chunks: chunks, chunkBytes: chunkBytes, revision: item.revision,
@@ -170,21 +218,21 @@ package actor FrameExporter {
         headers[FrameExport.kindHeader] = "row"
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let ack = try await jetStream.publish(subject: subject, data: Array(try encoder.encode(body)), headers: headers,
-                                              messageID: FrameExport.rowID(site: site, camera: camera, sha256: item.sha256,
-                                                                           revision: item.revision),
-                                              timeout: settings.ackTimeout)
-        if ack.duplicate { current.duplicates += 1 }
-        let now = Date()
-        try await database.exportAcknowledged(item, at: FrameTime.canonical(now))
-        if !item.fileAcknowledged {
-            current.sentFrames += 1
-            current.sentBytes += item.bytes
+        messages.append((Array(try encoder.encode(body)), headers,
+                         FrameExport.rowID(site: site, camera: camera, sha256: item.sha256, revision: item.revision)))
+        // Published in order on one connection (the row after the chunks); acknowledged in any order.
+        let timeout = settings.ackTimeout
+        let duplicates = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for message in messages {
+                group.addTask {
+                    try await jetStream.publish(subject: subject, data: message.data, headers: message.headers,
+                                                messageID: message.id, timeout: timeout).duplicate
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
-        current.lastAcknowledged = FrameTime.canonical(now)
-        current.lastLagSeconds = max(0, now.timeIntervalSince1970 - item.modified)
-        current.lastPath = item.path
-        current.lastError = nil
+        current.duplicates += duplicates
+        return true
     }
 
     /// A file that cannot be sent as catalogued.
@@ -192,9 +240,9 @@ package actor FrameExporter {
         let message: String
     }
 
-    /// Sends a file's chunks, up to `export.window` in flight, each acknowledged.
-    private func sendFile(_ item: CatalogDatabase.ExportItem, chunks: Int, chunkBytes: Int, subject: String,
-                          headers: [String: String], through jetStream: JetStream) async throws {
+    /// Reads a file's chunks, with their headers and message ids.
+    private func chunkMessages(_ item: CatalogDatabase.ExportItem, chunks: Int, chunkBytes: Int,
+                               headers: [String: String]) throws -> [(data: [UInt8], headers: [String: String], id: String)] {
         let path = root + "/" + item.path
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -205,45 +253,33 @@ package actor FrameExporter {
         guard fstat(descriptor, &info) == 0, Int64(info.st_size) == item.bytes else {
             throw UnreadableFile(message: "\(item.path) is no longer \(item.bytes) bytes as catalogued")
         }
-        let file = SendableDescriptor(value: descriptor)
-        let (site, camera, timeout, window) = (site, camera, settings.ackTimeout, settings.window)
-        let duplicates = try await withThrowingTaskGroup(of: Bool.self) { group in
-            var duplicates = 0
-            var inFlight = 0
-            for index in 0..<chunks {
-                if inFlight >= window, let duplicate = try await group.next() {
-                    inFlight -= 1
-                    if duplicate { duplicates += 1 }
-                }
-                let offset = Int64(index) * Int64(chunkBytes)
-                let count = Int(min(Int64(chunkBytes), item.bytes - offset))
-                let data = try Self.read(file.value, count: count, at: offset, path: item.path)
-                var chunkHeaders = headers
-                chunkHeaders[FrameExport.kindHeader] = "chunk"
-                chunkHeaders[FrameExport.chunkHeader] = "\(index)/\(chunks)"
-                let id = FrameExport.chunkID(site: site, camera: camera, sha256: item.sha256, index: index)
-                group.addTask {
-                    try await jetStream.publish(subject: subject, data: data, headers: chunkHeaders, messageID: id,
-                                                timeout: timeout).duplicate
-                }
-                inFlight += 1
-            }
-            for try await duplicate in group where duplicate { duplicates += 1 }
-            return duplicates
+        return try (0..<chunks).map { index in
+            let offset = Int64(index) * Int64(chunkBytes)
+            let data = try Self.read(descriptor, count: Int(min(Int64(chunkBytes), item.bytes - offset)), at: offset, path: item.path)
+            var chunkHeaders = headers
+            chunkHeaders[FrameExport.kindHeader] = "chunk"
+            chunkHeaders[FrameExport.chunkHeader] = "\(index)/\(chunks)"
+            return (data, chunkHeaders, FrameExport.chunkID(site: site, camera: camera, sha256: item.sha256, index: index))
         }
-        current.duplicates += duplicates
     }
 
     /// Reads `count` bytes at `offset`.
     private static func read(_ descriptor: Int32, count: Int, at offset: Int64, path: String) throws -> [UInt8] {
-        var data = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let got = data.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { throw UnreadableFile(message: "cannot read \(path) at \(offset + Int64(done))") }
-            done += got
+        var failedAt: Int64?
+        let data = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else {
+                    failedAt = offset + Int64(done)
+                    break
+                }
+                done += got
+            }
+            initialized = done
         }
+        if let failedAt { throw UnreadableFile(message: "cannot read \(path) at \(failedAt)") }
         return data
     }
 
@@ -277,10 +313,6 @@ package actor FrameExporter {
     }
 }
 
-/// A file descriptor handed to child tasks (read with pread only).
-private struct SendableDescriptor: Sendable {
-    let value: Int32
-}
 
 /// Publishes the export's status every second on catalog.events (the gateway's `/v1/export`
 /// events, metrics and dashboard) and, with the camera's state and telemetry, as the instance's

@@ -39,6 +39,10 @@ package struct FrameEntry: Sendable, Hashable {
     var plan: String?
     var planStep: Int?
     var planIndex: Int?
+    /// SITE and CAMERA, the facility identity (nil in files older than them, or when the value is
+    /// no ``FacilityName``: a user's own SITE keyword of an older file).
+    var site: String?
+    var camera: String?
     /// Every card, keyword to value (strings unquoted), as JSON.
     var headers: [String: String]
 }
@@ -113,7 +117,9 @@ package enum FrameIndexer {
             width: integer(compressed ? "ZNAXIS1" : "NAXIS1"), height: integer(compressed ? "ZNAXIS2" : "NAXIS2"),
             ccdTemp: number("CCD-TEMP"), setTemp: number("SET-TEMP"), gain: text("GAIN"), readoutMode: text("READOUTM"),
             ra: number("RA"), dec: number("DEC"), plan: text("PLAN"),
-            planStep: integer("PLANSTEP"), planIndex: integer("PLANIDX"), headers: headers)
+            planStep: integer("PLANSTEP"), planIndex: integer("PLANIDX"),
+            site: text("SITE").flatMap { FacilityName.isValid($0) ? $0 : nil },
+            camera: text("CAMERA").flatMap { FacilityName.isValid($0) ? $0 : nil }, headers: headers)
     }
 
     /// The file's SHA-256 (lower-case hex), size and modification time, read in 1 MiB blocks.

@@ -46,6 +46,8 @@ struct CatalogCommand: AsyncParsableCommand {
         @Option(name: .customLong("temp-max"), help: "CCD-TEMP at most this (C).") var tempMax: String?
         @Option(name: .customLong("fwhm-max"), help: "Median FWHM at most this (pixels).") var fwhmMax: String?
         @Option(help: "A plan's id.") var plan: String?
+        @Option(help: "The facility site (SITE, site.name), exactly.") var site: String?
+        @Option(help: "The facility camera (CAMERA, camera.name), exactly.") var camera: String?
         @Option(help: "true: only rows whose file is gone; false: only present files.") var missing: String?
 
         /// The filters as /v1/frames's parameters.
@@ -53,7 +55,8 @@ struct CatalogCommand: AsyncParsableCommand {
             let all: [(String, String?)] = [
                 ("start", start), ("end", end), ("night", night), ("imagetyp", imagetyp), ("filter", filter),
                 ("object", object), ("exposure", exposure), ("exptime_min", exptimeMin), ("exptime_max", exptimeMax),
-                ("temp_min", tempMin), ("temp_max", tempMax), ("fwhm_max", fwhmMax), ("plan", plan), ("missing", missing),
+                ("temp_min", tempMin), ("temp_max", tempMax), ("fwhm_max", fwhmMax), ("plan", plan), ("site", site),
+                ("camera", camera), ("missing", missing),
             ]
             return all.compactMap { name, value in value.map { (name, $0) } }
         }

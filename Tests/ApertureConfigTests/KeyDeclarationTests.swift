@@ -75,6 +75,8 @@ import Testing
         "site.latitude": ("47.66", "91"),
         "site.longitude": ("-122.31", "east"),
         "site.elevation": ("1100", "10000"),
+        "site.name": ("mro", "Manastash Ridge"),
+        "camera.name": ("north-2", "-north"),
         "nats.url": ("nats://a.example.org:4222,tls://b.example.org:4222", "http://a.example.org"),
         "nats.credentials": ("/etc/aperture/facility.creds", "facility.creds"),
         "nats.tls_ca": ("/etc/aperture/ca.pem", "ca.pem"),
@@ -112,7 +114,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 98)
+        #expect(names.count == 100)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)

@@ -116,9 +116,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         // Flats of different levels (1000, 2000, 3000) with the same vignetting-like pattern:
         // each is divided by its median, so the master is the pattern over its median.
-        let rows = try frames("Flat Field", count: 3, filter: "V") { index, pixel in
+        var rows = try frames("Flat Field", count: 3, filter: "V") { index, pixel in
             UInt16(Double(1000 * (index + 1)) * (pixel % 2 == 0 ? 0.9 : 1.1))
         }
+        // The camera that took the flats (issue 16): the master says so too.
+        for index in rows.indices { (rows[index].site, rows[index].camera) = ("mro", "north") }
         try MasterBuilder.check(rows, kind: .flat)
         let saved = try MasterBuilder.build(.init(kind: .flat, method: .median, inputs: rows, paths: rows.map { folder + "/" + $0.path }),
                                             dataRoot: folder, threads: 2)
@@ -129,6 +131,8 @@ import Testing
         #expect(abs(Double(master.pixels[1]) - 1.1 / 1.0) < 1e-3)
         #expect(master.header["IMAGETYP"].flatMap(FITSFile.value(fromCardText:)) == .string("MASTERFLAT"))
         #expect(master.header["FILTER"].flatMap(FITSFile.value(fromCardText:)) == .string("V"))
+        #expect(master.header["SITE"].flatMap(FITSFile.value(fromCardText:)) == .string("mro"))
+        #expect(master.header["CAMERA"].flatMap(FITSFile.value(fromCardText:)) == .string("north"))
         #expect(master.header["BITPIX"] == "-32")
         #expect(master.header["NCOMBINE"] == "3")
         #expect(master.header["HISTORY"]?.split(separator: "\n").count == 3)
@@ -169,6 +173,19 @@ import Testing
         } catch {
             #expect(error.message.contains("id 2 are not 'Dark Frame' frames (Light Frame)"))
         }
+        // Two cameras' darks never make one master; a row older than CAMERA names none and passes.
+        rows[1].imagetyp = "Dark Frame"
+        (rows[0].site, rows[0].camera) = ("mro", "north")
+        (rows[1].site, rows[1].camera) = ("mro", "south")
+        do {
+            try MasterBuilder.check(rows, kind: .dark)
+            Issue.record("two cameras' frames were combined")
+        } catch {
+            #expect(error.field == "frames")
+            #expect(error.message.contains("the frames come from 2 cameras (mro/north, mro/south)"), "\(error.message)")
+        }
+        rows[1].camera = "north"
+        #expect(throws: Never.self) { try MasterBuilder.check(rows, kind: .dark) }
         do {
             try MasterBuilder.check(Array(rows.prefix(1)), kind: .dark)
             Issue.record("one frame was taken for a master")

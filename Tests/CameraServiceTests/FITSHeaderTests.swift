@@ -85,8 +85,8 @@ extension FITSHeaderTests {
             request: request, settings: settings, info: info, start: Self.j2000,
             temperature: TemperatureStatus(celsius: -59.876, setpoint: -60, coolerOn: true, state: .stabilized, coolerPower: 40),
             filter: "V", instrument: "MRO camera", telescope: "MRO 0.8 m", observer: "Night crew", exposureId: "e", frame: 1,
-            count: 1, site: ApertureConfiguration.Site(latitude: 46.95, longitude: -120.72, elevation: 1198),
-            electronsPerADU: 0.7)
+            count: 1, site: ApertureConfiguration.Site(latitude: 46.95, longitude: -120.72, elevation: 1198, name: "mro"),
+            electronsPerADU: 0.7, camera: "north")
     }
 
     @Test func everyKeywordOfTheListComesWithItsValueAndAComment() {
@@ -105,6 +105,8 @@ extension FITSHeaderTests {
             "CCD-TEMP": .double(-59.88), "SET-TEMP": .double(-60), "COOLERON": .logical(true),
             "GAIN": .string("2x"), "EGAIN": .double(0.7), "READOUTM": .string("fast"), "ROWORDER": .string("TOP-DOWN"),
             "SWCREATE": .string("Aperture \(ApertureVersion.string)"), "SEEING": .double(1.5),
+            // The facility identity (site.name, camera.name).
+            "SITE": .string("mro"), "CAMERA": .string("north"),
         ]
         for (keyword, value) in expected.sorted(by: { $0.key < $1.key }) {
             #expect(byKeyword[keyword]?.value == value, "\(keyword): \(String(describing: byKeyword[keyword]?.value))")
@@ -193,5 +195,25 @@ extension FITSHeaderTests {
         #expect(plan(["TELESCOP": .string("borrowed 0.4 m")]) == nil)
         configuration.camera.telescope = "MRO 0.8 m"
         #expect(plan(["TELESCOP": .string("borrowed 0.4 m")])?.field == "keywords")
+        // SITE and CAMERA are the instance's identity, in every header: a request cannot set them.
+        for keyword in ["SITE", "camera"] {
+            let refused = plan([keyword: .string("elsewhere")])
+            #expect(refused?.field == "keywords")
+            #expect(refused?.message.contains("\(keyword.uppercased()) is written by Aperture itself and cannot be set") == true,
+                    "\(refused?.message ?? "accepted")")
+        }
+    }
+
+    @Test func everyFrameCarriesTheConfiguredSiteAndCameraAndTheDefaults() {
+        // The defaults: site local, camera camera (never left out: the names are always known).
+        let defaults = values(context(time: 1, start: Self.j2000, pointing: nil, site: .init()))
+        #expect(defaults["SITE"] == .string("local") && defaults["CAMERA"] == .string("camera"))
+        var configured = knownContext()
+        configured.site.name = "kitt"
+        configured.camera = "south-2"
+        let cards = FITSHeader.cards(configured).cards
+        #expect(cards.first { $0.keyword == "SITE" }?.value == .string("kitt"))
+        #expect(cards.first { $0.keyword == "CAMERA" }?.value == .string("south-2"))
+        #expect(cards.first { $0.keyword == "CAMERA" }?.comment == "facility camera (camera.name)")
     }
 }

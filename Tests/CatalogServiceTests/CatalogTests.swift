@@ -25,6 +25,9 @@ final class CatalogScratch {
         var exposure: String
         var frame: Int
         var plan: String?
+        /// SITE and CAMERA (none: a file older than them).
+        var site: String? = nil
+        var camera: String? = nil
     }
 
     init() throws {
@@ -54,6 +57,8 @@ final class CatalogScratch {
         if let filter = spec.filter { cards.append(FITSCard(keyword: "FILTER", value: .string(filter), comment: nil)) }
         if let object = spec.object { cards.append(FITSCard(keyword: "OBJECT", value: .string(object), comment: nil)) }
         if let plan = spec.plan { cards.append(FITSCard(keyword: "PLAN", value: .string(plan), comment: nil)) }
+        if let site = spec.site { cards.append(FITSCard(keyword: "SITE", value: .string(site), comment: nil)) }
+        if let camera = spec.camera { cards.append(FITSCard(keyword: "CAMERA", value: .string(camera), comment: nil)) }
         let pixels = (0..<(16 * 8)).map { UInt16($0) &+ seed }
         try pixels.withUnsafeBufferPointer { buffer in
             try FITSFile.write(pixels: buffer, width: 16, height: 8, cards: cards, comments: [],
@@ -99,6 +104,10 @@ final class CatalogScratch {
             ([("object", String(repeating: "x", count: 201))], "object"),
             ([("fwhm_mx", "3")], "fwhm_mx"),
             ([("filter", "V"), ("filter", "B")], "filter"),
+            ([("site", "Manastash Ridge")], "site"),
+            ([("camera", "")], "camera"),
+            ([("camera", "north/2")], "camera"),
+            ([("camera", String(repeating: "c", count: 33))], "camera"),
         ]
         for (parameters, field) in cases {
             do {

@@ -91,7 +91,7 @@ import Testing
             for key in ["exptime", "ccd_temp", "set_temp"] {
                 #expect(row[key] as? Double == file[key] as? Double, "\(path) \(key)")
             }
-            for key in ["imagetyp", "filter", "object", "exposure", "gain", "readout_mode"] {
+            for key in ["imagetyp", "filter", "object", "exposure", "gain", "readout_mode", "site", "camera"] {
                 // An empty card is no value: the catalog has null.
                 let written = (file[key] as? String).flatMap { $0.isEmpty ? nil : $0 }
                 #expect(row[key] as? String == written, "\(path) \(key)")
@@ -100,6 +100,8 @@ import Testing
                 #expect(row[key] as? Int == file[key] as? Int, "\(path) \(key)")
             }
             #expect(row["missing"] as? Bool == false)
+            // The default identity: site local, camera camera.
+            #expect(row["site"] as? String == "local" && row["camera"] as? String == "camera", "\(path)")
         }
         // The processor's figures arrive on the light frames (stars on the simulated sky).
         let measured = try await waitForRows(address, 5, "exposure=\(lights)&fwhm_max=1000")
@@ -117,7 +119,8 @@ import Testing
 
         // Bad filters: 400 naming the parameter, and the catalog is still up.
         for (query, field) in [("exptime_min=abc", "exptime_min"), ("limit=5000", "limit"), ("start=tomorrow", "start"),
-                               ("sort=size", "sort"), ("cursor=zzz", "cursor"), ("colour=red", "colour")] {
+                               ("sort=size", "sort"), ("cursor=zzz", "cursor"), ("colour=red", "colour"),
+                               ("camera=north.2", "camera"), ("site=", "site")] {
             let reply = try await http(address, "GET", "/v1/frames?" + query)
             #expect(reply.status == 400 && reply.errorField == field, "\(query): \(reply.status) \(reply.text)")
         }

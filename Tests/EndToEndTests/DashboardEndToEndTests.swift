@@ -190,13 +190,15 @@ import Testing
 
     /// Runs dashboard_browser.py against `url`; checks it passed with no console error and
     /// returns its summary.
+    /// - Parameter tokenKey: where the page keeps the token (`aperture.token:NAME` at `/cam/NAME/`).
     @discardableResult
-    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, focus: Bool = false,
+    func runBrowser(_ url: String, service: ServiceHarness, token: String? = nil, tokenKey: String? = nil, focus: Bool = false,
                     history: Bool = false, plans: Bool = false, export: Bool = false) async throws -> [String: Any] {
         let chromium = try #require(Self.chromium, "Chromium is needed for the browser test (apt install chromium)")
         var arguments = [url, "--chromium", chromium, "--time", "2", "--timeout", "120",
                          "--screenshot", service.root + "/dashboard.png"]
         if let token { arguments += ["--token", token] }
+        if let tokenKey { arguments += ["--token-key", tokenKey] }
         if focus { arguments.append("--focus") }
         if history { arguments.append("--history") }
         if plans { arguments.append("--plans") }

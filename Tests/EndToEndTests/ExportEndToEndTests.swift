@@ -12,8 +12,8 @@ import Testing
     static let camera = "cam-e2e"
 
     /// The service with export to `server`, small frames cut in small chunks (several per file).
-    func start(_ server: NATSServer, enabled: Bool = true) async throws -> (ServiceHarness, String) {
-        var environment = CatalogEndToEndTests.fast
+    func start(_ server: NATSServer, enabled: Bool = true, _ extra: [String: String] = [:]) async throws -> (ServiceHarness, String) {
+        var environment = CatalogEndToEndTests.fast.merging(extra) { $1 }
         environment["APERTURE_EXPORT_ENABLED"] = enabled ? "true" : "false"
         environment["APERTURE_NATS_URL"] = server.url
         environment["APERTURE_EXPORT_CHUNK_BYTES"] = "20000"
@@ -160,10 +160,6 @@ import Testing
         let received = try await readStream(server, expecting: 7, durable: "check-outage")
         try await check(received, against: address, root: service.root + "/data", frames: 7)
 
-        // The dashboard's Export panel: the frame the page takes is sent; its buttons pause and resume.
-        try await DashboardEndToEndTests().runBrowser("http://\(address)/", service: service, export: true)
-        let status = try await http(address, "GET", "/v1/export").json
-        #expect(status["paused"] as? Bool == false)
         let health = try await Health.read(address)
         #expect(health.children.first { $0.name == "catalog" }?.restarts == 0, "\(health.pidsAndRestarts)")
     }
@@ -223,6 +219,22 @@ import Testing
         }
         let received = try await readStream(server, expecting: 4, durable: "check-resend")
         try await check(received, against: address, root: service.root + "/data", frames: 4)
+    }
+
+    @Test func theDashboardsExportPanelShowsTheFrameSentAndItsButtonsPauseAndResume() async throws {
+        let server = try await NATSServer()
+        // Real time, as the dashboard's own test: the page follows the exposure's progress first.
+        let (service, address) = try await start(server, ["APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "512",
+                                                          "APERTURE_CAMERA_HEIGHT": "512"])
+        defer {
+            service.cleanup()
+            Task { await server.cleanup() }
+        }
+        let summary = try await DashboardEndToEndTests().runBrowser("http://\(address)/", service: service, export: true)
+        #expect((summary["export_sent"] as? [String: Any])?["waiting"] as? String == "0 frame(s), 0.0 MB", "\(summary)")
+        let status = try await http(address, "GET", "/v1/export").json
+        #expect(status["paused"] as? Bool == false)
+        #expect((status["sent_frames"] as? Int ?? 0) >= 1)
     }
 
     @Test func withExportOffTheStatusSaysSoAndPauseIsRefusedNamingTheKey() async throws {

@@ -21,6 +21,12 @@ import Testing
         site = site.replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(port);")
         site = site.replacingOccurrences(of: "alias /srv/aperture/data/;", with: "alias \(dataRoot)/;")
         #expect(site.contains("127.0.0.1:\(gatewayPort)") && site.contains(dataRoot), "the site's substitution points moved")
+        return try Self.run(site: site, prefix: prefix)
+    }
+
+    /// Writes a main configuration including `site` under `prefix`, checks it with `nginx -t`
+    /// and starts nginx in the foreground.
+    static func run(site: String, prefix: String) throws -> Process {
         try FileManager.default.createDirectory(atPath: prefix + "/logs", withIntermediateDirectories: true)
         try site.write(toFile: prefix + "/aperture.conf", atomically: true, encoding: .utf8)
         let main = """

@@ -1,5 +1,6 @@
 import ApertureConfig
 import ApertureProtocol
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -17,25 +18,50 @@ struct AlpacaManagement: Sendable {
     let manufacturer = "Aperture"
     let location: String
 
-    init(stateDirectory: String, host: String, logger: Logger) {
-        uniqueID = Self.loadUniqueID(stateDirectory: stateDirectory, file: Self.uniqueIDFile, logger: logger)
-        filterWheelID = Self.loadUniqueID(stateDirectory: stateDirectory, file: Self.filterWheelIDFile, logger: logger)
+    /// - Parameters:
+    ///   - site: `site.name`; with `camera`, what a new UniqueID is derived from.
+    ///   - camera: `camera.name`.
+    init(stateDirectory: String, host: String, site: String, camera: String, logger: Logger) {
+        uniqueID = Self.loadUniqueID(stateDirectory: stateDirectory, file: Self.uniqueIDFile,
+                                     name: "\(site)/\(camera)/camera/0", logger: logger)
+        filterWheelID = Self.loadUniqueID(stateDirectory: stateDirectory, file: Self.filterWheelIDFile,
+                                          name: "\(site)/\(camera)/filterwheel/0", logger: logger)
         location = ProcessInfo.processInfo.hostName.isEmpty ? host : ProcessInfo.processInfo.hostName
     }
 
     static let uniqueIDFile = "alpaca-camera-0.uniqueid"
     static let filterWheelIDFile = "alpaca-filterwheel-0.uniqueid"
 
+    /// The namespace of Aperture's name-based UniqueIDs (a random UUID, fixed once).
+    static let uniqueIDNamespace = UUID(uuidString: "6f1d3b0e-5c2a-4e8b-9a41-2d7c0b5e8f13")!
+
+    /// The name-based UUID (RFC 9562 version 5: SHA-1 of the namespace and the name) of `name`,
+    /// lower case: the same name always gives the same UUID, another name another.
+    static func nameBasedUUID(_ name: String, namespace: UUID = uniqueIDNamespace) -> String {
+        var hash = Insecure.SHA1()
+        withUnsafeBytes(of: namespace.uuid) { hash.update(bufferPointer: $0) }
+        hash.update(data: Array(name.utf8))
+        var bytes = Array(hash.finalize().prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x50
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let uuid = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                               bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return uuid.uuidString.lowercased()
+    }
+
     /// Reads a device's UniqueID from `STATE/FILE` (`alpaca-camera-0.uniqueid`,
-    /// `alpaca-filterwheel-0.uniqueid`), creating the directory and a new UUID the first time.
-    static func loadUniqueID(stateDirectory: String, file: String, logger: Logger) -> String {
+    /// `alpaca-filterwheel-0.uniqueid`); the first time, creates the directory and the file with
+    /// the UUID derived from `name` (`SITE/CAMERA/camera/0`), so that each instance's devices
+    /// differ from another instance's and a lost state directory gives the same UniqueID back.
+    /// A UniqueID already kept stays (clients remember devices by it).
+    static func loadUniqueID(stateDirectory: String, file: String, name: String, logger: Logger) -> String {
         let path = (stateDirectory as NSString).appendingPathComponent(file)
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if UUID(uuidString: id) != nil { return id.lowercased() }
             logger.warning("alpaca: \(path) does not hold a UUID; writing a new UniqueID")
         }
-        let id = UUID().uuidString.lowercased()
+        let id = nameBasedUUID(name)
         do {
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
             let temporary = path + ".tmp"
@@ -86,6 +112,7 @@ struct AlpacaManagement: Sendable {
     static func setupPage(camera: AlpacaCamera, management: AlpacaManagement, device: String?) async -> Response {
         let configuration = camera.gateway.configuration
         var rows: [(String, String)] = [
+            ("Facility identity", "site \(configuration.site.name), camera \(configuration.camera.name)"),
             ("Device", "\(AlpacaCamera.name), camera 0, ICameraV\(AlpacaCamera.interfaceVersion)"),
             ("UniqueID", management.uniqueID),
             ("Device", "\(AlpacaFilterWheel.name), filterwheel 0, IFilterWheelV\(AlpacaFilterWheel.interfaceVersion)"),

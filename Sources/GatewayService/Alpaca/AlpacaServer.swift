@@ -20,7 +20,7 @@ enum AlpacaServer {
         }
         let loopback = GatewayApplication.isLoopback(configuration.gateway.host)
         let management = AlpacaManagement(stateDirectory: configuration.storage.stateDirectory, host: configuration.gateway.host,
-                                          logger: gateway.logger)
+                                          site: configuration.site.name, camera: configuration.camera.name, logger: gateway.logger)
         let camera = AlpacaCamera(gateway: gateway)
         let filterWheel = AlpacaFilterWheel(gateway: gateway)
         let boundPort = AlpacaBoundPort()

@@ -9,7 +9,11 @@ import HTTPTypes
 /// pixels as 16-bit integers with BZERO 32768, in the camera's row order as the saved files are
 /// (`ROWORDER` says which).
 enum MemoryFITS {
-    static func make(_ metadata: FrameMetadata, pixels: [UInt16], instrument: String) throws(APIError) -> [UInt8] {
+    /// - Parameters:
+    ///   - instrument: `camera.instrument` (INSTRUME).
+    ///   - site: `site.name` (SITE), and `camera`, `camera.name` (CAMERA): the saved files' identity.
+    static func make(_ metadata: FrameMetadata, pixels: [UInt16], instrument: String, site: String,
+                     camera: String) throws(APIError) -> [UInt8] {
         let cards = [
             FITSCard("EXPTIME", .double(metadata.exposureTime), comment: "seconds"),
             FITSCard("DATE-OBS", .date(Date(timeIntervalSince1970: metadata.exposureStart)), comment: "UTC start of exposure"),
@@ -20,6 +24,8 @@ enum MemoryFITS {
             FITSCard("EXPID", .string(metadata.exposureId), comment: "Aperture exposure id"),
             FITSCard("FRAMENUM", .integer(metadata.frameNumber), comment: "frame within the exposure"),
             FITSCard("ROWORDER", .string(metadata.rowOrder.rawValue), comment: "order of the rows"),
+            FITSCard("SITE", .string(site), comment: "facility site (site.name)"),
+            FITSCard("CAMERA", .string(camera), comment: "facility camera (camera.name)"),
         ]
         do throws(StorageError) {
             return try pixels.withUnsafeBufferPointer { buffer throws(StorageError) in

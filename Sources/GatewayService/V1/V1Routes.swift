@@ -223,7 +223,9 @@ package enum V1Routes {
         routes.get("frames/latest.fits") { _, _ in
             var pixels: [UInt16] = []
             let entry = try gateway.frames.latest(into: &pixels)
-            let bytes = try MemoryFITS.make(entry.metadata, pixels: pixels, instrument: gateway.configuration.camera.instrument)
+            let configuration = gateway.configuration
+            let bytes = try MemoryFITS.make(entry.metadata, pixels: pixels, instrument: configuration.camera.instrument,
+                                            site: configuration.site.name, camera: configuration.camera.name)
             var headers: HTTPFields = [.contentType: "application/fits", .cacheControl: "no-store"]
             headers[.contentDisposition] = "attachment; filename=\"latest-\(entry.metadata.exposureId)-\(entry.metadata.frameNumber).fits\""
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -36,6 +36,6 @@ for night in sorted(os.listdir(root)):
                 "ccd_temp": get("CCD-TEMP"), "set_temp": get("SET-TEMP"), "gain": get("GAIN"),
                 "readout_mode": get("READOUTM"), "xbinning": get("XBINNING"), "width": h.get("NAXIS1"),
                 "height": h.get("NAXIS2"), "plan": get("PLAN"), "plan_step": get("PLANSTEP"),
-                "plan_index": get("PLANIDX"),
+                "plan_index": get("PLANIDX"), "site": get("SITE"), "camera": get("CAMERA"),
             }
 print(json.dumps(out))

@@ -177,6 +177,8 @@ def main():
                              "with its button and resume it")
     parser.add_argument("--token", help="the gateway's bearer token: the first POST must answer 401, the page must "
                                         "then ask for the token, keep it and retry with it")
+    parser.add_argument("--token-key", default="aperture.token",
+                        help="the localStorage key the page keeps the token under (aperture.token:NAME at /cam/NAME/)")
     options = parser.parse_args()
 
     errors = []
@@ -367,9 +369,12 @@ def main():
                         caption: document.getElementById('weather-caption').textContent}))()""")
         summary["debug"] = browser.evaluate("Object.assign({}, window.apertureDashboard)")
         if options.token:
-            kept = browser.evaluate("localStorage.getItem('aperture.token')")
+            kept = browser.evaluate("localStorage.getItem(%s)" % json.dumps(options.token_key))
             if kept != options.token:
-                raise Failure("the token was not kept in localStorage (found %r)" % kept)
+                raise Failure("the token was not kept in localStorage under %r (found %r)" % (options.token_key, kept))
+            # A camera's own key (behind the instances' site) leaves the other cameras' pages alone.
+            if options.token_key != "aperture.token" and browser.evaluate("localStorage.getItem('aperture.token')") is not None:
+                raise Failure("the token was also kept under 'aperture.token', which every camera's page would send")
             # Chromium logs every 4xx as an error: the one refused POST is expected, nothing else.
             expected = [e for e in errors if "status of 401" in e and e.rstrip().endswith("v1/exposures")]
             if not expected:

@@ -7,7 +7,11 @@
   // `'use strict'; (() => { ... })();` (DashboardAssets.swift): they share one scope, and only
   // `window.apertureDashboard` reaches the page's globals.
   const $ = (id) => document.getElementById(id);
-  const TOKEN_KEY = 'aperture.token';
+  // Behind units/nginx/aperture-instances.conf every camera's dashboard is at /cam/NAME/, all on
+  // one origin, and each instance of aperture@.service has its own token: there the key carries
+  // NAME. Elsewhere (one camera: the gateway itself, or nginx's /api/) it is 'aperture.token'.
+  const INSTANCE = (location.pathname.match(/^\/cam\/([A-Za-z0-9_-]+)\//) || [])[1];
+  const TOKEN_KEY = INSTANCE ? 'aperture.token:' + INSTANCE : 'aperture.token';
   const NIGHT_KEY = 'aperture.night-mode';
   const HOUR = 3600 * 1000;
 
