@@ -36,8 +36,8 @@ import Testing
             try await postgres.psql(database, text).trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        /// Publishes a frame's messages (its chunks in `order`, then its row) as the exporter does.
-        func publish(_ frame: ExportedFrame, order: [Int]? = nil) async throws {
+        /// Publishes a frame's messages (its chunks in `order`, then, with `row`, its row) as the exporter does.
+        func publish(_ frame: ExportedFrame, order: [Int]? = nil, row: Bool = true) async throws {
             let subject = FrameExport.subject(site: frame.site, camera: frame.camera)
             for index in order ?? Array(frame.chunks.indices) {
                 _ = try await jetStream.publish(subject: subject, data: frame.chunks[index].data, headers: frame.chunks[index].headers,
@@ -45,6 +45,12 @@ import Testing
                                                                                sha256: frame.sha256, index: index),
                                                 timeout: .seconds(10))
             }
+            if row { try await publishRow(frame) }
+        }
+
+        /// Publishes a frame's row message.
+        func publishRow(_ frame: ExportedFrame) async throws {
+            let subject = FrameExport.subject(site: frame.site, camera: frame.camera)
             _ = try await jetStream.publish(subject: subject, data: frame.row.data, headers: frame.row.headers,
                                             messageID: FrameExport.rowID(site: frame.site, camera: frame.camera,
                                                                          sha256: frame.sha256, revision: frame.export.revision),
@@ -171,14 +177,27 @@ import Testing
             ExportedFrame(site: "north", camera: "cam\(index % 3 + 1)", path: "20261206/image-\(String(format: "%04d", index)).fits",
                           bytes: 600_000 + index * 17, chunkBytes: 64 * 1024, seed: UInt8(index))
         }
-        for frame in frames { try await facility.publish(frame) }
-        // Kill the archive child as soon as it has stored some, not all.
-        try await facility.waitFor("SELECT COUNT(*) FROM frames", timeout: 60) { (Int($0) ?? 0) >= 1 }
+        // Mid-ingest, for certain: every frame's chunks, but the rows of the first ten only. The
+        // archive stores those ten and holds the others' chunks, written to its spool and not
+        // acknowledged, waiting for their rows; then it is killed.
+        for (index, frame) in frames.enumerated() { try await facility.publish(frame, row: index < 10) }
+        try await facility.waitFor("SELECT COUNT(*) FROM frames", timeout: 60) { $0 == "10" }
+        let heldChunks = frames.dropFirst(10).reduce(0) { $0 + $1.chunks.count }
+        let heldDeadline = Date().addingTimeInterval(60)
+        var held = 0
+        while Date() < heldDeadline {
+            let (_, metrics) = try await ServiceHarness.get(facility.address, "/metrics")
+            held = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("aperture_archive_held ") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+            if held >= heldChunks { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(held >= heldChunks, "the archive holds \(held) messages, not the \(heldChunks) chunks of the frames without rows")
         let before = try #require(try await facility.archiveChild())
         let pid = try #require(before.pid)
         kill(pid, SIGKILL)
-        let stored = try await facility.sql("SELECT COUNT(*) FROM frames")
-        #expect((Int(stored) ?? 0) < frames.count, "the archive had stored everything before it was killed; no test of a kill mid-ingest")
+        #expect(try await facility.sql("SELECT COUNT(*) FROM frames") == "10")
+        for frame in frames.dropFirst(10) { try await facility.publishRow(frame) }
 
         // The supervisor restarts it (the restart counter says so), and it carries on.
         let deadline = Date().addingTimeInterval(30)
