@@ -97,7 +97,10 @@ public final class ArchiveStore: Sendable {
 
     /// Creates the store; nothing connects until ``client`` runs.
     /// - Parameters:
-    ///   - location: `archive.postgres_url`.
+    ///   - host: the server (`archive.postgres_url`'s host).
+    ///   - port: its TCP port.
+    ///   - user: the role.
+    ///   - database: the database.
     ///   - password: the password from `archive.postgres_password_file`, if any.
     ///   - logger: the archive's logger.
     public init(host: String, port: Int, user: String, database: String, password: String?, logger: Logger) {
