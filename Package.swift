@@ -22,6 +22,8 @@ let package = Package(
         .executable(name: "aperture-processor", targets: ["ProcessorProc"]),
         .executable(name: "aperture-gateway", targets: ["GatewayProc"]),
         .executable(name: "aperture-catalog", targets: ["CatalogProc"]),
+        .executable(name: "aperture-archive", targets: ["ArchiveProc"]),
+        .executable(name: "aperture-bench-archive", targets: ["ArchiveBenchmark"]),
         .executable(name: "aperture-bench-bus", targets: ["BusBenchmark"]),
         .executable(name: "aperture-bench-fits", targets: ["FrameSaveBenchmark"]),
         .executable(name: "aperture-bench-compress", targets: ["CompressionBenchmark"]),
@@ -50,6 +52,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // MARK: C libraries, each behind one door.
@@ -225,6 +228,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The facility archive (issue 16, docs/archive.md): ingests the export stream into the
+        // central data root and PostgreSQL, serves /v1/frames across every site and camera.
+        .target(
+            name: "ArchiveService",
+            dependencies: [
+                "Bus", "ApertureProtocol", "ChildRuntime", "ApertureConfig", "FacilityBus",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("Resources")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(
             name: "Supervisor",
@@ -256,6 +277,11 @@ let package = Package(
         .executableTarget(
             name: "CatalogProc",
             dependencies: ["CatalogService", "ChildRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ArchiveProc",
+            dependencies: ["ArchiveService", "ChildRuntime"],
             swiftSettings: swiftSettings
         ),
         // MARK: Benchmarks (docs/performance.md); their shared parts in BenchmarkSupport.
@@ -327,6 +353,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "ArchiveBenchmark",
+            dependencies: ["ArchiveTestSupport", "ApertureProtocol", "ApertureConfig", "FacilityBus"] + benchmarkSupport,
+            path: "Benchmarks/ArchiveBenchmark",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "MasterBenchmark",
             dependencies: ["Calibration", "CameraCore", "ApertureProtocol", "FITSStorage"] + benchmarkSupport,
@@ -418,11 +450,33 @@ let package = Package(
             dependencies: ["Supervision", "ApertureConfig", "ProcessSupport", "Bus"],
             swiftSettings: swiftSettings
         ),
+        // What the archive's tests share (docs/archive.md): a real PostgreSQL in a scratch
+        // directory, and frames cut into export messages as a camera host's exporter sends them.
+        .target(
+            name: "ArchiveTestSupport",
+            dependencies: [
+                "ApertureProtocol", "ArchiveService",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/ArchiveTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArchiveServiceTests",
+            dependencies: [
+                "ArchiveService", "ApertureProtocol", "ApertureConfig", "Bus", "ArchiveTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
-                "FacilityBus",
+                "FacilityBus", "ArchiveTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -44,7 +44,7 @@ if [[ -n "$root" ]]; then
     [[ "$root" != / ]] || root=""
 fi
 
-executables=(aperture aperture-camera aperture-processor aperture-catalog aperture-gateway)
+executables=(aperture aperture-camera aperture-processor aperture-catalog aperture-gateway aperture-archive)
 for name in "${executables[@]}"; do
     [[ -x "$bin_dir/$name" ]] || die "$bin_dir/$name is missing: build with 'swift build -c release' or pass --bin-dir"
 done
@@ -83,10 +83,16 @@ sed -e "s|/usr/local/bin/aperture|$prefix/bin/aperture|g" \
     "$repo/units/aperture@.service" >"$unit"
 put 0644 "$unit" "$root/etc/systemd/system/aperture@.service"
 put 0644 "$repo/config/instance-example.conf" "$root$prefix/share/aperture/instance-example.conf"
+# The facility archive's unit (docs/archive.md): installed, not enabled.
+sed -e "s|/usr/local/bin/aperture|$prefix/bin/aperture|g" \
+    -e "s|/usr/local/share/doc/aperture|$prefix/share/doc/aperture|g" \
+    "$repo/units/aperture-archive.service" >"$unit"
+put 0644 "$unit" "$root/etc/systemd/system/aperture-archive.service"
 put 0644 "$repo/units/aperture.sysusers" "$root/usr/lib/sysusers.d/aperture.conf"
 put 0644 "$repo/units/aperture.tmpfiles" "$root/usr/lib/tmpfiles.d/aperture.conf"
 
 put 0644 "$repo/docs/operations.md" "$root$prefix/share/doc/aperture/operations.md"
+put 0644 "$repo/docs/archive.md" "$root$prefix/share/doc/aperture/archive.md"
 put 0644 "$repo/units/nginx/aperture.conf" "$root$prefix/share/aperture/nginx/aperture.conf"
 put 0644 "$repo/units/nginx/aperture-instances.conf" "$root$prefix/share/aperture/nginx/aperture-instances.conf"
 if [[ -d "$root/etc/nginx/sites-available" ]]; then

@@ -27,7 +27,7 @@ def targets():
     local = {t["name"]: t for t in dump["targets"]}
     shown = {name: t for name, t in local.items()
              if t["type"] in ("regular", "executable", "system")
-             and not (t.get("path") or "").startswith("Benchmarks")}
+             and not (t.get("path") or "").startswith(("Benchmarks", "Tests"))}
     edges = []
     for name, target in sorted(shown.items()):
         for dependency in target.get("dependencies", []):

@@ -538,6 +538,12 @@ if verify=$(inside systemd-analyze verify /etc/systemd/system/aperture.service 2
 else
     fail "(f) systemd-analyze verify: $verify"
 fi
+if verify=$(inside systemd-analyze verify /etc/systemd/system/aperture-archive.service 2>&1) \
+        && ! grep -q "aperture" <<<"$verify"; then
+    pass "(f) systemd-analyze verify aperture-archive.service"
+else
+    fail "(f) systemd-analyze verify aperture-archive.service: $verify"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # (g) Several cameras on one host: the template unit aperture@.service.

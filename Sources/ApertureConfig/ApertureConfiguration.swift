@@ -38,6 +38,8 @@ public struct ApertureConfiguration: Sendable, Equatable {
     public var nats = NATS()
     /// `export.*`: sending every catalogued frame to the facility's JetStream.
     public var export = Export()
+    /// `archive.*`: the facility archive, aperture-archive (docs/archive.md).
+    public var archive = Archive()
 
     /// The defaults.
     public init() {}
@@ -295,6 +297,31 @@ public struct ApertureConfiguration: Sendable, Equatable {
         /// `supervisor.stable_period`.
         public var stablePeriod = Duration.seconds(60)
     }
+
+    /// The facility archive (aperture-archive, docs/archive.md).
+    public struct Archive: Sendable, Equatable {
+        /// `archive.executable` (nil: beside `aperture`).
+        public var executable: String?
+        /// `archive.root`: the central data root, `ROOT/SITE/CAMERA/YYYYMMDD/...`.
+        public var root = "./archive"
+        /// `archive.postgres_url`: where the archive's PostgreSQL database is.
+        public var postgres = PostgresURL(host: "127.0.0.1", port: 5432, user: "aperture", database: "aperture")
+        /// `archive.postgres_password_file`: a file holding the database password (first line); nil: none.
+        public var postgresPasswordFile: String?
+        /// `archive.listen`'s host.
+        public var host = "127.0.0.1"
+        /// `archive.listen`'s port (0: a free one).
+        public var port = 8100
+        /// `archive.durable`: the JetStream durable consumer's name.
+        public var durable = "aperture-archive"
+        /// `archive.incomplete_timeout`: how long a row waits for its chunks before it is reported.
+        public var incompleteTimeout = Duration.seconds(60)
+        /// `archive.ack_wait`: how long the server waits for an acknowledgement before it sends a
+        /// message again (longer than ``incompleteTimeout``).
+        public var ackWait = Duration.seconds(90)
+        /// `archive.max_ack_pending`: messages the consumer may hold unacknowledged.
+        public var maxAckPending = 4096
+    }
 }
 
 /// `log.level`: swift-log's levels, by name.
@@ -462,4 +489,69 @@ public enum DataCompression: String, Sendable, CaseIterable {
     /// cfitsio's Rice tile compression (lossless for the 16-bit frames), `PREFIX-NNNN.fits.fz`:
     /// an empty primary HDU and the image in a compressed BINTABLE extension, as fpack writes.
     case rice
+}
+
+/// A PostgreSQL server and database, from `postgres://USER@HOST[:PORT]/DATABASE` (`archive.postgres_url`).
+/// A password is never part of it (`archive.postgres_password_file`).
+public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+    /// The server's host name or address.
+    public var host: String
+    /// The server's TCP port.
+    public var port: Int
+    /// The role to connect as.
+    public var user: String
+    /// The database.
+    public var database: String
+
+    /// The rule, for error messages.
+    public static let rule = "postgres://USER@HOST[:PORT]/DATABASE, without a password"
+
+    /// Creates a location.
+    public init(host: String, port: Int, user: String, database: String) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.database = database
+    }
+
+    /// Parses a URL; the reason it is refused otherwise.
+    public static func parse(_ text: String) -> Result<PostgresURL, ConfigurationKey.Invalid> {
+        func name(_ part: Substring) -> Bool {
+            !part.isEmpty && part.count <= 63 && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }
+        }
+        var rest = Substring(text)
+        guard let scheme = ["postgres://", "postgresql://"].first(where: { rest.hasPrefix($0) }) else {
+            return .failure(.init("must be \(rule) (it starts with postgres://)"))
+        }
+        rest = rest.dropFirst(scheme.count)
+        guard let at = rest.firstIndex(of: "@") else { return .failure(.init("must name a user: \(rule)")) }
+        let user = rest[..<at]
+        if user.contains(":") { return .failure(.init("must not hold a password (use archive.postgres_password_file)")) }
+        guard name(user) else { return .failure(.init("'\(user.prefix(64))' is not a user name (letters, digits, '_', '-', '.')")) }
+        rest = rest[rest.index(after: at)...]
+        guard let slash = rest.firstIndex(of: "/") else { return .failure(.init("must name a database: \(rule)")) }
+        var host = rest[..<slash]
+        let database = rest[rest.index(after: slash)...]
+        guard name(database) else {
+            return .failure(.init("'\(database.prefix(64))' is not a database name (letters, digits, '_', '-', '.')"))
+        }
+        var port = 5432
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") {
+            guard let number = Int(host[host.index(after: colon)...]), (1...65535).contains(number) else {
+                return .failure(.init("'\(host[host.index(after: colon)...].prefix(16))' is not a port from 1 to 65535"))
+            }
+            port = number
+            host = host[..<colon]
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:_".contains($0)) }) else {
+            return .failure(.init("must name a host: \(rule)"))
+        }
+        return .success(PostgresURL(host: String(host), port: port, user: String(user), database: String(database)))
+    }
+
+    /// The URL, as it is written in the configuration.
+    public var description: String {
+        "postgres://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+    }
 }

@@ -291,6 +291,41 @@ extension ApertureConfiguration {
                  "seconds before the second consecutive restart (the first is immediate)"),
         .seconds("supervisor.backoff_max", \.supervisor.backoffMaximum, 0...3600, "longest delay between restarts, in seconds"),
         .seconds("supervisor.stable_period", \.supervisor.stablePeriod, 1...86400, "seconds of running that forget earlier failures"),
+
+        // The facility archive, aperture-archive (docs/archive.md).
+        .executable("archive.executable", \.archive.executable, "the archive process's program (aperture run --role archive)"),
+        .text("archive.root", \.archive.root, rule: "a directory path",
+              "the archive's central data root: ROOT/SITE/CAMERA/YYYYMMDD/NAME, chunks spooled in ROOT/.spool") {
+            $0.isEmpty ? "must not be empty" : nil
+        },
+        .value("archive.postgres_url", \.archive.postgres, rule: PostgresURL.rule,
+               "the archive's PostgreSQL server, role and database", parse: { (text: String) throws(ConfigurationKey.Invalid) in
+                   try PostgresURL.parse(text).get()
+               }),
+        .value("archive.postgres_password_file", \.archive.postgresPasswordFile, rule: "an absolute path, or empty for none",
+               defaultNote: "(none)", "a file holding the PostgreSQL password (first line), e.g. a systemd credential",
+               parse: { (text: String) throws(ConfigurationKey.Invalid) -> String? in
+                   if text.isEmpty { return nil }
+                   guard text.hasPrefix("/") else { throw .init("must be an absolute path") }
+                   return text
+               }, show: { $0 ?? "" }),
+        ConfigurationKey("archive.listen", rule: "HOST:PORT with a port from 0 to 65535",
+                         "the archive's HTTP listen address HOST:PORT (/v1/frames, the facility dashboard); port 0 picks a free port",
+                         parse: listenAddress,
+                         assign: { $0.archive.host = $1.host; $0.archive.port = $1.port },
+                         show: { ($0.archive.host.contains(":") ? "[\($0.archive.host)]" : $0.archive.host) + ":\($0.archive.port)" }),
+        .text("archive.durable", \.archive.durable, rule: "1 to 32 letters, digits, '_' or '-'",
+              "the archive's durable JetStream consumer (one per archive; a second archive with the same name shares the work)") {
+            (1...32).contains($0.utf8.count) && $0.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-") })
+                ? nil : "must be 1 to 32 letters, digits, '_' or '-'"
+        },
+        .seconds("archive.incomplete_timeout", \.archive.incompleteTimeout, 1...3600,
+                 "seconds a frame's row waits for its chunks before the frame is reported incomplete and its row redelivered"),
+        .seconds("archive.ack_wait", \.archive.ackWait, 1...86400,
+                 "seconds the server waits for the archive's acknowledgement before it delivers a message again; "
+                     + "more than archive.incomplete_timeout"),
+        .integer("archive.max_ack_pending", \.archive.maxAckPending, 64...1_000_000,
+                 "messages the archive's consumer may hold unacknowledged (chunks of frames in flight)"),
     ]
 
     /// The longest runtime directory whose sockets' paths (`/processor.events`, the longest

@@ -65,6 +65,8 @@ public enum EndpointName {
     public static let catalogControl = "catalog.ctl"
     /// The catalog process's events (pub/sub): `catalog.plan`.
     public static let catalogEvents = "catalog.events"
+    /// The facility archive's control socket (req/rep): `ping` (aperture-archive, `aperture run --role archive`).
+    public static let archiveControl = "archive.ctl"
 }
 
 /// The directory holding the bus's ipc sockets: `$RUNTIME_DIRECTORY` under systemd, `./run`

@@ -34,6 +34,18 @@ extension ApertureChildren {
                      overrides: overrides)
     }
 
+    /// The facility archive's one child (`aperture run --role archive`): `aperture-archive`, from
+    /// `archive.executable` or else `directory`.
+    /// - Parameters:
+    ///   - directory: the directory holding `aperture-archive`.
+    ///   - arguments: arguments the child gets (`--config`, `--runtime-dir`).
+    ///   - configuration: a loaded configuration.
+    public static func archiveSpecs(in directory: String, arguments: [String],
+                                    configuration: ApertureConfiguration) -> [ChildSpec] {
+        [ChildSpec(name: "archive", executable: configuration.archive.executable ?? directory + "/aperture-archive",
+                   arguments: arguments, controlSocket: EndpointName.archiveControl)]
+    }
+
     /// The camera's time to stop: `supervisor.stop_grace`, or the warm-up's time
     /// (`camera.warmup_timeout`) and 5 s more when that is longer.
     public static func cameraStopGrace(_ configuration: ApertureConfiguration) -> Duration {

@@ -49,10 +49,21 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// What `aperture run` supervises: a camera host's children, or the facility archive.
+enum Role: String, ExpressibleByArgument, CaseIterable {
+    /// aperture-camera, aperture-processor, aperture-catalog, aperture-gateway.
+    case camera
+    /// aperture-archive (docs/archive.md).
+    case archive
+}
+
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the service (the default).")
 
     @OptionGroup var options: CommonOptions
+
+    @Option(help: "What to supervise: camera (a camera host's four children) or archive (aperture-archive, the facility archive).")
+    var role: Role = .camera
 
     func run() async throws {
         SignalMask.unblockTerminationSignals()
@@ -76,8 +87,11 @@ struct Run: AsyncParsableCommand {
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(
-                children: ApertureChildren.specs(in: Self.executableDirectory(), arguments: childArguments,
-                                                 configuration: configuration),
+                children: role == .archive
+                    ? ApertureChildren.archiveSpecs(in: Self.executableDirectory(), arguments: childArguments,
+                                                    configuration: configuration)
+                    : ApertureChildren.specs(in: Self.executableDirectory(), arguments: childArguments,
+                                             configuration: configuration),
                 runtime: runtime, settings: SupervisionSettings(configuration), logger: logger)
         } catch {
             logger.critical("\(error.message)")

@@ -58,6 +58,15 @@ import Testing
         "gateway.sse_write_timeout": ("5", "0"),
         "gateway.allowed_hosts": ("camera.example.org", "camera.example.org:80"),
         "gateway.cors_origins": ("http://evora.example.org:3000", "evora.example.org"),
+        "archive.executable": ("/usr/bin/archive", "archive"),
+        "archive.root": ("/srv/archive", ""),
+        "archive.postgres_url": ("postgres://archive@db.example.org:5433/facility", "postgres://archive:secret@db/facility"),
+        "archive.postgres_password_file": ("/etc/aperture/pg-password", "pg-password"),
+        "archive.listen": ("0.0.0.0:8200", "0.0.0.0:65536"),
+        "archive.durable": ("archive-2", "archive.2"),
+        "archive.incomplete_timeout": ("120", "0.5"),
+        "archive.max_ack_pending": ("10000", "10"),
+        "archive.ack_wait": ("300", "0"),
         "alpaca.port": ("-1", "-2"),
         "alpaca.discovery_port": ("0", "65536"),
         "alpaca.discovery": ("off", "sometimes"),
@@ -105,7 +114,7 @@ import Testing
         let names = ApertureConfiguration.keys.map(\.key)
         #expect(Set(names).count == names.count, "a key is declared twice")
         #expect(Set(names) == Set(Self.samples.keys), "keys and samples differ")
-        #expect(names.count == 91)
+        #expect(names.count == 100)
         for key in ApertureConfiguration.keys {
             #expect(key.environmentName == "APERTURE_" + key.key.uppercased().replacingOccurrences(of: ".", with: "_"))
             #expect(ApertureConfiguration.key(key.key)?.key == key.key)
@@ -217,7 +226,7 @@ import Testing
             .deletingLastPathComponent()
         let text = try String(contentsOfFile: root.appendingPathComponent("config/aperture.conf").path, encoding: .utf8)
         // Keys whose line shows an example rather than the default.
-        let examples: Set = ["camera.executable", "processor.executable", "gateway.executable", "catalog.executable",
+        let examples: Set = ["camera.executable", "processor.executable", "gateway.executable", "catalog.executable", "archive.executable",
                               "alpaca.allow_from"]
         var shown = 0
         for line in text.split(separator: "\n") where line.hasPrefix("#") && (line.contains(" = ") || line.hasSuffix(" =")) {
@@ -230,6 +239,6 @@ import Testing
             #expect(configuration == ApertureConfiguration(), "config/aperture.conf: '\(setting)' is not the default")
             shown += 1
         }
-        #expect(shown == ApertureConfiguration.keys.count - 5 - 1) // the examples, and token_file (no default)
+        #expect(shown == ApertureConfiguration.keys.count - examples.count - 1) // the examples, and token_file (no default)
     }
 }

@@ -1,6 +1,7 @@
 import ApertureProtocol
 import Bus
 import Foundation
+import ArchiveTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -125,17 +126,7 @@ final class ServiceHarness: @unchecked Sendable {
 
     /// A loopback TCP (or, with `udp`, UDP) port that is free now (for a gateway that must keep
     /// its port across restarts, or a discovery port).
-    static func freePort(udp: Bool = false) -> Int {
-        let fd = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort(udp: Bool = false) -> Int { freeLoopbackPort(udp: udp) }
 
     /// Pids of live processes whose command line mentions `text` (a `pgrep -f` without procps).
     static func processes(mentioning text: String) -> [Int32] {

@@ -132,6 +132,13 @@ class Browser:
             self.pump(0.2)
         raise Failure("timed out after %s s waiting for %s" % (timeout, what))
 
+    def load(self, url, timeout):
+        """Enables the domains whose events are collected, opens `url` and waits until it has loaded."""
+        for domain in ("Runtime", "Log", "Page", "Network"):
+            self.send(domain + ".enable")
+        self.send("Page.navigate", {"url": url})
+        self.wait_for("document.readyState === 'complete'", timeout, "the page to load")
+
     def close(self):
         try:
             self.socket.send(json.dumps({"id": 999999, "method": "Browser.close", "params": {}}))
@@ -203,10 +210,7 @@ def main():
     code = 0
     try:
         browser = Browser(options.chromium, log)
-        for domain in ("Runtime", "Log", "Page", "Network"):
-            browser.send(domain + ".enable")
-        browser.send("Page.navigate", {"url": options.url})
-        browser.wait_for("document.readyState === 'complete'", options.timeout, "the page to load")
+        browser.load(options.url, options.timeout)
         summary["steps"].append("loaded")
         browser.wait_for("window.apertureDashboard && window.apertureDashboard.ready && window.apertureDashboard.streamOpen",
                          options.timeout, "the dashboard to load its data and open the events stream")
