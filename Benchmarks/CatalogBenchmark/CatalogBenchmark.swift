@@ -193,6 +193,8 @@ struct CatalogBenchmark: AsyncParsableCommand {
                 if type == "Light Frame" || type == "Flat Field" { headers["FILTER"] = filters[index % filters.count] }
                 if type == "Light Frame" { headers["OBJECT"] = objects[(index / 7) % objects.count] }
                 if index % 50 == 0 { headers["PLAN"] = "plan-\(index / 5000)" }
+                // Two cameras of one site (issue 16); the first tenth is older than SITE and CAMERA.
+                if index >= rows / 10 { headers["SITE"] = "mro"; headers["CAMERA"] = index % 2 == 0 ? "north" : "south" }
                 let sha = String(repeating: String(index % 16, radix: 16), count: 64)
                 batch.append(FrameIndexer.entry(path: "\(folder)/image-\(index).fits", bytes: 33_560_640, modified: 0,
                                                 sha256: sha, headers: headers))
@@ -230,6 +232,9 @@ struct CatalogBenchmark: AsyncParsableCommand {
             ("temp -25..-24", [("temp_min", "-25"), ("temp_max", "-24")]),
             ("fwhm_max=2", [("fwhm_max", "2")]),
             ("plan", [("plan", "plan-7")]),
+            ("camera=north", [("camera", "north")]),
+            ("site=mro camera=south imagetyp=dark", [("site", "mro"), ("camera", "south"), ("imagetyp", "dark")]),
+            ("camera=east (no match)", [("camera", "east")]),
             ("sort=fwhm", [("sort", "fwhm")]),
             ("filter=V object imagetyp fwhm_max", [("filter", "V"), ("object", "NGC"), ("imagetyp", "object"), ("fwhm_max", "3")]),
         ]

@@ -31,8 +31,8 @@ enum DashboardAssets {
 
     /// The script's parts (`Resources/dashboard/dashboard-N.js`), in the order they are served.
     static let scriptParts: [[UInt8]] = [PackageResources.dashboard_1_js, PackageResources.dashboard_2_js,
-                                          PackageResources.dashboard_focus_js, PackageResources.dashboard_history_js,
-                                          PackageResources.dashboard_plans_js, PackageResources.dashboard_export_js]
+                                          PackageResources.dashboard_export_js, PackageResources.dashboard_focus_js,
+                                          PackageResources.dashboard_history_js, PackageResources.dashboard_plans_js]
 
     /// `assets/dashboard.js`: the parts in order, inside one strict-mode function, so that they
     /// share one scope and their names stay out of the page's globals.
