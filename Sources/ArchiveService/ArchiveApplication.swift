@@ -83,7 +83,8 @@ public struct ArchiveParts: Sendable {
 }
 
 /// Brings the schema up to date (retrying while PostgreSQL is not there yet), then marks the
-/// archive ready and runs the ingest's clock (``FrameIngest/sweep(now:)``, every second).
+/// archive ready and runs the ingest's clock (``FrameIngest/sweep(now:)``, every second) and the
+/// database's health check (every 2 s).
 struct ArchiveStartService: Service {
     let parts: ArchiveParts
     let readiness: Readiness
@@ -93,6 +94,7 @@ struct ArchiveStartService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let version = try await parts.store.migrate()
+                parts.monitor.databaseAnswered()
                 parts.logger.info("archive: database ready (schema version \(version))")
                 break
             } catch {
@@ -102,9 +104,21 @@ struct ArchiveStartService: Service {
             }
         }
         readiness.set(true)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            await parts.ingest.sweep()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    await parts.ingest.sweep()
+                }
+            }
+            // The database's health for /healthz: asked every 2 s, apart from any request.
+            group.addTask {
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if (try? await parts.store.schemaVersion()) != nil { parts.monitor.databaseAnswered() }
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+            await group.waitForAll()
         }
     }
 }

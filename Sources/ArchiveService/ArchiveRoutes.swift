@@ -45,16 +45,22 @@ public struct ArchiveHTTPError: Error, Sendable, HTTPResponseError {
     }
 }
 
-/// What the archive's consumer reports for `/healthz` and `/metrics`.
+/// What the archive's consumer and its database check report for `/healthz` and `/metrics`.
 public final class ConsumerMonitor: Sendable {
     private let state = Mutex<(connected: Bool, pending: Int?)>((false, nil))
-    /// Creates a monitor: not connected, pending unknown.
+    private let database = Mutex<ContinuousClock.Instant?>(nil)
+    /// Creates a monitor: not connected, pending unknown, the database not yet seen.
     public init() {}
     /// Whether the archive's NATS connection is up, and the consumer's pending messages (the
     /// server's count, when known).
     public var current: (connected: Bool, pending: Int?) { state.withLock { $0 } }
     /// Records the connection's state and the pending count.
     public func update(connected: Bool, pending: Int?) { state.withLock { $0 = (connected, pending) } }
+    /// Records that the database answered now.
+    public func databaseAnswered() { database.withLock { $0 = .now } }
+    /// Whether the database answered within the last 10 seconds (a check hanging on a server that
+    /// is gone counts as down, and `/healthz` never waits for it).
+    public var databaseUp: Bool { database.withLock { $0.map { ContinuousClock.now - $0 < .seconds(10) } ?? false } }
 }
 
 /// The archive's HTTP API (docs/archive.md): `/v1/frames` as on a camera host but across every
@@ -75,7 +81,7 @@ public enum ArchiveRoutes {
         router.get("/archive.js") { _, _ in asset(PackageResources.archive_js, "text/javascript; charset=utf-8") }
         router.get("/archive.css") { _, _ in asset(PackageResources.archive_css, "text/css; charset=utf-8") }
         router.get("/healthz") { _, _ in
-            let database = (try? await store.schemaVersion()) != nil
+            let database = monitor.databaseUp
             let consumer = monitor.current
             struct Health: Encodable {
                 var status: String

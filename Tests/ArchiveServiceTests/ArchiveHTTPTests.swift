@@ -165,6 +165,13 @@ import Testing
                 #expect(text.contains("aperture_archive_bytes \(2500 + 3100 + 1800)\n"))
                 #expect(text.contains("aperture_archive_problems{kind=\"hash_mismatch\"} 1\n"))
             }
+            // /healthz reads the database check's last answer (the archive's start-up service asks
+            // every 2 s; not running here): none yet is 503 degraded, one just now is ok.
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(Self.json(response.body)["status"] as? String == "degraded")
+            }
+            archive.parts.monitor.databaseAnswered()
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(Self.json(response.body)["database"] as? Bool == true)
