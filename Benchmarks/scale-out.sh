@@ -10,6 +10,8 @@
 #     the catch-up time and the SCENARIO line; the same with NATS killed (SIGKILL);
 #   - the archive killed with SIGKILL mid-ingest (its supervisor restarts it): the SCENARIO line.
 # Each scenario ends with `SCENARIO: rows R/E, files F/E, duplicates D, hash mismatches M`.
+# The archive runs with archive.ack_wait = 10 s (default 90 s): after its crash, the messages it
+# held come again after that long, which the archive-kill catch-up time includes.
 #
 # Usage: Benchmarks/scale-out.sh [--bin-dir DIR] [--frames N] [--rounds R] [--lag-frames N]
 #                                [--outage-frames N] [--outage-seconds S] [--kill-outage-seconds S]
@@ -103,6 +105,7 @@ start_archive() {
     env APERTURE_ARCHIVE_ROOT="$SCRATCH/archive" APERTURE_ARCHIVE_POSTGRES_URL="postgres://aperture@127.0.0.1:$PG_PORT/aperture" \
         APERTURE_ARCHIVE_LISTEN="127.0.0.1:$ARCHIVE_PORT" APERTURE_NATS_URL="$NATS_URL" \
         APERTURE_STATE_DIRECTORY="$SCRATCH/archive-state" \
+        APERTURE_ARCHIVE_INCOMPLETE_TIMEOUT=5 APERTURE_ARCHIVE_ACK_WAIT=10 \
         "$BIN/aperture" run --role archive --runtime-dir "$SCRATCH/archive-run" >"$SCRATCH/archive.log" 2>&1 &
     ARCHIVE_PID=$!
     wait_for 60 "the archive's start" curl -sf "http://127.0.0.1:$ARCHIVE_PORT/healthz"
@@ -122,13 +125,19 @@ start_instance() {  # start_instance NAME
     wait_for 60 "$name's start" curl -sf "http://127.0.0.1:${PORT[$name]}/healthz"
     wait_for 30 "$name's export" curl -sf "http://127.0.0.1:${PORT[$name]}/v1/export"
 }
+fits_files() { find "$SCRATCH/$1/data" -name '*.fits' 2>/dev/null | sort || true; }
 api() { curl -sf -X "$2" -H 'Content-Type: application/json' ${3:+-d "$3"} "http://127.0.0.1:${PORT[$1]}$4"; }
 export_field() { api "$1" GET "" /v1/export | python3 -c "import json, sys; print(json.load(sys.stdin)['$2'])"; }
 take() {  # take NAME COUNT [SECONDS_PER_FRAME]: starts a series and waits until the camera saved it
     local name=$1 count=$2 time=${3:-0.01} before
-    before=$(find "$SCRATCH/$name/data" -name '*.fits' 2>/dev/null | wc -l)
+    before=$(fits_files "$name" | grep -c . || true)
     api "$name" POST "{\"type\":\"object\",\"time\":$time,\"count\":$count}" /v1/exposures >/dev/null
     wait_for 900 "$name's $count frames" bash -c "(( \$(find '$SCRATCH/$name/data' -name '*.fits' | wc -l) >= $before + $count ))"
+}
+take_both() {  # take_both COUNT [SECONDS_PER_FRAME]: both cameras at once
+    take north "$@" & local north=$!
+    take south "$@" & local south=$!
+    wait "$north" "$south"
 }
 backlog_is() { [[ $(export_field "$1" backlog_frames) == "$2" ]]; }
 
@@ -142,10 +151,10 @@ echo
 echo "== export throughput, one instance: $FRAMES frames of ${SIZE}x${SIZE} a round, $ROUNDS rounds"
 for round in $(seq 1 "$ROUNDS"); do
     api north POST "" /v1/export/pause >/dev/null
-    before=$(find "$SCRATCH/north/data" -name '*.fits' | sort)
+    before=$(fits_files north)
     take north "$FRAMES"
     wait_for 120 "north's backlog of $FRAMES" backlog_is north "$FRAMES"
-    files=$(comm -13 <(echo "$before") <(find "$SCRATCH/north/data" -name '*.fits' | sort))
+    files=$(comm -13 <(echo "$before") <(fits_files north))
     bytes=$(echo "$files" | xargs stat -c %s | python3 -c 'import sys; print(sum(int(line) for line in sys.stdin))')
     # The baseline runs at the catalog's priority (nice 10), as the exporter does.
     plain=$(nice -n 10 "$BIN/aperture-bench-jetstream" "$NATS_URL" "$CHUNK" 32 $files)
@@ -167,7 +176,7 @@ done
 echo
 echo "== export throughput, both instances at once: $FRAMES frames each"
 for name in north south; do api "$name" POST "" /v1/export/pause >/dev/null; done
-take north "$FRAMES" & take south "$FRAMES" & wait
+take_both "$FRAMES"
 for name in north south; do wait_for 120 "$name's backlog" backlog_is "$name" "$FRAMES"; done
 both_bytes=$(( $(export_field north backlog_bytes) + $(export_field south backlog_bytes) ))
 start=$(date +%s.%N)
@@ -177,9 +186,9 @@ end=$(for name in north south; do export_field "$name" last_acknowledged; done |
 python3 -c "import sys; s=$end-$start; print(f'two instances: {$both_bytes/s/1e6:.1f} MB/s, {2*$FRAMES/s:.2f} frames/s ({s:.3f} s)')"
 
 # --- 2. Lag from fsync to the central commit -----------------------------------------------------
-CHECK=(python3 Benchmarks/scale_out_check.py --psql "$PSQL_ARGS" --archive-root "$SCRATCH/archive"
+CHECK=(python3 Benchmarks/scale_out_check.py "--psql=$PSQL_ARGS" --archive-root "$SCRATCH/archive"
        --camera "bench/north=$SCRATCH/north/data" --camera "bench/south=$SCRATCH/south/data")
-host_frames() { find "$SCRATCH/north/data" "$SCRATCH/south/data" -name '*.fits' | wc -l; }
+host_frames() { (fits_files north; fits_files south) | grep -c . || true; }
 start_archive
 total=$(host_frames)
 start=$(date +%s.%N)
@@ -189,7 +198,7 @@ python3 -c "print(f'the archive ingested the $total frames of the throughput rou
 
 echo
 echo "== lag: each camera saves $LAG_FRAMES frames, one a second, while the archive runs"
-take north "$LAG_FRAMES" 1000 & take south "$LAG_FRAMES" 1000 & wait
+take_both "$LAG_FRAMES" 1000
 total=$(host_frames)
 wait_for 300 "the archive's rows" bash -c "[[ \$(psql $PSQL_ARGS -At -c 'SELECT count(*) FROM frames') == $total ]]"
 "${CHECK[@]}" --before "$SCRATCH/before" --list-to "$SCRATCH/before.next" --lag --name "SCENARIO (lag)" || true
@@ -203,7 +212,7 @@ outage() {  # outage SIGNAL SECONDS
     kill -"$signal" "$NATS_PID"
     wait "$NATS_PID" 2>/dev/null || true
     local stopped=$SECONDS
-    take north "$OUTAGE_FRAMES" & take south "$OUTAGE_FRAMES" & wait
+    take_both "$OUTAGE_FRAMES"
     echo "backlog while NATS is down: north $(export_field north backlog_frames), south $(export_field south backlog_frames) frames"
     while (( SECONDS < stopped + pause )); do sleep 1; done
     start_nats
@@ -222,12 +231,13 @@ outage KILL "$KILL_OUTAGE_SECONDS"
 echo
 echo "== the archive killed with SIGKILL mid-ingest ($OUTAGE_FRAMES frames a camera)"
 initial=$(rows)
-take north "$OUTAGE_FRAMES" & take south "$OUTAGE_FRAMES" & wait
+take_both "$OUTAGE_FRAMES"
 wait_for 300 "the first rows" bash -c "(( \$(psql $PSQL_ARGS -At -c 'SELECT count(*) FROM frames') > $initial + 10 ))"
 victim=$(pgrep -f "aperture-archive.*$SCRATCH" | head -1)
 kill -KILL "$victim"
 echo "killed aperture-archive (pid $victim) at $(rows) rows"
 total=$(host_frames)
 wait_for 900 "the catch-up after the kill" bash -c "[[ \$(psql $PSQL_ARGS -At -c 'SELECT count(*) FROM frames') == $total ]]"
-echo "restarts of the archive: $("$BIN/aperture" status --runtime-dir "$SCRATCH/archive-run" 2>/dev/null | grep -o '"restarts" *: *[0-9]*' | head -1)"
+"$BIN/aperture" status --runtime-dir "$SCRATCH/archive-run" --json 2>/dev/null \
+    | python3 -c 'import json, sys; c = [c for c in json.load(sys.stdin)["children"] if c["name"] == "archive"][0]; print(f"the archive child: restarts {c[\"restarts\"]}, pid {c.get(\"pid\")}")' || true
 "${CHECK[@]}" --before "$SCRATCH/before" --name SCENARIO || true
