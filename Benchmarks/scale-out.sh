@@ -118,7 +118,7 @@ start_instance() {  # start_instance NAME
     PORT[$name]=$(free_port)
     env APERTURE_GATEWAY_LISTEN="127.0.0.1:${PORT[$name]}" APERTURE_ALPACA_PORT=0 APERTURE_ALPACA_DISCOVERY=off \
         APERTURE_STATE_DIRECTORY="$SCRATCH/$name/state" APERTURE_DATA_ROOT="$SCRATCH/$name/data" \
-        APERTURE_CAMERA_TIME_SCALE=0.001 APERTURE_CAMERA_WIDTH="$SIZE" APERTURE_CAMERA_HEIGHT="$SIZE" \
+        APERTURE_CAMERA_TIME_SCALE=0.001 APERTURE_CAMERA_WIDTH="$SIZE" APERTURE_CAMERA_HEIGHT="$SIZE" APERTURE_PROCESSOR_AUTOSTART=false \
         APERTURE_EXPORT_ENABLED=true APERTURE_NATS_URL="$NATS_URL" APERTURE_SITE_NAME=bench APERTURE_CAMERA_NAME="$name" \
         "$BIN/aperture" --runtime-dir "$SCRATCH/$name/run" >"$SCRATCH/$name.log" 2>&1 &
     SUPERVISOR[$name]=$!
@@ -156,7 +156,9 @@ for round in $(seq 1 "$ROUNDS"); do
     wait_for 120 "north's backlog of $FRAMES" backlog_is north "$FRAMES"
     files=$(comm -13 <(echo "$before") <(fits_files north))
     bytes=$(echo "$files" | xargs stat -c %s | python3 -c 'import sys; print(sum(int(line) for line in sys.stdin))')
-    # The baseline runs at the catalog's priority (nice 10), as the exporter does.
+    # The baseline runs at the catalog's priority (nice 10), as the exporter does. The processor
+    # is off (processor.autostart = false): its analysis of the frames just taken would share
+    # the cores with whichever of the two ran first.
     plain=$(nice -n 10 "$BIN/aperture-bench-jetstream" "$NATS_URL" "$CHUNK" 32 $files)
     plain_rate=$(echo "$plain" | sed -E 's/.*: ([0-9.]+) MB\/s.*/\1/')
     start=$(date +%s.%N)
