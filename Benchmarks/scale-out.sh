@@ -233,7 +233,11 @@ outage KILL "$KILL_OUTAGE_SECONDS"
 echo
 echo "== the archive killed with SIGKILL mid-ingest ($OUTAGE_FRAMES frames a camera)"
 initial=$(rows)
+# The frames wait in the outboxes first, so that the kill comes with most of them still to ingest.
+for name in north south; do api "$name" POST "" /v1/export/pause >/dev/null; done
 take_both "$OUTAGE_FRAMES"
+for name in north south; do wait_for 120 "$name's backlog" backlog_is "$name" "$OUTAGE_FRAMES"; done
+for name in north south; do api "$name" POST "" /v1/export/resume >/dev/null; done
 wait_for 300 "the first rows" bash -c "(( \$(psql $PSQL_ARGS -At -c 'SELECT count(*) FROM frames') > $initial + 10 ))"
 victim=$(pgrep -f "aperture-archive.*$SCRATCH" | head -1)
 kill -KILL "$victim"
@@ -241,5 +245,5 @@ echo "killed aperture-archive (pid $victim) at $(rows) rows"
 total=$(host_frames)
 wait_for 900 "the catch-up after the kill" bash -c "[[ \$(psql $PSQL_ARGS -At -c 'SELECT count(*) FROM frames') == $total ]]"
 "$BIN/aperture" status --runtime-dir "$SCRATCH/archive-run" --json 2>/dev/null \
-    | python3 -c 'import json, sys; c = [c for c in json.load(sys.stdin)["children"] if c["name"] == "archive"][0]; print(f"the archive child: restarts {c[\"restarts\"]}, pid {c.get(\"pid\")}")' || true
+    | python3 -c 'import json, sys; c = [c for c in json.load(sys.stdin)["children"] if c["name"] == "archive"][0]; print("the archive child: restarts", c["restarts"], "pid", c.get("pid"))' || true
 "${CHECK[@]}" --before "$SCRATCH/before" --name SCENARIO || true

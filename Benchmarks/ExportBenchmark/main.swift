@@ -3,9 +3,10 @@ import CNATS
 import Foundation
 
 // aperture-bench-jetstream: the plain JetStream publish that the export is measured against
-// (Benchmarks/scale-out.sh): the same files' bytes, cut in the same chunks, published from the
-// same C client (libnats) with js_PublishAsync and at most WINDOW in flight, to a stream of its
-// own; no catalog, no headers, no acknowledgment recorded. Prints one line:
+// (Benchmarks/scale-out.sh): the same files' bytes, read into memory first (the timing is the
+// publishing alone), cut in the same chunks, published from the same C client (libnats) with
+// js_PublishAsync and at most WINDOW in flight, to a stream of its own; no catalog, no file
+// reads, no headers, no acknowledgment recorded. Prints one line:
 //   PLAIN: FRAMES frames, BYTES bytes in SECONDS s: MBPS MB/s, FPS frames/s
 //
 // Usage: aperture-bench-jetstream NATS_URL CHUNK_BYTES WINDOW FILE...
@@ -43,26 +44,22 @@ withUnsafeMutablePointer(to: &subject) { subjects in
     require(js_AddStream(nil, context, &configuration, nil, &code), "stream BENCH_PLAIN")
 }
 
-var totalBytes = 0
+let contents: [[UInt8]] = files.map { file in
+    guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
+    return Array(data)
+}
+let totalBytes = contents.reduce(0) { $0 + $1.count }
 let started = Timing.seconds()
-for file in files {
-    let descriptor = open(file, O_RDONLY)
-    guard descriptor >= 0 else { fail("cannot open \(file)") }
-    var info = stat()
-    fstat(descriptor, &info)
-    let size = Int(info.st_size)
-    var buffer = [UInt8](repeating: 0, count: chunkBytes)
+for bytes in contents {
     var offset = 0
     repeat {
-        let count = min(chunkBytes, size - offset)
-        let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, count, off_t(offset)) }
-        guard got == count else { fail("cannot read \(file)") }
-        let status = buffer.withUnsafeBytes { js_PublishAsync(context, "bench-plain.frames", $0.baseAddress, Int32(count), nil) }
+        let count = min(chunkBytes, bytes.count - offset)
+        let status = bytes.withUnsafeBytes {
+            js_PublishAsync(context, "bench-plain.frames", $0.baseAddress! + offset, Int32(count), nil)
+        }
         require(status, "publish")
         offset += count
-    } while offset < size
-    close(descriptor)
-    totalBytes += size
+    } while offset < bytes.count
 }
 var complete = jsPubOptions()
 require(jsPubOptions_Init(&complete), "publish options")

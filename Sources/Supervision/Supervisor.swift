@@ -104,9 +104,13 @@ public final class Supervisor: Service {
                       ready: readiness.state.withLock { $0.ready })
         }
         let continuation = stopContinuation
+        // The children stop in reverse order of start: the reply names them as they go.
+        let order = runners.reversed().map(\.spec.name)
+        let stopping = order.count > 1 ? order.dropLast().joined(separator: ", ") + ", then " + order[order.count - 1]
+            : order.first ?? "nothing"
         router.register(SupervisorStopCommand.self) { _ in
             continuation.yield()
-            return Acknowledgement(message: "stopping: gateway, processor, then camera")
+            return Acknowledgement(message: "stopping: " + stopping)
         }
         router.register(SupervisorRestartCommand.self) { [runners] arguments in
             guard let runner = runners.first(where: { $0.spec.name == arguments.child }) else {
