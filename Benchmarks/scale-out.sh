@@ -242,8 +242,10 @@ wait_for 300 "the first rows" bash -c "(( \$(psql $PSQL_ARGS -At -c 'SELECT coun
 victim=$(pgrep -f "aperture-archive.*$SCRATCH" | head -1)
 kill -KILL "$victim"
 echo "killed aperture-archive (pid $victim) at $(rows) rows"
+killed=$(date +%s.%N)
 total=$(host_frames)
 wait_for 900 "the catch-up after the kill" bash -c "[[ \$(psql $PSQL_ARGS -At -c 'SELECT count(*) FROM frames') == $total ]]"
+python3 -c "print(f'catch-up: every frame stored {$(date +%s.%N)-$killed:.1f} s after the kill')"
 "$BIN/aperture" status --runtime-dir "$SCRATCH/archive-run" --json 2>/dev/null \
     | python3 -c 'import json, sys; c = [c for c in json.load(sys.stdin)["children"] if c["name"] == "archive"][0]; print("the archive child: restarts", c["restarts"], "pid", c.get("pid"))' || true
 "${CHECK[@]}" --before "$SCRATCH/before" --name SCENARIO || true
