@@ -314,7 +314,7 @@ package actor FrameExporter {
 }
 
 
-/// Publishes the export's status every second on catalog.events (the gateway's `/v1/export`
+/// Publishes the export's status on catalog.events, at each change, every second while frames wait, and every 30 s (the gateway's `/v1/export`
 /// events, metrics and dashboard) and, with the camera's state and telemetry, as the instance's
 /// live status on core NATS (`aperture.SITE.CAMERA.state|telemetry|export`) for the facility.
 struct ExportStatusService: Service {
@@ -332,9 +332,19 @@ struct ExportStatusService: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await forward(camera) }
                 group.addTask {
+                    var published: ExportStatus?
+                    var publishedAt = ContinuousClock.now
                     while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         let status = await exporter.status()
-                        try? events.publish(CatalogTopic.export, status)
+                        // On a change, every second while frames wait (the lag grows), and every
+                        // 30 s besides; with export off, once.
+                        let due = published == nil || (status.enabled && (status != published || status.backlogFrames > 0
+                            || ContinuousClock.now - publishedAt >= .seconds(30)))
+                        if due {
+                            try? events.publish(CatalogTopic.export, status)
+                            published = status
+                            publishedAt = .now
+                        }
                         if status.enabled {
                             var live = LiveStatus(site: site, camera: self.camera, time: FrameTime.canonical(Date()))
                             live.export = status

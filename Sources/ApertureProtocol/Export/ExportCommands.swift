@@ -96,7 +96,7 @@ public enum ExportResumeCommand: BusCommand {
 }
 
 extension CatalogTopic {
-    /// The export's status, every second while it runs and at each change; data ``ExportStatus``.
+    /// The export's status at each change, every second while frames wait, and every 30 s (once with export off); data ``ExportStatus``.
     public static let export = "catalog.export"
 }
 

@@ -1,6 +1,6 @@
   // The dashboard's script, the export panel (after parts 1 and 2, whose helpers it uses): how
   // the export of frames to the facility's archive stands (`v1/export`, then each
-  // `catalog.export` event, every second): connection, backlog, lag, what went, the last error,
+  // `catalog.export` event, at each change): connection, backlog, lag, what went, the last error,
   // and the pause and resume buttons.
   debug.exportUpdates = 0;
 
