@@ -49,13 +49,13 @@ extension FacilitySuites {
                 return files
             }
 
-            /// Waits until the archive holds `count` rows.
-            func waitForRows(_ count: Int, timeout: Double = 120) async throws {
+            /// Waits until the archive holds `count` rows (with `atLeast`, `count` or more).
+            func waitForRows(_ count: Int, atLeast: Bool = false, timeout: Double = 120) async throws {
                 let deadline = Date().addingTimeInterval(timeout)
                 var last = ""
                 while Date() < deadline {
                     last = (try? await sql("SELECT COUNT(*) FROM frames")) ?? ""
-                    if last == String(count) { return }
+                    if last == String(count) || (atLeast && (Int(last) ?? 0) >= count) { return }
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 Issue.record("the archive has \(last) rows, not \(count), after \(timeout) s; archive output:\n\(archive.output.suffix(3000))")
@@ -206,7 +206,7 @@ extension FacilitySuites {
                 #expect(try await http(camera.address, "POST", "/v1/export/resume").status == 200)
             }
             // Killed as soon as the first frame is stored centrally.
-            try await facility.waitForRows(1, timeout: 120)
+            try await facility.waitForRows(1, atLeast: true, timeout: 120)
             let archivePID = try #require(ServiceHarness.processes(mentioning: facility.archive.runtime.path)
                 .first { pid in (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.contains("aperture-archive") == true })
             kill(archivePID, SIGKILL)
