@@ -70,8 +70,8 @@ public enum CatalogApplication {
                                      interval: context.configuration.catalog.reconcileInterval, logger: context.logger),
                 SequencerService(sequencer: sequencer, runtime: context.runtime),
                 ExportService(exporter: exporter),
-                ExportStatusService(exporter: exporter, events: events, runtime: context.runtime,
-                                    site: context.configuration.site.name, camera: context.configuration.camera.name,
+                ExportStatusService(exporter: exporter, enabled: context.configuration.export.enabled, events: events,
+                                    runtime: context.runtime, site: context.configuration.site.name, camera: context.configuration.camera.name,
                                     logger: context.logger)]
     }
 

@@ -319,6 +319,8 @@ package actor FrameExporter {
 /// live status on core NATS (`aperture.SITE.CAMERA.state|telemetry|export`) for the facility.
 struct ExportStatusService: Service {
     let exporter: FrameExporter
+    /// `export.enabled`: without it the status never changes and there is no NATS to tell.
+    let enabled: Bool
     let events: Publisher
     let runtime: RuntimeDirectory
     let site: String
@@ -326,6 +328,13 @@ struct ExportStatusService: Service {
     let logger: Logger
 
     func run() async throws {
+        guard enabled else {
+            // Said once; no backlog to count every second, no telemetry to forward. Returning
+            // would end the catalog: wait for the shutdown instead.
+            try? events.publish(CatalogTopic.export, await exporter.status())
+            try? await gracefulShutdown()
+            return
+        }
         let camera = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents),
                                     topics: [CameraTopic.state, CameraTopic.telemetry], bufferSize: 256)
         await withGracefulShutdownHandler {
@@ -336,20 +345,16 @@ struct ExportStatusService: Service {
                     var publishedAt = ContinuousClock.now
                     while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         let status = await exporter.status()
-                        // On a change, every second while frames wait (the lag grows), and every
-                        // 30 s besides; with export off, once.
-                        let due = published == nil || (status.enabled && (status != published || status.backlogFrames > 0
-                            || ContinuousClock.now - publishedAt >= .seconds(30)))
+                        // On a change, every second while frames wait (the lag grows), and every 30 s besides.
+                        let due = status != published || status.backlogFrames > 0 || ContinuousClock.now - publishedAt >= .seconds(30)
                         if due {
                             try? events.publish(CatalogTopic.export, status)
                             published = status
                             publishedAt = .now
                         }
-                        if status.enabled {
-                            var live = LiveStatus(site: site, camera: self.camera, time: FrameTime.canonical(Date()))
-                            live.export = status
-                            await publish(live, kind: "export")
-                        }
+                        var live = LiveStatus(site: site, camera: self.camera, time: FrameTime.canonical(Date()))
+                        live.export = status
+                        await publish(live, kind: "export")
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
