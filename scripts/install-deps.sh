@@ -24,6 +24,9 @@ if (( want_tests )); then
     # Scale-out (issue 16): the tests start a real nats-server (JetStream) and a real PostgreSQL
     # (initdb and pg_ctl from postgresql-15) in scratch directories on loopback.
     packages+=(nats-server postgresql-15)
+    # gdb: scripts/run-tests.sh prints every thread's backtrace of a test run that hangs (the
+    # toolchain's lldb needs a libpython that Debian 12 does not have).
+    packages+=(gdb)
 fi
 
 missing=()

@@ -22,7 +22,7 @@ let deadline = Date().addingTimeInterval(20)
 while !connection.isConnected, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
 guard connection.isConnected else { fail("cannot connect to \(arguments[1])") }
 let jetStream = try connection.jetStream()
-try jetStream.ensureStream(.frames(ApertureConfiguration().nats), updating: false)
+try await jetStream.ensureStream(.frames(ApertureConfiguration().nats), updating: false)
 
 let started = Timing.seconds()
 for index in 1...count {

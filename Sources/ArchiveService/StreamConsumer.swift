@@ -20,13 +20,12 @@ struct JetStreamMessage: IngestMessage {
 /// The archive's side of the facility's NATS: a durable pull consumer on the stream of frames
 /// (created if missing, with the exporters' settings), every message handed to the ingest; and a
 /// core subscription to the instances' live status (`aperture.SITE.CAMERA.KIND`), kept in the
-/// `cameras` table. Blocking calls (the stream's creation, its state) run on a queue of their
-/// own; fetches and subscriptions wait off the cooperative pool (FacilityBus).
+/// `cameras` table. Every call that waits on the server (the stream's creation, its state,
+/// fetches) waits off the cooperative pool (FacilityBus).
 public struct StreamConsumerService: Service {
     let parts: ArchiveParts
     let nats: ApertureConfiguration.NATS
     let settings: ApertureConfiguration.Archive
-    private let queue = DispatchQueue(label: "aperture-archive.nats")
 
     /// Creates the service.
     /// - Parameters:
@@ -91,26 +90,21 @@ public struct StreamConsumerService: Service {
     }
 
     private func subscribe(_ connection: NATSConnection) async throws -> PullSubscription {
-        let nats = nats, settings = settings
-        return try await queue.result { () -> Result<PullSubscription, NATSError> in
-            Result { () throws(NATSError) -> PullSubscription in
-                let jetStream = try connection.jetStream()
-                try jetStream.ensureStream(.frames(nats), updating: false)
-                return try jetStream.pullSubscription(stream: nats.stream, subject: FrameExport.streamSubjects,
-                                                      durable: settings.durable, settings: Self.consumerSettings(settings))
-            }
-        }.get()
+        let jetStream = try connection.jetStream()
+        try await jetStream.ensureStream(.frames(nats), updating: false)
+        return try await jetStream.pullSubscription(stream: nats.stream, subject: FrameExport.streamSubjects,
+                                                    durable: settings.durable, settings: Self.consumerSettings(settings))
     }
 
     /// Keeps the monitor's connection state and the stream's pending count (with work-queue
     /// retention, the messages the archive has not acknowledged) up to date.
     private func watch(_ connection: NATSConnection) async {
         let stream = nats.stream
+        let jetStream = try? connection.jetStream()
         while running {
-            let pending = await queue.result { () -> Int? in
-                guard connection.isConnected, let jetStream = try? connection.jetStream(),
-                      let state = try? jetStream.streamState(stream) else { return nil }
-                return Int(clamping: state.messages)
+            var pending: Int?
+            if connection.isConnected, let state = try? await jetStream?.streamState(stream) {
+                pending = Int(clamping: state.messages)
             }
             parts.monitor.update(connected: connection.isConnected, pending: pending)
             try? await Task.sleep(for: .seconds(1))

@@ -131,7 +131,7 @@ package actor FrameExporter {
         guard let jetStream else { return 0 }
         if !streamReady {
             // A camera host makes sure the stream exists; its settings are the archive's to set.
-            try jetStream.ensureStream(.frames(nats), updating: false)
+            try await jetStream.ensureStream(.frames(nats), updating: false)
             streamReady = true
         }
         let items = try await database.exportsDue(limit: 64).filter { item in

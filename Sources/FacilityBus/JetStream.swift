@@ -87,6 +87,12 @@ public final class JetStream: @unchecked Sendable {
     public let connection: NATSConnection
     private let acks: AckRouter
     private let closure: Unmanaged<AckRouter>
+    /// Where the library's API requests wait (stream and consumer management, up to the
+    /// context's timeout each), one at a time, never on a thread of the cooperative pool.
+    private let requests = DispatchQueue(label: "nats.jetstream.requests")
+    /// Where publishes are handed to the library, in the order they were made (the hand-over
+    /// may wait: a full outgoing buffer is written to the socket, a full window stalls).
+    private let submissions = DispatchQueue(label: "nats.jetstream.publish")
 
     init(connection: NATSConnection, timeout: Duration) throws(NATSError) {
         self.connection = connection
@@ -146,25 +152,36 @@ public final class JetStream: @unchecked Sendable {
     public func publish(subject: String, data: [UInt8], headers: [String: String] = [:], messageID: String?,
                         timeout: Duration) async throws -> PubAck {
         let message = try NATSOutgoing(subject: subject, data: data, headers: headers)
+        let key = UncheckedHandle(message.pointer)
+        let wait = milliseconds(timeout)
+        let acks = acks
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PubAck, any Error>) in
-            acks.expect(message.pointer, continuation)
-            var options = jsPubOptions()
-            _ = jsPubOptions_Init(&options)
-            options.MaxWait = milliseconds(timeout)
-            var pointer: OpaquePointer? = message.pointer
-            let status: natsStatus
-            if let messageID {
-                status = messageID.withCString { id in
-                    options.MsgId = id
-                    return js_PublishMsgAsync(context, &pointer, &options)
+            let token = acks.expect(key.pointer, continuation)
+            submissions.async { [self] in
+                var options = jsPubOptions()
+                _ = jsPubOptions_Init(&options)
+                options.MaxWait = wait
+                var pointer: OpaquePointer? = key.pointer
+                let status: natsStatus
+                if let messageID {
+                    status = messageID.withCString { id in
+                        options.MsgId = id
+                        return js_PublishMsgAsync(context, &pointer, &options)
+                    }
+                } else {
+                    status = js_PublishMsgAsync(context, &pointer, &options)
                 }
-            } else {
-                status = js_PublishMsgAsync(context, &pointer, &options)
+                if status != NATS_OK {
+                    // Not taken by the library: it stays ours, and no acknowledgment will come.
+                    acks.resolve(key.pointer, .failure(NATSError("publish to \(subject)", status)))
+                    natsMsg_Destroy(pointer)
+                }
             }
-            if status != NATS_OK {
-                // Not taken by the library: it stays ours, and no acknowledgment will come.
-                acks.resolve(message.pointer, .failure(NATSError("publish to \(subject)", status)))
-                natsMsg_Destroy(pointer)
+            // The library times the acknowledgment out itself (a timer that hands a timeout to
+            // its reply subscription); should that never arrive, the caller still resumes.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(wait) + 2000)) {
+                acks.expire(key.pointer, token, NATSError(message: "publish to \(subject): no acknowledgment within \(timeout)",
+                                                  status: Int32(bitPattern: NATS_TIMEOUT.rawValue)))
             }
         }
     }
@@ -175,7 +192,11 @@ public final class JetStream: @unchecked Sendable {
     ///   - updating: whether a stream that exists takes these settings (its owner, the archive),
     ///     or is left as it is (a camera host, which only makes sure there is one).
     /// - Throws: ``NATSError`` when the server refuses them (the message says why).
-    public func ensureStream(_ settings: StreamSettings, updating: Bool = true) throws(NATSError) {
+    public func ensureStream(_ settings: StreamSettings, updating: Bool = true) async throws(NATSError) {
+        try await request { () throws(NATSError) in try self.addOrUpdateStream(settings, updating: updating) }
+    }
+
+    private func addOrUpdateStream(_ settings: StreamSettings, updating: Bool) throws(NATSError) {
         var configuration = jsStreamConfig()
         try check(jsStreamConfig_Init(&configuration), "cannot initialise a stream configuration")
         let name = strdup(settings.name)
@@ -219,7 +240,11 @@ public final class JetStream: @unchecked Sendable {
 
     /// What the stream holds now.
     /// - Throws: ``NATSError`` (no such stream, or the server unreachable).
-    public func streamState(_ name: String) throws(NATSError) -> StreamState {
+    public func streamState(_ name: String) async throws(NATSError) -> StreamState {
+        try await request { () throws(NATSError) in try self.blockingStreamState(name) }
+    }
+
+    private func blockingStreamState(_ name: String) throws(NATSError) -> StreamState {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(rawValue: 0)
         try check(js_GetStreamInfo(&info, context, name, nil, &code), "stream \(name)", jetStreamCode: code)
@@ -231,9 +256,11 @@ public final class JetStream: @unchecked Sendable {
 
     /// Removes every message of a stream (tests and benchmarks start from an empty stream).
     /// - Throws: ``NATSError``.
-    public func purgeStream(_ name: String) throws(NATSError) {
-        var code = jsErrCode(rawValue: 0)
-        try check(js_PurgeStream(context, name, nil, &code), "purge \(name)", jetStreamCode: code)
+    public func purgeStream(_ name: String) async throws(NATSError) {
+        try await request { () throws(NATSError) in
+            var code = jsErrCode(rawValue: 0)
+            try check(js_PurgeStream(self.context, name, nil, &code), "purge \(name)", jetStreamCode: code)
+        }
     }
 
     /// Binds to a durable pull consumer, creating it when it does not exist. Its position is
@@ -245,7 +272,14 @@ public final class JetStream: @unchecked Sendable {
     ///   - settings: ack wait, pending limit, deliveries.
     /// - Throws: ``NATSError``.
     public func pullSubscription(stream: String, subject: String, durable: String,
-                                 settings: ConsumerSettings) throws(NATSError) -> PullSubscription {
+                                 settings: ConsumerSettings) async throws(NATSError) -> PullSubscription {
+        try await request { () throws(NATSError) in
+            try self.blockingPullSubscription(stream: stream, subject: subject, durable: durable, settings: settings)
+        }
+    }
+
+    private func blockingPullSubscription(stream: String, subject: String, durable: String,
+                                          settings: ConsumerSettings) throws(NATSError) -> PullSubscription {
         var configuration = jsConsumerConfig()
         try check(jsConsumerConfig_Init(&configuration), "cannot initialise a consumer configuration")
         var options = jsSubOptions()
@@ -275,6 +309,17 @@ public final class JetStream: @unchecked Sendable {
     }
 }
 
+extension JetStream {
+    /// Runs one of the library's API requests (it blocks up to the context's timeout) on
+    /// ``requests`` and resumes with its result.
+    fileprivate func request<T: Sendable>(_ work: @escaping @Sendable () throws(NATSError) -> T) async throws(NATSError) -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, NATSError>, Never>) in
+            requests.async { continuation.resume(returning: Result(catching: work)) }
+        }
+        return try result.get()
+    }
+}
+
 /// Calls `body` with a C string, or nil.
 private func withOptionalCString<T>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> T) -> T {
     guard let text else { return body(nil) }
@@ -284,24 +329,46 @@ private func withOptionalCString<T>(_ text: String?, _ body: (UnsafePointer<CCha
 /// Routes the library's per-message acknowledgments to the tasks waiting for them, by the
 /// address of the message they published (unique while it is in flight).
 final class AckRouter: Sendable {
-    private let waiting = Mutex<[UInt: CheckedContinuation<PubAck, any Error>]>([:])
+    private struct Waiter {
+        let token: UInt64
+        let continuation: CheckedContinuation<PubAck, any Error>
+    }
+    private let state = Mutex<(next: UInt64, waiting: [UInt: Waiter])>((0, [:]))
 
-    func expect(_ message: OpaquePointer, _ continuation: CheckedContinuation<PubAck, any Error>) {
-        waiting.withLock { $0[UInt(bitPattern: Int(bitPattern: message))] = continuation }
+    /// Registers the caller waiting for `message`; returns its token for ``expire(_:_:_:)``.
+    func expect(_ message: OpaquePointer, _ continuation: CheckedContinuation<PubAck, any Error>) -> UInt64 {
+        state.withLock { state in
+            state.next += 1
+            state.waiting[Self.key(message)] = Waiter(token: state.next, continuation: continuation)
+            return state.next
+        }
     }
 
+    /// The library's outcome for `message`.
     func resolve(_ message: OpaquePointer, _ result: Result<PubAck, NATSError>) {
-        let continuation = waiting.withLock { $0.removeValue(forKey: UInt(bitPattern: Int(bitPattern: message))) }
-        continuation?.resume(with: result.mapError { $0 as any Error })
+        let waiter = state.withLock { $0.waiting.removeValue(forKey: Self.key(message)) }
+        waiter?.continuation.resume(with: result.mapError { $0 as any Error })
+    }
+
+    /// Fails the caller registered with `token`, if it is still waiting: a later message at the
+    /// same address (the first one acknowledged and freed) has another token and is left alone.
+    func expire(_ message: OpaquePointer, _ token: UInt64, _ error: NATSError) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard state.waiting[Self.key(message)]?.token == token else { return nil }
+            return state.waiting.removeValue(forKey: Self.key(message))
+        }
+        waiter?.continuation.resume(throwing: error)
     }
 
     func failAll(_ error: NATSError) {
-        let all = waiting.withLock { waiting in
-            defer { waiting.removeAll() }
-            return Array(waiting.values)
+        let all = state.withLock { state in
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
         }
-        all.forEach { $0.resume(throwing: error) }
+        all.forEach { $0.continuation.resume(throwing: error) }
     }
+
+    private static func key(_ message: OpaquePointer) -> UInt { UInt(bitPattern: Int(bitPattern: message)) }
 }
 
 /// A durable pull consumer's subscription.

@@ -96,6 +96,14 @@ public struct NATSOptions: Sendable, Hashable {
     public var reconnectWait: Duration = .milliseconds(500)
     /// Bytes the library buffers while reconnecting; a publish beyond it fails at once.
     public var reconnectBufferBytes: Int = 8 << 20
+    /// How long a write to the server's socket may wait (a server that stopped reading): the
+    /// publish fails then, and the connection reconnects, instead of a thread waiting for ever.
+    public var writeDeadline: Duration = .seconds(10)
+    /// How often the client pings the server; after ``maximumPingsOut`` unanswered pings the
+    /// connection counts as lost and reconnects (a peer gone without closing its socket).
+    public var pingInterval: Duration = .seconds(10)
+    /// Unanswered pings before the connection counts as lost.
+    public var maximumPingsOut = 3
 
     /// Options for `url`, named `name`.
     public init(url: String, name: String) {
@@ -105,8 +113,8 @@ public struct NATSOptions: Sendable, Hashable {
 }
 
 /// One connection to the facility's NATS. It connects in the background and reconnects for ever:
-/// creating it succeeds while the server is down (``isConnected`` says whether it is up), and
-/// publishes made while it is down fail fast once the reconnect buffer is full.
+/// creating it returns at once, also while the server is down (``isConnected`` says whether it
+/// is up), and publishes made while it is down fail fast once the reconnect buffer is full.
 public final class NATSConnection: @unchecked Sendable {
     let handle: OpaquePointer
     /// The options it was made with.
@@ -129,7 +137,15 @@ public final class NATSConnection: @unchecked Sendable {
         try check(natsOptions_SetReconnectWait(settings, milliseconds(options.reconnectWait)), "cannot set the reconnect wait")
         try check(natsOptions_SetReconnectBufSize(settings, Int32(clamping: options.reconnectBufferBytes)),
                   "cannot set the reconnect buffer")
-        try check(natsOptions_SetRetryOnFailedConnect(settings, true, nil, nil), "cannot retry a failed first connect")
+        // With a callback the first connect is retried in the background: without one the
+        // library would retry inside natsConnection_Connect, for ever (unlimited reconnects).
+        try check(natsOptions_SetRetryOnFailedConnect(settings, true, { _, _ in }, nil), "cannot retry a failed first connect")
+        try check(natsOptions_SetWriteDeadline(settings, milliseconds(options.writeDeadline)), "cannot set the write deadline")
+        try check(natsOptions_SetPingInterval(settings, milliseconds(options.pingInterval)), "cannot set the ping interval")
+        try check(natsOptions_SetMaxPingsOut(settings, Int32(clamping: max(1, options.maximumPingsOut))),
+                  "cannot set the pings out")
+        // JetStream API requests in flight fail when the connection drops, not at their timeout.
+        try check(natsOptions_SetFailRequestsOnDisconnect(settings, true), "cannot fail requests on disconnect")
         if let credentials = options.credentialsFile {
             try check(natsOptions_SetUserCredentialsFromFiles(settings, credentials, nil),
                       "nats.credentials '\(credentials)' cannot be used")

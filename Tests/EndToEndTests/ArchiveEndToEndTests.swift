@@ -147,10 +147,10 @@ extension FacilitySuites {
             #expect(list.first?["state"] as? String == "exposing")
             // Every message acknowledged: the work-queue stream is empty.
             let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline, (try? facility.jetStream.streamState(FrameExport.defaultStream).messages) != 0 {
+            while Date() < deadline, (try? await facility.jetStream.streamState(FrameExport.defaultStream).messages) != 0 {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(try facility.jetStream.streamState(FrameExport.defaultStream).messages == 0)
+            #expect(try await facility.jetStream.streamState(FrameExport.defaultStream).messages == 0)
             // The supervisor runs the archive like any child, and it answers pings.
             let child = try #require(try await facility.archiveChild())
             #expect(child.responding && child.restarts == 0)

@@ -152,7 +152,10 @@ import Testing
         #expect(check.output.contains("\"exposure_id\": \"\(record.id)\""))
     }
 
-    @Test func aFullFramePreviewIsQuick() async throws {
+    /// Every stretch of a full 2048x2048 frame, at the widths asked. How long a render takes is
+    /// a figure of Benchmarks/preview.sh (docs/performance.md), not a bound here: these machines
+    /// are shared.
+    @Test func aFullFramePreviewRendersEveryStretchAtTheWidthAsked() async throws {
         let (service, address) = try await start([
             "APERTURE_CAMERA_TIME_SCALE": "0.01", "APERTURE_CAMERA_WIDTH": "2048", "APERTURE_CAMERA_HEIGHT": "2048",
         ])
@@ -164,21 +167,14 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
             record = try await camera.call(ExposureQueryCommand.self, .init(id: record.id))
         }
-        // Each stretch once (distinct widths: no cached rendering is reused); the best of three.
-        for stretch in ["zscale", "asinh", "linear"] {
-            var best = Duration.seconds(1000)
-            for width in [510, 511, 512] {
-                let clock = ContinuousClock()
-                var reply: Reply?
-                let elapsed = try await clock.measure {
-                    reply = try await Self.get(address, "/v1/frames/latest.png?width=\(width)&stretch=\(stretch)")
-                }
-                #expect(reply?.status == 200)
-                best = min(best, elapsed)
-            }
-            print("preview of a 2048x2048 frame at 512 wide, \(stretch): \(best) (this build's optimisation level)")
-            // Generous: debug builds on two shared cores; release is well under 100 ms.
-            #expect(best < .seconds(5), "\(stretch): \(best)")
+        for (stretch, width) in [("zscale", 510), ("asinh", 511), ("linear", 512)] {
+            let reply = try await Self.get(address, "/v1/frames/latest.png?width=\(width)&stretch=\(stretch)")
+            #expect(reply.status == 200, "\(stretch): \(reply.text.prefix(300))")
+            #expect(reply.headers.first { $0.key.lowercased() == "content-type" }?.value == "image/png", "\(stretch)")
+            // IHDR: the width and height, big-endian, at bytes 16..<24; a square frame stays square.
+            let size = [UInt8](reply.body.prefix(24).dropFirst(16))
+            let side = [UInt8(width >> 24), UInt8((width >> 16) & 0xff), UInt8((width >> 8) & 0xff), UInt8(width & 0xff)]
+            #expect(size == side + side, "\(stretch): IHDR \(size)")
         }
     }
 

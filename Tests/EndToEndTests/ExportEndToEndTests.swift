@@ -66,7 +66,7 @@ extension FacilitySuites {
             defer { connection.close() }
             let deadline = Date().addingTimeInterval(30)
             while !connection.isConnected, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-            let consumer = try connection.jetStream().pullSubscription(stream: FrameExport.defaultStream, subject: FrameExport.streamSubjects,
+            let consumer = try await connection.jetStream().pullSubscription(stream: FrameExport.defaultStream, subject: FrameExport.streamSubjects,
                                                                        durable: durable, settings: ConsumerSettings())
             var received = Received()
             while Date() < deadline {
@@ -179,7 +179,7 @@ extension FacilitySuites {
             let connection = try NATSConnection(NATSOptions(url: server.url, name: "export-test-state"))
             defer { connection.close() }
             while !connection.isConnected { try await Task.sleep(for: .milliseconds(20)) }
-            let stored = try connection.jetStream().streamState(FrameExport.defaultStream).messages
+            let stored = try await connection.jetStream().streamState(FrameExport.defaultStream).messages
 
             // The catalog loses its record of what was acknowledged (as when it is killed between
             // the server's acknowledgment and its own commit): it sends everything again, and the
@@ -197,7 +197,7 @@ extension FacilitySuites {
                 $0["backlog_frames"] as? Int == 0 && $0["sent_frames"] as? Int == 5
             }
             #expect((again["duplicates"] as? Int ?? 0) > (first["duplicates"] as? Int ?? 0))
-            let after = try connection.jetStream().streamState(FrameExport.defaultStream).messages
+            let after = try await connection.jetStream().streamState(FrameExport.defaultStream).messages
             let perFrame = stored / 2
             #expect(after == stored + perFrame, "the stream holds \(after) messages: \(stored) for two frames, then one more frame")
 

@@ -1,5 +1,6 @@
 import FacilityBus
 import Foundation
+import Synchronization
 import Testing
 
 extension FacilitySuites {
@@ -26,9 +27,9 @@ extension FacilitySuites {
             defer { connection.close() }
             try await Self.connected(connection)
             let jetStream = try connection.jetStream()
-            try jetStream.ensureStream(Self.stream("BUSTEST"))
+            try await jetStream.ensureStream(Self.stream("BUSTEST"))
             // Ensuring it again (an update to the same settings) is accepted.
-            try jetStream.ensureStream(Self.stream("BUSTEST"))
+            try await jetStream.ensureStream(Self.stream("BUSTEST"))
 
             let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
             let first = try await jetStream.publish(subject: "bustest.a.b", data: payload, headers: ["Aperture-Kind": "chunk"],
@@ -39,7 +40,7 @@ extension FacilitySuites {
             #expect(!first.duplicate)
             #expect(again.duplicate)
             #expect(again.sequence == first.sequence)
-            #expect(try jetStream.streamState("BUSTEST").messages == 1)
+            #expect(try await jetStream.streamState("BUSTEST").messages == 1)
 
             // Many in flight at once, each resumed with its own acknowledgment.
             let sequences = try await withThrowingTaskGroup(of: UInt64.self) { group in
@@ -53,7 +54,7 @@ extension FacilitySuites {
             }
             #expect(sequences.count == 50)
 
-            let consumer = try jetStream.pullSubscription(stream: "BUSTEST", subject: "bustest.>", durable: "reader",
+            let consumer = try await jetStream.pullSubscription(stream: "BUSTEST", subject: "bustest.>", durable: "reader",
                                                           settings: ConsumerSettings())
             let messages = try await consumer.fetch(batch: 10, timeout: .seconds(5))
             try #require(!messages.isEmpty)
@@ -73,12 +74,12 @@ extension FacilitySuites {
             defer { connection.close() }
             try await Self.connected(connection)
             let jetStream = try connection.jetStream()
-            try jetStream.ensureStream(Self.stream("REDELIVER"))
+            try await jetStream.ensureStream(Self.stream("REDELIVER"))
             _ = try await jetStream.publish(subject: "redeliver.x", data: Array("one".utf8), messageID: "one", timeout: .seconds(5))
             var settings = ConsumerSettings()
             settings.ackWait = .seconds(1)
             do {
-                let consumer = try jetStream.pullSubscription(stream: "REDELIVER", subject: "redeliver.>", durable: "slow", settings: settings)
+                let consumer = try await jetStream.pullSubscription(stream: "REDELIVER", subject: "redeliver.>", durable: "slow", settings: settings)
                 let first = try await consumer.fetch(batch: 1, timeout: .seconds(5))
                 #expect(first.first?.data == Array("one".utf8))
                 // Not acknowledged: the reader "dies".
@@ -86,7 +87,7 @@ extension FacilitySuites {
             let reader = try NATSConnection(NATSOptions(url: server.url, name: "facility-bus-reader"))
             defer { reader.close() }
             try await Self.connected(reader)
-            let consumer = try reader.jetStream().pullSubscription(stream: "REDELIVER", subject: "redeliver.>", durable: "slow",
+            let consumer = try await reader.jetStream().pullSubscription(stream: "REDELIVER", subject: "redeliver.>", durable: "slow",
                                                                    settings: settings)
             var again: [NATSMessage] = []
             let deadline = Date().addingTimeInterval(15)
@@ -94,6 +95,36 @@ extension FacilitySuites {
             #expect(again.first?.data == Array("one".utf8))
             #expect((again.first?.metadata?.deliveries ?? 0) >= 2)
             try await again.first?.ackSync()
+        }
+
+        @Test("a connection made while the server is down returns at once, and connects by itself when the server comes up")
+        func connectWhileDown() async throws {
+            let server = try await NATSServer()
+            defer { Task { await server.cleanup() } }
+            await server.stop()
+            var options = NATSOptions(url: server.url, name: "facility-bus-early")
+            options.reconnectWait = .milliseconds(100)
+            // Made on a thread of its own: should the constructor wait for the server (as the
+            // library does when its first connect is retried without a callback), the test
+            // says so instead of waiting with it.
+            let made = await withCheckedContinuation { (continuation: CheckedContinuation<NATSConnection?, Never>) in
+                let once = Mutex(false)
+                let finish = { @Sendable (connection: NATSConnection?) in
+                    if once.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: connection) }
+                }
+                let options = options
+                Thread.detachNewThread { finish(try? NATSConnection(options)) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + 10) { finish(nil) }
+            }
+            let connection = try #require(made, "creating a connection waited for the server that is down")
+            defer { connection.close() }
+            #expect(!connection.isConnected)
+            try await server.start()
+            try await Self.connected(connection)
+            let jetStream = try connection.jetStream()
+            try await jetStream.ensureStream(Self.stream("EARLY"))
+            let ack = try await jetStream.publish(subject: "early.x", data: [1], messageID: "first", timeout: .seconds(5))
+            #expect(ack.sequence == 1)
         }
 
         @Test("while the server is down a publish fails without hanging; after it returns on its store the connection publishes again and nothing stored is lost")
@@ -107,7 +138,7 @@ extension FacilitySuites {
             defer { connection.close() }
             try await Self.connected(connection)
             let jetStream = try connection.jetStream()
-            try jetStream.ensureStream(Self.stream("OUTAGE"))
+            try await jetStream.ensureStream(Self.stream("OUTAGE"))
             _ = try await jetStream.publish(subject: "outage.x", data: [1], messageID: "before", timeout: .seconds(5))
 
             await server.kill()
@@ -124,7 +155,7 @@ extension FacilitySuites {
             let after = try await jetStream.publish(subject: "outage.x", data: [2], messageID: "after", timeout: .seconds(5))
             #expect(!after.duplicate)
             // The message stored before the crash survived it (file storage).
-            #expect(try jetStream.streamState("OUTAGE").messages >= 2)
+            #expect(try await jetStream.streamState("OUTAGE").messages >= 2)
         }
 
         @Test("core NATS: a subscriber with wildcards receives live messages with their headers")
