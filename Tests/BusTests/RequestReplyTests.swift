@@ -68,7 +68,6 @@ import Testing
         defer { runtime.cleanup() }
         let client = try RequestClient(dialing: runtime.endpoint("nobody.ctl"))
         defer { client.close() }
-        let started = ContinuousClock.now
         let error = try await withDeadline(30, "request to an absent peer") {
             do {
                 _ = try await client.call(Ping.self, timeout: .milliseconds(300))
@@ -79,8 +78,8 @@ import Testing
         }
         #expect(error.code == .timeout)
         #expect(error.message.contains("nobody.ctl"))
-        // Bounded: the deadline plus scheduling (generous: the suite runs beside CPU-heavy tests).
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Bounded: withDeadline fails the test if the 300 ms timeout did not end the call within
+        // 30 s. No tighter bound in seconds: the suite runs beside CPU-heavy tests on two cores.
     }
 
     @Test func requestToWedgedPeerTimesOutAndIsNotResent() async throws {
@@ -134,7 +133,6 @@ import Testing
         defer { peer.close() }
         let client = peer.client
 
-        let started = ContinuousClock.now
         let call = Task {
             try await client.call(Echo.self, .init(text: "x", delayMilliseconds: 10_000), timeout: .seconds(30))
         }
@@ -142,8 +140,8 @@ import Testing
         call.cancel()
         let outcome = try await withDeadline(30, "cancelled request") { await call.result }
         #expect(throws: BusError.self) { try outcome.get() }
+        // Cancelled, not answered: the echo would have answered (a success) after its 10 s.
         if case .failure(let error as BusError) = outcome { #expect(error.code == .cancelled) }
-        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test func alreadyCancelledTaskFailsAtOnce() async throws {

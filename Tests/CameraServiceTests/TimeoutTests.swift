@@ -3,6 +3,7 @@ import Bus
 import CameraCore
 @testable import CameraService
 import Foundation
+import Synchronization
 import Testing
 
 /// `withTimeout` and `ResumeOnce`: a caller waiting on a camera that does not answer moves on.
@@ -13,17 +14,18 @@ import Testing
     }
 
     @Test func noAnswerWithinTheLimitIsATimeoutNamingWhatWasWaitedFor() async throws {
-        let started = ContinuousClock.now
+        let answered = Mutex(false)
         let error = await #expect(throws: CameraError.self) {
             try await withTimeout(.milliseconds(50), "temperature read") { () async throws(CameraError) -> Int in
                 try? await Task.sleep(for: .seconds(30))
+                answered.withLock { $0 = true }
                 return 1
             }
         }
         #expect(error?.code == .timeout)
         #expect(error?.message.hasPrefix("temperature read: no answer from the camera within") == true)
-        // The caller moved on long before the operation would have answered.
-        #expect(ContinuousClock.now - started < .seconds(20))
+        // The caller moved on before the operation answered (whatever the load on the machine).
+        #expect(answered.withLock { $0 } == false)
     }
 
     @Test func theOperationsOwnErrorComesThroughUnchanged() async throws {
