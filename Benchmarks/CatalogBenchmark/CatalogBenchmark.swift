@@ -95,22 +95,35 @@ struct CatalogBenchmark: AsyncParsableCommand {
         try await waitReady(catalog)
         // Let the catalog's subscription connect and its first reconcile (of the first series) end.
         _ = try await catalog.call(CatalogReconcileCommand.self, timeout: .seconds(600))
+        let rowsBefore = try await catalog.call(CatalogStatusCommand.self, timeout: .seconds(30)).frames
+        let catalogCPUBefore = cpuSeconds(catalogProcess.processIdentifier)
         let with = try await series(client, runtime)
-        // Every frame's row, then the delays from each event to its row.
-        var page = FramePage(frames: [], next: nil)
+        // Waits for every frame's row with the status's count (a query of the rows themselves,
+        // every 100 ms, would be work of the catalog's counted as its ingest).
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
-            var query = FrameQuery()
-            query.exposure = with.id
-            query.limit = 1000
-            page = try await catalog.call(CatalogFramesCommand.self, query, timeout: .seconds(30))
-            if page.frames.count >= frames { break }
+            if try await catalog.call(CatalogStatusCommand.self, timeout: .seconds(30)).frames >= rowsBefore + frames { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        guard page.frames.count == frames else { fail("the catalog has \(page.frames.count) of \(frames) rows") }
+        // The catalog's CPU time for the series (user and system, from its first event to its last
+        // row): its work per frame, whatever the machine's load did to the rates.
+        var catalogCPU: Double?
+        if let before = catalogCPUBefore, let after = cpuSeconds(catalogProcess.processIdentifier) { catalogCPU = after - before }
+        // Then the rows, for the delays from each event to its row.
+        var query = FrameQuery()
+        query.exposure = with.id
+        query.limit = 1000
+        var rows: [FrameRow] = []
+        while true {
+            let page = try await catalog.call(CatalogFramesCommand.self, query, timeout: .seconds(30))
+            rows += page.frames
+            guard let next = page.next else { break }
+            query.cursor = next
+        }
+        guard rows.count == frames else { fail("the catalog has \(rows.count) of \(frames) rows") }
         var delays: [Double] = []
         var added: [Double] = []
-        for row in page.frames {
+        for row in rows {
             guard let frame = row.frame, let published = with.published[frame],
                   let made = FrameTime.parse(row.added)?.timeIntervalSince1970 else { continue }
             delays.append((made - published) * 1000)
@@ -134,7 +147,20 @@ struct CatalogBenchmark: AsyncParsableCommand {
         table.print()
         print("  event -> row delay: p50 \(fixed(delay.p50, 1)) ms, p99 \(fixed(delay.p99, 1)) ms, max \(fixed(delay.max, 1)) ms "
               + "(row times have millisecond resolution)")
+        if let catalogCPU {
+            print("  catalog CPU time: \(fixed(catalogCPU, 2)) s for \(frames) frames, \(fixed(catalogCPU * 1000 / Double(frames), 3)) ms a frame")
+        }
         client.close()
+    }
+
+    /// A process's CPU time so far (user and system, `/proc/PID/stat`), nil when unreadable.
+    func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After the command's closing parenthesis: field 3 (state) first, so field N is at N - 3.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     func waitReady(_ client: RequestClient) async throws {

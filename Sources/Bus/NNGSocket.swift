@@ -62,10 +62,34 @@ final class NNGSocket: Sendable {
         try nngCheck(nng_socket_set_ms(socket, option, milliseconds), "cannot set \(option) on \(endpointDescription)")
     }
 
+    /// How long ``close()`` waits for `nng_close`: 10 s, then 1 s once a close in this process
+    /// has not finished (then the library's shutdown is stuck, and waiting longer helps nothing).
+    static var closeLimit: Double { closeHung.withLock { $0 } ? 1 : 10 }
+    private static let closeHung = Mutex(false)
+
     /// Closes the socket; pending operations complete with `NNG_ECLOSED`. Idempotent.
+    ///
+    /// `nng_close` runs on a thread of its own and is waited for ``closeLimit`` seconds at most:
+    /// Debian 12's libnng (1.5.2) sometimes never returns from it (a known deadlock in its socket
+    /// shutdown, fixed upstream after 1.5.2; seen here with every NNG thread idle). A close that
+    /// hangs then holds only that thread, never the caller's (a thread of Swift's cooperative
+    /// pool, of which two such waits would stop a whole process on two cores).
     func close() {
         keeper.withLock { $0 }?.close()
-        _ = nng_close(socket)
+        let socket = socket
+        let closed = DispatchSemaphore(value: 0)
+        let closer = Thread {
+            _ = nng_close(socket)
+            closed.signal()
+        }
+        closer.name = "nng:close"
+        closer.start()
+        let limit = Self.closeLimit
+        if closed.wait(timeout: .now() + limit) == .timedOut {
+            Self.closeHung.withLock { $0 = true }
+            FileHandle.standardError.write(Data(
+                "aperture: closing the NNG socket of \(endpointDescription) did not finish within \(Int(limit)) s (libnng's close deadlock); it is left to its own thread\n".utf8))
+        }
     }
 
     // The dial keeper receives NNG's pipe notifications until the socket is closed.

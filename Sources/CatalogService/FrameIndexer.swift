@@ -62,10 +62,17 @@ package enum FrameIndexer {
     /// - Throws: ``IndexError`` naming the file and the reason (gone, unreadable, not FITS).
     static func index(root: String, path: String) throws(IndexError) -> FrameEntry {
         let full = root + "/" + path
-        let digest = try hash(full)
+        // A plain file's header is parsed from the first block read for the hash; a compressed
+        // one (its image in the second HDU) is read by cfitsio, which restores its header.
+        var parsed: [(keyword: String, value: String)]?
+        var parseError: StorageError?
+        let digest = try hash(full) { first in
+            do throws(StorageError) { parsed = try FITSFile.primaryImageHeader(first, path: full) } catch { parseError = error }
+        }
         let cards: [(keyword: String, value: String)]
-        do {
-            cards = try FITSFile.readHeader(path: full)
+        do throws(StorageError) {
+            if let parseError { throw parseError }
+            if let parsed { cards = parsed } else { cards = try FITSFile.readHeader(path: full) }
         } catch {
             throw IndexError(message: "\(path): \(error.message)")
         }
@@ -123,8 +130,12 @@ package enum FrameIndexer {
     }
 
     /// The file's SHA-256 (lower-case hex), size and modification time, read in 1 MiB blocks.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - firstBlock: given the first block read (up to 1 MiB), before it is hashed.
     /// - Throws: ``IndexError`` naming the file and the system's reason.
-    static func hash(_ path: String) throws(IndexError) -> (sha256: String, bytes: Int64, modified: Double) {
+    static func hash(_ path: String, firstBlock: (UnsafeRawBufferPointer) -> Void = { _ in })
+        throws(IndexError) -> (sha256: String, bytes: Int64, modified: Double) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw IndexError(message: "\(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
@@ -144,11 +155,25 @@ package enum FrameIndexer {
                 throw IndexError(message: "\(path): \(String(cString: strerror(errno)))")
             }
             if count == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            if total == 0 { firstBlock(bytes) }
+            hasher.update(bufferPointer: bytes)
             total += Int64(count)
         }
-        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let hex = Self.hex(hasher.finalize())
         let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
         return (hex, total, modified)
+    }
+
+    /// Lower-case hexadecimal of `bytes` (a digest).
+    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -105,7 +105,12 @@ extension FITSFile {
             file = try openImage(path).file
         }
         defer { closeIgnoringErrors(file) }
-        return try headerCards(file, path: path).compactMap { card in
+        return valueCards(try headerCards(file, path: path))
+    }
+
+    /// The cards with a value: COMMENT, HISTORY and blank cards left out.
+    private static func valueCards(_ cards: [(keyword: String, value: String, comment: String)]) -> [(keyword: String, value: String)] {
+        cards.compactMap { card in
             card.keyword.isEmpty || card.keyword == "COMMENT" || card.keyword == "HISTORY" ? nil : (card.keyword, card.value)
         }
     }
@@ -148,6 +153,38 @@ extension FITSFile {
     static func headerCards(_ file: UnsafeMutablePointer<fitsfile>, path: String) throws(StorageError)
         -> [(keyword: String, value: String, comment: String)] {
         let text = try headerText(file, action: "cannot read the header of \(path)")
+        return try text.withUnsafeBytes { bytes in Result { () throws(StorageError) in try cards(inHeaderText: bytes, path: path) } }.get()
+    }
+
+    /// The primary header of a plain FITS file, from the file's first bytes (already read, e.g.
+    /// to hash the file), as ``readHeader(path:hdu:)`` gives it, without opening the file again:
+    /// the same cfitsio parsing of each card, no file handle, no second read.
+    /// - Parameters:
+    ///   - bytes: the file's first bytes.
+    ///   - path: the file, for messages.
+    /// - Returns: the cards, or nil when `bytes` do not hold the whole primary header of an
+    ///   image (no `END` in them, not `SIMPLE`, or `NAXIS = 0`, as in a tile-compressed file
+    ///   whose image is its second HDU): then ``readHeader(path:hdu:)`` reads it.
+    /// - Throws: ``StorageError`` naming the card cfitsio cannot parse.
+    public static func primaryImageHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws(StorageError)
+        -> [(keyword: String, value: String)]? {
+        guard bytes.count >= 2880, bytes.starts(with: Array("SIMPLE  =".utf8)) else { return nil }
+        let end = Array("END     ".utf8)
+        var length = 0
+        for offset in stride(from: 0, to: bytes.count - 79, by: 80) where bytes[offset..<offset + 8].elementsEqual(end) {
+            length = offset + 80
+            break
+        }
+        guard length > 0 else { return nil }
+        let cards = try cards(inHeaderText: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), path: path)
+        guard let axes = cards.first(where: { $0.keyword == "NAXIS" }), Int(axes.value.trimmingCharacters(in: .whitespaces)) ?? 0 > 0
+        else { return nil }
+        return valueCards(cards)
+    }
+
+    /// Parses 80-character cards up to `END` with cfitsio's card functions (name, value, comment).
+    private static func cards(inHeaderText text: UnsafeRawBufferPointer, path: String) throws(StorageError)
+        -> [(keyword: String, value: String, comment: String)] {
         var status: Int32 = 0
         var cards: [(keyword: String, value: String, comment: String)] = []
         var card = [CChar](repeating: 0, count: Int(FLEN_CARD))

@@ -81,6 +81,22 @@ final class CatalogScratch {
 }
 
 @Suite struct CatalogQueryTests {
+    /// The headers column is written by a serializer of its own (JSONEncoder cost more than the
+    /// rest of a row in a fast series): what JSON readers get back is the header, whatever it holds.
+    @Test func theHeadersJSONReadsBackAsTheHeaderWithItsKeysSorted() throws {
+        let headers = [
+            "OBJECT": #"M42 "the Orion nebula" \ slash / tab"# + "\tend", "COMMENT": "line\nnext\r\u{01}\u{1f}", "FILTER": "Hα",
+            "EMPTY": "", "ZED": "last", "A": "first", "DATE-OBS": "2026-12-06T01:02:03.456",
+        ]
+        let text = CatalogDatabase.json(headers)
+        #expect(try JSONDecoder().decode([String: String].self, from: Data(text.utf8)) == headers)
+        #expect(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] == headers)
+        let keys = headers.keys.sorted()
+        let positions = keys.map { key in text.range(of: "\"\(key)\":")?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil } && positions == positions.sorted { $0! < $1! }, "\(text)")
+        #expect(CatalogDatabase.json([:]) == "{}")
+    }
+
     @Test func everyBadFilterIsRefusedNamingItsParameter() {
         let cases: [([(String, String)], String)] = [
             ([("start", "yesterday")], "start"),

@@ -267,8 +267,10 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         let (service, address) = try await start()
         defer { service.cleanup() }
 
+        // 2 x 200 simulated seconds, 2 s each at this time scale: still running when the next
+        // request comes, however loaded the machine (2 x 2 s took 40 ms and once ended first).
         let started = try await http(address, "POST", "/v1/exposures",
-                                     json: ["type": "object", "time": 2, "count": 2, "comment": "test"])
+                                     json: ["type": "object", "time": 200, "count": 2, "comment": "test"])
         #expect(started.status == 202, "\(started.text)")
         let id = try #require(started.json["id"] as? String)
         #expect(started.header("Location") == "exposures/\(id)")

@@ -79,6 +79,35 @@ struct CompressedFrameTests {
         }
     }
 
+    @Test("the primary header parsed from a plain file's first bytes is readHeader's, card for card; a compressed file's, or bytes without END, are left to readHeader")
+    func primaryHeaderFromBytes() throws {
+        try withTemporaryFolder { folder in
+            let pixels = noisyImage()
+            let plain = try pixels.withUnsafeBufferPointer { buffer in
+                try FrameStore(root: folder + "/plain", prefix: "image").save(
+                    pixels: buffer, width: 256, height: 200, cards: sampleCards, comments: sampleComments, date: justBeforeMidnight)
+            }
+            let rice = try saveRice(FrameStore(root: folder, prefix: "image", compression: .rice), pixels, width: 256, height: 200)
+            let plainBytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: plain.path)))
+            let parsed = try plainBytes.withUnsafeBytes { try FITSFile.primaryImageHeader($0, path: plain.path) }
+            let read = try FITSFile.readHeader(path: plain.path)
+            #expect(parsed?.map(\.keyword) == read.map(\.keyword))
+            #expect(parsed?.map(\.value) == read.map(\.value))
+            #expect(parsed?.contains { $0.keyword == "OBJECT" } == true, "the sample cards are there: \(parsed?.map(\.keyword) ?? [])")
+            // Only the first 2880 bytes: the header goes on past them (sampleComments are long), no END.
+            let headerBlocks = try #require(plainBytes.indices.first { index in
+                index % 80 == 0 && plainBytes[index..<index + 8].elementsEqual(Array("END     ".utf8))
+            })
+            if headerBlocks >= 2880 {
+                #expect(try plainBytes.prefix(2880).withUnsafeBytes { try FITSFile.primaryImageHeader($0, path: plain.path) } == nil)
+            }
+            let riceBytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: rice.path)))
+            #expect(try riceBytes.withUnsafeBytes { try FITSFile.primaryImageHeader($0, path: rice.path) } == nil,
+                    "the compressed image is the second HDU")
+            #expect(try Array("not FITS at all".utf8).withUnsafeBytes { try FITSFile.primaryImageHeader($0, path: "x") } == nil)
+        }
+    }
+
     @Test("full 2048x2048 frames, one after the other (cfitsio's memory file grows several times), read back bit-exact")
     func largeFrames() throws {
         try withTemporaryFolder { folder in
