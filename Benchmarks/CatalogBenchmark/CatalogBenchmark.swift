@@ -109,6 +109,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         // row): its work per frame, whatever the machine's load did to the rates.
         var catalogCPU: Double?
         if let before = catalogCPUBefore, let after = cpuSeconds(catalogProcess.processIdentifier) { catalogCPU = after - before }
+        let status = try await catalog.call(CatalogStatusCommand.self, timeout: .seconds(30))
         // Then the rows, for the delays from each event to its row.
         var query = FrameQuery()
         query.exposure = with.id
@@ -148,7 +149,8 @@ struct CatalogBenchmark: AsyncParsableCommand {
         print("  event -> row delay: p50 \(fixed(delay.p50, 1)) ms, p99 \(fixed(delay.p99, 1)) ms, max \(fixed(delay.max, 1)) ms "
               + "(row times have millisecond resolution)")
         if let catalogCPU {
-            print("  catalog CPU time: \(fixed(catalogCPU, 2)) s for \(frames) frames, \(fixed(catalogCPU * 1000 / Double(frames), 3)) ms a frame")
+            print("  catalog CPU time: \(fixed(catalogCPU, 2)) s for \(frames) frames, \(fixed(catalogCPU * 1000 / Double(frames), 3)) ms a frame "
+                  + "(events \(status.events), dropped \(status.dropped), reconciles \(status.reconciles), rows found by them \(status.reconciled))")
         }
         client.close()
     }

@@ -26,10 +26,10 @@ extension FacilitySuites {
             /// The central data root.
             let root: String
 
-            func cleanup() async {
+            func cleanup() {
                 connection.close()
                 service.cleanup()
-                await nats.cleanup()
+                nats.cleanup()
                 try? FileManager.default.removeItem(atPath: root)
             }
 
@@ -113,7 +113,7 @@ extension FacilitySuites {
 
         @Test func framesPublishedToTheStreamAreStoredOnceBitExactWithTheirCamerasLiveStatus() async throws {
             let facility = try await Self.start()
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             var frames: [ExportedFrame] = []
             for index in 1...6 {
                 let camera = index % 2 == 0 ? "cam2" : "cam1"
@@ -158,7 +158,7 @@ extension FacilitySuites {
 
         @Test func aCorruptChunkOnTheStreamIsAProblemAndNeverStored() async throws {
             let facility = try await Self.start()
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             var frame = ExportedFrame(site: "south", camera: "cam1", bytes: 100_000, chunkBytes: 32 * 1024, seed: 9)
             var bytes = frame.chunks[2].data
             bytes[100] ^= 0x01
@@ -173,7 +173,7 @@ extension FacilitySuites {
 
         @Test func theArchiveKilledMidIngestIsRestartedByItsSupervisorAndEverythingArrivesOnce() async throws {
             let facility = try await Self.start()
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             let frames = (1...30).map { index in
                 ExportedFrame(site: "north", camera: "cam\(index % 3 + 1)", path: "20261206/image-\(String(format: "%04d", index)).fits",
                               bytes: 600_000 + index * 17, chunkBytes: 64 * 1024, seed: UInt8(index))
@@ -238,7 +238,7 @@ extension FacilitySuites {
         @Test func theFacilityDashboardShowsEveryCameraAndFiltersTheFrames() async throws {
             let chromium = try #require(DashboardEndToEndTests.chromium, "Chromium is needed for the browser test (apt install chromium)")
             let facility = try await Self.start()
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             let frames = [("north", "cam1"), ("north", "cam1"), ("south", "cam2"), ("south", "cam2")].enumerated().map { index, name in
                 ExportedFrame(site: name.0, camera: name.1, path: "20261205/image-\(String(format: "%04d", index + 1)).fits",
                               bytes: 40_000, chunkBytes: 16 * 1024, seed: UInt8(index + 1))

@@ -127,7 +127,7 @@ extension FacilitySuites {
             let (service, address) = try await start(server)
             defer {
                 service.cleanup()
-                Task { await server.cleanup() }
+                server.cleanup()
             }
             try await take(3, total: 3, address)
             try await waitForExport(address, "caught up with 3 frames") {
@@ -170,7 +170,7 @@ extension FacilitySuites {
             let (service, address) = try await start(server)
             defer {
                 service.cleanup()
-                Task { await server.cleanup() }
+                server.cleanup()
             }
             try await take(2, total: 2, address)
             let first = try await waitForExport(address, "caught up with 2 frames") {
@@ -229,7 +229,7 @@ extension FacilitySuites {
                                                               "APERTURE_CAMERA_HEIGHT": "512"])
             defer {
                 service.cleanup()
-                Task { await server.cleanup() }
+                server.cleanup()
             }
             let summary = try await DashboardEndToEndTests().runBrowser("http://\(address)/", service: service, export: true)
             #expect((summary["export_sent"] as? [String: Any])?["waiting"] as? String == "0 frame(s), 0.0 MB", "\(summary)")
@@ -243,7 +243,7 @@ extension FacilitySuites {
             let (service, address) = try await start(server, enabled: false)
             defer {
                 service.cleanup()
-                Task { await server.cleanup() }
+                server.cleanup()
             }
             let status = try await http(address, "GET", "/v1/export")
             #expect(status.status == 200)

@@ -22,7 +22,7 @@ extension FacilitySuites {
         @Test("a publish is stored once: the same message id again is a duplicate, and a durable consumer gets it with its headers")
         func publishDeduplicateConsume() async throws {
             let server = try await NATSServer()
-            defer { Task { await server.cleanup() } }
+            defer { server.cleanup() }
             let connection = try NATSConnection(NATSOptions(url: server.url, name: "facility-bus-test"))
             defer { connection.close() }
             try await Self.connected(connection)
@@ -69,7 +69,7 @@ extension FacilitySuites {
         @Test("a message not acknowledged comes again to the durable consumer, also to a new subscription after a restart of the reader")
         func unacknowledgedComesAgain() async throws {
             let server = try await NATSServer()
-            defer { Task { await server.cleanup() } }
+            defer { server.cleanup() }
             let connection = try NATSConnection(NATSOptions(url: server.url, name: "facility-bus-redelivery"))
             defer { connection.close() }
             try await Self.connected(connection)
@@ -100,7 +100,7 @@ extension FacilitySuites {
         @Test("a connection made while the server is down returns at once, and connects by itself when the server comes up")
         func connectWhileDown() async throws {
             let server = try await NATSServer()
-            defer { Task { await server.cleanup() } }
+            defer { server.cleanup() }
             await server.stop()
             var options = NATSOptions(url: server.url, name: "facility-bus-early")
             options.reconnectWait = .milliseconds(100)
@@ -130,7 +130,7 @@ extension FacilitySuites {
         @Test("while the server is down a publish fails without hanging; after it returns on its store the connection publishes again and nothing stored is lost")
         func outageAndReturn() async throws {
             let server = try await NATSServer()
-            defer { Task { await server.cleanup() } }
+            defer { server.cleanup() }
             var options = NATSOptions(url: server.url, name: "facility-bus-outage")
             options.reconnectWait = .milliseconds(100)
             options.reconnectBufferBytes = 64 << 10
@@ -161,7 +161,7 @@ extension FacilitySuites {
         @Test("core NATS: a subscriber with wildcards receives live messages with their headers")
         func coreSubscribe() async throws {
             let server = try await NATSServer()
-            defer { Task { await server.cleanup() } }
+            defer { server.cleanup() }
             let connection = try NATSConnection(NATSOptions(url: server.url, name: "facility-bus-core"))
             defer { connection.close() }
             try await Self.connected(connection)

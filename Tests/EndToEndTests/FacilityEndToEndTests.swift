@@ -24,10 +24,10 @@ extension FacilitySuites {
             let root: String
             var cameras: [String: (service: ServiceHarness, address: String)] = [:]
 
-            func cleanup() async {
+            func cleanup() {
                 for (_, camera) in cameras { camera.service.cleanup() }
                 archive.cleanup()
-                await nats.cleanup()
+                nats.cleanup()
                 try? FileManager.default.removeItem(atPath: root)
             }
 
@@ -142,7 +142,7 @@ extension FacilitySuites {
 
         @Test func twoCamerasThroughNATSStoppedAndKilledEveryFrameArrivesOnceAndTheFacilityQueriesBoth() async throws {
             let facility = try await Self.start()
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             try await take(3, on: facility)
             try await facility.waitForRows(6)
 
@@ -196,7 +196,7 @@ extension FacilitySuites {
         @Test func theArchiveKilledMidIngestIsRestartedAndEveryFrameArrivesOnce() async throws {
             // Frames of 1024x1024 in chunks of 50,000 bytes: 43 messages each, so the ingest takes a while.
             let facility = try await Self.start(size: 1024)
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             for (_, camera) in facility.cameras {
                 #expect(try await http(camera.address, "POST", "/v1/export/pause").status == 200)
             }
@@ -224,7 +224,7 @@ extension FacilitySuites {
             // The archive owns the stream's settings: a duplicate window of one second, so the re-send
             // below reaches the archive instead of being dropped by the server.
             let facility = try await Self.start(cameras: ["north"], archive: ["APERTURE_NATS_DUPLICATE_WINDOW": "1"])
-            defer { Task { await facility.cleanup() } }
+            defer { facility.cleanup() }
             let north = try #require(facility.cameras["north"])
             try await take(3, on: facility)
             try await facility.waitForRows(3)

@@ -62,8 +62,14 @@ final class NATSServer: @unchecked Sendable {
     }
 
     /// Stops the server and removes its directory.
-    func cleanup() async {
-        await kill()
+    /// Synchronous (a kill and a wait of milliseconds), so that a test's `defer` has stopped the
+    /// server before the test returns, also the last test of the process.
+    func cleanup() {
+        if let process, process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        process = nil
         try? FileManager.default.removeItem(atPath: directory)
     }
 
