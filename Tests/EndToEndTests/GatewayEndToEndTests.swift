@@ -391,7 +391,10 @@ func rawGET(_ address: String, _ path: String) throws -> (Int, String) {
         let metrics = try await http(address, "GET", "/metrics")
         #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)
         #expect(metrics.text.contains("aperture_exposures_total{status=\"completed\"}"))
-        _ = try await http(address, "POST", "/v1/exposures", json: ["type": "object", "time": 30])
+        // 30 s at this time scale: still running when the abort comes, however loaded the machine
+        // (0.3 s once ended first and there was nothing to abort).
+        let long = try await http(address, "POST", "/v1/exposures", json: ["type": "object", "time": 3000])
+        #expect(long.status == 202, "\(long.text)")
         _ = try await http(address, "POST", "/v1/exposures/abort")
         var aborted = ""
         for _ in 0..<50 where !aborted.contains("aperture_aborts_total 1") {
