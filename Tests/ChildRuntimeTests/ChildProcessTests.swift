@@ -19,12 +19,18 @@ import Testing
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = ["--runtime-dir", "/tmp/unused", "--verbose"]
         process.environment = ["PATH": "/usr/bin:/bin"]
-        let errors = Pipe()
+        // stderr to a file and a wait for the exit, not a pipe read to its end: a daemon another
+        // suite starts meanwhile inherits open descriptors and would hold a pipe open.
+        let path = NSTemporaryDirectory() + "aperture-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? errors.close() }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 78)
         #expect(text.hasPrefix("aperture-processor: unknown option '--verbose'"))
     }

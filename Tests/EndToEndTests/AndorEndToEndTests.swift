@@ -14,15 +14,10 @@ import Testing
             .appendingPathComponent("CameraCoreTests/StandIn/andor_standin.c").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let output = directory + "/libandor.so"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [ProcessInfo.processInfo.environment["CC"] ?? "cc", "-shared", "-fPIC", "-O1", "-o", output, source]
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let errors = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let compiler = try ServiceHarness.runToExit(
+            "/usr/bin/env", [ProcessInfo.processInfo.environment["CC"] ?? "cc", "-shared", "-fPIC", "-O1", "-o", output, source])
+        let errors = compiler.stderr
+        guard compiler.status == 0 else {
             Issue.record("cannot compile the stand-in: \(errors)")
             throw CancellationError()
         }

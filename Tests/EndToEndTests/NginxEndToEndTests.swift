@@ -48,15 +48,8 @@ import Testing
             }
             """
         try main.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-        check.arguments = ["-t", "-p", prefix, "-c", prefix + "/nginx.conf"]
-        let pipe = Pipe()
-        check.standardError = pipe
-        try check.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        #expect(check.terminationStatus == 0, "nginx -t: \(output)")
+        let check = try ServiceHarness.runToExit("/usr/sbin/nginx", ["-t", "-p", prefix, "-c", prefix + "/nginx.conf"])
+        #expect(check.status == 0, "nginx -t: \(check.stderr)")
         let nginx = Process()
         nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
         nginx.arguments = ["-p", prefix, "-c", prefix + "/nginx.conf"]

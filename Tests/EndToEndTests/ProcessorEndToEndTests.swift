@@ -176,18 +176,9 @@ extension ProcessorEndToEndTests {
         let file = try FITSFile.read(path: try #require(record.files.first?.path))
         let script = try #require(Bundle.module.path(forResource: "ring_reader", ofType: "py", inDirectory: "Python"))
         let output = service.root + "/latest.raw"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, service.runtime.path + "/" + EndpointName.cameraFrames, output]
-        let pipe = Pipe(), errors = Pipe()
-        process.standardOutput = pipe
-        process.standardError = errors
-        try process.run()
-        let printed = pipe.fileHandleForReading.readDataToEndOfFile()
-        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "ring_reader.py: \(complaint)")
-        let header = try JSONSerialization.jsonObject(with: printed) as? [String: Any]
+        let reader = try ServiceHarness.runToExit("/usr/bin/env", ["python3", script, service.runtime.path + "/" + EndpointName.cameraFrames, output])
+        #expect(reader.status == 0, "ring_reader.py: \(reader.stderr)")
+        let header = try JSONSerialization.jsonObject(with: Data(reader.stdout.utf8)) as? [String: Any]
         #expect(header?["exposure_id"] as? String == record.id)
         #expect(header?["width"] as? Int == 512)
         #expect(header?["top_down"] as? Bool == true)

@@ -17,16 +17,8 @@ import Testing
         }
 
         let script = try #require(Bundle.module.path(forResource: "protocol_client", ofType: "py", inDirectory: "Python"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, endpoint.url]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "python client failed:\n\(output)")
+        let (status, output, _) = try ServiceHarness.runToExit("/usr/bin/env", ["python3", script, endpoint.url], mergingErrors: true)
+        #expect(status == 0, "python client failed:\n\(output)")
         #expect(output.contains("ok ping"), "\(output)")
         #expect(camera.process.isRunning, "aperture-camera did not survive malformed input")
     }

@@ -112,16 +112,42 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     private static func run(executable: String, _ arguments: [String]) throws -> (code: Int32, output: String) {
+        let result = try runToExit(executable, arguments, mergingErrors: true)
+        return (result.status, result.stdout)
+    }
+
+    /// Runs a program to its end: its status, stdout and stderr (with `mergingErrors`, both in
+    /// `stdout`, in order). The output goes to files, not pipes, and the wait is for the exit,
+    /// not for an end of file: a daemon another test starts meanwhile (PostgreSQL, nats-server, a
+    /// service) inherits the descriptors open at that moment, and a pipe whose write end it holds
+    /// never ends (a CI run waited 25 minutes on query-starkd's pipe, held by postgres). The
+    /// caller's thread waits: call it from a thread of its own when the program runs long.
+    static func runToExit(_ executable: String, _ arguments: [String], mergingErrors: Bool = false)
+        throws -> (status: Int32, stdout: String, stderr: String) {
+        let stamp = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let outPath = NSTemporaryDirectory() + "aperture-run-\(stamp).out"
+        let errPath = NSTemporaryDirectory() + "aperture-run-\(stamp).err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
+        }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        defer {
+            try? out.close()
+            try? err.close()
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = out
+        process.standardError = mergingErrors ? out : err
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        return (process.terminationStatus, read(outPath), read(errPath))
     }
 
     /// A loopback TCP (or, with `udp`, UDP) port that is free now (for a gateway that must keep

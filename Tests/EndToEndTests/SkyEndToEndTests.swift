@@ -18,21 +18,10 @@ import Testing
     /// Runs a program to its end without holding a thread of the cooperative pool; stdout and
     /// stderr together.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output: Data = await withCheckedContinuation { continuation in
-            Thread {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: data)
-            }.start()
+        let result = try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try ServiceHarness.runToExit(executable, arguments, mergingErrors: true) }) }.start()
         }
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return (result.status, result.stdout)
     }
 
     /// Starts aperture-camera alone and waits until it is connected.
