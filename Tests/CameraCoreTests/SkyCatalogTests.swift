@@ -14,7 +14,7 @@ import Testing
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         // To a file, not a pipe, and waiting for the exit, not for an end of file: a daemon another
         // suite starts meanwhile (PostgreSQL) inherits the descriptors open at that moment, and a
-        // pipe whose write end it holds never ends (a CI run waited 25 minutes on it).
+        // pipe whose write end it holds never ends (a CI run waited on such a pipe).
         let path = NSTemporaryDirectory() + "aperture-sky-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
         FileManager.default.createFile(atPath: path, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -120,8 +120,8 @@ final class ServiceHarness: @unchecked Sendable {
     /// `stdout`, in order). The output goes to files, not pipes, and the wait is for the exit,
     /// not for an end of file: a daemon another test starts meanwhile (PostgreSQL, nats-server, a
     /// service) inherits the descriptors open at that moment, and a pipe whose write end it holds
-    /// never ends (a CI run waited 25 minutes on query-starkd's pipe, held by postgres). The
-    /// caller's thread waits: call it from a thread of its own when the program runs long.
+    /// never ends (a CI run waited on the `aperture` command line's pipe, held open by postgres).
+    /// The caller's thread waits: call it from a thread of its own when the program runs long.
     static func runToExit(_ executable: String, _ arguments: [String], mergingErrors: Bool = false)
         throws -> (status: Int32, stdout: String, stderr: String) {
         let stamp = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
