@@ -1,3 +1,4 @@
+import ApertureProtocol
 import ChildRuntime
 import Crypto
 import Dispatch
@@ -174,6 +175,6 @@ public final class CentralFiles: Sendable {
             hash.update(data: buffer[0..<count])
             total += Int64(count)
         }
-        return (total, hash.finalize().map { String(format: "%02x", $0) }.joined())
+        return (total, FrameExport.hexadecimal(hash.finalize()))
     }
 }

@@ -176,9 +176,7 @@ public final class CatalogDatabase: Sendable {
                 case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
                 case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
                 case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-                case 0..<0x20:
-                    let digits = Array("0123456789abcdef".utf8)
-                    out += Array("\\u00".utf8) + [digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]]
+                case 0..<0x20: out += Array(("\\u00" + FrameExport.hexadecimal(CollectionOfOne(byte))).utf8)
                 default: out.append(byte)
                 }
             }

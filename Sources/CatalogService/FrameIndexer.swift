@@ -160,20 +160,8 @@ package enum FrameIndexer {
             hasher.update(bufferPointer: bytes)
             total += Int64(count)
         }
-        let hex = Self.hex(hasher.finalize())
+        let hex = FrameExport.hexadecimal(hasher.finalize())
         let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
         return (hex, total, modified)
-    }
-
-    /// Lower-case hexadecimal of `bytes` (a digest).
-    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -193,7 +193,7 @@ public final class JetStream: @unchecked Sendable {
     ///     or is left as it is (a camera host, which only makes sure there is one).
     /// - Throws: ``NATSError`` when the server refuses them (the message says why).
     public func ensureStream(_ settings: StreamSettings, updating: Bool = true) async throws(NATSError) {
-        try await request { () throws(NATSError) in try self.addOrUpdateStream(settings, updating: updating) }
+        try await offPool(requests) { () throws(NATSError) in try self.addOrUpdateStream(settings, updating: updating) }
     }
 
     private func addOrUpdateStream(_ settings: StreamSettings, updating: Bool) throws(NATSError) {
@@ -241,7 +241,7 @@ public final class JetStream: @unchecked Sendable {
     /// What the stream holds now.
     /// - Throws: ``NATSError`` (no such stream, or the server unreachable).
     public func streamState(_ name: String) async throws(NATSError) -> StreamState {
-        try await request { () throws(NATSError) in try self.blockingStreamState(name) }
+        try await offPool(requests) { () throws(NATSError) in try self.blockingStreamState(name) }
     }
 
     private func blockingStreamState(_ name: String) throws(NATSError) -> StreamState {
@@ -257,7 +257,7 @@ public final class JetStream: @unchecked Sendable {
     /// Removes every message of a stream (tests and benchmarks start from an empty stream).
     /// - Throws: ``NATSError``.
     public func purgeStream(_ name: String) async throws(NATSError) {
-        try await request { () throws(NATSError) in
+        try await offPool(requests) { () throws(NATSError) in
             var code = jsErrCode(rawValue: 0)
             try check(js_PurgeStream(self.context, name, nil, &code), "purge \(name)", jetStreamCode: code)
         }
@@ -273,7 +273,7 @@ public final class JetStream: @unchecked Sendable {
     /// - Throws: ``NATSError``.
     public func pullSubscription(stream: String, subject: String, durable: String,
                                  settings: ConsumerSettings) async throws(NATSError) -> PullSubscription {
-        try await request { () throws(NATSError) in
+        try await offPool(requests) { () throws(NATSError) in
             try self.blockingPullSubscription(stream: stream, subject: subject, durable: durable, settings: settings)
         }
     }
@@ -306,17 +306,6 @@ public final class JetStream: @unchecked Sendable {
         try check(status, "durable consumer \(durable) on \(stream)", jetStreamCode: code)
         guard let subscription else { throw NATSError(message: "durable consumer \(durable): no subscription") }
         return PullSubscription(subscription, jetStream: self)
-    }
-}
-
-extension JetStream {
-    /// Runs one of the library's API requests (it blocks up to the context's timeout) on
-    /// ``requests`` and resumes with its result.
-    fileprivate func request<T: Sendable>(_ work: @escaping @Sendable () throws(NATSError) -> T) async throws(NATSError) -> T {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, NATSError>, Never>) in
-            requests.async { continuation.resume(returning: Result(catching: work)) }
-        }
-        return try result.get()
     }
 }
 

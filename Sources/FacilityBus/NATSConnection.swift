@@ -68,12 +68,14 @@ func nanoseconds(_ duration: Duration) -> Int64 {
     return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
 }
 
-/// Runs a blocking call on `queue` and resumes with its result: the waiting task's thread is
-/// free meanwhile.
-func offPool<T: Sendable>(_ queue: DispatchQueue, _ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        queue.async { continuation.resume(with: Result { try work() }) }
+/// Runs a blocking call on `queue` and resumes with its result (its error type kept): the
+/// waiting task's thread is free meanwhile.
+func offPool<T: Sendable, Failure: Error>(_ queue: DispatchQueue, _ work: @escaping @Sendable () throws(Failure) -> T)
+    async throws(Failure) -> T {
+    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Failure>, Never>) in
+        queue.async { continuation.resume(returning: Result(catching: work)) }
     }
+    return try result.get()
 }
 
 /// How to reach the facility's NATS servers.

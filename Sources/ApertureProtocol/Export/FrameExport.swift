@@ -84,6 +84,22 @@ public enum FrameExport {
     public static func statusSubject(site: String, camera: String, kind: String) -> String {
         "aperture.\(site).\(camera).\(kind)"
     }
+
+    /// Lower-case hexadecimal of `bytes`: how a SHA-256 is written in ``sha256Header``, in the
+    /// message ids, and in the camera host's and the archive's catalogs.
+    /// - Parameter bytes: a digest (or any bytes).
+    /// - Returns: two digits a byte.
+    public static func hexadecimal<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 /// The body of a row message: the catalog's row (with its headers) and how its file was cut.
