@@ -43,10 +43,14 @@ struct CatalogBenchmark: AsyncParsableCommand {
     @Option(help: "Where the scratch folder (data, state) goes: /dev/shm takes the disk out of the live series.")
     var scratch = "/tmp"
     @Flag(help: "Only the live series.") var liveOnly = false
+    @Option(help: ArgumentHelp("Exposure time of each live frame, in the camera's seconds (dark frames).",
+                               discussion: "The simulator runs 100 times faster than its clock: 0.4 paces a series at 4 ms a frame. "
+                                   + "0 (the default) takes bias frames as fast as the camera saves them."))
+    var exposure = 0.0
 
     func validate() throws {
-        guard frames > 1, rows > 1000, repeats > 0, files > 0, width >= 16, height >= 16 else {
-            throw ValidationError("--frames > 1, --rows > 1000, --repeats > 0, --files > 0, sides >= 16")
+        guard frames > 1, rows > 1000, repeats > 0, files > 0, width >= 16, height >= 16, exposure >= 0, exposure <= 60 else {
+            throw ValidationError("--frames > 1, --rows > 1000, --repeats > 0, --files > 0, sides >= 16, --exposure 0 to 60")
         }
     }
 
@@ -88,7 +92,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         let client = try RequestClient(dialing: runtime.endpoint(EndpointName.cameraControl))
         try await waitReady(client)
 
-        let alone = try await series(client, runtime)
+        let alone = try await series(client, runtime, camera: camera.processIdentifier)
         let catalogProcess = try start("aperture-catalog")
         defer { if catalogProcess.isRunning { catalogProcess.terminate(); catalogProcess.waitUntilExit() } }
         let catalog = try RequestClient(dialing: runtime.endpoint(EndpointName.catalogControl))
@@ -97,7 +101,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         _ = try await catalog.call(CatalogReconcileCommand.self, timeout: .seconds(600))
         let rowsBefore = try await catalog.call(CatalogStatusCommand.self, timeout: .seconds(30)).frames
         let catalogCPUBefore = cpuSeconds(catalogProcess.processIdentifier)
-        let with = try await series(client, runtime)
+        let with = try await series(client, runtime, camera: camera.processIdentifier)
         // Waits for every frame's row with the status's count (a query of the rows themselves,
         // every 100 ms, would be work of the catalog's counted as its ingest).
         let deadline = ContinuousClock.now + .seconds(120)
@@ -135,16 +139,19 @@ struct CatalogBenchmark: AsyncParsableCommand {
         catalog.close()
         catalogProcess.terminate()
         catalogProcess.waitUntilExit()
-        let aloneAfter = try await series(client, runtime)
+        let aloneAfter = try await series(client, runtime, camera: camera.processIdentifier)
         let delay = Distribution(delays)
         let rowSpan = (added.max() ?? 0) - (added.min() ?? 0)
         let megabytes = Double(width * height * 2) / 1_048_576
-        print("\nLive: \(frames) bias frames of \(width)x\(height) (\(fixed(megabytes, 1)) MB each), release build")
-        var table = Table(names: "", figures: ["frames/s", "MB/s"])
-        table.append(["camera alone: save rate", fixed(alone.rate, 1), fixed(alone.rate * megabytes, 0)])
-        table.append(["camera with the catalog: save rate", fixed(with.rate, 1), fixed(with.rate * megabytes, 0)])
-        table.append(["camera alone again: save rate", fixed(aloneAfter.rate, 1), fixed(aloneAfter.rate * megabytes, 0)])
-        table.append(["catalog rows (first to last row)", fixed(Double(frames - 1) / max(rowSpan, 1e-9), 1), ""])
+        let kind = exposure > 0 ? "dark frames of \(exposure) s (\(fixed(exposure * 10, 1)) ms real)" : "bias frames"
+        print("\nLive: \(frames) \(kind) of \(width)x\(height) (\(fixed(megabytes, 1)) MB each), release build, \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+        // The camera's CPU in CPUs busy (its CPU time over the series' wall time): near the
+        // machine's count, the camera is bound by the CPU, and any other work slows it.
+        var table = Table(names: "", figures: ["frames/s", "MB/s", "camera CPUs"])
+        table.append(["camera alone: save rate", fixed(alone.rate, 1), fixed(alone.rate * megabytes, 0), fixed(alone.cpus, 2)])
+        table.append(["camera with the catalog: save rate", fixed(with.rate, 1), fixed(with.rate * megabytes, 0), fixed(with.cpus, 2)])
+        table.append(["camera alone again: save rate", fixed(aloneAfter.rate, 1), fixed(aloneAfter.rate * megabytes, 0), fixed(aloneAfter.cpus, 2)])
+        table.append(["catalog rows (first to last row)", fixed(Double(frames - 1) / max(rowSpan, 1e-9), 1), "", ""])
         table.print()
         print("  event -> row delay: p50 \(fixed(delay.p50, 1)) ms, p99 \(fixed(delay.p99, 1)) ms, max \(fixed(delay.max, 1)) ms "
               + "(row times have millisecond resolution)")
@@ -175,13 +182,19 @@ struct CatalogBenchmark: AsyncParsableCommand {
     }
 
     /// One bias series; its save rate from the first to the last `camera.frame` event.
-    func series(_ client: RequestClient, _ runtime: RuntimeDirectory) async throws
-        -> (id: String, rate: Double, published: [Int: Double]) {
+    /// One series: its exposure id, the camera's save rate, its CPUs busy (CPU time over the
+    /// series' wall time), and when each frame's event was published.
+    func series(_ client: RequestClient, _ runtime: RuntimeDirectory, camera: Int32) async throws
+        -> (id: String, rate: Double, cpus: Double, published: [Int: Double]) {
         let events = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents), topics: [CameraTopic.frame],
                                     bufferSize: 8192)
         defer { events.close() }
         try await Task.sleep(for: .milliseconds(300))  // the subscription connects
-        let record = try await client.call(ExposeCommand.self, ExposureRequest(type: .bias, time: 0, count: frames))
+        let cpuBefore = cpuSeconds(camera)
+        let started = Date().timeIntervalSince1970
+        let request = exposure > 0 ? ExposureRequest(type: .dark, time: exposure, count: frames)
+            : ExposureRequest(type: .bias, time: 0, count: frames)
+        let record = try await client.call(ExposeCommand.self, request)
         var published: [Int: Double] = [:]
         while published.count < frames {
             let event = try await events.next(timeout: .seconds(60))
@@ -190,7 +203,11 @@ struct CatalogBenchmark: AsyncParsableCommand {
             published[notice.frame] = event.time
         }
         let span = (published.values.max() ?? 0) - (published.values.min() ?? 0)
-        return (record.id, Double(frames - 1) / max(span, 1e-9), published)
+        var cpus = 0.0
+        if let cpuBefore, let cpuAfter = cpuSeconds(camera) {
+            cpus = (cpuAfter - cpuBefore) / max((published.values.max() ?? started) - started, 1e-9)
+        }
+        return (record.id, Double(frames - 1) / max(span, 1e-9), cpus, published)
     }
 
     // MARK: - Queries

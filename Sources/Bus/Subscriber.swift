@@ -105,6 +105,21 @@ public final class Subscriber: Sendable {
         }
     }
 
+    /// The events already received, taken without waiting, in order: up to `limit`, fewer
+    /// (none) when fewer wait. For a reader that handles events in bursts: one wake-up for a
+    /// burst instead of one for each event (``next(timeout:)`` resumes a task per event).
+    /// - Parameter limit: the most events returned.
+    /// - Returns: the events; empty when none waits or the subscriber is closed.
+    public func available(limit: Int) -> [BusEvent] {
+        var events: [BusEvent] = []
+        while events.count < limit {
+            var message: OpaquePointer?
+            guard nng_recvmsg(socket.socket, &message, Int32(NNG_FLAG_NONBLOCK)) == 0, let message else { break }
+            if let event = parse(takeBody(message)) { events.append(event) }
+        }
+        return events
+    }
+
     /// The events as an asynchronous sequence; it ends when the subscriber is closed.
     public var events: AsyncStream<BusEvent> {
         AsyncStream { [self] in

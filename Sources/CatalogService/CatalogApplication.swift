@@ -68,7 +68,7 @@ public enum CatalogApplication {
         context.readiness.set(true)
         return [CatalogFollowService(catalog: catalog, sequencer: sequencer, exporter: exporter, runtime: context.runtime,
                                      interval: context.configuration.catalog.reconcileInterval, logger: context.logger),
-                SequencerService(sequencer: sequencer, runtime: context.runtime),
+                SequencerService(sequencer: sequencer),
                 ExportService(exporter: exporter),
                 ExportStatusService(exporter: exporter, enabled: context.configuration.export.enabled, events: events,
                                     runtime: context.runtime, site: context.configuration.site.name, camera: context.configuration.camera.name,
@@ -101,9 +101,11 @@ struct CatalogFollowService: Service {
 
     func run() async throws {
         // Large buffers: a burst of frames waits here rather than being dropped (a drop is
-        // caught by the next reconcile, but costs a folder listing).
-        let frames = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents), topics: [CameraTopic.frame],
-                                    bufferSize: 8192)
+        // caught by the next reconcile, but costs a folder listing). One subscription for the
+        // frames and the exposures' ends: each subscriber receives every event the camera
+        // publishes (NNG filters topics on the subscriber's side), four or so a frame.
+        let frames = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents),
+                                    topics: [CameraTopic.frame, CameraTopic.exposure], bufferSize: 8192)
         let results = try Subscriber(dialing: runtime.endpoint(EndpointName.processorEvents),
                                      topics: [ProcessorTopic.result], bufferSize: 8192)
         await withGracefulShutdownHandler {
@@ -125,13 +127,20 @@ struct CatalogFollowService: Service {
         }
     }
 
-    /// Catalogues each saved frame, a burst in one transaction (``batch(from:)``); a gap in the
-    /// sequence numbers (events lost) starts a reconcile.
+    /// Catalogues each saved frame, a burst in one transaction (``batch(from:)``), then tells the
+    /// sequencer of the exposures that ended (after their frames' rows); a gap in the sequence
+    /// numbers (events lost) starts a reconcile.
     private func follow(_ frames: Subscriber) async {
         var dropped = 0
         while let batch = await Self.batch(from: frames) {
-            let plans = await catalog.framesSaved(batch.compactMap { try? $0.decode(FrameNotice.self) })
-            if let sequencer, !plans.isEmpty { await sequencer.framesCatalogued(plans) }
+            let notices = batch.filter { $0.topic == CameraTopic.frame }.compactMap { try? $0.decode(FrameNotice.self) }
+            let plans = await catalog.framesSaved(notices)
+            if let sequencer {
+                if !plans.isEmpty { await sequencer.framesCatalogued(plans) }
+                for event in batch where event.topic == CameraTopic.exposure {
+                    if let record = try? event.decode(ExposureRecord.self) { await sequencer.exposureEnded(record) }
+                }
+            }
             await exporter?.nudge()
             let now = frames.dropped
             if now > dropped {
@@ -148,16 +157,19 @@ struct CatalogFollowService: Service {
     /// SQLite writes to), well within the second a row may take.
     static let batchWindow: Duration = .milliseconds(50)
 
+    /// The most events written in one transaction.
+    static let batchLimit = 256
+
     /// The next events: the first one waited for, then whatever comes within ``batchWindow``
-    /// (256 at most); nil once the subscriber is closed.
+    /// (``batchLimit`` at most); nil once the subscriber is closed. The window is one sleep, and
+    /// the events that came meanwhile are taken at once: at hundreds of frames a second, a task
+    /// woken for each event cost the catalog more than writing its row.
     static func batch(from subscriber: Subscriber) async -> [BusEvent]? {
         guard let first = try? await subscriber.next() else { return nil }
-        var batch = [first]
-        let closes = ContinuousClock.now + batchWindow
-        while batch.count < 256 {
-            let left = closes - ContinuousClock.now
-            guard left > .zero, let more = try? await subscriber.next(timeout: left) else { break }
-            batch.append(more)
+        var batch = [first] + subscriber.available(limit: batchLimit - 1)
+        if batch.count < batchLimit {
+            try? await Task.sleep(for: batchWindow)
+            batch += subscriber.available(limit: batchLimit - batch.count)
         }
         return batch
     }

@@ -77,13 +77,10 @@ package enum FrameIndexer {
             throw IndexError(message: "\(path): \(error.message)")
         }
         var headers: [String: String] = [:]
+        headers.reserveCapacity(cards.count)
         for card in cards where headers[card.keyword] == nil {
             // Strings without their quotes (FITSFile's own reading of a value); the rest as written.
-            if case .string(let text)? = FITSFile.value(fromCardText: card.value) {
-                headers[card.keyword] = text
-            } else {
-                headers[card.keyword] = card.value.trimmingCharacters(in: .whitespaces)
-            }
+            headers[card.keyword] = FITSFile.displayText(fromCardText: card.value)
         }
         return entry(path: path, bytes: digest.bytes, modified: digest.modified, sha256: digest.sha256, headers: headers)
     }
@@ -95,9 +92,7 @@ package enum FrameIndexer {
             return value
         }
         func number(_ key: String) -> Double? {
-            guard let value = headers[key], let number = Double(value.replacingOccurrences(of: "D", with: "E")),
-                  number.isFinite else { return nil }
-            return number
+            headers[key].flatMap(FITSFile.number(fromValueText:))
         }
         func integer(_ key: String) -> Int? {
             guard let value = number(key), value.rounded() == value, abs(value) < 1e15 else { return nil }

@@ -583,27 +583,14 @@ actor Sequencer {
     }
 }
 
-/// Runs the sequencer and feeds it `camera.exposure`.
+/// Runs the sequencer. ``CatalogFollowService`` feeds it `camera.exposure`, from the catalog's
+/// one subscription to the camera's events.
 struct SequencerService: Service {
     let sequencer: Sequencer
-    let runtime: RuntimeDirectory
 
     func run() async throws {
-        let exposures = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents), topics: [CameraTopic.exposure],
-                                       bufferSize: 256)
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    while let event = try? await exposures.next() {
-                        if let record = try? event.decode(ExposureRecord.self) { await sequencer.exposureEnded(record) }
-                    }
-                }
-                group.addTask { await sequencer.run() }
-                await group.next()
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            exposures.close()
+        await cancelWhenGracefulShutdown {
+            await sequencer.run()
         }
     }
 }

@@ -63,6 +63,36 @@ import Testing
         #expect(subscriber.dropped + subscriber.received >= 500)
     }
 
+    @Test func eventsAlreadyReceivedAreTakenWithoutWaitingInOrderUpToTheLimit() async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let publisher = try Publisher(listening: runtime.endpoint("a.events"))
+        defer { publisher.close() }
+        let subscriber = try Subscriber(dialing: runtime.endpoint("a.events"), topics: ["camera."], bufferSize: 64)
+        try await connect(publisher, subscriber, topic: "camera.warmup")
+        // Nothing new waits: an answer at once (warm-ups still in flight at most), not a wait.
+        #expect(subscriber.available(limit: 100).allSatisfy { $0.topic == "camera.warmup" })
+
+        for index in 1...10 {
+            try publisher.publish("camera.telemetry", Telemetry(temperature: Double(index)))
+        }
+        // Delivery is asynchronous: wait for the first, then the rest arrive without a wait each.
+        var first = try await subscriber.next(timeout: .seconds(10))
+        while first.topic == "camera.warmup" { first = try await subscriber.next(timeout: .seconds(10)) }
+        var temperatures = [try first.decode(Telemetry.self).temperature]
+        let deadline = ContinuousClock.now + .seconds(10)
+        while temperatures.count < 10 && ContinuousClock.now < deadline {
+            let taken = subscriber.available(limit: 4)
+            #expect(taken.count <= 4)
+            temperatures += try taken.filter { $0.topic != "camera.warmup" }.map { try $0.decode(Telemetry.self).temperature }
+            if taken.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(temperatures == (1...10).map(Double.init))
+        #expect(subscriber.dropped == 0)
+        subscriber.close()
+        #expect(subscriber.available(limit: 10).isEmpty, "a closed subscriber has nothing")
+    }
+
     @Test func malformedTopicIsRefused() throws {
         let runtime = try TemporaryRuntime()
         defer { runtime.cleanup() }

@@ -160,6 +160,23 @@ final class CatalogScratch {
         #expect(FrameTime.night(of: lateEvening, longitude: 139.7) == "2026-12-06")
         #expect(FrameTime.night(of: FrameTime.parse("2026-12-06T13:00")!, longitude: 0) == "2026-12-06")
     }
+
+    @Test func canonicalTimesAreZeroPaddedMillisecondsThatReadBack() throws {
+        #expect(FrameTime.canonical(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000")
+        #expect(FrameTime.canonical(FrameTime.parse("2026-03-04T05:06:07.089")!) == "2026-03-04T05:06:07.089")
+        #expect(FrameTime.canonical(FrameTime.parse("0999-12-31T23:59:59.999")!) == "0999-12-31T23:59:59.999")
+        // Milliseconds are cut, never rounded up into the next second.
+        #expect(FrameTime.canonical(Date(timeIntervalSince1970: 59.9999)) == "1970-01-01T00:00:59.999")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let milliseconds = Double(Int64.random(in: -2_000_000_000_000...20_000_000_000_000, using: &generator))
+            let text = FrameTime.canonical(Date(timeIntervalSince1970: milliseconds / 1000))
+            #expect(text.count == 23, "\(text)")
+            let back = try #require(FrameTime.parse(text), "\(text)")
+            // Within the millisecond: a time given in seconds may sit a hair below its millisecond.
+            #expect(abs((back.timeIntervalSince1970 * 1000).rounded() - milliseconds) <= 1, "\(text)")
+        }
+    }
 }
 
 @Suite struct CatalogDatabaseTests {

@@ -83,6 +83,39 @@ struct FITSFileTests {
         }
     }
 
+    @Test("a card's value text reads back as the value written, and as the text a user sees")
+    func valueText() throws {
+        try withTemporaryFolder { folder in
+            let (path, _) = try writeSample(in: folder)
+            let header = try FITSFile.read(path: path).header
+            for card in sampleCards {
+                let raw = try #require(header[card.keyword], "\(card.keyword) missing")
+                #expect(FITSFile.value(fromCardText: raw) == card.value, "\(card.keyword) = \(raw)")
+                if case .string(let text) = card.value {
+                    #expect(FITSFile.displayText(fromCardText: raw) == text, "\(card.keyword) = \(raw)")
+                }
+            }
+        }
+        // Quotes doubled inside a string, blanks around it and trailing blanks inside it.
+        #expect(FITSFile.value(fromCardText: "  'it''s  '   ") == .string("it's"))
+        #expect(FITSFile.displayText(fromCardText: "  'it''s  '   ") == "it's")
+        #expect(FITSFile.value(fromCardText: "''''") == .string("'"))
+        #expect(FITSFile.value(fromCardText: "'  leading'") == .string("  leading"))
+        #expect(FITSFile.value(fromCardText: "''") == .string(""))
+        #expect(FITSFile.value(fromCardText: "'") == nil, "one quote is no string")
+        #expect(FITSFile.displayText(fromCardText: "\t  -10.25 ") == "-10.25")
+        #expect(FITSFile.displayText(fromCardText: "T") == "T")
+        #expect(FITSFile.value(fromCardText: " T ") == .logical(true))
+        #expect(FITSFile.value(fromCardText: "F") == .logical(false))
+        #expect(FITSFile.value(fromCardText: " 42") == .integer(42))
+        #expect(FITSFile.value(fromCardText: "1.5D-3") == .double(0.0015), "Fortran exponents")
+        #expect(FITSFile.value(fromCardText: "2.5E+2") == .double(250))
+        #expect(FITSFile.value(fromCardText: "NAN") == nil && FITSFile.value(fromCardText: "1D999") == nil, "not finite")
+        #expect(FITSFile.value(fromCardText: "") == nil && FITSFile.value(fromCardText: "12 34") == nil)
+        #expect(FITSFile.number(fromValueText: "-3.25D1") == -32.5)
+        #expect(FITSFile.number(fromValueText: "abc") == nil)
+    }
+
     @Test("cards come in order: mandatory ones, the caller's cards, COMMENT, CHECKSUM, DATASUM")
     func cardOrder() throws {
         try withTemporaryFolder { folder in

@@ -391,8 +391,30 @@ public enum FrameTime {
         let fraction = Int(milliseconds - Double(seconds) * 1000)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
         let (year, month, day) = civil(fromDays: days)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03d", year, month, day,
-                      Int(secondOfDay / 3600), Int(secondOfDay % 3600 / 60), Int(secondOfDay % 60), fraction)
+        guard (0...9999).contains(year) else {
+            return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03d", year, month, day,
+                          Int(secondOfDay / 3600), Int(secondOfDay % 3600 / 60), Int(secondOfDay % 60), fraction)
+        }
+        // By hand: the catalog formats two of these a frame, and String(format:) is most of it.
+        var text: [UInt8] = []
+        text.reserveCapacity(23)
+        func append(_ value: Int, digits: Int, after separator: UInt8?) {
+            if let separator { text.append(separator) }
+            var divisor = 1
+            for _ in 1..<digits { divisor *= 10 }
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        append(Int(year), digits: 4, after: nil)
+        append(Int(month), digits: 2, after: UInt8(ascii: "-"))
+        append(Int(day), digits: 2, after: UInt8(ascii: "-"))
+        append(Int(secondOfDay / 3600), digits: 2, after: UInt8(ascii: "T"))
+        append(Int(secondOfDay % 3600 / 60), digits: 2, after: UInt8(ascii: ":"))
+        append(Int(secondOfDay % 60), digits: 2, after: UInt8(ascii: ":"))
+        append(fraction, digits: 3, after: UInt8(ascii: "."))
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// `YYYY-MM-DD` of a date in UTC.
