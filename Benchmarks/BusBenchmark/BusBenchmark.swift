@@ -386,14 +386,14 @@ func busPublishSubscribe(endpoint: Endpoint, options: BusBenchmark) async throws
         receiveSeconds: last > publishStart ? Double(last - publishStart) / 1e9 : 0)
 }
 
-/// Raw pub0/sub0 with the Bus's settings (publisher send buffer 16; subscriber receive buffer
-/// as given, preferring new messages). Each message is the topic, a newline, an 8-byte
+/// Raw pub0/sub0 with the Bus's settings (publisher send buffer `Publisher.queuedPerSubscriber`;
+/// subscriber receive buffer as given, preferring new messages). Each message is the topic, a newline, an 8-byte
 /// sequence number, then filler up to `messageBytes`; the receiver counts sequence gaps.
 func rawPublishSubscribe(url: String, messageBytes: Int, options: BusBenchmark) throws -> ThroughputSummary {
     var publisher = aperture_nng_socket_unset()
     try check(nng_pub0_open(&publisher), "nng_pub0_open")
     defer { _ = nng_close(publisher) }
-    try check(nng_socket_set_int(publisher, NNG_OPT_SENDBUF, 16), "NNG_OPT_SENDBUF")
+    try check(nng_socket_set_int(publisher, NNG_OPT_SENDBUF, Publisher.queuedPerSubscriber), "NNG_OPT_SENDBUF")
     try check(nng_listen(publisher, url, nil, 0), "nng_listen \(url)")
 
     var subscriber = aperture_nng_socket_unset()

@@ -20,10 +20,17 @@ public final class Publisher: Sendable {
     public init(listening endpoint: Endpoint) throws(BusError) {
         self.endpoint = endpoint
         self.socket = try NNGSocket(.publish, for: endpoint)
-        // Per-subscriber queue: a few messages, so a stalled subscriber holds little.
-        try socket.setInt(NNG_OPT_SENDBUF, 16)
+        // Per-subscriber queue. pub0 writes one message at a time to each subscriber and takes
+        // the next when NNG's thread in this process has seen the write finish: a camera saving
+        // 500 frames a second sends about 3,500 messages a second, so 16 were lost whenever
+        // those threads waited 5 ms for a CPU (seen on 2 busy cores). 1,024 rides out 300 ms;
+        // the messages are shared between subscribers, so a stalled one holds 1 MB at most.
+        try socket.setInt(NNG_OPT_SENDBUF, Self.queuedPerSubscriber)
         try socket.listen(endpoint)
     }
+
+    /// Messages queued for each subscriber before the oldest is dropped (`NNG_OPT_SENDBUF`).
+    public static let queuedPerSubscriber: Int32 = 1024
 
     deinit { socket.close() }
 
