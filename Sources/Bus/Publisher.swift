@@ -12,14 +12,33 @@ public final class Publisher: Sendable {
     /// The endpoint this publisher listens on.
     public let endpoint: Endpoint
     private let socket: NNGSocket
-    private let sequences = Mutex<[String: UInt64]>([:])
+    private struct State {
+        var sequences: [String: UInt64] = [:]
+        var closed = false
+
+        mutating func next(_ topic: String) -> UInt64 {
+            let next = (sequences[topic] ?? 0) + 1
+            sequences[topic] = next
+            return next
+        }
+    }
+    private let state = Mutex(State())
+    /// Where messages are sent from when the publisher sends in the background; nil: the caller's thread.
+    private let sender: DispatchQueue?
 
     /// Listens on `endpoint` (an ipc socket file is created mode 0600).
-    /// - Parameter endpoint: where subscribers dial.
+    /// - Parameters:
+    ///   - endpoint: where subscribers dial.
+    ///   - sendsInBackground: send each message from a serial queue of the publisher's own, in
+    ///     order, instead of the caller's thread: ``publish(_:_:)`` only numbers and encodes
+    ///     it. NNG writes to each idle subscriber's socket on the sending thread and wakes its own
+    ///     threads; the camera's exposure loop publishes about 7 events a frame and should not
+    ///     pay that for every subscriber.
     /// - Throws: ``BusError`` when the socket cannot listen.
-    public init(listening endpoint: Endpoint) throws(BusError) {
+    public init(listening endpoint: Endpoint, sendsInBackground: Bool = false) throws(BusError) {
         self.endpoint = endpoint
         self.socket = try NNGSocket(.publish, for: endpoint)
+        self.sender = sendsInBackground ? DispatchQueue(label: "publisher \(endpoint)") : nil
         // Per-subscriber queue. pub0 writes one message at a time to each subscriber and takes
         // the next when NNG's thread in this process has seen the write finish: a camera saving
         // 500 frames a second sends about 3,500 messages a second, so 16 were lost whenever
@@ -32,7 +51,10 @@ public final class Publisher: Sendable {
     /// Messages queued for each subscriber before the oldest is dropped (`NNG_OPT_SENDBUF`).
     public static let queuedPerSubscriber: Int32 = 1024
 
-    deinit { socket.close() }
+    deinit {
+        sender?.sync {}
+        socket.close()
+    }
 
     /// Publishes one event.
     /// - Parameters:
@@ -44,11 +66,44 @@ public final class Publisher: Sendable {
         guard !topic.isEmpty, !topic.contains("\n") else {
             throw BusError(.invalidArgument, "topic '\(topic)' must be non-empty and contain no newline")
         }
-        let sequence = sequences.withLock { table -> UInt64 in
-            let next = (table[topic] ?? 0) + 1
-            table[topic] = next
-            return next
+        // Numbered, encoded and sent (or queued) under one lock: messages go out in the order of
+        // their numbers, also when several threads publish (else a subscriber would count a
+        // number that comes late as a restart and the ones after it as lost).
+        try state.withLock { state throws(BusError) in
+            guard !state.closed else { throw BusError(.closed, "publisher on \(endpoint) was closed") }
+            try send(Self.message(topic, sequence: state.next(topic), data))
         }
+    }
+
+    /// Publishes a pre-built message as it is (topic, newline, envelope).
+    /// - Parameter message: the whole message.
+    /// - Throws: ``BusError`` `closed` after ``close()``.
+    public func publishRaw(_ message: Data) throws(BusError) {
+        try state.withLock { state throws(BusError) in
+            guard !state.closed else { throw BusError(.closed, "publisher on \(endpoint) was closed") }
+            try send(message)
+        }
+    }
+
+    /// Hands a message to NNG without waiting, from the caller's thread or the sending queue.
+    /// pub0 never applies back-pressure (EAGAIN cannot occur); any other status is fatal.
+    private func send(_ message: Data) throws(BusError) {
+        guard let sender else {
+            try nngCheck(Self.send(message, on: socket), "cannot publish on \(endpoint)")
+            return
+        }
+        sender.async { [socket] in _ = Self.send(message, on: socket) }
+    }
+
+    /// Closes the socket, once the messages already published have been handed to NNG. Idempotent.
+    public func close() {
+        state.withLock { $0.closed = true }
+        sender?.sync {}
+        socket.close()
+    }
+
+    /// The topic, a newline and the envelope.
+    private static func message<T: Encodable>(_ topic: String, sequence: UInt64, _ data: T) throws(BusError) -> Data {
         let envelope = EventEnvelope(seq: sequence, time: Date().timeIntervalSince1970, data: data)
         var message = Data(topic.utf8)
         message.append(0x0A)
@@ -57,23 +112,16 @@ public final class Publisher: Sendable {
         } catch {
             throw BusError(.invalidArgument, "cannot encode event '\(topic)': \(error)")
         }
-        try publishRaw(message)
+        return message
     }
 
-    /// Publishes a pre-built message as it is (topic, newline, envelope).
-    /// - Parameter message: the whole message.
-    /// - Throws: ``BusError`` `closed` after ``close()``.
-    public func publishRaw(_ message: Data) throws(BusError) {
-        let status = message.withUnsafeBytes { bytes in
+    /// `nng_send` without waiting; the status.
+    private static func send(_ message: Data, on socket: NNGSocket) -> Int32 {
+        message.withUnsafeBytes { bytes in
             nng_send(socket.socket, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count,
                      Int32(NNG_FLAG_NONBLOCK))
         }
-        // pub0 never applies back-pressure; EAGAIN cannot occur, anything else is fatal.
-        try nngCheck(status, "cannot publish on \(endpoint)")
     }
-
-    /// Closes the socket. Idempotent.
-    public func close() { socket.close() }
 }
 
 /// `{"v":1,"seq":N,"time":T,"data":...}`

@@ -47,6 +47,13 @@ public final class Subscriber: Sendable {
         var malformed = 0
     }
     private let counters = Mutex(Counters())
+    /// The receives in flight, cancelled by ``close()``: libnng 1.5.2's `nng_close` sometimes
+    /// never returns (``NNGSocket/close()``), and then it never ends them either.
+    private struct Waiting {
+        var closed = false
+        var receives: [ObjectIdentifier: AsyncIO] = [:]
+    }
+    private let waiting = Mutex(Waiting())
 
     /// Dials `endpoint` in the background and subscribes to the given topic prefixes.
     /// - Parameters:
@@ -82,13 +89,25 @@ public final class Subscriber: Sendable {
     /// - Throws: ``BusError`` `timeout`, `closed` (after ``close()``) or `cancelled`.
     public func next(timeout: Duration? = nil) async throws(BusError) -> BusEvent {
         let aio = try AsyncIO()
+        let key = ObjectIdentifier(aio)
+        let open = waiting.withLock { w -> Bool in
+            if !w.closed { w.receives[key] = aio }
+            return !w.closed
+        }
+        guard open else { throw BusError(.closed, "subscriber to \(endpoint) was closed") }
+        defer { waiting.withLock { _ = $0.receives.removeValue(forKey: key) } }
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
             let wait = deadline.map { milliseconds($0 - ContinuousClock.now) } ?? NNG_DURATION_INFINITE
             let status = await aio.run(timeoutMilliseconds: wait) { handle in
                 nng_recv_aio(socket.socket, handle)
+                // Closed between the check above and now: close() found nothing to cancel.
+                if waiting.withLock({ $0.closed }) { nng_aio_cancel(handle) }
             }
             if status != 0 {
+                if waiting.withLock({ $0.closed }) {
+                    throw BusError(.closed, "subscriber to \(endpoint) was closed", nngStatus: status)
+                }
                 switch UInt32(status) {
                 case NNG_ETIMEDOUT.rawValue:
                     throw BusError(.timeout, "no event from \(endpoint) within \(timeout ?? .zero)", nngStatus: status)
@@ -112,6 +131,7 @@ public final class Subscriber: Sendable {
     /// - Returns: the events; empty when none waits or the subscriber is closed.
     public func available(limit: Int) -> [BusEvent] {
         var events: [BusEvent] = []
+        guard !waiting.withLock({ $0.closed }) else { return events }
         while events.count < limit {
             var message: OpaquePointer?
             guard nng_recvmsg(socket.socket, &message, Int32(NNG_FLAG_NONBLOCK)) == 0, let message else { break }
@@ -127,8 +147,16 @@ public final class Subscriber: Sendable {
         }
     }
 
-    /// Closes the socket; a pending ``next(timeout:)`` throws `closed`. Idempotent.
-    public func close() { socket.close() }
+    /// Closes the socket; a pending ``next(timeout:)`` throws `closed`, also when NNG's close
+    /// hangs (its receive is cancelled first). Idempotent.
+    public func close() {
+        let receives = waiting.withLock { w -> [AsyncIO] in
+            w.closed = true
+            return Array(w.receives.values)
+        }
+        for aio in receives { nng_aio_cancel(aio.handle) }
+        socket.close()
+    }
 
     private func parse(_ message: Data) -> BusEvent? {
         guard let newline = message.firstIndex(of: 0x0A) else {

@@ -23,7 +23,7 @@ public enum CameraApplication {
         try configuration.checkSimulatorPointing()
         // A file-size limit (RLIMIT_FSIZE) must fail the write (EFBIG -> storage_error), not kill the camera.
         signal(SIGXFSZ, SIG_IGN)
-        let events = try Publisher(listening: context.runtime.endpoint(EndpointName.cameraEvents))
+        let events = try Publisher(listening: context.runtime.endpoint(EndpointName.cameraEvents), sendsInBackground: true)
         let driver = makeDriver(configuration, logger: context.logger)
         let wheel: any FilterWheel = configuration.filterWheel.driver == .evora
             ? try EvoraFilterWheel(address: configuration.filterWheel.address, slots: configuration.filterWheel.filters.count)

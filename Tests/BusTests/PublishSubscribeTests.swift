@@ -93,6 +93,32 @@ import Testing
         #expect(subscriber.available(limit: 10).isEmpty, "a closed subscriber has nothing")
     }
 
+    @Test(arguments: [false, true])
+    func eventsPublishedFromManyThreadsGoOutInNumberOrderAndNoneAfterClose(sendsInBackground: Bool) async throws {
+        let runtime = try TemporaryRuntime()
+        defer { runtime.cleanup() }
+        let publisher = try Publisher(listening: runtime.endpoint("b.events"), sendsInBackground: sendsInBackground)
+        let subscriber = try Subscriber(dialing: runtime.endpoint("b.events"), topics: ["camera."], bufferSize: 8192)
+        defer { subscriber.close() }
+        try await connect(publisher, subscriber, topic: "camera.warmup")
+
+        // Four threads at once: the numbers go out in the order they were given.
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for index in 0..<200 {
+                try? publisher.publish("camera.telemetry", Telemetry(temperature: Double(thread * 1000 + index)))
+            }
+        }
+        var sequences: [UInt64] = []
+        while sequences.count < 800 {
+            let event = try await subscriber.next(timeout: .seconds(10))
+            if event.topic == "camera.telemetry" { sequences.append(event.sequence) }
+        }
+        #expect(sequences == Array(1...800))
+        #expect(subscriber.dropped == 0)
+        publisher.close()
+        #expect(throws: BusError.self) { try publisher.publish("camera.telemetry", Telemetry(temperature: 0)) }
+    }
+
     @Test func malformedTopicIsRefused() throws {
         let runtime = try TemporaryRuntime()
         defer { runtime.cleanup() }

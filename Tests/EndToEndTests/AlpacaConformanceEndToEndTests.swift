@@ -77,7 +77,7 @@ struct AlpacaConformanceEndToEndTests {
     /// slot the wheel was at.
     @Test func theFilterWheelPassesConformUsFilterWheelChecksAndIsTheWheelOfEveryFace() async throws {
         let (wheel, port) = try await slowWheel(seconds: 0.4)
-        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitUntilExit() }
+        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitForExit() }
         let offsets = "0,-15,20,5,5,-3"
         let running = try await start([
             "APERTURE_FILTERWHEEL_DRIVER": "evora", "APERTURE_FILTERWHEEL_ADDRESS": "127.0.0.1:\(port)",
@@ -98,7 +98,7 @@ struct AlpacaConformanceEndToEndTests {
     @Test(.enabled(if: DashboardEndToEndTests.chromium != nil, "needs Chromium"))
     func aMoveAskedThroughAlpacaShowsOnTheDashboard() async throws {
         let (wheel, port) = try await slowWheel(seconds: 2)
-        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitUntilExit() }
+        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitForExit() }
         let running = try await start(["APERTURE_FILTERWHEEL_DRIVER": "evora", "APERTURE_FILTERWHEEL_ADDRESS": "127.0.0.1:\(port)"])
         defer { running.service.cleanup() }
         let (status, printed, complaints) = try await ServiceHarness.runPython(

@@ -217,7 +217,7 @@ import Testing
         // Real time: a 2 s exposure gives the progress bar several steps. The weather from the test peer's
         // JSON document shows in its panel.
         let (peer, port) = try await startWeatherPeer()
-        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitForExit() }
         let (service, address) = try await start([
             "APERTURE_CAMERA_TIME_SCALE": "1", "APERTURE_CAMERA_WIDTH": "1024", "APERTURE_CAMERA_HEIGHT": "768",
             "APERTURE_WEATHER_SOURCE": "http", "APERTURE_WEATHER_URL": "http://127.0.0.1:\(port)/station.json",
@@ -293,7 +293,7 @@ import Testing
         let nginxPort = ServiceHarness.freePort()
         let nginx = try NginxEndToEndTests().startNginx(prefix: service.root + "/nginx", port: nginxPort,
                                                         gatewayPort: gatewayPort, dataRoot: dataRoot)
-        defer { nginx.terminate(); nginx.waitUntilExit() }
+        defer { nginx.terminate(); nginx.waitForExit() }
         let front = "127.0.0.1:\(nginxPort)"
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

@@ -44,7 +44,7 @@ func startWeatherPeer() async throws -> (Process, Int) {
 
     @Test func theWebClientsCallsGetTheFieldsItReads() async throws {
         let (peer, port) = try await startWeatherPeer()
-        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitForExit() }
         var environment = Self.fast
         environment["APERTURE_GATEWAY_CORS_ORIGINS"] = Self.clientOrigin
         environment["APERTURE_WEATHER_SOURCE"] = "alpaca"
@@ -159,7 +159,7 @@ func startWeatherPeer() async throws -> (Process, Int) {
 
     @Test func anUnreachableWheelStillTakesTheFrameAndAWeatherURLThatHangsAnswersInTime() async throws {
         let (peer, port) = try await startWeatherPeer()
-        defer { kill(peer.processIdentifier, SIGKILL); peer.waitUntilExit() }
+        defer { kill(peer.processIdentifier, SIGKILL); peer.waitForExit() }
         var environment = Self.fast
         environment["APERTURE_FILTERWHEEL_DRIVER"] = "evora"
         environment["APERTURE_FILTERWHEEL_ADDRESS"] = "127.0.0.1:\(ServiceHarness.freePort())"  // nobody listens

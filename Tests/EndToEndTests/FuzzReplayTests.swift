@@ -26,13 +26,13 @@ import Testing
         try process.run()
         // Waits without holding a thread of the cooperative pool (other suites run meanwhile).
         let deadline = Date().addingTimeInterval(120)
-        while process.isRunning, Date() < deadline {
+        while !process.hasEnded, Date() < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        if !process.hasEnded { kill(process.processIdentifier, SIGKILL) }
+        process.waitForExit()
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 0, "\(target):\n\(output.suffix(3000))")
+        #expect(process.waitForExit() == 0, "\(target):\n\(output.suffix(3000))")
         #expect(output.contains("no crash"), "\(target):\n\(output.suffix(3000))")
     }
 }

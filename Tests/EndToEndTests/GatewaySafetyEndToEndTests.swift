@@ -311,7 +311,7 @@ import Testing
 
         // The site as shipped: refused, even when the client claims the opt-out itself.
         let (shipped, address) = try await front("shipped")
-        defer { shipped.terminate(); shipped.waitUntilExit() }
+        defer { shipped.terminate(); shipped.waitForExit() }
         let refused = try RawConnection.exchange(address, "POST /api/v1/exposures", body: body)
         #expect(refused.status == 403 && refused.errorCode == "token_required", "\(refused.status) \(refused.text)")
         #expect(refused.text.contains("gateway.token") && refused.text.contains("X-Aperture-Open-Proxy"), "\(refused.text)")
@@ -328,7 +328,7 @@ import Testing
             $0.replacingOccurrences(of: "    #proxy_set_header X-Aperture-Open-Proxy \"allow\";",
                                     with: "    proxy_set_header X-Aperture-Open-Proxy \"allow\";")
         }
-        defer { open.terminate(); open.waitUntilExit() }
+        defer { open.terminate(); open.waitForExit() }
         let served = try RawConnection.exchange(openAddress, "POST /api/v1/exposures", body: body)
         #expect(served.status == 202, "\(served.status) \(served.text)")
     }

@@ -142,7 +142,7 @@ import Testing
         wheel.arguments = ["python3", script, String(port), "2.0"]
         try wheel.run()
         // SIGKILL: the test process blocks SIGTERM, and its children inherit the mask.
-        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitUntilExit() }
+        defer { kill(wheel.processIdentifier, SIGKILL); wheel.waitForExit() }
         try await waitForListener(port: port)
 
         var environment = Self.fast

@@ -168,7 +168,7 @@ extension FacilitySuites {
                 site = site.replacingOccurrences(of: from, with: to)
             }
             let nginx = try NginxEndToEndTests.run(site: site, prefix: north.service.root + "/nginx")
-            defer { nginx.terminate(); nginx.waitUntilExit() }
+            defer { nginx.terminate(); nginx.waitForExit() }
             let front = "127.0.0.1:\(nginxPort)"
             let deadline = Date().addingTimeInterval(20)
             while (try? await http(front, "GET", "/cam/north/api/healthz"))?.status != 200, Date() < deadline {

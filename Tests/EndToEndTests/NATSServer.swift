@@ -38,7 +38,7 @@ final class NATSServer: @unchecked Sendable {
                log.contains("Server is ready") {
                 return
             }
-            guard server.isRunning else { break }
+            guard !server.hasEnded else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         Issue.record("nats-server did not start on \(port): \(log)")
@@ -55,9 +55,9 @@ final class NATSServer: @unchecked Sendable {
     func kill() async { await end(SIGKILL) }
 
     private func end(_ signal: Int32) async {
-        guard let process, process.isRunning else { return }
+        guard let process, !process.hasEnded else { return }
         Glibc.kill(process.processIdentifier, signal)
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        while !process.hasEnded { try? await Task.sleep(for: .milliseconds(10)) }
         self.process = nil
     }
 
@@ -65,9 +65,9 @@ final class NATSServer: @unchecked Sendable {
     /// Synchronous (a kill and a wait of milliseconds), so that a test's `defer` has stopped the
     /// server before the test returns, also the last test of the process.
     func cleanup() {
-        if let process, process.isRunning {
+        if let process, !process.hasEnded {
             Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
         process = nil
         try? FileManager.default.removeItem(atPath: directory)

@@ -72,7 +72,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dataRoot, withIntermediateDirectories: true)
         let nginxPort = ServiceHarness.freePort()
         let nginx = try startNginx(prefix: service.root + "/nginx", port: nginxPort, gatewayPort: gatewayPort, dataRoot: dataRoot)
-        defer { nginx.terminate(); nginx.waitUntilExit() }
+        defer { nginx.terminate(); nginx.waitForExit() }
         let front = "127.0.0.1:\(nginxPort)"
 
         // /api/healthz reaches the gateway's /healthz.

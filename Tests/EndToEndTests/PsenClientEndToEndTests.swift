@@ -14,8 +14,7 @@ enum PsenPeer {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        return process.waitForExit() == 0
     }()
 }
 
@@ -214,7 +213,7 @@ struct PsenClientEndToEndTests {
         try FileManager.default.createDirectory(atPath: dataRoot, withIntermediateDirectories: true)
         let port = ServiceHarness.freePort()
         let nginx = try site.startNginx(prefix: service.root + "/nginx", port: port, gatewayPort: gatewayPort, dataRoot: dataRoot)
-        defer { nginx.terminate(); nginx.waitUntilExit() }
+        defer { nginx.terminate(); nginx.waitForExit() }
         let front = "127.0.0.1:\(port)"
         var ready = false
         let deadline = Date().addingTimeInterval(30)
@@ -246,7 +245,7 @@ struct PsenClientEndToEndTests {
         let deadPort = ServiceHarness.freePort(), orphanPort = ServiceHarness.freePort()
         let orphan = try site.startNginx(prefix: service.root + "/nginx-orphan", port: orphanPort, gatewayPort: deadPort,
                                          dataRoot: dataRoot)
-        defer { orphan.terminate(); orphan.waitUntilExit() }
+        defer { orphan.terminate(); orphan.waitForExit() }
         var down: HTTPReply?
         let orphanDeadline = Date().addingTimeInterval(30)
         while down == nil, Date() < orphanDeadline {

@@ -5,6 +5,7 @@ import ArchiveTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 import Testing
 
 /// Runs the real executables built beside this test bundle, in a private runtime and data
@@ -58,17 +59,17 @@ final class ServiceHarness: @unchecked Sendable {
     /// Waits for the process to exit; returns its status, or nil on timeout.
     func waitForExit(timeout: Double) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline {
+        while !process.hasEnded, Date() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return process.isRunning ? nil : process.terminationStatus
+        return process.exitStatusIfEnded
     }
 
     /// Stops the process (and, by SIGKILL, anything left) and removes the directories.
     func cleanup() {
-        if process.isRunning {
+        if !process.hasEnded {
             kill(pid, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
         for pid in Self.processes(mentioning: runtime.path) { kill(pid, SIGKILL) }
         try? FileManager.default.removeItem(atPath: root)
@@ -104,11 +105,10 @@ final class ServiceHarness: @unchecked Sendable {
         try process.run()
         // Waits without holding a thread of the cooperative pool: a script may run for a minute
         // (schemathesis, a browser), and the other suites run meanwhile.
-        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        process.waitUntilExit()
+        while !process.hasEnded { try await Task.sleep(for: .milliseconds(50)) }
         let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, output, errors)
+        return (process.waitForExit(), output, errors)
     }
 
     private static func run(executable: String, _ arguments: [String]) throws -> (code: Int32, output: String) {
@@ -145,9 +145,9 @@ final class ServiceHarness: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = mergingErrors ? out : err
         try process.run()
-        process.waitUntilExit()
+        let status = process.waitForExit()
         let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        return (process.terminationStatus, read(outPath), read(errPath))
+        return (status, read(outPath), read(errPath))
     }
 
     /// A loopback TCP (or, with `udp`, UDP) port that is free now (for a gateway that must keep
@@ -225,4 +225,36 @@ struct Health: Decodable {
     var message: String?
     var supervisor: Supervisor?
     var children: [Child]
+}
+
+extension Process {
+    /// Children reaped by ``exitStatusIfEnded`` (pid to status): Foundation does not know of them.
+    private static let reapedHere = Mutex<[Int32: Int32]>([:])
+
+    /// The exit status once the process has ended (a signal's number when one ended it), nil
+    /// while it runs. Foundation reaps its children on a manager thread of its own; one test run
+    /// saw it never reap one (`fitsverify` a zombie for minutes, `waitUntilExit` waiting for
+    /// ever). So a child Foundation has not reaped is reaped here, with `waitpid(WNOHANG)`.
+    var exitStatusIfEnded: Int32? {
+        let pid = processIdentifier
+        if let status = Self.reapedHere.withLock({ $0[pid] }) { return status }
+        if !isRunning { return terminationStatus }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+        Self.reapedHere.withLock { $0[pid] = code }
+        return code
+    }
+
+    /// Whether the process has ended (``exitStatusIfEnded``).
+    var hasEnded: Bool { exitStatusIfEnded != nil }
+
+    /// Waits for the process to end, polling every 10 ms; its exit status.
+    @discardableResult
+    func waitForExit() -> Int32 {
+        while true {
+            if let status = exitStatusIfEnded { return status }
+            usleep(10_000)
+        }
+    }
 }

@@ -214,7 +214,7 @@ final class NotifySocketListener: Sendable {
         #expect(health.message?.contains("processor is fatal") == true)
         let restarts = health.children.first { $0.name == "processor" }?.restarts
         #expect(restarts == 3)
-        #expect(service.process.isRunning)
+        #expect(!service.process.hasEnded)
         #expect(service.output.contains("processor failed too often"))
 
         let revive = try ServiceHarness.runCLI(["restart", "processor", "--runtime-dir", service.runtime.path])

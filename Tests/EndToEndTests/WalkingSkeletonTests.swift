@@ -143,7 +143,7 @@ import Testing
         let status = await second.waitForExit(timeout: 15)
         #expect(status != nil && status != 0)
         #expect(second.output.contains("another aperture"), "\(second.output)")
-        #expect(first.process.isRunning)
+        #expect(!first.process.hasEnded)
     }
 
     @Test func statusAndStopFromTheCommandLine() async throws {
