@@ -103,7 +103,7 @@ struct CatalogFollowService: Service {
         // Large buffers: a burst of frames waits here rather than being dropped (a drop is
         // caught by the next reconcile, but costs a folder listing). One subscription for the
         // frames and the exposures' ends: each subscriber receives every event the camera
-        // publishes (NNG filters topics on the subscriber's side), four or so a frame.
+        // publishes (NNG filters topics on the subscriber's side), about 7 a frame.
         let frames = try Subscriber(dialing: runtime.endpoint(EndpointName.cameraEvents),
                                     topics: [CameraTopic.frame, CameraTopic.exposure], bufferSize: 8192)
         let results = try Subscriber(dialing: runtime.endpoint(EndpointName.processorEvents),
