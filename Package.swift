@@ -369,23 +369,23 @@ let package = Package(
         // MARK: Tests.
         .testTarget(
             name: "CameraCoreTests",
-            dependencies: ["CameraCore", "ApertureProtocol", "Bus", "FrameAnalysis"],
+            dependencies: ["CameraCore", "ApertureProtocol", "Bus", "FrameAnalysis", "ProcessTestSupport"],
             resources: [.copy("StandIn")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FITSStorageTests",
-            dependencies: ["FITSStorage"],
+            dependencies: ["FITSStorage", "ProcessTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FrameAnalysisTests",
-            dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol"],
+            dependencies: ["FrameAnalysis", "CameraCore", "ApertureProtocol", "ProcessTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BusTests",
-            dependencies: ["Bus"],
+            dependencies: ["Bus", "ProcessTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -407,7 +407,7 @@ let package = Package(
         .testTarget(
             name: "ChildRuntimeTests",
             dependencies: [
-                "ChildRuntime", "ApertureConfig", "Bus", "ProcessSupport",
+                "ChildRuntime", "ApertureConfig", "Bus", "ProcessSupport", "ProcessTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -415,7 +415,7 @@ let package = Package(
         .testTarget(
             name: "GatewayServiceTests",
             dependencies: [
-                "GatewayService", "ApertureProtocol", "ApertureConfig", "Bus",
+                "GatewayService", "ApertureProtocol", "ApertureConfig", "Bus", "ProcessTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -450,6 +450,12 @@ let package = Package(
             dependencies: ["Supervision", "ApertureConfig", "ProcessSupport", "Bus"],
             swiftSettings: swiftSettings
         ),
+        // What tests that run programs share: waiting for a child that Foundation may never reap.
+        .target(
+            name: "ProcessTestSupport",
+            path: "Tests/ProcessTestSupport",
+            swiftSettings: swiftSettings
+        ),
         // What the archive's tests share (docs/archive.md): a real PostgreSQL in a scratch
         // directory, and frames cut into export messages as a camera host's exporter sends them.
         .target(
@@ -476,7 +482,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Bus", "ApertureProtocol", "CameraCore", "FITSStorage", "FrameAnalysis", "ProcessorService", "GatewayService",
-                "FacilityBus", "ArchiveTestSupport",
+                "FacilityBus", "ArchiveTestSupport", "ProcessTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// The frame ring (issue 5): a writer and readers, mostly in separate processes, the other
 /// process being `aperture-ring-peer` built beside this test bundle.
@@ -516,21 +517,21 @@ final class RingPeer {
     }
 
     private func exitStatus() -> String {
-        process.isRunning ? "still running" : String(process.terminationStatus)
+        !process.hasEnded ? "still running" : String(process.waitForExit())
     }
 
     /// Closes its standard input (it stops) and waits; SIGKILL after 10 s.
     func stop() {
         try? input.fileHandleForWriting.close()
         let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill9() }
+        while !process.hasEnded, Date() < deadline { usleep(10_000) }
+        if !process.hasEnded { kill9() }
     }
 
     /// Sends SIGKILL and waits for the process to end.
     func kill9() {
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
+        if !process.hasEnded { kill(pid, SIGKILL) }
+        process.waitForExit()
     }
 }
 

@@ -4,6 +4,7 @@ import Bus
 import Foundation
 import Logging
 import Testing
+import ProcessTestSupport
 
 /// The real ``AndorSDK2Camera`` driver against the C stand-in for the SDK
 /// (`StandIn/andor_standin.c`, compiled by ``StandInLibrary``): each test loads its own copy, so
@@ -498,12 +499,12 @@ import Testing
         }
 
         /// Waits up to `seconds` for the process to exit.
-        func waitForExit(_ seconds: Double) -> Bool { wait(seconds) { !process.isRunning } }
+        func waitForExit(_ seconds: Double) -> Bool { wait(seconds) { process.hasEnded } }
 
         deinit {
-            if process.isRunning {
+            if !process.hasEnded {
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                process.waitForExit()
             }
         }
     }
@@ -513,7 +514,7 @@ import Testing
         let plain = try ProbeRun(function: "GetDetector", environment: ["ANDOR_STANDIN_WIDTH": "64", "ANDOR_STANDIN_HEIGHT": "48"],
                                  in: standIn)
         try #require(plain.waitForExit(10))
-        #expect(plain.process.terminationReason == .exit && plain.process.terminationStatus == 0)
+        #expect(!plain.process.endedBySignal && plain.process.waitForExit() == 0)
         #expect(plain.output.contains("detector 64 x 48"), "\(plain.output)")
         #expect(plain.output.contains("GetDetector returned 20002"))
 
@@ -533,8 +534,8 @@ import Testing
         // inherits a signal mask that blocks SIGTERM, so pause() would outlast a SIGTERM.
         kill(run.process.processIdentifier, SIGKILL)
         try #require(run.waitForExit(5))
-        #expect(run.process.terminationReason == .uncaughtSignal)
-        #expect(run.process.terminationStatus == SIGKILL)
+        #expect(run.process.endedBySignal)
+        #expect(run.process.waitForExit() == SIGKILL)
     }
 
     @Test(arguments: ["StartAcquisition", "GetTemperatureF", "Initialize"])
@@ -542,9 +543,9 @@ import Testing
         let standIn = try StandIn()
         let run = try ProbeRun(function: function, environment: ["ANDOR_STANDIN_CRASH": function], in: standIn)
         try #require(run.waitForExit(10), "the probe should have crashed: \(run.output)")
-        #expect(run.process.terminationReason == .uncaughtSignal)
+        #expect(run.process.endedBySignal)
         // SIGSEGV, or SIGABRT where SIGSEGV is blocked or handled (the stand-in then aborts).
-        #expect([SIGSEGV, SIGABRT].contains(run.process.terminationStatus), "signal \(run.process.terminationStatus)")
+        #expect([SIGSEGV, SIGABRT].contains(run.process.waitForExit()), "signal \(run.process.waitForExit())")
         #expect(run.output.contains("calling \(function)"))
         #expect(!run.output.contains("\(function) returned"))
     }

@@ -3,6 +3,7 @@ import ApertureProtocol
 import Foundation
 import FrameAnalysis
 import Testing
+import ProcessTestSupport
 
 /// The real-sky simulator: the catalogue reader against astrometry.net's own `query-starkd`, the
 /// projection's orientation, and the stars a pointed frame shows.
@@ -28,11 +29,11 @@ import Testing
         try process.run()
         await withCheckedContinuation { continuation in
             Thread {
-                process.waitUntilExit()
+                process.waitForExit()
                 continuation.resume()
             }.start()
         }
-        return (process.terminationStatus, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+        return (process.waitForExit(), (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
     }
 
     /// Runs `body` on a thread of its own and waits for it without holding a thread of the

@@ -3,6 +3,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import ProcessTestSupport
 #endif
 
 /// Builds the C stand-in for Andor's SDK2 library (`StandIn/andor_standin.c`, described in that
@@ -115,10 +116,10 @@ enum StandInLibrary {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitUntilExit()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+        process.waitForExit()
+        guard !process.endedBySignal, process.waitForExit() == 0 else {
             let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw BuildError(description: "\(arguments.joined(separator: " ")) failed (\(process.terminationStatus)):\n\(output)")
+            throw BuildError(description: "\(arguments.joined(separator: " ")) failed (\(process.waitForExit())):\n\(output)")
         }
     }
 

@@ -2,6 +2,7 @@ import Bus
 import Foundation
 import ProcessSupport
 import Testing
+import ProcessTestSupport
 
 /// A real child, `aperture-processor` built beside this test bundle, started the way the
 /// supervisor starts it: what a user sees when its options are wrong, and that it leaves when
@@ -29,9 +30,9 @@ import Testing
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        process.waitForExit()
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 78)
+        #expect(process.waitForExit() == 78)
         #expect(text.hasPrefix("aperture-processor: unknown option '--verbose'"))
     }
 

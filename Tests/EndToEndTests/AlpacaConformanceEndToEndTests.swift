@@ -4,6 +4,7 @@ import Foundation
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import ProcessTestSupport
 #endif
 
 /// Issue 17: ConformU's checks for Camera 0 and FilterWheel 0, carried over into

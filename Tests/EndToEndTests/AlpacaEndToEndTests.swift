@@ -6,6 +6,7 @@ import Foundation
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import ProcessTestSupport
 #endif
 
 /// Whether the Python side of the Alpaca tests can run.

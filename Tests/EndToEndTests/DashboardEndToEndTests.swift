@@ -7,6 +7,7 @@ import ProcessorService
 import FoundationNetworking
 #endif
 import Testing
+import ProcessTestSupport
 
 /// The web dashboard and the PNG preview, through the real service: the page and its assets
 /// as the gateway serves them, the preview against the FITS file stretched by astropy, and the

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import ProcessTestSupport
 
 /// Starts the weather test peer (Python/weather_source.py: an Alpaca ObservingConditions device
 /// and a JSON document) on a free loopback port; kill it with SIGKILL when done.

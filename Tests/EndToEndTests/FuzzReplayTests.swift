@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// The fuzz targets (`Benchmarks/Fuzz`, issue 11), built the ordinary way: every crash the
 /// fuzzers found is replayed (each once killed a process), then the seed corpus and a short

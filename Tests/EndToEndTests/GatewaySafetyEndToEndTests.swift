@@ -3,6 +3,7 @@ import Bus
 import CameraCore
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// Issue 11, through the real service: bounded connections (idle timeout, event-stream slots
 /// freed from clients that stop reading), the Host and Origin rules, the token for reviving a

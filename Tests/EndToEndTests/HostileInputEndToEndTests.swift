@@ -6,6 +6,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import ProcessTestSupport
 
 /// Issue 11, through the real service: each request that used to crash a process (or be
 /// accepted and then lose its frame) is refused with a 400 naming the field, and the

@@ -2,6 +2,7 @@ import ApertureProtocol
 import Bus
 import Foundation
 import Testing
+import ProcessTestSupport
 
 extension FacilitySuites {
     /// Several cameras on one host (issue 16): two whole services side by side, as

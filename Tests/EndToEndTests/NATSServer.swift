@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// A real `nats-server` with JetStream (Debian's package, installed by scripts/install-deps.sh
 /// --test), on loopback in a scratch directory. It keeps its port and store across

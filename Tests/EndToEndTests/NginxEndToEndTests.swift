@@ -149,4 +149,5 @@ import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import ProcessTestSupport
 #endif

@@ -8,6 +8,7 @@ import FoundationNetworking
 import Hummingbird
 import Logging
 import Testing
+import ProcessTestSupport
 
 /// The OpenAPI document of `/v1` against the API the gateway actually serves: the same
 /// routes in both, a valid OpenAPI 3.1 document, served as written, and a fuzzing run of

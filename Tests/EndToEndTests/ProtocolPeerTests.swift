@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// docs/protocol.md is enough for another language: a Python client using pynng talks to a
 /// running aperture-camera.

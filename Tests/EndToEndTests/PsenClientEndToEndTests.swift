@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import ProcessTestSupport
 
 /// Whether python3 can import requests (psen_processing's client needs nothing else).
 enum PsenPeer {

@@ -5,7 +5,7 @@ import ArchiveTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Synchronization
+import ProcessTestSupport
 import Testing
 
 /// Runs the real executables built beside this test bundle, in a private runtime and data
@@ -225,36 +225,4 @@ struct Health: Decodable {
     var message: String?
     var supervisor: Supervisor?
     var children: [Child]
-}
-
-extension Process {
-    /// Children reaped by ``exitStatusIfEnded`` (pid to status): Foundation does not know of them.
-    private static let reapedHere = Mutex<[Int32: Int32]>([:])
-
-    /// The exit status once the process has ended (a signal's number when one ended it), nil
-    /// while it runs. Foundation reaps its children on a manager thread of its own; one test run
-    /// saw it never reap one (`fitsverify` a zombie for minutes, `waitUntilExit` waiting for
-    /// ever). So a child Foundation has not reaped is reaped here, with `waitpid(WNOHANG)`.
-    var exitStatusIfEnded: Int32? {
-        let pid = processIdentifier
-        if let status = Self.reapedHere.withLock({ $0[pid] }) { return status }
-        if !isRunning { return terminationStatus }
-        var status: Int32 = 0
-        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
-        Self.reapedHere.withLock { $0[pid] = code }
-        return code
-    }
-
-    /// Whether the process has ended (``exitStatusIfEnded``).
-    var hasEnded: Bool { exitStatusIfEnded != nil }
-
-    /// Waits for the process to end, polling every 10 ms; its exit status.
-    @discardableResult
-    func waitForExit() -> Int32 {
-        while true {
-            if let status = exitStatusIfEnded { return status }
-            usleep(10_000)
-        }
-    }
 }

@@ -3,6 +3,7 @@ import Bus
 import Foundation
 import Synchronization
 import Testing
+import ProcessTestSupport
 
 /// A datagram socket standing in for systemd's NOTIFY_SOCKET: records every notification.
 final class NotifySocketListener: Sendable {

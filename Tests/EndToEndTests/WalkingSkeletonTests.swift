@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// The real `aperture` and its children, started as a user would.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct WalkingSkeletonTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import ProcessTestSupport
 #endif
 
 /// A fresh folder under /tmp for one test, removed afterwards (also after a failure).
@@ -42,9 +43,9 @@ func run(_ executable: String, _ arguments: [String]) throws -> ProgramOutput {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        process.waitUntilExit()
+        process.waitForExit()
         return ProgramOutput(
-            status: process.terminationStatus,
+            status: process.waitForExit(),
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         )

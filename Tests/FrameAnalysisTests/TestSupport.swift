@@ -5,6 +5,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import ProcessTestSupport
 #endif
 
 /// A fresh folder under /tmp for one test, removed afterwards (also after a failure).
@@ -28,9 +29,9 @@ func runPython(_ script: String, _ arguments: [String], in folder: String) throw
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     try process.run()
-    process.waitUntilExit()
+    process.waitForExit()
     let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    try #require(process.terminationStatus == 0, "python3 failed: \(errors)")
+    try #require(process.waitForExit() == 0, "python3 failed: \(errors)")
     return try String(contentsOfFile: outPath, encoding: .utf8)
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// The files of `Sources/GatewayService/Resources/` as they are in the source tree, and the
 /// linters the tests run on them.
@@ -45,12 +46,12 @@ enum ResourceFiles {
         try process.run()
         try? output.close()
         let deadline = ContinuousClock.now + .seconds(120)
-        while process.isRunning, ContinuousClock.now < deadline {
+        while !process.hasEnded, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        if !process.hasEnded { kill(process.processIdentifier, SIGKILL) }
+        process.waitForExit()
+        return (process.waitForExit(), (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }
 

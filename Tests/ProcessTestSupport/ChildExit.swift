@@ -1,0 +1,51 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Children reaped by ``Foundation/Process/exitStatusIfEnded`` (pid to wait status): Foundation
+/// does not know they ended.
+private let reapedHere = Mutex<[Int32: Int32]>([:])
+
+extension Process {
+    /// The exit status once the process has ended (a signal's number when one ended it, as
+    /// `terminationStatus`), nil while it runs.
+    ///
+    /// Foundation reaps its children on a manager thread of its own, and one test run saw it
+    /// never reap one: `fitsverify` stayed a zombie for minutes and `waitUntilExit` waited for
+    /// ever. So a child that Foundation has not reaped is reaped here, with `waitpid(WNOHANG)`.
+    public var exitStatusIfEnded: Int32? {
+        waitStatusIfEnded?.code
+    }
+
+    /// Whether a signal ended the process (`terminationReason == .uncaughtSignal`); false while it runs.
+    public var endedBySignal: Bool { waitStatusIfEnded?.signalled ?? false }
+
+    /// Whether the process has ended (``exitStatusIfEnded``).
+    public var hasEnded: Bool { waitStatusIfEnded != nil }
+
+    /// Waits for the process to end, polling every 10 ms; its exit status (``exitStatusIfEnded``).
+    @discardableResult
+    public func waitForExit() -> Int32 {
+        while true {
+            if let status = exitStatusIfEnded { return status }
+            usleep(10_000)
+        }
+    }
+
+    /// The exit code or signal, and whether it was a signal; nil while the process runs.
+    private var waitStatusIfEnded: (code: Int32, signalled: Bool)? {
+        let pid = processIdentifier
+        if let status = reapedHere.withLock({ $0[pid] }) { return Self.decode(status) }
+        if !isRunning { return (terminationStatus, terminationReason == .uncaughtSignal) }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        reapedHere.withLock { $0[pid] = status }
+        return Self.decode(status)
+    }
+
+    private static func decode(_ status: Int32) -> (code: Int32, signalled: Bool) {
+        status & 0x7f == 0 ? ((status >> 8) & 0xff, false) : (status & 0x7f, true)
+    }
+}
