@@ -10,7 +10,7 @@ private let reapedHere = Mutex<[Int32: Int32]>([:])
 
 extension Process {
     /// The exit status once the process has ended (a signal's number when one ended it, as
-    /// `terminationStatus`), nil while it runs.
+    /// `terminationStatus`; -1 for a process never started), nil while it runs.
     ///
     /// Foundation reaps its children on a manager thread of its own, and one test run saw it
     /// never reap one: `fitsverify` stayed a zombie for minutes and `waitUntilExit` waited for
@@ -37,6 +37,9 @@ extension Process {
     /// The exit code or signal, and whether it was a signal; nil while the process runs.
     private var waitStatusIfEnded: (code: Int32, signalled: Bool)? {
         let pid = processIdentifier
+        // Never started (no pid): nothing runs, and nothing is to be killed or waited for.
+        // `terminationStatus` would trap, and `waitpid(0)` would reap another test's child.
+        guard pid > 0 else { return (-1, false) }
         if let status = reapedHere.withLock({ $0[pid] }) { return Self.decode(status) }
         if !isRunning { return (terminationStatus, terminationReason == .uncaughtSignal) }
         var status: Int32 = 0
