@@ -75,11 +75,17 @@ final class NNGSocket: Sendable {
     /// hangs then holds only that thread, never the caller's (a thread of Swift's cooperative
     /// pool, of which two such waits would stop a whole process on two cores).
     func close() {
-        keeper.withLock { $0 }?.close()
+        let keeper = keeper.withLock { $0 }
+        keeper?.close()
         let socket = socket
         let closed = DispatchSemaphore(value: 0)
         let closer = Thread {
             _ = nng_close(socket)
+            // NNG calls the keeper back until the socket is closed: the closing thread holds it
+            // until then, however long that takes. A close left to its thread used to let the
+            // keeper go with this socket, and NNG's reaper then called into the freed keeper (a
+            // test run crashed so, in DialKeeper.pipeChanged on the "nng:reap2" thread).
+            withExtendedLifetime(keeper) {}
             closed.signal()
         }
         closer.name = "nng:close"
