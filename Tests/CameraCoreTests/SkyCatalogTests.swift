@@ -13,27 +13,8 @@ import ProcessTestSupport
     /// Runs a program to its end on a thread of its own (not one of the cooperative pool);
     /// returns its status and stdout.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        // To a file, not a pipe, and waiting for the exit, not for an end of file: a daemon another
-        // suite starts meanwhile (PostgreSQL) inherits the descriptors open at that moment, and a
-        // pipe whose write end it holds never ends (a CI run waited on such a pipe).
-        let path = NSTemporaryDirectory() + "aperture-sky-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? file.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = file
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        await withCheckedContinuation { continuation in
-            Thread {
-                process.waitForExit()
-                continuation.resume()
-            }.start()
-        }
-        return (process.waitForExit(), (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+        let result = try await offPool { try runToExit(executable, arguments) }
+        return (result.status, result.stdout)
     }
 
     /// Runs `body` on a thread of its own and waits for it without holding a thread of the

@@ -105,21 +105,10 @@ enum StandInLibrary {
 
     private static func compile(_ compiler: String, _ source: String, _ flags: [String], _ libraries: [String]) throws {
         let arguments = [compiler] + flags + [source] + libraries
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("aperture-standin-cc-\(getpid())-\(UUID()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close() }
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitForExit()
-        guard !process.endedBySignal, process.waitForExit() == 0 else {
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw BuildError(description: "\(arguments.joined(separator: " ")) failed (\(process.waitForExit())):\n\(output)")
+        // A signal's number is never 0: 0 is a normal exit.
+        let result = try runToExit("/usr/bin/env", arguments, mergingErrors: true)
+        guard result.status == 0 else {
+            throw BuildError(description: "\(arguments.joined(separator: " ")) failed (\(result.status)):\n\(result.stdout)")
         }
     }
 

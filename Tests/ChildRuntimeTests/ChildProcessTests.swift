@@ -16,24 +16,10 @@ import ProcessTestSupport
     @Test func unknownOptionStopsTheChildWith78AndAMessage() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable),
                      "\(Self.executable) is missing: build the package (swift build) before testing")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["--runtime-dir", "/tmp/unused", "--verbose"]
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        // stderr to a file and a wait for the exit, not a pipe read to its end: a daemon another
-        // suite starts meanwhile inherits open descriptors and would hold a pipe open.
-        let path = NSTemporaryDirectory() + "aperture-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? errors.close() }
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitForExit()
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        #expect(process.waitForExit() == 78)
-        #expect(text.hasPrefix("aperture-processor: unknown option '--verbose'"))
+        let result = try runToExit(Self.executable, ["--runtime-dir", "/tmp/unused", "--verbose"],
+                                   environment: ["PATH": "/usr/bin:/bin"])
+        #expect(result.status == 78)
+        #expect(result.stderr.hasPrefix("aperture-processor: unknown option '--verbose'"))
     }
 
     @Test func childLeavesWhenItsSupervisorIsGone() async throws {

@@ -4,6 +4,7 @@ import CameraCore
 import FITSStorage
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// The real Andor SDK2 driver inside the real aperture-camera, against the C stand-in for
 /// libandor.so, including an SDK call that hangs and one that crashes the process.
@@ -14,7 +15,7 @@ import Testing
             .appendingPathComponent("CameraCoreTests/StandIn/andor_standin.c").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let output = directory + "/libandor.so"
-        let compiler = try ServiceHarness.runToExit(
+        let compiler = try runToExit(
             "/usr/bin/env", [ProcessInfo.processInfo.environment["CC"] ?? "cc", "-shared", "-fPIC", "-O1", "-o", output, source])
         let errors = compiler.stderr
         guard compiler.status == 0 else {

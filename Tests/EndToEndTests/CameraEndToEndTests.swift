@@ -4,6 +4,7 @@ import CameraCore
 import FITSStorage
 import Foundation
 import Testing
+import ProcessTestSupport
 
 /// The real aperture-camera (and the aperture command line) with the simulated camera.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct CameraEndToEndTests {
@@ -47,7 +48,7 @@ import Testing
     }
 
     func run(_ executable: String, _ arguments: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
-        let result = try ServiceHarness.runToExit(executable, arguments)
+        let result = try runToExit(executable, arguments)
         return (result.status, result.stdout, result.stderr)
     }
 

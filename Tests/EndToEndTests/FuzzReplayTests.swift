@@ -31,9 +31,9 @@ import ProcessTestSupport
             try await Task.sleep(for: .milliseconds(50))
         }
         if !process.hasEnded { kill(process.processIdentifier, SIGKILL) }
-        process.waitForExit()
+        let status = process.waitForExit()
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        #expect(process.waitForExit() == 0, "\(target):\n\(output.suffix(3000))")
+        #expect(status == 0, "\(target):\n\(output.suffix(3000))")
         #expect(output.contains("no crash"), "\(target):\n\(output.suffix(3000))")
     }
 }

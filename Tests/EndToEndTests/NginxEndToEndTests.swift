@@ -48,7 +48,7 @@ import Testing
             }
             """
         try main.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
-        let check = try ServiceHarness.runToExit("/usr/sbin/nginx", ["-t", "-p", prefix, "-c", prefix + "/nginx.conf"])
+        let check = try runToExit("/usr/sbin/nginx", ["-t", "-p", prefix, "-c", prefix + "/nginx.conf"])
         #expect(check.status == 0, "nginx -t: \(check.stderr)")
         let nginx = Process()
         nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")

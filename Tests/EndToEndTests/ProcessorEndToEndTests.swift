@@ -176,7 +176,7 @@ extension ProcessorEndToEndTests {
         let file = try FITSFile.read(path: try #require(record.files.first?.path))
         let script = try #require(Bundle.module.path(forResource: "ring_reader", ofType: "py", inDirectory: "Python"))
         let output = service.root + "/latest.raw"
-        let reader = try ServiceHarness.runToExit("/usr/bin/env", ["python3", script, service.runtime.path + "/" + EndpointName.cameraFrames, output])
+        let reader = try runToExit("/usr/bin/env", ["python3", script, service.runtime.path + "/" + EndpointName.cameraFrames, output])
         #expect(reader.status == 0, "ring_reader.py: \(reader.stderr)")
         let header = try JSONSerialization.jsonObject(with: Data(reader.stdout.utf8)) as? [String: Any]
         #expect(header?["exposure_id"] as? String == record.id)
@@ -190,4 +190,5 @@ extension ProcessorEndToEndTests {
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import ProcessTestSupport
 #endif

@@ -18,7 +18,7 @@ import ProcessTestSupport
         }
 
         let script = try #require(Bundle.module.path(forResource: "protocol_client", ofType: "py", inDirectory: "Python"))
-        let (status, output, _) = try ServiceHarness.runToExit("/usr/bin/env", ["python3", script, endpoint.url], mergingErrors: true)
+        let (status, output, _) = try runToExit("/usr/bin/env", ["python3", script, endpoint.url], mergingErrors: true)
         #expect(status == 0, "python client failed:\n\(output)")
         #expect(output.contains("ok ping"), "\(output)")
         #expect(!camera.process.hasEnded, "aperture-camera did not survive malformed input")

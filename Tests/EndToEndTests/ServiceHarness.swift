@@ -116,40 +116,6 @@ final class ServiceHarness: @unchecked Sendable {
         return (result.status, result.stdout)
     }
 
-    /// Runs a program to its end: its status, stdout and stderr (with `mergingErrors`, both in
-    /// `stdout`, in order). The output goes to files, not pipes, and the wait is for the exit,
-    /// not for an end of file: a daemon another test starts meanwhile (PostgreSQL, nats-server, a
-    /// service) inherits the descriptors open at that moment, and a pipe whose write end it holds
-    /// never ends (a CI run waited on the `aperture` command line's pipe, held open by postgres).
-    /// The caller's thread waits: call it from a thread of its own when the program runs long.
-    static func runToExit(_ executable: String, _ arguments: [String], mergingErrors: Bool = false)
-        throws -> (status: Int32, stdout: String, stderr: String) {
-        let stamp = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let outPath = NSTemporaryDirectory() + "aperture-run-\(stamp).out"
-        let errPath = NSTemporaryDirectory() + "aperture-run-\(stamp).err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        defer {
-            try? out.close()
-            try? err.close()
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = out
-        process.standardError = mergingErrors ? out : err
-        try process.run()
-        let status = process.waitForExit()
-        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        return (status, read(outPath), read(errPath))
-    }
-
     /// A loopback TCP (or, with `udp`, UDP) port that is free now (for a gateway that must keep
     /// its port across restarts, or a discovery port).
     static func freePort(udp: Bool = false) -> Int { freeLoopbackPort(udp: udp) }

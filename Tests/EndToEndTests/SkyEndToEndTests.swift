@@ -6,6 +6,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import ProcessTestSupport
 
 /// Issue 13, must-have 4, through the real executables: the simulator at a pointing (from the
 /// request, the command line, the configuration), the FITS keywords of a pointed frame, and
@@ -19,7 +20,7 @@ import Testing
     /// stderr together.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         let result = try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try ServiceHarness.runToExit(executable, arguments, mergingErrors: true) }) }.start()
+            Thread { continuation.resume(with: Result { try runToExit(executable, arguments, mergingErrors: true) }) }.start()
         }
         return (result.status, result.stdout)
     }

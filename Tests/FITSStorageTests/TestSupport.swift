@@ -14,42 +14,9 @@ func withTemporaryFolder<T>(_ body: (String) throws -> T) throws -> T {
     return try body(path)
 }
 
-/// The output of a finished program.
-struct ProgramOutput {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a program to completion and returns its output.
-///
-/// The output goes to temporary files, not pipes: Foundation's `FileHandle` reading traps on
-/// EINTR, which the signals of concurrently running tests can cause.
-func run(_ executable: String, _ arguments: [String]) throws -> ProgramOutput {
-    try withTemporaryFolder { folder in
-        let outPath = folder + "/stdout"
-        let errPath = folder + "/stderr"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        defer {
-            try? out.close()
-            try? err.close()
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        process.waitForExit()
-        return ProgramOutput(
-            status: process.waitForExit(),
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        )
-    }
+/// Runs a program to completion: its status, stdout and stderr (``runToExit(_:_:environment:mergingErrors:)``).
+func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runToExit(executable, arguments)
 }
 
 /// Every name in a folder, hidden ones included ("." and ".." excluded).

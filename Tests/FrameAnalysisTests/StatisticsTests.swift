@@ -210,7 +210,7 @@ import Testing
         let output = try withTemporaryFolder { folder in
             try writeRaw(pixels, to: folder + "/frame.raw")
             let json = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
-            return try runPython(script, [folder + "/frame.raw", "\(width)", "\(height)", json], in: folder)
+            return try runPython(script, [folder + "/frame.raw", "\(width)", "\(height)", json])
         }
         let numpy = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         func number(_ key: String) throws -> Double { try #require((numpy[key] as? NSNumber)?.doubleValue, "\(key)") }

@@ -17,22 +17,12 @@ func withTemporaryFolder<T>(_ body: (String) throws -> T) throws -> T {
     return try body(path)
 }
 
-/// Runs `python3 -c script arguments...` and returns its standard output; the output goes to
-/// files rather than pipes (Foundation's pipe reading traps on EINTR).
-func runPython(_ script: String, _ arguments: [String], in folder: String) throws -> String {
-    let outPath = folder + "/python.out", errPath = folder + "/python.err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    try process.run()
-    process.waitForExit()
-    let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    try #require(process.waitForExit() == 0, "python3 failed: \(errors)")
-    return try String(contentsOfFile: outPath, encoding: .utf8)
+/// Runs `python3 -c script arguments...` and returns its standard output
+/// (``runToExit(_:_:environment:mergingErrors:)``: files, not pipes).
+func runPython(_ script: String, _ arguments: [String]) throws -> String {
+    let result = try runToExit("/usr/bin/env", ["python3", "-c", script] + arguments)
+    try #require(result.status == 0, "python3 failed: \(result.stderr)")
+    return result.stdout
 }
 
 /// Writes pixels as little-endian 16-bit values (numpy's `<u2`).

@@ -50,7 +50,6 @@ enum ResourceFiles {
             try await Task.sleep(for: .milliseconds(20))
         }
         if !process.hasEnded { kill(process.processIdentifier, SIGKILL) }
-        process.waitForExit()
         return (process.waitForExit(), (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }
